@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""One entry point for keras_adv development: set up, run the demo, test.
+
+Only Python 3.10+ and pip are needed. The first run creates `.venv/` next to
+this file, installs the pinned versions from `requirements/lock.txt` and the
+package itself (editable), then runs the job. Later runs reuse the virtual
+environment unless the lock file or `pyproject.toml` changed.
+
+    python3 dev.py demo        # set up, then `keras-adv demo`
+    python3 dev.py test        # set up, then the test suite (what CI runs)
+    python3 dev.py test --slow # also the long quality tests
+    python3 dev.py bench       # set up, then the benchmarks in bench/
+    python3 dev.py lint        # ruff check + ruff format --check
+    python3 dev.py setup       # only set up
+
+Extra arguments after the command are passed on (to `keras-adv demo`,
+`pytest` or the bench script).
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements" / "lock.txt"
+STAMP = VENV / ".keras_adv_setup"
+
+
+def _venv_python():
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def _fingerprint():
+    digest = hashlib.sha256()
+    for path in (LOCK, ROOT / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def _run(cmd, **kwargs):
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+
+
+def setup():
+    """Creates `.venv` and installs the pinned dependencies (idempotent)."""
+    if sys.version_info < (3, 10):
+        sys.exit("keras_adv needs Python >= 3.10; found " + sys.version)
+    fingerprint = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == fingerprint:
+        return
+    if not _venv_python().exists():
+        print(f"Creating virtual environment in {VENV.name}/", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    py = _venv_python()
+    pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
+    for cmd in (pip + ["-r", LOCK], pip + ["--no-deps", "-e", "."]):
+        if _run(cmd) != 0:
+            sys.exit("setup failed: " + " ".join(str(c) for c in cmd))
+    STAMP.write_text(fingerprint)
+
+
+def _env():
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = "tensorflow"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def main(argv):
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    setup()
+    py = _venv_python()
+    if command == "setup":
+        return 0
+    if command == "demo":
+        return _run([py, "-m", "keras_adv.cli", "demo", *rest], env=_env())
+    if command == "test":
+        args = list(rest)
+        if "--slow" in args:
+            args.remove("--slow")
+            args += ["-m", "slow or not slow"]
+        return _run([py, "-m", "pytest", *args], env=_env())
+    if command == "bench":
+        script = rest[0] if rest else "bench/attacks.py"
+        return _run([py, script, *rest[1:]], env=_env())
+    if command == "lint":
+        code = _run([py, "-m", "ruff", "check", "."])
+        return code or _run([py, "-m", "ruff", "format", "--check", "."])
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

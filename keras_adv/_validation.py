@@ -1,0 +1,110 @@
+"""Argument validation shared by the public classes.
+
+Messages follow Keras: "Invalid value received for argument `x`. Expected
+... Received: x=...".
+"""
+
+import math
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+
+def invalid(name, expected, received):
+    """Returns the standard message for an invalid argument value."""
+    return (
+        f"Invalid value received for argument `{name}`. Expected {expected}. "
+        f"Received: {name}={received!r}"
+    )
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_number(name, value, *, minimum=None, strict=False):
+    """Checks that `value` is a finite real number above `minimum`."""
+    if not _is_number(value) or not math.isfinite(value):
+        raise ValueError(invalid(name, "a finite number", value))
+    if minimum is not None:
+        if strict and not value > minimum:
+            raise ValueError(invalid(name, f"a number > {minimum}", value))
+        if not strict and not value >= minimum:
+            raise ValueError(invalid(name, f"a number >= {minimum}", value))
+    return float(value)
+
+
+def check_int(name, value, *, minimum=None):
+    """Checks that `value` is an integer >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(invalid(name, "an integer", value))
+    if minimum is not None and value < minimum:
+        raise ValueError(invalid(name, f"an integer >= {minimum}", value))
+    return int(value)
+
+
+def check_choice(name, value, choices):
+    """Checks that `value` (a string) is one of `choices` (case-insensitive)."""
+    if isinstance(value, str) and value.lower() in choices:
+        return value.lower()
+    raise ValueError(invalid(name, f"one of {sorted(choices)}", value))
+
+
+def check_value_range(value_range):
+    """Checks `(low, high)` with finite low < high; returns floats."""
+    try:
+        low, high = value_range
+    except (TypeError, ValueError):
+        raise ValueError(
+            invalid("value_range", "a pair (low, high)", value_range)
+        ) from None
+    for v in (low, high):
+        if not _is_number(v) or not math.isfinite(v):
+            raise ValueError(
+                invalid("value_range", "two finite numbers", value_range)
+            )
+    if not low < high:
+        raise ValueError(
+            invalid("value_range", "(low, high) with low < high", value_range)
+        )
+    return (float(low), float(high))
+
+
+def is_variable(value):
+    """True for `tf.Variable` and `keras.Variable`."""
+    import keras
+
+    return isinstance(value, (tf.Variable, keras.Variable))
+
+
+def check_eps(value, name="eps"):
+    """Validates eps: a number >= 0, a (batch,) array/tensor or a variable.
+
+    Concrete values (numbers, numpy arrays, eager tensors, variables read
+    eagerly) are checked for negativity and NaN; symbolic tensors inside a
+    traced graph cannot be checked here and are passed through.
+    """
+    if _is_number(value):
+        return check_number(name, value, minimum=0.0)
+    if value is None:
+        raise ValueError(invalid(name, "a number >= 0", value))
+    concrete = None
+    if is_variable(value):
+        if tf.executing_eagerly():
+            concrete = np.asarray(value.numpy())
+    elif isinstance(value, np.ndarray | list | tuple):
+        concrete = np.asarray(value, dtype="float64")
+    elif tf.is_tensor(value) and tf.executing_eagerly():
+        if hasattr(value, "numpy"):
+            concrete = np.asarray(value.numpy())
+    if concrete is not None:
+        if concrete.ndim > 1:
+            raise ValueError(
+                invalid(name, "a scalar or a per-sample vector", concrete.shape)
+            )
+        if np.any(np.isnan(concrete)) or np.any(concrete < 0):
+            raise ValueError(
+                invalid(name, "values >= 0 (no NaN)", concrete.tolist())
+            )
+    return value
