@@ -1,0 +1,3 @@
+"""keras_adv.callbacks."""
+
+__all__ = []

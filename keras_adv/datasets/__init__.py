@@ -1,0 +1,3 @@
+"""keras_adv.datasets."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""keras_adv.evaluation."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""keras_adv.layers."""
+
+__all__ = []

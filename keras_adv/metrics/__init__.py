@@ -1,0 +1,3 @@
+"""keras_adv.metrics."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""keras_adv.models."""
+
+__all__ = []

@@ -1,0 +1,13 @@
+"""Helpers for testing code built on keras_adv (tiny models, round trips)."""
+
+from keras_adv.testing.models import linear_classifier
+from keras_adv.testing.models import small_cnn
+from keras_adv.testing.serialization import assert_keras_round_trip
+from keras_adv.testing.serialization import assert_config_round_trip
+
+__all__ = [
+    "assert_config_round_trip",
+    "assert_keras_round_trip",
+    "linear_classifier",
+    "small_cnn",
+]
