@@ -1,6 +1,36 @@
 """Losses: attack objectives, robust-training terms and GAN losses."""
 
+from keras_adv.losses.gan import GANLoss
+from keras_adv.losses.gan import HingeGANLoss
+from keras_adv.losses.gan import LeastSquaresGANLoss
+from keras_adv.losses.gan import NonSaturatingGANLoss
+from keras_adv.losses.gan import SoftmaxGANLoss
+from keras_adv.losses.gan import get_gan_loss
+from keras_adv.losses.gan import hinge_discriminator_loss
+from keras_adv.losses.gan import hinge_generator_loss
+from keras_adv.losses.gan import least_squares_discriminator_loss
+from keras_adv.losses.gan import least_squares_generator_loss
+from keras_adv.losses.gan import non_saturating_discriminator_loss
+from keras_adv.losses.gan import non_saturating_generator_loss
+from keras_adv.losses.gan import softmax_gan_discriminator_loss
+from keras_adv.losses.gan import softmax_gan_generator_loss
 from keras_adv.losses.margin import cross_entropy
 from keras_adv.losses.margin import margin_loss
 
 __all__ = ["cross_entropy", "margin_loss"]
+__all__ += [
+    "GANLoss",
+    "HingeGANLoss",
+    "LeastSquaresGANLoss",
+    "NonSaturatingGANLoss",
+    "SoftmaxGANLoss",
+    "get_gan_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "least_squares_discriminator_loss",
+    "least_squares_generator_loss",
+    "non_saturating_discriminator_loss",
+    "non_saturating_generator_loss",
+    "softmax_gan_discriminator_loss",
+    "softmax_gan_generator_loss",
+]

@@ -1,0 +1,412 @@
+"""`GAN`: a subclassable generative adversarial network for `model.fit`."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_adv import _validation
+from keras_adv._api import register
+from keras_adv.losses import gan as gan_losses
+
+
+def _default_optimizer():
+    # The DCGAN settings (Radford et al., arXiv:1511.06434).
+    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+
+
+def _scale_for_replicas(loss):
+    """Divides by the number of replicas so summed gradients average."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        loss = loss * (1.0 / replicas)
+    return loss
+
+
+@register
+class GAN(keras.Model):
+    """A generative adversarial network trained with `fit`.
+
+    `fit(x)` alternates, on every batch of real samples `x`, `d_steps`
+    discriminator updates and one generator update, each with its own
+    gradient tape and optimizer. The losses come from a `GANLoss` object
+    (`keras_adv.losses`) given to `compile`. `keras.metrics.Mean` trackers
+    `d_loss` and `g_loss` appear in the logs.
+
+    The model is built to be subclassed; the pieces that change between GAN
+    variants are separate methods, each graph-safe (they run inside the
+    compiled train function):
+
+    * `sample_latent(batch_size)`: the latent batch (standard normal).
+    * `discriminator_step(x, y)`: one discriminator update; returns a dict
+      of scalars (at least `"d_loss"`).
+    * `generator_step(x, y)`: one generator update; returns a dict of
+      scalars (at least `"g_loss"`).
+    * `discriminator_loss(real_logits, fake_logits)` and
+      `generator_loss(real_logits, fake_logits)`: the loss terms (by
+      default those of the compiled `GANLoss`).
+    * `apply_update(tape, loss, variables, optimizer)`: gradients and the
+      optimizer step, with mixed-precision loss scaling and per-replica
+      averaging (call it from overridden steps).
+
+    `y` is the second element of the batch if the dataset yields pairs
+    (labels, for conditional GANs), else None. Values returned by the steps
+    whose key names a tracker in `metrics` update that tracker, so a
+    subclass adds a logged term by adding a `keras.metrics.Mean` to
+    `metrics` and returning the value under its name.
+
+    Args:
+        generator: A Keras model mapping a latent batch of shape
+            `(batch, latent_dim)` to samples.
+        discriminator: A Keras model mapping samples to scalar logits of
+            shape `(batch, 1)` or `(batch,)` (no final sigmoid).
+        latent_dim: Int, size of the latent vectors.
+        d_steps: Int >= 1, discriminator updates per generator update (on
+            the same real batch, unrolled in the graph). Defaults to `1`.
+        seed: Int or None, seed of the latent sampling. Defaults to `None`.
+        **kwargs: Passed to `keras.Model` (`name`, ...).
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_adv.models import GAN
+
+    generator = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(2)]
+    )
+    discriminator = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
+         keras.layers.Dense(1)]
+    )
+    gan = GAN(generator, discriminator, latent_dim=8, seed=0)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-3),
+        g_optimizer=keras.optimizers.Adam(1e-3),
+        loss="non_saturating",
+    )
+    x = np.random.normal(size=(256, 2)).astype("float32")
+    history = gan.fit(x, batch_size=32, epochs=1, verbose=0)
+    samples = gan.generate(16)  # numpy array (16, 2)
+    ```
+
+    Reference:
+        Goodfellow et al., "Generative Adversarial Networks",
+        arXiv:1406.2661, 2014.
+    """
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim,
+        d_steps=1,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, net in (
+            ("generator", generator),
+            ("discriminator", discriminator),
+        ):
+            if not isinstance(net, keras.Model):
+                raise TypeError(_validation.invalid(name, "a keras.Model", net))
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = _validation.check_int(
+            "latent_dim", latent_dim, minimum=1
+        )
+        self.d_steps = _validation.check_int("d_steps", d_steps, minimum=1)
+        if seed is not None:
+            seed = _validation.check_int("seed", seed, minimum=0)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_optimizer = None
+        self.g_optimizer = None
+        self.gan_loss = None
+        if generator.built and discriminator.built:
+            self.built = True
+
+    # ------------------------------------------------------------ compile
+    def compile(
+        self,
+        d_optimizer=None,
+        g_optimizer=None,
+        loss="non_saturating",
+        auto_scale_loss=True,
+        **kwargs,
+    ):
+        """Configures the GAN for training.
+
+        Args:
+            d_optimizer: Optimizer of the discriminator (instance, name or
+                config). Defaults to Adam(2e-4, beta_1=0.5), as in DCGAN.
+            g_optimizer: Optimizer of the generator, same forms and default.
+            loss: A `keras_adv.losses.GANLoss` or its name (`"softmax"`,
+                `"non_saturating"`, `"least_squares"`, `"hinge"`).
+                Defaults to `"non_saturating"`.
+            auto_scale_loss: Bool. Under the `"mixed_float16"` policy, wrap
+                both optimizers in `keras.optimizers.LossScaleOptimizer`.
+                Defaults to `True`.
+            **kwargs: Passed to `keras.Model.compile` (`run_eagerly`,
+                `jit_compile`, `steps_per_execution`). `optimizer`,
+                `metrics` and Keras' own `loss` are not used.
+
+        Raises:
+            ValueError: for an unknown loss or optimizer identifier, or
+                keyword arguments that a GAN cannot use.
+        """
+        for key in ("optimizer", "metrics", "weighted_metrics", "loss_weights"):
+            if kwargs.get(key) is not None:
+                raise ValueError(
+                    _validation.invalid(
+                        key,
+                        "None (a GAN takes `d_optimizer`, `g_optimizer` and "
+                        "a GAN `loss`)",
+                        kwargs[key],
+                    )
+                )
+            kwargs.pop(key, None)
+        self._d_optimizer_config = keras.optimizers.get(
+            _default_optimizer() if d_optimizer is None else d_optimizer
+        )
+        self._g_optimizer_config = keras.optimizers.get(
+            _default_optimizer() if g_optimizer is None else g_optimizer
+        )
+        if self._d_optimizer_config is self._g_optimizer_config:
+            raise ValueError(
+                _validation.invalid(
+                    "g_optimizer",
+                    "an optimizer distinct from `d_optimizer`",
+                    g_optimizer,
+                )
+            )
+        self.gan_loss = gan_losses.get_gan_loss(loss)
+        self._auto_scale_loss = bool(auto_scale_loss)
+        super().compile(optimizer=None, loss=None, **kwargs)
+        d_opt, g_opt = self._d_optimizer_config, self._g_optimizer_config
+        if auto_scale_loss and self.dtype_policy.name == "mixed_float16":
+            d_opt = keras.optimizers.LossScaleOptimizer(d_opt)
+            g_opt = keras.optimizers.LossScaleOptimizer(g_opt)
+        self.d_optimizer = d_opt
+        self.g_optimizer = g_opt
+        self._build_optimizers()
+
+    def _build_optimizers(self):
+        # Optimizer variables must exist before weights are loaded into them
+        # (load_model, BackupAndRestore); build them as soon as we can.
+        pairs = (
+            (self.d_optimizer, self.discriminator),
+            (self.g_optimizer, self.generator),
+        )
+        for optimizer, network in pairs:
+            if optimizer is not None and network.built and not optimizer.built:
+                optimizer.build(network.trainable_variables)
+
+    def get_compile_config(self):
+        if not self.compiled or self.gan_loss is None:
+            return {}
+        return {
+            "d_optimizer": keras.saving.serialize_keras_object(
+                self._d_optimizer_config
+            ),
+            "g_optimizer": keras.saving.serialize_keras_object(
+                self._g_optimizer_config
+            ),
+            "loss": keras.saving.serialize_keras_object(self.gan_loss),
+            "auto_scale_loss": self._auto_scale_loss,
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("d_optimizer", "g_optimizer", "loss"):
+            if key in config:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+
+    # ----------------------------------------------------------- metrics
+    @property
+    def metrics(self):
+        """The loss trackers; subclasses append their own `Mean`s."""
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    def update_trackers(self, values):
+        """Updates each tracker in `metrics` whose name is a key of `values`.
+
+        Returns:
+            Dict of every tracker's current result.
+        """
+        results = {}
+        for metric in self.metrics:
+            if metric.name in values:
+                metric.update_state(values[metric.name])
+            results[metric.name] = metric.result()
+        return results
+
+    # ------------------------------------------------------------ sampling
+    def sample_latent(self, batch_size):
+        """Returns a latent batch `(batch_size, latent_dim)`, standard normal.
+
+        Override to change the prior. Graph-safe; `batch_size` may be a
+        scalar tensor.
+        """
+        return keras.random.normal(
+            (batch_size, self.latent_dim), seed=self.seed_generator
+        )
+
+    def call(self, z, training=False):
+        """Maps a latent batch to samples with the generator."""
+        return self.generator(z, training=training)
+
+    def generate(self, n=None, latent=None, batch_size=256):
+        """Generates samples eagerly, in batches (not for use in a graph).
+
+        Args:
+            n: Int, number of fresh samples. Ignored if `latent` is given.
+            latent: Optional latent batch (array or tensor); one sample per
+                row.
+            batch_size: Int, generator batch size. Defaults to `256`.
+
+        Returns:
+            A numpy array of samples.
+
+        Raises:
+            ValueError: if neither `n` nor `latent` is given.
+        """
+        if latent is None:
+            if n is None:
+                raise ValueError(_validation.invalid("n", "an integer >= 1", n))
+            n = _validation.check_int("n", n, minimum=1)
+            latent = self.sample_latent(n)
+        batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
+        latent = ops.convert_to_tensor(latent)
+        parts = [
+            ops.convert_to_numpy(
+                self(latent[i : i + batch_size], training=False)
+            )
+            for i in range(0, int(latent.shape[0]), batch_size)
+        ]
+        return np.concatenate(parts, axis=0)
+
+    # -------------------------------------------------------------- losses
+    def discriminator_loss(self, real_logits, fake_logits):
+        """The discriminator's loss on the logits of a real and a fake batch.
+
+        Defaults to the compiled `GANLoss`'s discriminator term.
+        """
+        return self.gan_loss.discriminator_loss(real_logits, fake_logits)
+
+    def generator_loss(self, real_logits, fake_logits):
+        """The generator's loss; `real_logits` is None unless the compiled
+        loss sets `generator_uses_real_logits`."""
+        return self.gan_loss.generator_loss(real_logits, fake_logits)
+
+    # -------------------------------------------------------------- steps
+    def apply_update(self, tape, loss, variables, optimizer):
+        """Differentiates `loss` recorded on `tape` and applies `optimizer`.
+
+        Scales the loss for mixed precision (`LossScaleOptimizer`) and for
+        the number of replicas (so that the summed gradients are averaged).
+        Call it after leaving the tape's context.
+        """
+        with tape:
+            scaled = optimizer.scale_loss(_scale_for_replicas(loss))
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+
+    def discriminator_step(self, x, y=None):
+        """One discriminator update on the real batch `x`.
+
+        Returns:
+            Dict `{"d_loss": scalar}`.
+        """
+        batch_size = ops.shape(x)[0]
+        fake = self.generator(self.sample_latent(batch_size), training=True)
+        fake = ops.stop_gradient(fake)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(x, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = self.discriminator_loss(real_logits, fake_logits)
+        self.apply_update(
+            tape,
+            d_loss,
+            self.discriminator.trainable_variables,
+            self.d_optimizer,
+        )
+        return {"d_loss": d_loss}
+
+    def generator_step(self, x, y=None):
+        """One generator update against the discriminator on batch `x`.
+
+        Returns:
+            Dict `{"g_loss": scalar}`.
+        """
+        batch_size = ops.shape(x)[0]
+        real_logits = None
+        if getattr(self.gan_loss, "generator_uses_real_logits", True):
+            # Constant with respect to the generator: outside the tape.
+            real_logits = ops.stop_gradient(
+                self.discriminator(x, training=True)
+            )
+        with tf.GradientTape() as tape:
+            fake = self.generator(self.sample_latent(batch_size), training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            g_loss = self.generator_loss(real_logits, fake_logits)
+        self.apply_update(
+            tape, g_loss, self.generator.trainable_variables, self.g_optimizer
+        )
+        return {"g_loss": g_loss}
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        values = {}
+        for _ in range(self.d_steps):
+            values.update(self.discriminator_step(x, y))
+        values.update(self.generator_step(x, y))
+        return self.update_trackers(values)
+
+    def test_step(self, data):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no validation step; monitor sample "
+            "quality with keras_adv.callbacks.GANMonitor instead."
+        )
+
+    def _check_compiled(self):
+        if self.gan_loss is None or self.d_optimizer is None:
+            raise RuntimeError(
+                f"{type(self).__name__} must be compiled before training: "
+                "call `compile(d_optimizer=..., g_optimizer=..., loss=...)`."
+            )
+
+    def make_train_function(self, force=False):
+        self._check_compiled()
+        self._build_optimizers()
+        return super().make_train_function(force=force)
+
+    # -------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "generator": keras.saving.serialize_keras_object(
+                    self.generator
+                ),
+                "discriminator": keras.saving.serialize_keras_object(
+                    self.discriminator
+                ),
+                "latent_dim": self.latent_dim,
+                "d_steps": self.d_steps,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
