@@ -32,11 +32,8 @@ from keras_adv.losses import margin
 
 LOSSES = {"ce": margin.cross_entropy, "margin": margin.margin_loss}
 
-# Inputs are float32 in the attack; under float16 compute the loss is scaled
-# by this constant before the backward pass, then unscaled (only the
-# direction of the gradient matters to the attacks).
-_FLOAT16_LOSS_SCALE = 1024.0
 _PROB_TOL = 1e-3
+_TINY = 1e-30
 
 
 def _is_softmax(fn):
@@ -90,6 +87,111 @@ def _looks_like_probabilities(outputs):
         ops.all(outputs >= 0.0),
         ops.all(ops.abs(row_sums - 1.0) < _PROB_TOL),
     )
+
+
+def _check_outputs(outputs):
+    if isinstance(outputs, list | tuple | dict):
+        raise ValueError(
+            "keras_adv attacks support models with a single output of shape "
+            f"(batch, classes). Received a model with {len(outputs)} outputs."
+        )
+    if len(outputs.shape) != 2 or (
+        outputs.shape[-1] is not None and outputs.shape[-1] < 2
+    ):
+        raise ValueError(
+            "keras_adv attacks need model outputs of shape (batch, classes) "
+            "with classes >= 2 (logits or probabilities; for binary tasks "
+            f"output 2 logits). Received output shape {tuple(outputs.shape)}"
+        )
+    return outputs
+
+
+class ModelLogits:
+    """A model seen as `x -> float32 logits`, with a safe input gradient.
+
+    Args:
+        model: The Keras model (single output `(batch, classes)`).
+        from_logits: True (outputs are logits), False (probabilities: their
+            logarithm is used, which equals the logits up to a per-sample
+            constant) or None (decided per batch inside the graph).
+        training: The `training` flag of the forward passes.
+    """
+
+    def __init__(self, model, from_logits, training=False):
+        self.model = model
+        self.from_logits = from_logits
+        self.training = training
+        self.low_precision = model.dtype_policy.compute_dtype in (
+            "float16",
+            "bfloat16",
+        )
+
+    def forward(self, x):
+        """Raw model outputs in the model's compute dtype."""
+        return _check_outputs(self.model(x, training=self.training))
+
+    def head(self, outputs):
+        """Float32 logits from raw outputs."""
+        outputs = ops.cast(outputs, "float32")
+        if self.from_logits is True:
+            return outputs
+        log_probs = ops.log(ops.maximum(outputs, _TINY))
+        if self.from_logits is False:
+            return log_probs
+        return ops.where(_looks_like_probabilities(outputs), log_probs, outputs)
+
+    def __call__(self, x):
+        return self.head(self.forward(x))
+
+    def value_and_input_gradient(self, objective_fn, x):
+        """Per-sample `objective_fn(logits)` and its gradient w.r.t. `x`.
+
+        For float32 models this is one tape. Under `mixed_float16` the
+        gradient of the objective w.r.t. the outputs is computed in float32,
+        rescaled per sample to a maximum magnitude of 1 before it enters
+        the float16 backward pass (so it cannot underflow or overflow), and
+        the input gradient is scaled back in float32. Per-sample rescaling
+        is exact for models that treat samples independently (inference
+        mode); the gradient's direction, which is all attacks use, is
+        unaffected.
+
+        Args:
+            objective_fn: Maps float32 logits to a per-sample objective.
+            x: Float32 input tensor.
+
+        Returns:
+            `(objective, grad)`: shapes `(batch,)` and that of `x`.
+        """
+        if not self.low_precision:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                objective = objective_fn(self(x))
+                total = ops.sum(objective)
+            grad = tape.gradient(
+                total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            )
+            return objective, ops.where(ops.isfinite(grad), grad, 0.0)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = self.forward(x)
+        outputs32 = ops.cast(outputs, "float32")
+        with tf.GradientTape() as head_tape:
+            head_tape.watch(outputs32)
+            objective = objective_fn(self.head(outputs32))
+            total = ops.sum(objective)
+        out_grad = head_tape.gradient(total, outputs32)
+        scale = ops.max(ops.abs(out_grad), axis=-1, keepdims=True)
+        scale = ops.maximum(scale, 1e-30)
+        grad = tape.gradient(
+            outputs,
+            x,
+            output_gradients=ops.cast(out_grad / scale, outputs.dtype),
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        grad = ops.cast(grad, "float32")
+        grad = ops.where(ops.isfinite(grad), grad, 0.0)
+        expand = [-1] + [1] * (len(x.shape) - 1)
+        return objective, grad * ops.reshape(scale, expand)
 
 
 class Attack:
@@ -205,12 +307,11 @@ class Attack:
         if tf.executing_eagerly():
             self._check_model_outputs(model, x, y)
         fn = self._get_function(model, y is None)
-        eps_t = ops.cast(eps, "float32")
         step_t = self._step_size_tensor()
         if y is None:
-            x_adv = fn(x, eps_t, step_t)
+            x_adv = fn(x, eps, step_t)
         else:
-            x_adv = fn(x, y, eps_t, step_t)
+            x_adv = fn(x, y, eps, step_t)
         return x_adv
 
     def perturb(self, model, x, y=None, eps=None, seed=None):
@@ -233,9 +334,7 @@ class Attack:
         """
         eps = self.eps if eps is None else eps
         seed = self.seed_generator if seed is None else seed
-        return self._perturb(
-            model, x, y, eps, self._step_size_tensor(), seed
-        )
+        return self._perturb(model, x, y, eps, self._step_size_tensor(), seed)
 
     # --------------------------------------------------------- graph body
     def _perturb(self, model, x, y, eps, step_size, seed):
@@ -261,9 +360,7 @@ class Attack:
     def _step_size_tensor(self):
         """The step size as a float32 tensor; -1 means 'relative default'."""
         step_size = getattr(self, "step_size", None)
-        return ops.convert_to_tensor(
-            -1.0 if step_size is None else step_size, "float32"
-        )
+        return tf.constant(-1.0 if step_size is None else step_size, tf.float32)
 
     def _resolve_step_size(self, step_size, eps, default_factor):
         """`step_size` if given (>= 0), else `default_factor * eps`."""
@@ -278,42 +375,10 @@ class Attack:
         return ops.cast(y, "int32")
 
     def _logits_fn(self, model):
-        """Returns x -> float32 logits for `model` (graph-safe)."""
-        mode = self._resolve_from_logits(model)
-        training = self.training
-        compute_dtype = model.dtype_policy.compute_dtype
-
-        def logits_fn(x):
-            outputs = model(x, training=training)
-            if isinstance(outputs, list | tuple | dict):
-                raise ValueError(
-                    "keras_adv attacks support models with a single output "
-                    "of shape (batch, classes). Received a model with "
-                    f"{len(outputs)} outputs."
-                )
-            if len(outputs.shape) != 2 or (
-                outputs.shape[-1] is not None and outputs.shape[-1] < 2
-            ):
-                raise ValueError(
-                    "keras_adv attacks need model outputs of shape "
-                    "(batch, classes) with classes >= 2 (logits or "
-                    "probabilities; for binary tasks output 2 logits). "
-                    f"Received output shape {tuple(outputs.shape)}"
-                )
-            outputs = ops.cast(outputs, "float32")
-            log_probs = ops.log(ops.maximum(outputs, 1e-30))
-            if mode is True:
-                return outputs
-            if mode is False:
-                return log_probs
-            return ops.where(
-                _looks_like_probabilities(outputs), log_probs, outputs
-            )
-
-        logits_fn.loss_scale = (
-            _FLOAT16_LOSS_SCALE if compute_dtype == "float16" else 1.0
+        """Returns a `ModelLogits`: x -> float32 logits (graph-safe)."""
+        return ModelLogits(
+            model, self._resolve_from_logits(model), self.training
         )
-        return logits_fn
 
     def _resolve_from_logits(self, model):
         """True/False when known, None to decide at run time in the graph."""
@@ -346,22 +411,15 @@ class Attack:
 
         The objective is the loss for untargeted attacks and minus the loss
         towards the target for targeted ones, so every attack ascends it.
+        See `ModelLogits.value_and_input_gradient` for the numerics.
         """
         loss_fn = LOSSES[self.loss]
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = logits_fn(x)
-            objective = loss_fn(y, logits)
-            if self.targeted:
-                objective = -objective
-            total = ops.sum(objective)
-            scaled = total * logits_fn.loss_scale
-        grad = tape.gradient(
-            scaled, x, unconnected_gradients=tf.UnconnectedGradients.ZERO
-        )
-        grad = ops.cast(grad, "float32") / logits_fn.loss_scale
-        grad = ops.where(ops.isfinite(grad), grad, 0.0)
-        return objective, grad
+        sign = -1.0 if self.targeted else 1.0
+
+        def objective_fn(logits):
+            return sign * loss_fn(y, logits)
+
+        return logits_fn.value_and_input_gradient(objective_fn, x)
 
     def _objective_and_success(self, logits_fn, x, y):
         """Per-sample objective and attack success (no gradient)."""
@@ -390,14 +448,22 @@ class Attack:
 
                 def run(x, eps, step_size):
                     return self._perturb(
-                        model_ref(), x, None, eps, step_size,
+                        model_ref(),
+                        x,
+                        None,
+                        eps,
+                        step_size,
                         self.seed_generator,
                     )
             else:
 
                 def run(x, y, eps, step_size):
                     return self._perturb(
-                        model_ref(), x, y, eps, step_size,
+                        model_ref(),
+                        x,
+                        y,
+                        eps,
+                        step_size,
                         self.seed_generator,
                     )
 
@@ -429,9 +495,9 @@ class Attack:
                 "Received: y=None"
             )
         eps = self.eps if eps is None else _validation.check_eps(eps)
-        if _validation.is_variable(eps):
-            eps = eps.value
-        eps_shape = tuple(ops.shape(ops.convert_to_tensor(eps)))
+        # A plain float32 tensor (a variable is read): one trace for all.
+        eps = tf.cast(tf.convert_to_tensor(eps), tf.float32)
+        eps_shape = tuple(eps.shape)
         if len(eps_shape) == 1 and tf.executing_eagerly():
             if eps_shape[0] != x.shape[0]:
                 raise ValueError(
@@ -496,21 +562,8 @@ class Attack:
         """Eager, once per model: output shape, labels and from_logits."""
         info = self._model_info.get(model)
         if info is None:
-            outputs = model(x[:32], training=False)
-            if isinstance(outputs, list | tuple | dict):
-                raise ValueError(
-                    "keras_adv attacks support models with a single output "
-                    "of shape (batch, classes). Received a model with "
-                    f"{len(outputs)} outputs."
-                )
+            outputs = _check_outputs(model(x[:32], training=False))
             outputs = ops.cast(outputs, "float32")
-            if len(outputs.shape) != 2 or outputs.shape[-1] < 2:
-                raise ValueError(
-                    "keras_adv attacks need model outputs of shape "
-                    "(batch, classes) with classes >= 2 (logits or "
-                    "probabilities; for binary tasks output 2 logits). "
-                    f"Received output shape {tuple(outputs.shape)}"
-                )
             looks_prob = bool(_looks_like_probabilities(outputs))
             mode = self._resolve_from_logits(model)
             if self.from_logits is True and looks_prob:
@@ -532,7 +585,10 @@ class Attack:
             self._model_info[model] = info
         if y is not None:
             labels = self._sparse_labels(y)
-            if len(y.shape) == 2 and y.shape[-1] not in (1, info["num_classes"]):
+            if len(y.shape) == 2 and y.shape[-1] not in (
+                1,
+                info["num_classes"],
+            ):
                 raise ValueError(
                     f"One-hot labels have {y.shape[-1]} classes but the model "
                     f"outputs {info['num_classes']}."

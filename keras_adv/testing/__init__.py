@@ -2,8 +2,8 @@
 
 from keras_adv.testing.models import linear_classifier
 from keras_adv.testing.models import small_cnn
-from keras_adv.testing.serialization import assert_keras_round_trip
 from keras_adv.testing.serialization import assert_config_round_trip
+from keras_adv.testing.serialization import assert_keras_round_trip
 
 __all__ = [
     "assert_config_round_trip",

@@ -55,9 +55,7 @@ def small_cnn(
             ),
             keras.layers.MaxPooling2D(),
             keras.layers.Flatten(),
-            keras.layers.Dense(
-                64, activation="relu", kernel_initializer=init
-            ),
+            keras.layers.Dense(64, activation="relu", kernel_initializer=init),
             keras.layers.Dense(
                 num_classes,
                 activation="softmax" if softmax else None,

@@ -42,7 +42,8 @@ def broadcast_per_sample(value, x):
     elif len(value.shape) > 1:
         raise ValueError(
             _validation.invalid(
-                "eps", "a scalar or a per-sample vector of shape (batch,)",
+                "eps",
+                "a scalar or a per-sample vector of shape (batch,)",
                 tuple(value.shape),
             )
         )
