@@ -16,6 +16,11 @@ from keras_adv.losses.gan import softmax_gan_discriminator_loss
 from keras_adv.losses.gan import softmax_gan_generator_loss
 from keras_adv.losses.margin import cross_entropy
 from keras_adv.losses.margin import margin_loss
+from keras_adv.losses.robust import kl_divergence_from_logits
+from keras_adv.losses.robust import trades_kl
+from keras_adv.losses.robust import trades_perturbation
+from keras_adv.losses.robust import vat_lds
+from keras_adv.losses.robust import virtual_adversarial_perturbation
 
 __all__ = ["cross_entropy", "margin_loss"]
 __all__ += [
@@ -33,4 +38,11 @@ __all__ += [
     "non_saturating_generator_loss",
     "softmax_gan_discriminator_loss",
     "softmax_gan_generator_loss",
+]
+__all__ += [
+    "kl_divergence_from_logits",
+    "trades_kl",
+    "trades_perturbation",
+    "vat_lds",
+    "virtual_adversarial_perturbation",
 ]
