@@ -106,6 +106,25 @@ def _check_outputs(outputs):
     return outputs
 
 
+@tf.function(reduce_retracing=True)
+def _value_summary(x, labels):
+    """[any NaN in x, min x, max x, min label, max label] in one round trip.
+
+    `labels` may be empty (no labels given): its min/max are then +-inf.
+    """
+    x = tf.cast(x, tf.float32)
+    labels = tf.cast(labels, tf.float32)
+    return tf.stack(
+        [
+            tf.cast(tf.reduce_any(tf.math.is_nan(x)), tf.float32),
+            tf.reduce_min(x),
+            tf.reduce_max(x),
+            tf.reduce_min(labels),
+            tf.reduce_max(labels),
+        ]
+    )
+
+
 class ModelLogits:
     """A model seen as `x -> float32 logits`, with a safe input gradient.
 
@@ -521,20 +540,7 @@ class Attack:
                 f"Received: x with dtype {dtype.name}. Convert explicitly, "
                 "e.g. `x.astype('float32') / 255.0` for uint8 images."
             )
-        x = ops.convert_to_tensor(x)
-        if tf.executing_eagerly():
-            if bool(ops.any(ops.isnan(x))):
-                raise ValueError("Received: x containing NaN values.")
-            low, high = self.value_range
-            x_min = float(ops.min(x))
-            x_max = float(ops.max(x))
-            if x_min < low - 1e-6 or x_max > high + 1e-6:
-                raise ValueError(
-                    f"Received: x with values in [{x_min:g}, {x_max:g}], "
-                    f"outside value_range=({low:g}, {high:g}). Scale the "
-                    "inputs or set the attack's value_range."
-                )
-        return x
+        return tf.convert_to_tensor(x)
 
     def _check_y(self, y, x):
         y = ops.convert_to_tensor(y)
@@ -559,7 +565,7 @@ class Attack:
         return y
 
     def _check_model_outputs(self, model, x, y):
-        """Eager, once per model: output shape, labels and from_logits."""
+        """Eager value checks (NaN, range, labels); model checks once."""
         info = self._model_info.get(model)
         if info is None:
             outputs = _check_outputs(model(x[:32], training=False))
@@ -583,25 +589,33 @@ class Attack:
             if mode is not None:
                 info["from_logits"] = mode
             self._model_info[model] = info
+        num_classes = info["num_classes"]
         if y is not None:
-            labels = self._sparse_labels(y)
-            if len(y.shape) == 2 and y.shape[-1] not in (
-                1,
-                info["num_classes"],
-            ):
+            if len(y.shape) == 2 and y.shape[-1] not in (1, num_classes):
                 raise ValueError(
                     f"One-hot labels have {y.shape[-1]} classes but the model "
-                    f"outputs {info['num_classes']}."
+                    f"outputs {num_classes}."
                 )
-            if int(ops.size(labels)) and (
-                int(ops.min(labels)) < 0
-                or int(ops.max(labels)) >= info["num_classes"]
-            ):
-                raise ValueError(
-                    f"Labels must be in [0, {info['num_classes']}). Received:"
-                    f" labels in [{int(ops.min(labels))}, "
-                    f"{int(ops.max(labels))}]"
-                )
+        labels = (
+            tf.zeros([0], tf.int32) if y is None else self._sparse_labels(y)
+        )
+        has_nan, x_min, x_max, y_min, y_max = (
+            _value_summary(x, labels).numpy().tolist()
+        )
+        if has_nan:
+            raise ValueError("Received: x containing NaN values.")
+        low, high = self.value_range
+        if x_min < low - 1e-6 or x_max > high + 1e-6:
+            raise ValueError(
+                f"Received: x with values in [{x_min:g}, {x_max:g}], "
+                f"outside value_range=({low:g}, {high:g}). Scale the "
+                "inputs or set the attack's value_range."
+            )
+        if y_min < 0 or y_max >= num_classes:
+            raise ValueError(
+                f"Labels must be in [0, {num_classes}). Received: "
+                f"labels in [{int(y_min)}, {int(y_max)}]"
+            )
 
     # ------------------------------------------------------- serialisation
     def get_config(self):
