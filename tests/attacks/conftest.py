@@ -24,3 +24,17 @@ def hadamard_problem():
     y = np.argmax(x @ w, axis=1)
     targets = (y + 1 + rng.integers(0, 3, size=len(y))) % 4
     return model, w, x, y, targets
+
+
+@pytest.fixture(scope="session")
+def generic_problem():
+    """A linear 4-class model with generic (random) weights.
+
+    Unlike the Hadamard model, no gradient coordinate is exactly zero, so
+    two numerically different but equivalent computations (XLA, softmax
+    outputs) must produce the same signs.
+    """
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(16, 4)).astype("float32")
+    x = rng.uniform(0.3, 0.7, size=(64, 16)).astype("float32")
+    return linear_classifier(w), w, x, np.argmax(x @ w, axis=1)

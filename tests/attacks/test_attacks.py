@@ -368,3 +368,49 @@ def test_public_names():
     for name in keras_adv.attacks.__all__:
         assert hasattr(keras_adv.attacks, name)
     assert "PGD" in keras_adv.attacks.__all__
+
+
+# ------------------------------------------------------------ graph use
+
+
+@pytest.mark.parametrize("cls", [attacks.FGSM, attacks.BIM, attacks.MIM])
+def test_jit_compile_matches_default(cls, generic_problem):
+    model, _, x, y = generic_problem
+    plain = _np(cls(eps=0.1)(model, x, y))
+    jitted = _np(cls(eps=0.1, jit_compile=True)(model, x, y))
+    np.testing.assert_allclose(jitted, plain, atol=1e-5)
+
+
+def test_jit_compile_pgd_with_random_start(hadamard_problem):
+    # XLA may use another stateless RNG algorithm, so the random start
+    # differs from the default graph's; the result keeps its properties.
+    model, w, x, y, _ = hadamard_problem
+    attack = attacks.PGD(eps=0.1, steps=5, seed=0, jit_compile=True)
+    x_adv = _np(attack(model, x, y))
+    assert np.abs(x_adv - x).max() <= 0.1 + 1e-6
+    assert np.mean(np.argmax(x_adv @ w, axis=1) != y) > 0.9
+    np.testing.assert_array_equal(
+        x_adv,
+        _np(
+            attacks.PGD(eps=0.1, steps=5, seed=0, jit_compile=True)(model, x, y)
+        ),
+    )
+
+
+def test_perturb_inside_user_graph(hadamard_problem):
+    model, w, x, y, _ = hadamard_problem
+    attack = attacks.PGD(eps=0.1, steps=3, seed=0)
+    eps = tf.Variable(0.1)
+
+    @tf.function
+    def step(x, y):
+        seed = tf.constant([1, 2], tf.int32)
+        return attack.perturb(model, x, y, eps=eps, seed=seed)
+
+    out = _np(step(x, y))
+    assert np.abs(out - x).max() <= 0.1 + 1e-6
+    assert np.mean(np.argmax(out @ w, axis=1) != y) > 0.9
+    np.testing.assert_array_equal(out, _np(step(x, y)))  # stateless seed
+    eps.assign(0.0)
+    np.testing.assert_array_equal(_np(step(x, y)), x)
+    assert step.experimental_get_tracing_count() == 1
