@@ -17,6 +17,7 @@ This module is the TensorFlow seam of adversarial training: `tf.cond`,
 """
 
 import copy
+import threading
 
 import keras
 import tensorflow as tf
@@ -39,6 +40,13 @@ def _unpack(data):
 
 def _pack(x, y, sample_weight):
     return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+
+def _safe_getattr(model, name):
+    try:
+        return getattr(model, name, None)
+    except Exception:  # Keras raises for some unbuilt subclassed models.
+        return None
 
 
 def _is_nested(value):
@@ -151,14 +159,18 @@ class Engine:
                 "`model.compile(optimizer=..., loss=...)` before `fit`. "
                 f"Received: model {model.name!r} that is not compiled."
             )
-        outputs = getattr(model, "outputs", None)
+        self.check_structure(model)
+
+    def check_structure(self, model):
+        """Single input, single output (where the model declares them)."""
+        outputs = _safe_getattr(model, "outputs")
         if outputs is not None and len(outputs) > 1:
             raise ValueError(
                 f"{self.owner} supports models with a single output of "
                 "shape (batch, classes). Received: model "
                 f"{model.name!r} with {len(outputs)} outputs."
             )
-        inputs = getattr(model, "inputs", None)
+        inputs = _safe_getattr(model, "inputs")
         if inputs is not None and len(inputs) > 1:
             raise ValueError(
                 f"{self.owner} supports models with a single input tensor. "
@@ -474,33 +486,51 @@ def _labelled_mask(y, sample_weight, batch):
     return y_safe, weight, weight
 
 
+class _CaptureSlot(threading.local):
+    """Per-thread slot (MirroredStrategy traces replicas in threads)."""
+
+    slot = None
+
+
+_CAPTURE = _CaptureSlot()
+
+
+def capture(y_pred):
+    """Records `y_pred` for the enclosing `_call_capturing` (trace time)."""
+    slot = _CAPTURE.slot
+    if slot is not None and "y_pred" not in slot:
+        slot["y_pred"] = y_pred
+
+
+def capturing_compute_metrics(original):
+    """Wraps a bound `compute_metrics` so that it reports its `y_pred`."""
+
+    def compute_metrics(x, y, y_pred, sample_weight=None):
+        capture(y_pred)
+        return original(x, y, y_pred, sample_weight=sample_weight)
+
+    setattr(compute_metrics, _WRAPPER_FLAG, True)
+    return compute_metrics
+
+
 def _call_capturing(model, base_step, data):
     """Calls `base_step(data)` and captures the `y_pred` it reports.
 
-    `model.compute_metrics` is shadowed by an instance attribute during the
-    call (trace time only) so the predictions on `x_adv` that the model's
-    own step computes are reused for the adv metrics at no extra cost.
+    The model's `compute_metrics` reports its predictions through `capture`
+    (installed with the wrapper, or built into `AdversarialModel`), so the
+    predictions on `x_adv` that the model's own step computes are reused for
+    the adv metrics at no extra cost. Python-level, at trace time only.
     Returns `(logs, y_pred or None)`.
     """
     x, y, sample_weight = data
-    captured = {}
-    original = model.compute_metrics
-
-    def capturing(x, y, y_pred, sample_weight=None):
-        captured["y_pred"] = y_pred
-        return original(x, y, y_pred, sample_weight=sample_weight)
-
-    had_own = "compute_metrics" in model.__dict__
-    previous = model.__dict__.get("compute_metrics")
-    model.__dict__["compute_metrics"] = capturing
+    previous = _CAPTURE.slot
+    slot = {}
+    _CAPTURE.slot = slot
     try:
         logs = base_step(_pack(x, y, sample_weight))
     finally:
-        if had_own:
-            model.__dict__["compute_metrics"] = previous
-        else:
-            model.__dict__.pop("compute_metrics", None)
-    return logs, captured.get("y_pred")
+        _CAPTURE.slot = previous
+    return logs, slot.get("y_pred")
 
 
 # ------------------------------------------------------ installation
@@ -516,6 +546,9 @@ def install(model, step):
     (the exception propagates), so a failed fit leaves a clean model.
     """
     setattr(step, _WRAPPER_FLAG, True)
+    model.__dict__["compute_metrics"] = capturing_compute_metrics(
+        model.compute_metrics
+    )
     model.__dict__["train_step"] = step
     model.make_train_function(force=True)
     inner = model.train_function
@@ -537,5 +570,8 @@ def remove(model):
     if not is_wrapped(model):
         return False
     del model.__dict__["train_step"]
+    metrics_fn = model.__dict__.get("compute_metrics")
+    if getattr(metrics_fn, _WRAPPER_FLAG, False):
+        del model.__dict__["compute_metrics"]
     model.make_train_function(force=True)
     return True

@@ -1,0 +1,509 @@
+"""Tests of the AdversarialTraining callback (tiny models, few steps)."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adv
+from keras_adv.attacks import FGSM
+from keras_adv.attacks import PGD
+from keras_adv.callbacks import AdversarialTraining
+from keras_adv.callbacks import _engine
+from keras_adv.testing import assert_config_round_trip
+
+FEATURES = 6
+CLASSES = 3
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.0, size=(96, FEATURES)).astype("float32")
+    w = rng.normal(size=(FEATURES, CLASSES))
+    y = np.argmax((x - 0.5) @ w, axis=1).astype("int64")
+    return x, y
+
+
+def sequential(seed=0):
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(8, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(CLASSES, kernel_initializer=init),
+        ]
+    )
+
+
+def functional(seed=0):
+    init = keras.initializers.GlorotUniform(seed=seed)
+    inputs = keras.Input((FEATURES,))
+    h = keras.layers.Dense(8, activation="relu", kernel_initializer=init)(
+        inputs
+    )
+    outputs = keras.layers.Dense(
+        CLASSES, activation="softmax", kernel_initializer=init
+    )(h)
+    return keras.Model(inputs, outputs)
+
+
+class Subclassed(keras.Model):
+    def __init__(self, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        init = keras.initializers.GlorotUniform(seed=seed)
+        self.hidden = keras.layers.Dense(
+            8, activation="relu", kernel_initializer=init
+        )
+        self.head = keras.layers.Dense(CLASSES, kernel_initializer=init)
+
+    def call(self, x, training=False):
+        return self.head(self.hidden(x))
+
+
+class CountingModel(keras.Sequential):
+    """A user-overridden train_step that counts calls and traces."""
+
+    traces = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = tf.Variable(0, trainable=False, dtype="int64")
+
+    def train_step(self, data):
+        CountingModel.traces += 1
+        self.calls.assign_add(1)
+        return super().train_step(data)
+
+
+def compile_model(model, optimizer="sgd", **kwargs):
+    from_logits = not isinstance(model.layers[-1], keras.layers.Dense) or (
+        model.layers[-1].activation.__name__ != "softmax"
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=from_logits
+        ),
+        metrics=["accuracy"],
+        **kwargs,
+    )
+    return model
+
+
+def fit(model, data, callbacks=(), epochs=1, **kwargs):
+    x, y = data
+    kwargs.setdefault("batch_size", 32)
+    return model.fit(
+        x,
+        y,
+        epochs=epochs,
+        verbose=0,
+        shuffle=False,
+        callbacks=list(callbacks),
+        **kwargs,
+    )
+
+
+def assert_weights_close(a, b, atol=1e-6):
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, atol=atol)
+
+
+def assert_weights_differ(a, b):
+    diff = max(
+        float(np.max(np.abs(wa - wb)))
+        for wa, wb in zip(a.get_weights(), b.get_weights())
+    )
+    assert diff > 1e-4
+
+
+# ---------------------------------------------------------------- anchors
+@pytest.mark.parametrize(
+    "callback",
+    [
+        lambda: AdversarialTraining(PGD(eps=0.2, steps=2), adv_weight=0.0),
+        lambda: AdversarialTraining(PGD(eps=0.0, steps=2)),
+        lambda: AdversarialTraining(PGD(eps=0.0, steps=2), adv_weight=0.5),
+        lambda: AdversarialTraining(PGD(eps=0.2, steps=2), start_epoch=5),
+        lambda: AdversarialTraining(
+            PGD(eps=0.2, steps=2), objective="trades", beta=0.0
+        ),
+    ],
+    ids=["adv_weight0", "eps0", "mixed_eps0", "before_start", "trades_b0"],
+)
+def test_degenerate_settings_equal_plain_fit(data, callback):
+    plain = compile_model(sequential())
+    fit(plain, data, epochs=2)
+    adv = compile_model(sequential())
+    history = fit(adv, data, callbacks=[callback()], epochs=2)
+    assert_weights_close(plain, adv, atol=1e-5)
+    assert "adv_loss" in history.history
+
+
+def test_adversarial_training_changes_weights(data):
+    plain = compile_model(sequential())
+    fit(plain, data)
+    adv = compile_model(sequential())
+    fit(adv, data, callbacks=[AdversarialTraining(PGD(eps=0.2, steps=2))])
+    assert_weights_differ(plain, adv)
+
+
+# ------------------------------------------------------------ model kinds
+@pytest.mark.parametrize("build", [sequential, functional, Subclassed])
+@pytest.mark.parametrize("objective", ["adversarial", "fgsm-rs", "trades"])
+def test_model_kinds_and_objectives(data, build, objective):
+    model = build()
+    compile_model(model)
+    before = [w.copy() for w in model.get_weights()] if model.built else None
+    history = fit(
+        model,
+        data,
+        callbacks=[AdversarialTraining(PGD(eps=0.1, steps=2), objective)],
+    )
+    logs = history.history
+    assert {"loss", "accuracy", "adv_loss", "adv_accuracy"} <= set(logs)
+    assert 0.0 <= logs["adv_accuracy"][0] <= 1.0
+    assert np.isfinite(logs["adv_loss"][0])
+    if before is not None:
+        changed = any(
+            not np.allclose(b, a) for b, a in zip(before, model.get_weights())
+        )
+        assert changed
+    assert not _engine.is_wrapped(model)
+
+
+def test_adv_accuracy_is_training_accuracy_on_x_adv(data):
+    # With adv_weight=1 the step trains on x_adv: the compiled accuracy and
+    # adv_accuracy measure the same predictions.
+    model = compile_model(sequential())
+    history = fit(
+        model, data, callbacks=[AdversarialTraining(PGD(eps=0.3, steps=3))]
+    )
+    h = history.history
+    np.testing.assert_allclose(h["adv_accuracy"], h["accuracy"], atol=1e-6)
+    np.testing.assert_allclose(h["adv_loss"], h["loss"], rtol=1e-5)
+
+
+def test_adversarial_batches_are_harder(data):
+    model = compile_model(sequential(), optimizer=keras.optimizers.SGD(0.0))
+    history = fit(
+        model,
+        data,
+        callbacks=[AdversarialTraining(PGD(eps=0.3, steps=5), adv_weight=0.0)],
+    )
+    clean = model.evaluate(*data, verbose=0, return_dict=True)
+    assert history.history["adv_loss"][0] > clean["loss"] + 0.05
+
+
+def test_user_train_step_is_called(data):
+    model = CountingModel(sequential().layers)
+    compile_model(model)
+    fit(model, data, callbacks=[AdversarialTraining(PGD(eps=0.1, steps=2))])
+    assert int(model.calls.numpy()) == 3  # 96 samples / 32
+
+
+def test_eps_warmup_does_not_retrace(data):
+    CountingModel.traces = 0
+    model = CountingModel(sequential().layers)
+    compile_model(model)
+    callback = AdversarialTraining(
+        PGD(eps=0.2, steps=2), eps_warmup_epochs=3, start_epoch=1
+    )
+    fit(model, data, callbacks=[callback], epochs=1)  # builds the model
+    start = CountingModel.traces
+    fit(model, data, callbacks=[callback], epochs=1)
+    one_epoch = CountingModel.traces - start
+    fit(model, data, callbacks=[callback], epochs=5)
+    five_epochs = CountingModel.traces - start - one_epoch
+    # Every fit rebuilds the train function once; eps and start_epoch
+    # changes between epochs do not retrace.
+    assert one_epoch == five_epochs == 1
+
+
+def test_eps_schedule():
+    callback = AdversarialTraining(
+        PGD(eps=0.3), start_epoch=2, eps_warmup_epochs=4
+    )
+    scales = [callback.eps_scale(e) for e in range(8)]
+    assert scales == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert AdversarialTraining(PGD()).eps_scale(0) == 1.0
+
+
+# --------------------------------------------------------- fit features
+def test_sample_weights_zero_freeze_weights(data):
+    model = compile_model(sequential())
+    before = [w.copy() for w in model.get_weights()]
+    x, y = data
+    for objective, weight in [("adversarial", 1.0), ("adversarial", 0.5)]:
+        model.fit(
+            x,
+            y,
+            sample_weight=np.zeros(len(x), "float32"),
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                AdversarialTraining(
+                    PGD(eps=0.2, steps=2), objective, adv_weight=weight
+                )
+            ],
+        )
+    model.fit(
+        x,
+        y,
+        sample_weight=np.zeros(len(x), "float32"),
+        epochs=1,
+        verbose=0,
+        callbacks=[AdversarialTraining(PGD(eps=0.2, steps=2), "trades")],
+    )
+    for b, a in zip(before, model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_validation_data(data):
+    model = compile_model(sequential())
+    history = fit(
+        model,
+        data,
+        validation_data=data,
+        callbacks=[AdversarialTraining(PGD(eps=0.1, steps=2))],
+    )
+    assert "val_loss" in history.history
+    assert "val_accuracy" in history.history
+
+
+@pytest.mark.parametrize(
+    "compile_kwargs",
+    [{"steps_per_execution": 2}, {"jit_compile": True}],
+    ids=["steps_per_execution", "jit_compile"],
+)
+def test_compile_options(data, compile_kwargs):
+    model = compile_model(sequential(), **compile_kwargs)
+    history = fit(
+        model, data, callbacks=[AdversarialTraining(PGD(eps=0.2, steps=2))]
+    )
+    h = history.history
+    np.testing.assert_allclose(h["adv_accuracy"], h["accuracy"], atol=1e-6)
+    assert np.isfinite(h["loss"][0])
+
+
+def test_steps_per_execution_matches_single_steps(data):
+    attack_seeded = dict(eps=0.2, steps=2, seed=3)
+    a = compile_model(sequential(), steps_per_execution=3)
+    fit(a, data, callbacks=[AdversarialTraining(PGD(**attack_seeded))])
+    b = compile_model(sequential())
+    fit(b, data, callbacks=[AdversarialTraining(PGD(**attack_seeded))])
+    assert_weights_close(a, b, atol=1e-5)
+
+
+def test_mixed_float16(data):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = compile_model(sequential())
+    finally:
+        keras.config.set_dtype_policy("float32")
+    for objective in ("adversarial", "vat"):
+        history = fit(
+            model,
+            data,
+            callbacks=[AdversarialTraining(PGD(eps=0.2, steps=2), objective)],
+        )
+        assert np.isfinite(history.history["loss"][0])
+        assert np.isfinite(history.history["adv_loss"][0])
+
+
+# ------------------------------------------------------------------ VAT
+def test_vat_semi_supervised(data):
+    x, y = data
+    y_partial = y.copy()
+    y_partial[::2] = -1
+    model = compile_model(sequential())
+    history = model.fit(
+        x,
+        y_partial,
+        epochs=1,
+        verbose=0,
+        callbacks=[AdversarialTraining(PGD(eps=0.5), "vat", alpha=1.0)],
+    )
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_vat_unlabelled_only_alpha_zero_freezes(data):
+    x, _ = data
+    model = compile_model(sequential())
+    before = [w.copy() for w in model.get_weights()]
+    cb = AdversarialTraining(PGD(eps=0.5), "vat", alpha=0.0)
+    model.fit(x, -np.ones(len(x), "int64"), verbose=0, callbacks=[cb])
+    for b, a in zip(before, model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+    cb = AdversarialTraining(PGD(eps=0.5), "vat", alpha=10.0)
+    model.fit(x, -np.ones(len(x), "int64"), verbose=0, callbacks=[cb])
+    assert any(
+        not np.allclose(a, b) for a, b in zip(before, model.get_weights())
+    )
+
+
+# --------------------------------------------------- wrapper life cycle
+class RaisingDataset(keras.utils.PyDataset):
+    def __init__(self, data, fail_at):
+        super().__init__()
+        self.x, self.y = data
+        self.fail_at = fail_at
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        if i == self.fail_at:
+            raise RuntimeError("data failure")
+        return self.x[i * 32 : (i + 1) * 32], self.y[i * 32 : (i + 1) * 32]
+
+
+class RaisingCallback(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyError("callback failure")
+
+
+def _clean_afterwards(model, data, tmp_path):
+    assert not _engine.is_wrapped(model)
+    path = os.path.join(tmp_path, "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert_weights_close(model, loaded)
+    # A later plain fit trains clean: same result as a fresh clean copy.
+    twin = compile_model(sequential())
+    twin.set_weights(model.get_weights())
+    compile_model(model)
+    fit(model, data)
+    fit(twin, data)
+    assert_weights_close(model, twin, atol=1e-6)
+
+
+def test_no_wrapper_after_fit(data, tmp_path):
+    model = compile_model(sequential())
+    fit(model, data, callbacks=[AdversarialTraining(PGD(eps=0.2, steps=2))])
+    _clean_afterwards(model, data, tmp_path)
+
+
+def test_no_wrapper_after_fit_raised_in_step(data, tmp_path):
+    model = compile_model(sequential())
+    with pytest.raises(Exception, match="data failure"):
+        model.fit(
+            RaisingDataset(data, fail_at=1),
+            epochs=1,
+            verbose=0,
+            callbacks=[AdversarialTraining(PGD(eps=0.2, steps=2))],
+        )
+    _clean_afterwards(model, data, tmp_path)
+
+
+def test_stale_wrapper_removed_by_next_fit_or_restore(data, tmp_path):
+    model = compile_model(sequential())
+    callback = AdversarialTraining(PGD(eps=0.2, steps=2))
+    with pytest.raises(KeyError):
+        fit(model, data, callbacks=[callback, RaisingCallback()])
+    assert _engine.is_wrapped(model)  # documented limitation
+    fit(model, data, callbacks=[callback])  # removes, re-wraps, unwraps
+    assert not _engine.is_wrapped(model)
+    with pytest.raises(KeyError):
+        fit(model, data, callbacks=[callback, RaisingCallback()])
+    callback.restore()
+    _clean_afterwards(model, data, tmp_path)
+
+
+# ------------------------------------------------------------ FGSM-RS
+def test_fgsm_rs_guard_restores_and_stops(data):
+    x, y = data
+    model = compile_model(sequential())
+    callback = AdversarialTraining(
+        PGD(eps=0.3, steps=3),
+        "fgsm-rs",
+        guard_data=(x[:32], y[:32]),
+        guard="restore",
+    )
+    callback.set_model(model)
+    saved = [w.copy() for w in model.get_weights()]
+    callback._guard_best = 1.01  # pretend an earlier epoch was robust
+    callback._guard_weights = saved
+    model.set_weights([w + 1.0 for w in saved])
+    logs = {}
+    callback._run_guard(0, logs)
+    assert 0.0 <= logs["guard_robust_accuracy"] <= 1.0
+    assert model.stop_training
+    assert_weights_close(model, compile_model(sequential()))
+
+
+def test_fgsm_rs_uses_random_start_and_125_eps():
+    callback = AdversarialTraining(PGD(eps=0.1), "fgsm-rs")
+    attack = callback._engine.train_attack
+    assert isinstance(attack, FGSM)
+    assert attack.random_start
+    assert attack.default_step_size(0.1) == pytest.approx(0.125)
+    assert float(attack.eps) == pytest.approx(0.1)
+
+
+def test_training_mode_attack_flag():
+    attack = PGD(eps=0.1, training=True)
+    assert AdversarialTraining(attack)._engine.train_attack.training is False
+    engine = AdversarialTraining(attack, training_mode_attack=True)._engine
+    assert engine.train_attack.training is True
+    assert attack.training is True  # the user's attack is not modified
+
+
+# ------------------------------------------------------------------ errors
+def test_errors(data):
+    with pytest.raises(TypeError, match="attack"):
+        AdversarialTraining("pgd")
+    with pytest.raises(ValueError, match="objective"):
+        AdversarialTraining(PGD(), objective="mart")
+    with pytest.raises(ValueError, match="adv_weight"):
+        AdversarialTraining(PGD(), adv_weight=1.5)
+    with pytest.raises(ValueError, match="start_epoch"):
+        AdversarialTraining(PGD(), start_epoch=-1)
+    with pytest.raises(ValueError, match="guard_data"):
+        AdversarialTraining(PGD(), guard_data=data)
+
+    callback = AdversarialTraining(PGD())
+    callback.set_model(sequential())
+    with pytest.raises(ValueError, match="compiled"):
+        callback.on_train_begin()
+
+    inputs = keras.Input((FEATURES,))
+    two = keras.Model(
+        inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(2)(inputs)]
+    )
+    two.compile("sgd", ["mse", "mse"])
+    x, y = data
+    with pytest.raises(ValueError, match="single output"):
+        two.fit(
+            x,
+            [y, y],
+            verbose=0,
+            callbacks=[AdversarialTraining(PGD(eps=0.1, steps=1))],
+        )
+    assert not _engine.is_wrapped(two)
+
+    model = compile_model(sequential())
+    with pytest.raises(ValueError, match="needs labels"):
+        model.fit(
+            x,
+            verbose=0,
+            callbacks=[AdversarialTraining(PGD(eps=0.1, steps=1))],
+        )
+    assert not _engine.is_wrapped(model)
+
+
+def test_config_round_trip():
+    callback = AdversarialTraining(
+        PGD(eps=0.25, steps=4),
+        objective="trades",
+        beta=3.0,
+        start_epoch=1,
+        eps_warmup_epochs=2,
+    )
+    restored = assert_config_round_trip(callback)
+    assert isinstance(restored.attack, PGD)
+    assert restored.attack.steps == 4
+    assert keras_adv.callbacks.AdversarialTraining is AdversarialTraining

@@ -1,0 +1,116 @@
+"""AdversarialTraining under tf.distribute.MirroredStrategy (2 CPU devices).
+
+Logical devices must be configured before TensorFlow initialises, so the
+run happens in a subprocess.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+SCRIPT = r"""
+import json
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+import keras
+import numpy as np
+
+from keras_adv.attacks import PGD
+from keras_adv.callbacks import AdversarialTraining
+from keras_adv.callbacks import _engine
+
+rng = np.random.default_rng(0)
+x = rng.uniform(size=(128, 6)).astype("float32")
+y = rng.integers(0, 3, 128)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+out = {"replicas": strategy.num_replicas_in_sync}
+for objective in ["adversarial", "fgsm-rs", "trades", "vat"]:
+    with strategy.scope():
+        model = keras.Sequential(
+            [
+                keras.Input((6,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(3),
+            ]
+        )
+        model.compile(
+            "sgd",
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+    history = model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=2,
+        verbose=0,
+        callbacks=[AdversarialTraining(PGD(eps=0.1, steps=2), objective)],
+    )
+    result = dict(history.history)
+    result["wrapped"] = _engine.is_wrapped(model) or (
+        "compute_metrics" in model.__dict__
+    )
+    out[objective] = result
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def results():
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("KERAS_BACKEND", "tensorflow")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [
+        line for line in proc.stdout.splitlines() if line.startswith("RESULT")
+    ]
+    if proc.returncode != 0 or not lines:
+        raise AssertionError(proc.stderr[-3000:])
+    return json.loads(lines[-1][len("RESULT") :])
+
+
+def test_two_replicas(results):
+    assert results["replicas"] == 2
+
+
+@pytest.mark.parametrize(
+    "objective", ["adversarial", "fgsm-rs", "trades", "vat"]
+)
+def test_objectives_train_and_unwrap(results, objective):
+    logs = results[objective]
+    for key in ("loss", "accuracy", "adv_loss", "adv_accuracy"):
+        assert np.all(np.isfinite(logs[key])), key
+    assert not logs["wrapped"]
+
+
+@pytest.mark.parametrize(
+    "objective", ["adversarial", "fgsm-rs", "trades", "vat"]
+)
+def test_adv_accuracy_is_an_exact_epoch_mean(results, objective):
+    # 128 samples over 2 replicas: an exact mean is a multiple of 1/128.
+    counts = np.asarray(results[objective]["adv_accuracy"]) * 128
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-4)
+
+
+@pytest.mark.parametrize("objective", ["adversarial", "fgsm-rs"])
+def test_adv_metrics_match_keras_metrics(results, objective):
+    # adv_weight=1: Keras' loss/accuracy are measured on x_adv too.
+    logs = results[objective]
+    np.testing.assert_allclose(logs["adv_accuracy"], logs["accuracy"])
+    np.testing.assert_allclose(logs["adv_loss"], logs["loss"], rtol=1e-5)
