@@ -1,6 +1,8 @@
 """keras_adv.callbacks."""
 
 from keras_adv.callbacks.adversarial_training import AdversarialTraining
+from keras_adv.callbacks.gan_monitor import GANMonitor
 
 __all__ = []
+__all__ += ["GANMonitor"]
 __all__ += ["AdversarialTraining"]

@@ -9,6 +9,8 @@ from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.losses import gan as gan_losses
 
+_SEED_KEY = "seed_generator_state"
+
 
 def _default_optimizer():
     # The DCGAN settings (Radford et al., arXiv:1511.06434).
@@ -385,6 +387,21 @@ class GAN(keras.Model):
         self._check_compiled()
         self._build_optimizers()
         return super().make_train_function(force=force)
+
+    # ------------------------------------------------------------- state
+    def save_own_variables(self, store):
+        # Keras does not save SeedGenerator states; saving ours makes a run
+        # resumed from a .keras file or BackupAndRestore draw the same
+        # latents as an uninterrupted one.
+        super().save_own_variables(store)
+        store[_SEED_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if _SEED_KEY in keys:
+            self.seed_generator.state.assign(store[_SEED_KEY])
+            store = {k: store[k] for k in keys if k != _SEED_KEY}
+        super().load_own_variables(store)
 
     # -------------------------------------------------------------- config
     def get_config(self):
