@@ -41,8 +41,8 @@ class FGSM(IterativeAttack):
     ...                    np.zeros(2)])
     >>> x = np.full((1, 3), 0.5, "float32")
     >>> x_adv = keras_adv.attacks.FGSM(eps=0.1)(model, x, np.array([0]))
-    >>> np.round(np.asarray(x_adv), 3).tolist()
-    [[0.4, 0.5, 0.6]]
+    >>> np.asarray(x_adv).round(3)
+    array([[0.4, 0.5, 0.6]], dtype=float32)
 
     Reference:
         Goodfellow, Shlens and Szegedy, "Explaining and Harnessing

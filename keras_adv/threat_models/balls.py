@@ -31,12 +31,13 @@ def _reduce_axes(x):
 
 
 def broadcast_per_sample(value, x):
-    """Casts `value` to float32 and makes it broadcast against `x`.
+    """Casts `value` to the dtype of `x` and makes it broadcast against it.
 
     A scalar stays a scalar; a vector of shape `(batch,)` becomes
     `(batch, 1, ..., 1)` with the rank of `x`.
     """
-    value = ops.cast(ops.convert_to_tensor(value), "float32")
+    dtype = x.dtype if "float" in str(x.dtype) else "float32"
+    value = ops.cast(ops.convert_to_tensor(value), dtype)
     if len(value.shape) == 1:
         value = ops.reshape(value, [-1] + [1] * (len(x.shape) - 1))
     elif len(value.shape) > 1:
@@ -196,8 +197,8 @@ class LinfBall(ThreatModel):
     >>> import numpy as np, keras_adv
     >>> ball = keras_adv.threat_models.LinfBall(eps=0.1)
     >>> x = np.full((1, 3), 0.5, "float32")
-    >>> np.asarray(ball.project(x + 1.0, x)).tolist()
-    [[0.6000000238418579, 0.6000000238418579, 0.6000000238418579]]
+    >>> np.asarray(ball.project(x + 1.0, x))
+    array([[0.6, 0.6, 0.6]], dtype=float32)
 
     Reference:
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial
@@ -241,8 +242,8 @@ class L2Ball(ThreatModel):
     >>> import numpy as np, keras_adv
     >>> ball = keras_adv.threat_models.L2Ball(eps=1.0, value_range=(-9, 9))
     >>> x = np.zeros((1, 2), "float32")
-    >>> np.round(np.asarray(ball.project(x + [[3.0, 4.0]], x)), 4).tolist()
-    [[0.6, 0.8]]
+    >>> np.asarray(ball.project(x + np.float32([[3.0, 4.0]]), x)).round(4)
+    array([[0.6, 0.8]], dtype=float32)
 
     Reference:
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial

@@ -150,3 +150,11 @@ def test_config_round_trip(cls):
         keras.saving.serialize_keras_object(ball)
     )
     assert isinstance(restored, cls) and restored.eps == 0.25
+
+
+@pytest.mark.parametrize("cls", [LinfBall, L2Ball])
+def test_float64_inputs_keep_their_dtype(cls):
+    x = np.zeros((2, 3), "float64")
+    out = cls(eps=0.5, value_range=(-1.0, 1.0)).project(x + 2.0, x)
+    assert out.dtype == "float64"
+    assert np.asarray(cls(eps=0.5).distance(x, out)).max() <= 0.5 + 1e-9
