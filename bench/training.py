@@ -1,0 +1,235 @@
+"""Cost of adversarial training with the AdversarialTraining callback.
+
+For each objective, the epoch time of `model.fit` with the callback is
+divided by the epoch time of a hand-written, fused `tf.function` training
+step doing the same passes (same model, data, batch size, optimizer), in the
+same process. Also reported: each objective's epoch time relative to clean
+`model.fit` (the physical floor of PGD-k training is about k + 1 forward and
+backward passes per batch).
+
+    python bench/training.py [--repeats 5] [--samples 2000] [--steps 7]
+
+Median of `--repeats` epochs after one warm-up epoch (tracing). The numbers
+are only meaningful on a quiet machine.
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_adv  # noqa: E402
+
+EPS = 0.3
+BATCH = 100
+
+
+def build_model():
+    return keras_adv.testing.small_cnn(width=16, seed=0)
+
+
+def compiled_model():
+    model = build_model()
+    model.compile(
+        keras.optimizers.SGD(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def time_fit(callback, x, y, repeats):
+    model = compiled_model()
+    timer = EpochTimer()
+    callbacks = [timer] if callback is None else [callback, timer]
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=repeats + 1,
+        verbose=0,
+        shuffle=False,
+        callbacks=callbacks,
+    )
+    return float(np.median(timer.times[1:]))
+
+
+# ------------------------------------------------ hand-written baselines
+def _ce(y, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+
+
+def _kl(p_logits, q_logits):
+    p_log = tf.nn.log_softmax(p_logits)
+    return tf.reduce_sum(
+        tf.exp(p_log) * (p_log - tf.nn.log_softmax(q_logits)), -1
+    )
+
+
+def _input_grad(fn, x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = tf.reduce_sum(fn(x))
+    return tape.gradient(value, x)
+
+
+def _project(x_adv, x):
+    return tf.clip_by_value(tf.clip_by_value(x_adv, x - EPS, x + EPS), 0, 1)
+
+
+def make_fused_step(objective, steps, model, optimizer, accuracy):
+    """The same passes as the callback's step, written by hand."""
+
+    def train_on(loss_fn, x, y):
+        with tf.GradientTape() as tape:
+            loss, logits = loss_fn()
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        accuracy.update_state(y, logits)
+        return loss
+
+    def clean_loss(x, y):
+        logits = model(x, training=True)
+        return tf.reduce_mean(_ce(y, logits)), logits
+
+    @tf.function
+    def step(x, y, seed):
+        if objective == "clean":
+            return train_on(lambda: clean_loss(x, y), x, y)
+        if objective in ("pgd", "fgsm-rs"):
+            n, size = (steps, 2.5 * EPS / steps)
+            if objective == "fgsm-rs":
+                n, size = 1, 1.25 * EPS
+            noise = tf.random.stateless_uniform(tf.shape(x), seed, -EPS, EPS)
+            x_adv = _project(x + noise, x)
+            for _ in range(n):
+                g = _input_grad(
+                    lambda z: _ce(y, model(z, training=False)), x_adv
+                )
+                x_adv = _project(x_adv + size * tf.sign(g), x)
+            x_adv = tf.stop_gradient(x_adv)
+            return train_on(lambda: clean_loss(x_adv, y), x_adv, y)
+        p = tf.stop_gradient(model(x, training=False))
+        noise = tf.random.stateless_normal(tf.shape(x), seed)
+        if objective == "trades":
+            x_adv = _project(x + 0.001 * noise, x)
+            for _ in range(steps):
+                g = _input_grad(
+                    lambda z: _kl(p, model(z, training=False)), x_adv
+                )
+                x_adv = _project(x_adv + 2.5 * EPS / steps * tf.sign(g), x)
+        else:  # vat, one power iteration
+            d = 1e-6 * tf.math.l2_normalize(noise, axis=[1, 2, 3])
+            g = _input_grad(lambda z: _kl(p, model(z, training=False)), x + d)
+            x_adv = _project(x + EPS * tf.sign(g), x)
+        x_adv = tf.stop_gradient(x_adv)
+        weight = 6.0 if objective == "trades" else 1.0
+
+        def regularised():
+            logits = model(x, training=True)
+            logits_adv = model(x_adv, training=True)
+            p_ref = (
+                logits if objective == "trades" else tf.stop_gradient(logits)
+            )
+            loss = tf.reduce_mean(_ce(y, logits)) + weight * tf.reduce_mean(
+                _kl(p_ref, logits_adv)
+            )
+            return loss, logits
+
+        return train_on(regularised, x, y)
+
+    return step
+
+
+def time_fused(objective, steps, x, y, repeats):
+    model = build_model()
+    optimizer = keras.optimizers.SGD(0.01)
+    optimizer.build(model.trainable_weights)
+    accuracy = keras.metrics.SparseCategoricalAccuracy()
+    step = make_fused_step(objective, steps, model, optimizer, accuracy)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    times = []
+    counter = 0
+    for _ in range(repeats + 1):
+        accuracy.reset_state()
+        start = time.perf_counter()
+        for xb, yb in dataset:
+            counter += 1
+            step(xb, yb, tf.constant([0, counter]))
+        float(accuracy.result())  # wait for the work
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
+def callback_for(objective, steps):
+    attack = keras_adv.attacks.PGD(eps=EPS, steps=steps, seed=0)
+    if objective == "clean":
+        return None
+    if objective == "pgd":
+        return keras_adv.callbacks.AdversarialTraining(attack)
+    return keras_adv.callbacks.AdversarialTraining(attack, objective)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=7)
+    parser.add_argument(
+        "--objectives",
+        nargs="*",
+        default=["clean", "fgsm-rs", "pgd", "trades", "vat"],
+    )
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(args.samples, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, size=args.samples).astype("int64")
+
+    rows = []
+    clean_fit = None
+    for objective in args.objectives:
+        fit_t = time_fit(
+            callback_for(objective, args.steps), x, y, args.repeats
+        )
+        fused_t = time_fused(objective, args.steps, x, y, args.repeats)
+        if objective == "clean":
+            clean_fit = fit_t
+        rows.append((objective, fit_t, fused_t))
+
+    label = {"pgd": f"pgd-{args.steps}", "trades": f"trades-{args.steps}"}
+    print(
+        f"{args.samples} samples, batch {BATCH}, small_cnn(width=16), "
+        f"median of {args.repeats} epochs"
+    )
+    print(
+        f"{'objective':<12}{'fit s/epoch':>12}{'fused s/epoch':>15}"
+        f"{'ratio':>8}{'vs clean':>10}"
+    )
+    for objective, fit_t, fused_t in rows:
+        vs_clean = fit_t / clean_fit if clean_fit else float("nan")
+        print(
+            f"{label.get(objective, objective):<12}{fit_t:>12.3f}"
+            f"{fused_t:>15.3f}{fit_t / fused_t:>8.2f}{vs_clean:>10.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
