@@ -39,7 +39,8 @@ def feature_statistics(features):
                 "features", "an array of shape (n >= 2, d)", features.shape
             )
         )
-    return features.mean(axis=0), np.cov(features, rowvar=False, ddof=1)
+    covariance = np.atleast_2d(np.cov(features, rowvar=False, ddof=1))
+    return features.mean(axis=0), covariance
 
 
 def _psd_sqrt(matrix):
@@ -119,7 +120,7 @@ def frechet_distance(features1, features2):
     >>> import numpy as np
     >>> from keras_adv.metrics import frechet_distance
     >>> a = np.random.default_rng(0).normal(size=(500, 3))
-    >>> frechet_distance(a, a)
+    >>> round(frechet_distance(a, a), 6)
     0.0
 
     Reference:
