@@ -85,7 +85,7 @@ def build_gan(
     width=32,
     dropout=0.3,
     d_learning_rate=2e-4,
-    g_learning_rate=2e-4,
+    g_learning_rate=5e-4,
     seed=0,
 ):
     """A DCGAN-style GAN for 28x28x1 digits with the given loss."""
@@ -111,8 +111,8 @@ def train_gan(
     x_test,
     loss="softmax",
     batch_norm=False,
-    epochs=30,
-    batch_size=64,
+    epochs=40,
+    batch_size=32,
     freq=10,
     log_dir=None,
     seed=0,
@@ -146,8 +146,8 @@ def train_gan(
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--classifier-epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--classifier-epochs", type=int, default=10)
     parser.add_argument(
         "--loss",
         default="softmax",
