@@ -18,6 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_adv  # noqa: E402
+from keras_adv.testing import small_cnn  # noqa: E402
 
 
 def accuracy(model, x, y):
@@ -35,7 +36,7 @@ def main():
         keras_adv.datasets.load_mnist_subset()
     )
     x_test, y_test = x_test[: args.samples], y_test[: args.samples]
-    model = keras_adv.testing.small_cnn()
+    model = small_cnn()
     model.compile(
         "adam",
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
