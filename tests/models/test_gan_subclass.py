@@ -5,10 +5,8 @@ import re
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
-import keras_adv
 from keras_adv.models import GAN
 from keras_adv.testing import assert_keras_round_trip
 
@@ -22,30 +20,6 @@ def _docs_example():
     )
     assert match, "conditional GAN example not found in docs/gan.md"
     return match.group(1)
-
-
-@pytest.fixture
-def mnist(monkeypatch):
-    """The embedded subset (a local reader until the loader exists)."""
-    if not hasattr(keras_adv.datasets, "load_mnist_subset"):
-        path = os.path.join(
-            os.path.dirname(keras_adv.__file__), "datasets", "mnist_subset.npz"
-        )
-
-        def load_mnist_subset():
-            d = np.load(path)
-            x = (d["images"].astype("float32") / 255.0)[..., None]
-            y = d["labels"].astype("int64")
-            tr, te = d["train_index"], d["test_index"]
-            return (x[tr], y[tr]), (x[te], y[te])
-
-        monkeypatch.setattr(
-            keras_adv.datasets,
-            "load_mnist_subset",
-            load_mnist_subset,
-            raising=False,
-        )
-    return keras_adv.datasets.load_mnist_subset
 
 
 class CountingGAN(GAN):
@@ -136,7 +110,7 @@ def test_overridden_loss_changes_training():
         np.testing.assert_array_equal(a, b)
 
 
-def test_docs_conditional_gan_example_runs_and_round_trips(mnist):
+def test_docs_conditional_gan_example_runs_and_round_trips():
     namespace = {}
     exec(compile(_docs_example(), DOCS, "exec"), namespace)
     cgan = namespace["cgan"]
