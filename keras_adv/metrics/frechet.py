@@ -176,7 +176,12 @@ def feature_extractor(classifier, layer=None):
             ) from None
     if len(inputs) == 1:
         inputs = inputs[0]
-    outputs = keras.layers.Flatten()(target.output)
+    outputs = target.output
+    if len(outputs.shape) != 2:
+        # Named after the target: an automatic name could clash with the
+        # classifier's own layers (e.g. "flatten" after loading).
+        flatten = keras.layers.Flatten(name=f"{target.name}_flat_features")
+        outputs = flatten(outputs)
     return keras.Model(inputs, outputs, name=f"{classifier.name}_features")
 
 

@@ -126,3 +126,26 @@ def test_feature_extractor_layers(classifier):
         feature_extractor(classifier, "nope")
     with pytest.raises(ValueError, match="argument `real_data`"):
         ClassifierFrechetDistance(classifier)(x)
+
+
+def test_loaded_classifier_with_flatten_layers():
+    """Regression: an added Flatten must not clash with a loaded model's."""
+    from keras_adv.testing import assert_keras_round_trip
+
+    model = keras.Sequential(
+        [
+            keras.Input((4, 4, 1)),
+            keras.layers.Conv2D(2, 3),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(3),
+        ]
+    )
+    loaded = assert_keras_round_trip(model)
+    # Fresh name counters, as in a new process: an automatically named
+    # Flatten would now be called "flatten" too.
+    keras.backend.clear_session()
+    x = np.random.default_rng(0).uniform(size=(20, 4, 4, 1)).astype("f4")
+    fd = ClassifierFrechetDistance(loaded, x)  # features after "flatten"
+    assert fd(x) == pytest.approx(0.0, abs=1e-6)
+    extractor = feature_extractor(loaded, 0)  # conv output, rank 4
+    assert extractor(x).shape == (20, 2 * 2 * 2)
