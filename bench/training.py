@@ -24,13 +24,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_adv  # noqa: E402
+from keras_adv.testing import small_cnn  # noqa: E402
 
 EPS = 0.3
 BATCH = 100
 
 
 def build_model():
-    return keras_adv.testing.small_cnn(width=16, seed=0)
+    return small_cnn(width=16, seed=0)
 
 
 def compiled_model():

@@ -73,7 +73,7 @@ def make_callback(method, epochs):
     raise ValueError(f"Unknown method {method!r}; choose from {METHODS}")
 
 
-def train(method, x, y, epochs, batch_size=50, verbose=2):
+def train(method, x, y, epochs, batch_size=16, verbose=2):
     """Trains a fresh CNN with `method`; returns the model and seconds."""
     keras.utils.set_random_seed(0)
     model = build_cnn()

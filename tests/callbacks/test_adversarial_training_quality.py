@@ -39,7 +39,7 @@ def train(x, y, epochs, callbacks):
         metrics=["accuracy"],
     )
     model.fit(
-        x, y, epochs=epochs, batch_size=50, verbose=0, callbacks=callbacks
+        x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks
     )
     return model
 
