@@ -446,7 +446,9 @@ class Engine:
         gradients = tape.gradient(scaled, weights)
         model.optimizer.apply_gradients(zip(gradients, weights))
         if y is None:
-            logs = model.get_metrics_result()
+            # Without labels only the loss is measured (compile the model
+            # without metrics: Keras cannot build them without `y`).
+            logs = {"loss": model._loss_tracker.result()}
         else:
             logs = model.compute_metrics(
                 x, y, y_pred, sample_weight=sample_weight

@@ -260,8 +260,14 @@ class AdversarialTraining(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._trackers is None or logs is None:
             return
-        logs["adv_loss"] = float(self._trackers[0].result())
-        logs["adv_accuracy"] = float(self._trackers[1].result())
+        count = getattr(self._trackers[0], "count", None)
+        if count is not None and float(count.numpy()) == 0.0:
+            # No labelled adversarial batch this epoch (e.g. VAT without y).
+            logs.pop("adv_loss", None)
+            logs.pop("adv_accuracy", None)
+        else:
+            logs["adv_loss"] = float(self._trackers[0].result())
+            logs["adv_accuracy"] = float(self._trackers[1].result())
         if self.guard_data is not None and epoch >= self.start_epoch:
             self._run_guard(epoch, logs)
 

@@ -507,3 +507,21 @@ def test_config_round_trip():
     assert isinstance(restored.attack, PGD)
     assert restored.attack.steps == 4
     assert keras_adv.callbacks.AdversarialTraining is AdversarialTraining
+
+
+def test_vat_without_labels(data):
+    x, _ = data
+    model = sequential()
+    # Keras cannot build compiled metrics without labels: loss only.
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(
+        x,
+        epochs=1,
+        verbose=0,
+        callbacks=[AdversarialTraining(PGD(eps=0.5), "vat", alpha=10.0)],
+    )
+    assert "adv_loss" not in history.history  # nothing labelled to measure
+    assert any(
+        not np.allclose(a, b) for a, b in zip(before, model.get_weights())
+    )

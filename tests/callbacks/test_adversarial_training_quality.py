@@ -80,5 +80,5 @@ def test_clean_training_is_not_robust(mnist):
     model = train(x_train, y_train, 5, [])
     clean, robust = clean_and_robust(model, x_test, y_test)
     print(f"clean training: clean {clean:.3f}, PGD-20 robust {robust:.3f}")
-    assert clean >= 0.95
-    assert robust <= 0.05
+    assert clean >= 0.9  # a working classifier (5 epochs) ...
+    assert robust <= 0.05  # ... with no robustness at all
