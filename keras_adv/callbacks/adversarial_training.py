@@ -59,7 +59,8 @@ class AdversarialTraining(keras.callbacks.Callback):
     eps warm-up and `start_epoch` are `tf.Variable`s read inside the graph:
     changing them does not retrace. eps ramps linearly from
     `eps / eps_warmup_epochs` at `start_epoch` to `eps`. Before
-    `start_epoch` steps are clean (no attack is run).
+    `start_epoch` steps are clean: the attack runs with eps=0, which returns
+    `x` (a `tf.cond` skipping it would slow every adversarial step).
 
     Logs: `adv_loss` (cross-entropy on `x_adv`) and `adv_accuracy` on the
     training batches, epoch means over all replicas (the per-batch progress
