@@ -487,6 +487,25 @@ class RobustnessMonitor(keras.callbacks.Callback):
             )
         return float(eps)
 
+    def _check_classes(self, model):
+        """Eager check (once per model) of the output shape and labels."""
+        outputs = model(self.x[:1], training=False)
+        if isinstance(outputs, list | tuple | dict) or len(outputs.shape) != 2:
+            raise ValueError(
+                "RobustnessMonitor needs a classifier with one output of "
+                "shape (batch, classes). Received: "
+                f"{keras.tree.map_structure(lambda t: t.shape, outputs)}"
+            )
+        num_classes = int(outputs.shape[-1])
+        if self.y.max() >= num_classes:
+            raise ValueError(
+                _validation.invalid(
+                    "validation_data",
+                    f"labels < {num_classes} (the model's classes)",
+                    int(self.y.max()),
+                )
+            )
+
     def _build_step(self, model):
         """Traces nothing yet: returns the `tf.function` of one batch."""
         attacks = list(self.attacks.values())
@@ -503,7 +522,6 @@ class RobustnessMonitor(keras.callbacks.Callback):
             result = {
                 "clean_pred": ops.cast(clean_pred, "int64"),
                 "clean_margin": -margin.margin_loss(y32, clean_logits),
-                "num_classes": ops.shape(clean_logits)[-1],
             }
             for i, attack in enumerate(attacks):
                 x_adv = attack.perturb(model, x, y32, eps=eps[i], seed=seeds[i])
@@ -549,6 +567,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 _validation.invalid("model", "a keras.Model", model)
             )
         if self._step is None or self._step_model is not model:
+            self._check_classes(model)
             self._step = self._build_step(model)
             self._step_model = model
         names = list(self.attacks)
@@ -578,20 +597,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 }
             )
         seconds = time.perf_counter() - start
-        num_classes = int(parts[0]["num_classes"])
-        merged = {
-            k: np.concatenate([p[k] for p in parts])
-            for k in parts[0]
-            if k != "num_classes"
-        }
-        if self.y.max() >= num_classes:
-            raise ValueError(
-                _validation.invalid(
-                    "validation_data",
-                    f"labels < {num_classes} (the model's classes)",
-                    int(self.y.max()),
-                )
-            )
+        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         clean_ok = merged["clean_pred"] == self.y
         survivors = clean_ok.copy()
         results = {
