@@ -290,9 +290,10 @@ class RobustnessMonitor(keras.callbacks.Callback):
     adds its values to `model.history` itself. On epochs where the monitor
     does not run, its keys are absent from the logs (no stale values), so
     `history.history["val_robust_accuracy"]` has one entry per evaluated
-    epoch; with `every > 1`, give EarlyStopping a `patience` of several
-    evaluations and let it ignore missing keys (its default behaviour is a
-    warning on those epochs).
+    epoch. EarlyStopping and ModelCheckpoint need `mode="max"` for these
+    keys (Keras cannot infer their direction) and, with `every > 1`, warn
+    on and skip the epochs without them (EarlyStopping's `patience` then
+    counts evaluations).
 
     With `log_dir` the callback writes to its own run `<log_dir>/robustness`
     (beside Keras' `train` and `validation` runs when both use the same
