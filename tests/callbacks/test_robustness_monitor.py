@@ -151,6 +151,22 @@ def test_eps_change_does_not_retrace():
     )
 
 
+def test_variable_eps_and_probability_outputs():
+    # log-softmax differences equal logit differences: same closed form.
+    model = linear_classifier([[1.0, -1.0]], softmax=True)
+    eps = tf.Variable(0.2)
+    attack = FGSM(eps=eps, value_range=RANGE)
+    monitor = RobustnessMonitor((X_LINE, Y_LINE), attacks=attack)
+    assert monitor.evaluate(model)["robust_accuracy"] == survive(0.2)
+    eps.assign(0.6)
+    results = monitor.evaluate(model)
+    assert results["accuracy"] == {"fgsm": survive(0.6)}
+    assert monitor.tracing_count() == 1
+    np.testing.assert_allclose(
+        results["clean_margin"], 2 * np.abs(X_LINE[:, 0]), atol=1e-4
+    )
+
+
 def test_history_passed_before_the_monitor_still_gets_the_values():
     history = keras.callbacks.History()
     monitor = RobustnessMonitor((X_LINE, Y_LINE), attacks=line_attacks())
