@@ -371,9 +371,26 @@ class GAN(keras.Model):
         return self.update_trackers(values)
 
     def test_step(self, data):
-        raise NotImplementedError(
-            f"{type(self).__name__} has no validation step; monitor sample "
-            "quality with keras_adv.callbacks.GANMonitor instead."
+        """Validation: both losses on a real batch, without any update.
+
+        Runs the networks in inference mode on `x` and a fresh fake batch
+        and reports `d_loss` and `g_loss` (Keras prefixes them with `val_`
+        in `fit(validation_data=...)`). For sample quality use
+        `keras_adv.callbacks.GANMonitor`.
+        """
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        batch_size = ops.shape(x)[0]
+        fake = self.generator(self.sample_latent(batch_size), training=False)
+        real_logits = self.discriminator(x, training=False)
+        fake_logits = self.discriminator(fake, training=False)
+        g_real = None
+        if getattr(self.gan_loss, "generator_uses_real_logits", True):
+            g_real = real_logits
+        return self.update_trackers(
+            {
+                "d_loss": self.discriminator_loss(real_logits, fake_logits),
+                "g_loss": self.generator_loss(g_real, fake_logits),
+            }
         )
 
     def _check_compiled(self):
@@ -387,6 +404,10 @@ class GAN(keras.Model):
         self._check_compiled()
         self._build_optimizers()
         return super().make_train_function(force=force)
+
+    def make_test_function(self, force=False):
+        self._check_compiled()
+        return super().make_test_function(force=force)
 
     # ------------------------------------------------------------- state
     def save_own_variables(self, store):

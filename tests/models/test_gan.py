@@ -298,3 +298,23 @@ def test_dcgan_softmax_gan_one_epoch_round_trip():
     z = np.random.default_rng(2).normal(size=(2, 8)).astype("float32")
     np.testing.assert_allclose(loaded(z), gan(z), rtol=1e-5, atol=1e-6)
     assert keras_adv.models.SoftmaxGAN is SoftmaxGAN
+
+
+def test_validation_reports_losses_without_updating():
+    gan = make_gan()
+    x = data()
+    history = gan.fit(
+        x, epochs=1, batch_size=32, validation_data=(x,), verbose=0
+    )
+    assert {"val_d_loss", "val_g_loss"} <= set(history.history)
+    before = [w.copy() for w in gan.get_weights()]
+    result = gan.evaluate(x, batch_size=32, verbose=0, return_dict=True)
+    for a, b in zip(before, gan.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Softmax GAN losses are bounded below by log(N) terms; finite values.
+    assert np.isfinite(result["d_loss"]) and np.isfinite(result["g_loss"])
+    fake = gan.generator(gan.sample_latent(32), training=False)
+    real_logits = gan.discriminator(x[:32], training=False)
+    fake_logits = gan.discriminator(fake, training=False)
+    d_loss = float(gan.discriminator_loss(real_logits, fake_logits))
+    assert d_loss >= np.log(32) - 1e-4  # -mean(real) + lse(all) >= log N
