@@ -30,6 +30,8 @@ from keras_adv.losses import margin
 
 # Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
 ROBUST_KEY = "val_robust_accuracy"
+# TensorBoard scalar tag of the accuracies (one run per attack).
+ACCURACY_TAG = "accuracy_under_attack"
 # The custom-scalars plugin's reserved tag and its plugin name.
 _LAYOUT_TAG = "custom_scalars__config__"
 _LAYOUT_PLUGIN = "custom_scalars"
@@ -299,8 +301,12 @@ class RobustnessMonitor(keras.callbacks.Callback):
     (beside Keras' `train` and `validation` runs when both use the same
     `log_dir`), with the epoch (0-based, like Keras) as step:
 
-    * scalars `accuracy/clean`, `accuracy/<name>` and `accuracy/worst_case`
-      on the subset, and `evaluation_seconds`;
+    * the accuracies on the subset as one scalar tag,
+      `accuracy_under_attack`, in one small run per series:
+      `robustness/clean`, `robustness/<name>` for every attack and
+      `robustness/worst_case`. TensorBoard colours lines by run, so its
+      Scalars tab shows them as one chart with one coloured line each;
+    * scalars `mean_perturbation_norm/<name>` and `evaluation_seconds`;
     * one image per evaluation, tag `adversarial_examples`: the first
       `images` samples (the same ones every time) as a grid with a row of
       clean inputs, then per attack a row of adversarial inputs and a row
@@ -312,8 +318,8 @@ class RobustnessMonitor(keras.callbacks.Callback):
       misclassified);
     * once per `fit`: a text summary `setup` (attacks, eps, subset size)
       and a custom-scalars layout (TensorBoard's "Custom Scalars" tab) with
-      one chart holding the accuracy of every attack, the worst case and
-      the clean accuracy.
+      one chart, "accuracy under attack", holding the clean accuracy, the
+      accuracy of every attack and the worst case.
 
     Evaluation is deterministic: random starts use fixed stateless seeds,
     so figures change across epochs only because the model does.
@@ -431,6 +437,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         self._step = None
         self._step_model = None
         self._writer = None
+        self._series_writers = {}
         self.last_results = None
 
     # ---------------------------------------------------------- config
@@ -627,12 +634,19 @@ class RobustnessMonitor(keras.callbacks.Callback):
     # --------------------------------------------------------- hooks
     def on_train_begin(self, logs=None):
         if self.log_dir is not None and self._writer is None:
-            self._writer = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, "robustness")
-            )
+            run = os.path.join(self.log_dir, "robustness")
+            self._writer = tf.summary.create_file_writer(run)
+            series = ["clean", *self.attacks, "worst_case"]
+            self._series_writers = {
+                name: tf.summary.create_file_writer(os.path.join(run, name))
+                for name in series
+            }
             self._write_setup()
 
     def on_train_end(self, logs=None):
+        for writer in self._series_writers.values():
+            writer.close()
+        self._series_writers = {}
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -684,12 +698,6 @@ class RobustnessMonitor(keras.callbacks.Callback):
     def _write_setup(self):
         from tensorboard.plugins.custom_scalar import layout_pb2
 
-        names = list(self.attacks)
-        tags = (
-            ["accuracy/clean"]
-            + [f"accuracy/{name}" for name in names]
-            + ["accuracy/worst_case"]
-        )
         layout = layout_pb2.Layout(
             category=[
                 layout_pb2.Category(
@@ -698,13 +706,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
                         layout_pb2.Chart(
                             title="accuracy under attack (validation subset)",
                             multiline=layout_pb2.MultilineChartContent(
-                                tag=[f"^{tag}$" for tag in tags]
-                            ),
-                        ),
-                        layout_pb2.Chart(
-                            title="mean perturbation norm",
-                            multiline=layout_pb2.MultilineChartContent(
-                                tag=[r"^mean_perturbation_norm/"]
+                                tag=[f"^{ACCURACY_TAG}$"]
                             ),
                         ),
                     ],
@@ -750,22 +752,26 @@ class RobustnessMonitor(keras.callbacks.Callback):
         self._writer.flush()
 
     def _write_summaries(self, epoch, results):
-        with self._writer.as_default():
-            tf.summary.scalar(
-                "accuracy/clean",
-                results["clean_accuracy"],
-                step=epoch,
-                description="Accuracy on the clean subset.",
-            )
-            for name, acc in results["accuracy"].items():
-                eps = results["eps"][name]
+        accuracies = {
+            "clean": results["clean_accuracy"],
+            **results["accuracy"],
+            "worst_case": results["robust_accuracy"],
+        }
+        for name, value in accuracies.items():
+            with self._series_writers[name].as_default():
                 tf.summary.scalar(
-                    f"accuracy/{name}",
-                    acc,
+                    ACCURACY_TAG,
+                    value,
                     step=epoch,
-                    description=f"Accuracy under {name} at eps={eps:g} "
-                    "(correct clean and adversarial).",
+                    description="Accuracy on the fixed validation subset: "
+                    "clean; under each attack (correct clean and "
+                    "adversarial); worst case (survives every attack). One "
+                    "run per line.",
                 )
+            self._series_writers[name].flush()
+        with self._writer.as_default():
+            for name in results["accuracy"]:
+                eps = results["eps"][name]
                 norms = results["norm"][name]
                 tf.summary.scalar(
                     f"mean_perturbation_norm/{name}",
@@ -786,12 +792,6 @@ class RobustnessMonitor(keras.callbacks.Callback):
                     description="True-class logit minus the largest other "
                     f"logit on {name} adversarials; < 0 means fooled.",
                 )
-            tf.summary.scalar(
-                "accuracy/worst_case",
-                results["robust_accuracy"],
-                step=epoch,
-                description="Share of samples that survive every attack.",
-            )
             tf.summary.scalar(
                 "evaluation_seconds", results["seconds"], step=epoch
             )

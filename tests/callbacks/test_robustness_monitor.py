@@ -253,18 +253,22 @@ def test_fgsm_accuracy_equals_a_direct_computation(mnist_run):
 
 def test_tensorboard_scalars_equal_the_logs(mnist_run):
     _, _, history, log_dir, _ = mnist_run
-    acc = _events(os.path.join(log_dir, "robustness"))
-    for tag, key in (
-        ("accuracy/fgsm", "val_fgsm_accuracy"),
-        ("accuracy/pgd", "val_pgd_accuracy"),
-        ("accuracy/worst_case", "val_robust_accuracy"),
+    run = os.path.join(log_dir, "robustness")
+    for series, key in (
+        ("fgsm", "val_fgsm_accuracy"),
+        ("pgd", "val_pgd_accuracy"),
+        ("worst_case", "val_robust_accuracy"),
     ):
-        values = _values(acc, tag)
+        values = _values(
+            _events(os.path.join(run, series)), "accuracy_under_attack"
+        )
         assert [step for step, _ in values] == [0, 1]
         np.testing.assert_allclose(
             [float(v) for _, v in values], history.history[key], rtol=1e-6
         )
-    assert len(_values(acc, "accuracy/clean")) == 2
+    clean = _events(os.path.join(run, "clean"))
+    assert len(_values(clean, "accuracy_under_attack")) == 2
+    assert len(_values(_events(run), "evaluation_seconds")) == 2
     # Keras' TensorBoard callback, placed after the monitor, logs the keys.
     keras_val = _events(os.path.join(log_dir, "validation"))
     values = _values(keras_val, "epoch_robust_accuracy")
@@ -316,18 +320,15 @@ def test_custom_scalar_layout_and_setup_text(mnist_run):
     assert len(values) == 1
     layout = layout_pb2.Layout.FromString(values[0][1].item())
     chart = layout.category[0].chart[0]
-    assert list(chart.multiline.tag) == [
-        "^accuracy/clean$",
-        "^accuracy/fgsm$",
-        "^accuracy/pgd$",
-        "^accuracy/worst_case$",
-    ]
+    assert chart.title == "accuracy under attack (validation subset)"
+    assert list(chart.multiline.tag) == ["^accuracy_under_attack$"]
     text = _values(acc, "setup")[0][1].item().decode()
     assert "| fgsm | FGSM | linf | 0.1 |" in text
 
 
-def test_writer_closed_on_train_end(mnist_run):
+def test_writers_closed_on_train_end(mnist_run):
     assert mnist_run[1]._writer is None
+    assert mnist_run[1]._series_writers == {}
 
 
 # ------------------------------------------------------------- pictures
