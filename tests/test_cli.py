@@ -192,3 +192,18 @@ def test_demo_with_tiny_settings(capsys, tmp_path):
         if any(f.startswith("events.out.tfevents") for f in files)
     }
     assert {"train", "validation", "robustness"} <= runs
+    # The monitor runs before TensorBoard, which logs its keys too.
+    validation = _tensor_tags(log_dir / "validation")
+    assert {"epoch_robust_accuracy", "epoch_pgd_accuracy"} <= validation
+    robustness = _tensor_tags(log_dir / "robustness")
+    assert "adversarial_examples" in robustness
+
+
+def _tensor_tags(run_dir):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    acc = event_accumulator.EventAccumulator(
+        str(run_dir), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    acc.Reload()
+    return set(acc.Tags()["tensors"])
