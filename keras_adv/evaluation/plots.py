@@ -58,7 +58,7 @@ def plot_accuracy_curves(report, path, title=None):
             eps,
             [100.0 * a for a in entry["accuracy"]],
             marker=markers[i % len(markers)],
-            label=f"{name} ({entry['norm']})",
+            label=_curve_label(name, entry),
         )
     ax.plot(
         eps,
@@ -90,6 +90,12 @@ def plot_accuracy_curves(report, path, title=None):
     fig.tight_layout()
     fig.savefig(path, format="png")
     return path
+
+
+def _curve_label(name, entry):
+    steps = entry.get("steps", 1)
+    detail = entry["norm"] if steps <= 1 else f"{entry['norm']}, {steps} steps"
+    return f"{name} ({detail})"
 
 
 def _to_display(images, value_range):
