@@ -82,7 +82,7 @@ def main():
     )
     training = keras_adv.callbacks.AdversarialTraining(
         keras_adv.attacks.PGD(eps=EPS, steps=7, step_size=0.1, seed=0),
-        eps_warmup_epochs=max(1, args.epochs // 3),
+        eps_warmup_epochs=max(2, args.epochs // 2),
     )
     monitor = keras_adv.callbacks.RobustnessMonitor(
         (x_test, y_test),

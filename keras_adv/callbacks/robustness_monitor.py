@@ -313,9 +313,10 @@ class RobustnessMonitor(keras.callbacks.Callback):
       of perturbations scaled for viewing, titled with true and predicted
       classes (image inputs only);
     * histograms `perturbation_norm/<name>` (per-sample distance in the
-      attack's norm) and `logit_margin/clean`, `logit_margin/<name>`
-      (true-class logit minus the largest other logit: negative means
-      misclassified);
+      attack's norm, rounded to 4 decimals), `perturbation_l2_norm/<name>`
+      (for L-inf attacks, whose L-inf norms all sit at eps) and
+      `logit_margin/clean`, `logit_margin/<name>` (true-class logit minus
+      the largest other logit: negative means misclassified);
     * once per `fit`: a text summary `setup` (attacks, eps, subset size)
       and a custom-scalars layout (TensorBoard's "Custom Scalars" tab) with
       one chart, "accuracy under attack", holding the clean accuracy, the
@@ -539,6 +540,11 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 )
                 result[f"adv_margin_{i}"] = -margin.margin_loss(y32, adv_logits)
                 result[f"norm_{i}"] = attack.threat_model.distance(x, x_adv)
+                delta = ops.cast(x_adv, "float32") - ops.cast(x, "float32")
+                axes = list(range(1, len(x.shape)))
+                result[f"l2_norm_{i}"] = ops.sqrt(
+                    ops.sum(delta * delta, axis=axes)
+                )
                 result[f"x_adv_{i}"] = x_adv
             return result
 
@@ -565,9 +571,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
             A dict with `"clean_accuracy"`, `"robust_accuracy"`,
             `"accuracy"` (name -> float), `"eps"` (name -> float),
             `"seconds"` and per-sample numpy arrays: `"clean_pred"`,
-            `"clean_margin"`, `"adv_pred"`, `"adv_margin"`, `"norm"`
-            (dicts name -> array) and `"x_adv"` (name -> the first
-            `images` adversarial inputs).
+            `"clean_margin"`, `"adv_pred"`, `"adv_margin"`, `"norm"` (in
+            the attack's norm), `"l2_norm"` (dicts name -> array) and
+            `"x_adv"` (name -> the first `images` adversarial inputs).
         """
         model = self.model if model is None else model
         if not isinstance(model, keras.Model):
@@ -617,6 +623,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             "adv_pred": {},
             "adv_margin": {},
             "norm": {},
+            "l2_norm": {},
             "x_adv": {},
             "seconds": seconds,
         }
@@ -627,6 +634,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             results["adv_pred"][name] = merged[f"adv_pred_{i}"]
             results["adv_margin"][name] = merged[f"adv_margin_{i}"]
             results["norm"][name] = merged[f"norm_{i}"]
+            results["l2_norm"][name] = merged[f"l2_norm_{i}"]
             results["x_adv"][name] = merged[f"x_adv_{i}"]
         results["robust_accuracy"] = float(survivors.mean())
         return results
@@ -721,7 +729,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             details = ", ".join(
                 f"{k}={config[k]}"
                 for k in ("steps", "step_size", "restarts", "loss")
-                if k in config
+                if config.get(k) is not None
             )
             rows.append(
                 f"| {name} | {type(attack).__name__} | {attack.norm} | "
@@ -778,13 +786,24 @@ class RobustnessMonitor(keras.callbacks.Callback):
                     float(norms.mean()),
                     step=epoch,
                 )
+                # Rounded: an L-inf attack puts every norm at eps up to
+                # float noise, which would make the histogram axis unreadable.
                 tf.summary.histogram(
                     f"perturbation_norm/{name}",
-                    norms,
+                    np.round(norms, 4),
                     step=epoch,
                     description=f"Per-sample {self.attacks[name].norm} "
                     f"norm of x_adv - x under {name} (at most eps={eps:g}).",
                 )
+                if self.attacks[name].norm != "l2":
+                    tf.summary.histogram(
+                        f"perturbation_l2_norm/{name}",
+                        results["l2_norm"][name],
+                        step=epoch,
+                        description=f"Per-sample L2 norm of x_adv - x under "
+                        f"{name}: how many inputs the attack changes, and "
+                        "how much.",
+                    )
                 tf.summary.histogram(
                     f"logit_margin/{name}",
                     results["adv_margin"][name],

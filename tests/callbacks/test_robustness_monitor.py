@@ -140,6 +140,7 @@ def test_eps_change_does_not_retrace():
     assert second["robust_accuracy"] == survive(0.4)
     assert second["clean_accuracy"] == 1.0
     np.testing.assert_allclose(second["norm"]["fgsm"], 0.4, atol=1e-6)
+    np.testing.assert_allclose(second["l2_norm"]["fgsm"], 0.4, atol=1e-6)
     # Margins: clean 2|x|, under FGSM 2(|x| - eps).
     np.testing.assert_allclose(
         second["clean_margin"], 2 * np.abs(X_LINE[:, 0]), atol=1e-5
@@ -299,6 +300,7 @@ def test_tensorboard_histograms(mnist_run):
     acc = _events(os.path.join(log_dir, "robustness"))
     tags = set(acc.Tags()["tensors"])
     for tag in (
+        "perturbation_l2_norm/pgd",
         "perturbation_norm/fgsm",
         "perturbation_norm/pgd",
         "logit_margin/clean",
