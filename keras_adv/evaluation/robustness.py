@@ -201,6 +201,12 @@ def _dataset_batches(data, batch_size, max_samples):
         for element in data:
             x = np.asarray(element[0])
             y = sparse_labels(np.asarray(element[1]))
+            if len(x) != len(y):
+                raise ValueError(
+                    "The dataset's x and y batches have different lengths "
+                    f"({len(x)} and {len(y)}). Unbatched datasets need "
+                    "scalar labels; batch one-hot labels with `.batch()`."
+                )
             if max_samples is not None:
                 x = x[: max_samples - seen]
                 y = y[: max_samples - seen]

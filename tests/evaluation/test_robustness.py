@@ -343,6 +343,11 @@ def test_invalid_model_and_data(linear_mnist, mnist):
         evaluate_robustness(linear_mnist, (x[:10], y[:9]))
     with pytest.raises(ValueError, match="at least one sample"):
         evaluate_robustness(linear_mnist, (x[:0], y[:0]))
+    unbatched_one_hot = tf.data.Dataset.from_tensor_slices(
+        (x[:10], keras.utils.to_categorical(y[:10], 10))
+    )
+    with pytest.raises(ValueError, match="different lengths"):
+        evaluate_robustness(linear_mnist, unbatched_one_hot, verbose=0)
     with pytest.raises(ValueError, match="integer class labels"):
         evaluate_robustness(linear_mnist, (x[:10], y[:10] + 0.5))
     with pytest.raises(ValueError, match="value_range"):
