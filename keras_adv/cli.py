@@ -1,7 +1,8 @@
-"""The `keras-adv` command: `evaluate` a saved model, run the `demo`.
+"""The `keras-adv` command: `evaluate` a saved model, `train`, `demo`.
 
     keras-adv evaluate MODEL.keras --data mnist-subset --attack fgsm,pgd \\
         --eps 0.1,0.2,0.3 --out DIR
+    keras-adv train MODEL.keras [--method pgd] [--eps 0.3] [--epochs 15]
     keras-adv demo [--epochs 15] [--out keras_adv_demo] [--seed 0]
 
 Arguments are checked before any model or data is loaded. Usage errors
@@ -23,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 PROG = "keras-adv"
 ATTACKS = ("fgsm", "pgd", "bim", "mim")
 NORMS = ("linf", "l2")
+TRAIN_METHODS = ("clean", "pgd", "fgsm-rs", "trades")
 DEMO_EPS = 0.3
 
 
@@ -100,6 +102,18 @@ def _non_negative_int(text):
     if value < 0:
         raise argparse.ArgumentTypeError(
             f"expected an integer >= 0, received {text!r}"
+        )
+    return value
+
+
+def _eps_value(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0, received {text!r}"
         )
     return value
 
@@ -210,6 +224,69 @@ def build_parser():
         "-q", "--quiet", action="store_true", help="no progress bar"
     )
     evaluate.set_defaults(run=run_evaluate)
+
+    train = sub.add_parser(
+        "train",
+        help="train a small CNN (optionally adversarially) and save it",
+        description=(
+            "Trains keras_adv.testing.small_cnn on the training split of "
+            "--data with the AdversarialTraining callback (or clean) and "
+            "saves it as a .keras file, ready for `keras-adv evaluate`."
+        ),
+    )
+    train.add_argument("out", help="path of the .keras file to write")
+    train.add_argument(
+        "--data",
+        default="mnist-subset",
+        help="mnist-subset, tfds:NAME or npz:PATH; the train split is used "
+        "(default: %(default)s)",
+    )
+    train.add_argument(
+        "--method",
+        default="pgd",
+        choices=TRAIN_METHODS,
+        help="training objective (default: %(default)s)",
+    )
+    train.add_argument(
+        "--eps",
+        type=_eps_value,
+        default=DEMO_EPS,
+        help="L-inf radius of the training attack (default: %(default)s)",
+    )
+    train.add_argument(
+        "--steps",
+        type=_positive_int("steps"),
+        default=7,
+        help="PGD steps of pgd and trades (default: %(default)s)",
+    )
+    train.add_argument(
+        "--epochs",
+        type=_positive_int("epochs"),
+        default=15,
+        help="epochs; eps warms up over the first half (default: %(default)s)",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int("batch_size"),
+        default=32,
+        help="batch size (default: %(default)s)",
+    )
+    train.add_argument(
+        "--max-samples",
+        type=_positive_int("max_samples"),
+        default=None,
+        help="train on the first N samples (default: all)",
+    )
+    train.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="random seed (default: %(default)s)",
+    )
+    train.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress output"
+    )
+    train.set_defaults(run=run_train)
 
     demo = sub.add_parser(
         "demo",
@@ -377,6 +454,74 @@ def run_evaluate(args):
     return 0
 
 
+def _train_callback(method, eps, steps, epochs, seed):
+    from keras_adv.attacks import PGD
+    from keras_adv.callbacks import AdversarialTraining
+
+    if method == "clean":
+        return []
+    attack = PGD(eps=eps, steps=steps, step_size=eps / 3.0, seed=seed)
+    objective = {"pgd": "adversarial"}.get(method, method)
+    return [
+        AdversarialTraining(
+            attack, objective=objective, eps_warmup_epochs=max(1, epochs // 2)
+        )
+    ]
+
+
+def run_train(args):
+    """`keras-adv train`: a small CNN, clean or adversarially trained."""
+    if not args.out.endswith(".keras"):
+        raise UsageError(f"OUT: expected a path ending in .keras: {args.out}")
+    parent = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(parent):
+        raise UsageError(f"OUT: no such directory: {parent}")
+    _check_data_spec(args.data)
+
+    import keras
+    import numpy as np
+
+    import keras_adv
+    from keras_adv.testing import small_cnn
+
+    try:
+        x, y = keras_adv.datasets.from_spec(
+            args.data, split="train", max_samples=args.max_samples
+        )
+    except Exception as e:
+        raise UsageError(f"--data: {_first_line(e)}") from e
+    keras.utils.set_random_seed(args.seed)
+    model = small_cnn(
+        input_shape=x.shape[1:],
+        num_classes=int(np.max(y)) + 1,
+        seed=args.seed,
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    print(
+        f"Training a small CNN ({args.method}, eps {args.eps:g}) on "
+        f"{len(x)} samples of {args.data}, {args.epochs} epoch(s).",
+        flush=True,
+    )
+    model.fit(
+        x,
+        y,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        callbacks=_train_callback(
+            args.method, args.eps, args.steps, args.epochs, args.seed
+        ),
+        verbose=0 if args.quiet else 2,
+    )
+    model.save(args.out)
+    print(f"wrote {args.out}")
+    print(f"Evaluate it with: keras-adv evaluate {args.out} --data {args.data}")
+    return 0
+
+
 def run_demo(args):
     """`keras-adv demo`: adversarial training, monitoring, final report."""
     out = _prepare_out(args.out)
@@ -499,7 +644,8 @@ def main(argv=None):
         args = parser.parse_args(argv)
         return args.run(args)
     except UsageError as e:
-        where = f"{PROG} {command}" if command in ("evaluate", "demo") else PROG
+        known = ("evaluate", "demo", "train")
+        where = f"{PROG} {command}" if command in known else PROG
         print(f"{where}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:

@@ -71,7 +71,13 @@ def test_parse_eps_and_attacks():
         (["evaluate"], "required: model"),
         (["demo", "--epochs", "0"], "--epochs"),
         (["demo", "--epochs", "two"], "--epochs"),
-        (["train"], "invalid choice"),
+        (["attack"], "invalid choice"),
+        (["train"], "required: out"),
+        (["train", "m.h5"], "ending in .keras"),
+        (["train", "/no/such/dir/m.keras"], "no such directory"),
+        (["train", "m.keras", "--method", "vat"], "--method"),
+        (["train", "m.keras", "--eps", "-1"], "--eps"),
+        (["train", "m.keras", "--data", "npz:"], "--data"),
         ([], "required: COMMAND"),
     ],
 )
@@ -103,7 +109,7 @@ def test_bad_data_and_out_paths(capsys, saved_model, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["evaluate", "-h"], ["demo", "-h"]]
+    "argv", [["--help"], ["evaluate", "-h"], ["demo", "-h"], ["train", "-h"]]
 )
 def test_help(capsys, argv):
     with pytest.raises(SystemExit) as info:
@@ -166,6 +172,19 @@ def test_evaluate_in_a_subprocess(saved_model, tmp_path):
     assert "Gradient-masking checks: passed" in result.stdout
     assert (out / "robustness.png").read_bytes()[:4] == b"\x89PNG"
     assert f"wrote {out / 'report.json'}" in result.stdout
+
+
+def test_train_with_tiny_settings(capsys, tmp_path):
+    path = tmp_path / "trades.keras"
+    code = cli.main(
+        ["train", str(path), "--method", "trades", "--steps", "2"]
+        + ["--epochs", "1", "--max-samples", "64", "-q"]
+    )
+    assert code == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    model = keras.saving.load_model(path)
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
 
 
 def test_demo_with_tiny_settings(capsys, tmp_path):
