@@ -47,8 +47,13 @@ def build_cnn(seed=0):
     )
 
 
-def make_callback(method, epochs):
-    """The AdversarialTraining callback of each method (None for clean)."""
+def make_callback(method, epochs, guard_data=None):
+    """The AdversarialTraining callback of each method (None for clean).
+
+    FGSM-RS gets the catastrophic-overfitting guard: PGD-10 accuracy on one
+    training batch after every epoch; on a collapse, the best epoch's
+    weights are restored and training stops.
+    """
     warmup = max(1, epochs // 3)
     if method == "clean":
         return None
@@ -57,6 +62,7 @@ def make_callback(method, epochs):
             keras_adv.attacks.PGD(eps=EPS, steps=10, seed=0),
             objective="fgsm-rs",
             eps_warmup_epochs=warmup,
+            guard_data=guard_data,
         )
     if method == "pgd":
         return keras_adv.callbacks.AdversarialTraining(
@@ -82,7 +88,7 @@ def train(method, x, y, epochs, batch_size=16, verbose=2):
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    callback = make_callback(method, epochs)
+    callback = make_callback(method, epochs, guard_data=(x[:500], y[:500]))
     start = time.perf_counter()
     model.fit(
         x,

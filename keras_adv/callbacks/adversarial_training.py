@@ -39,7 +39,8 @@ class AdversarialTraining(keras.callbacks.Callback):
       epoch the callback measures PGD accuracy on it (`attack` if it is
       iterative, else PGD-10) and, when it drops by more than
       `guard_drop` below the best so far, stops training (`guard="stop"`)
-      or also restores the weights of the best epoch (`"restore"`).
+      or also restores the weights of the best epoch (`"restore"`). Epochs
+      of the eps warm-up are measured (at their eps) but not compared.
     * `"trades"`: `CE(f(x), y) + beta * KL(f(x) || f(x_adv))` with `x_adv`
       maximising the KL from `x + 0.001 N(0, 1)` using `attack`'s eps,
       steps, step size and norm (Zhang et al. 2019).
@@ -313,6 +314,8 @@ class AdversarialTraining(keras.callbacks.Callback):
         )
         accuracy = float(np.mean(pred == labels))
         logs["guard_robust_accuracy"] = accuracy
+        if self.eps_scale(epoch) < 1.0:
+            return  # eps still ramping: accuracies are not comparable
         if self._guard_best is None or accuracy >= self._guard_best:
             self._guard_best = accuracy
             if self.guard == "restore":

@@ -525,3 +525,21 @@ def test_vat_without_labels(data):
     assert any(
         not np.allclose(a, b) for a, b in zip(before, model.get_weights())
     )
+
+
+def test_fgsm_rs_guard_ignores_warmup_epochs(data):
+    x, y = data
+    model = compile_model(sequential())
+    callback = AdversarialTraining(
+        PGD(eps=0.3, steps=3),
+        "fgsm-rs",
+        eps_warmup_epochs=4,
+        guard_data=(x[:32], y[:32]),
+    )
+    callback.set_model(model)
+    callback._guard_best = 1.01
+    model.stop_training = False
+    logs = {}
+    callback._run_guard(1, logs)  # eps at half: not comparable
+    assert "guard_robust_accuracy" in logs
+    assert not model.stop_training
