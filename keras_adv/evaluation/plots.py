@@ -170,6 +170,20 @@ def adversarial_grid(
 
     Returns:
         A uint8 array of shape `(height, width, 3)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adv.evaluation import adversarial_grid
+    >>> x = np.zeros((2, 8, 8, 1), "float32")
+    >>> grid = adversarial_grid(x, x + 0.1, [0, 1], [0, 1], [0, 2])
+    >>> grid.dtype.name, grid.ndim, grid.shape[-1]
+    ('uint8', 3, 3)
+
+    Reference:
+        Goodfellow, Shlens and Szegedy, "Explaining and Harnessing
+        Adversarial Examples", ICLR 2015, arXiv:1412.6572 (the
+        clean / perturbation / adversarial presentation of its Figure 1).
     """
     clean = _to_display(x, value_range)
     adv = _to_display(x_adv, value_range)

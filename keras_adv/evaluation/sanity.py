@@ -66,6 +66,15 @@ def gradient_masking_warnings(report_data, checks):
 
     Returns:
         A list of strings, empty when no check fires.
+
+    Example:
+
+    >>> from keras_adv.evaluation import sanity
+    >>> numbers = {"num_samples": 1000, "epsilons": [0.0, 0.3], "attacks": {
+    ...     "fgsm": {"norm": "linf", "steps": 1, "accuracy": [0.9, 0.2]},
+    ...     "pgd": {"norm": "linf", "steps": 10, "accuracy": [0.9, 0.5]}}}
+    >>> [w.split(":")[0] for w in sanity.gradient_masking_warnings(numbers, {})]
+    ['multistep_weaker']
     """
     warnings = []
     n = report_data["num_samples"]
