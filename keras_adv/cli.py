@@ -234,7 +234,9 @@ def build_parser():
             "saves it as a .keras file, ready for `keras-adv evaluate`."
         ),
     )
-    train.add_argument("out", help="path of the .keras file to write")
+    train.add_argument(
+        "out", metavar="MODEL", help="path of the .keras file to write"
+    )
     train.add_argument(
         "--data",
         default="mnist-subset",
@@ -472,10 +474,10 @@ def _train_callback(method, eps, steps, epochs, seed):
 def run_train(args):
     """`keras-adv train`: a small CNN, clean or adversarially trained."""
     if not args.out.endswith(".keras"):
-        raise UsageError(f"OUT: expected a path ending in .keras: {args.out}")
+        raise UsageError(f"MODEL: expected a path ending in .keras: {args.out}")
     parent = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(parent):
-        raise UsageError(f"OUT: no such directory: {parent}")
+        raise UsageError(f"MODEL: no such directory: {parent}")
     _check_data_spec(args.data)
 
     import keras

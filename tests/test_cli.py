@@ -72,7 +72,7 @@ def test_parse_eps_and_attacks():
         (["demo", "--epochs", "0"], "--epochs"),
         (["demo", "--epochs", "two"], "--epochs"),
         (["attack"], "invalid choice"),
-        (["train"], "required: out"),
+        (["train"], "required: MODEL"),
         (["train", "m.h5"], "ending in .keras"),
         (["train", "/no/such/dir/m.keras"], "no such directory"),
         (["train", "m.keras", "--method", "vat"], "--method"),
