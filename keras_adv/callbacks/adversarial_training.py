@@ -36,11 +36,11 @@ class AdversarialTraining(keras.callbacks.Callback):
       `1.25 * eps` (Wong, Rice and Kolter 2020), built from `attack`'s
       eps, norm, value range and loss. Optional guard against catastrophic
       overfitting: pass `guard_data=(x, y)` (one training batch); every
-      epoch the callback measures PGD accuracy on it (`attack` if it is
-      iterative, else PGD-10) and, when it drops by more than
-      `guard_drop` below the best so far, stops training (`guard="stop"`)
-      or also restores the weights of the best epoch (`"restore"`). Epochs
-      of the eps warm-up are measured (at their eps) but not compared.
+      epoch the callback measures PGD accuracy on it at the epoch's eps
+      (`attack` if it is iterative, else PGD-10) and, when it drops by more
+      than `guard_drop` below the previous epoch's, stops training
+      (`guard="stop"`) and, with `"restore"`, also restores the previous
+      epoch's weights.
     * `"trades"`: `CE(f(x), y) + beta * KL(f(x) || f(x_adv))` with `x_adv`
       maximising the KL from `x + 0.001 N(0, 1)` using `attack`'s eps,
       steps, step size and norm (Zhang et al. 2019).
@@ -314,17 +314,17 @@ class AdversarialTraining(keras.callbacks.Callback):
         )
         accuracy = float(np.mean(pred == labels))
         logs["guard_robust_accuracy"] = accuracy
-        if self.eps_scale(epoch) < 1.0:
-            return  # eps still ramping: accuracies are not comparable
-        if self._guard_best is None or accuracy >= self._guard_best:
-            self._guard_best = accuracy
-            if self.guard == "restore":
-                self._guard_weights = self.model.get_weights()
-            return
-        if accuracy < self._guard_best - self.guard_drop:
+        # `_guard_best` holds the previous epoch's accuracy (Wong et al.
+        # compare consecutive epochs), `_guard_weights` its weights.
+        previous = self._guard_best
+        if previous is not None and accuracy < previous - self.guard_drop:
             if self.guard == "restore" and self._guard_weights is not None:
                 self.model.set_weights(self._guard_weights)
             self.model.stop_training = True
+            return
+        self._guard_best = accuracy
+        if self.guard == "restore":
+            self._guard_weights = self.model.get_weights()
 
     # ------------------------------------------------------ serialisation
     def get_config(self):

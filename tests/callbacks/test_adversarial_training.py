@@ -425,7 +425,7 @@ def test_fgsm_rs_guard_restores_and_stops(data):
     )
     callback.set_model(model)
     saved = [w.copy() for w in model.get_weights()]
-    callback._guard_best = 1.01  # pretend an earlier epoch was robust
+    callback._guard_best = 1.01  # pretend the previous epoch was robust
     callback._guard_weights = saved
     model.set_weights([w + 1.0 for w in saved])
     logs = {}
@@ -527,19 +527,17 @@ def test_vat_without_labels(data):
     )
 
 
-def test_fgsm_rs_guard_ignores_warmup_epochs(data):
+def test_fgsm_rs_guard_keeps_going_without_a_drop(data):
     x, y = data
     model = compile_model(sequential())
     callback = AdversarialTraining(
-        PGD(eps=0.3, steps=3),
-        "fgsm-rs",
-        eps_warmup_epochs=4,
-        guard_data=(x[:32], y[:32]),
+        PGD(eps=0.3, steps=3), "fgsm-rs", guard_data=(x[:32], y[:32])
     )
     callback.set_model(model)
-    callback._guard_best = 1.01
     model.stop_training = False
     logs = {}
-    callback._run_guard(1, logs)  # eps at half: not comparable
-    assert "guard_robust_accuracy" in logs
+    callback._run_guard(0, logs)
+    first = logs["guard_robust_accuracy"]
+    assert callback._guard_best == first
+    callback._run_guard(1, logs)  # same weights, same accuracy: no stop
     assert not model.stop_training
