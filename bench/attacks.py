@@ -51,9 +51,12 @@ def handwritten_pgd(model, steps, random_start, jit_compile=False):
             x_adv = tf.clip_by_value(x_adv, x - eps, x + eps)
             return i + 1, tf.clip_by_value(x_adv, 0.0, 1.0)
 
-        _, x_adv = tf.while_loop(
-            lambda i, _: i < steps, body, (tf.constant(0), x_adv)
-        )
+        if steps == 1:  # FGSM: straight-line code, no loop
+            _, x_adv = body(0, x_adv)
+        else:
+            _, x_adv = tf.while_loop(
+                lambda i, _: i < steps, body, (tf.constant(0), x_adv)
+            )
         return tf.stop_gradient(x_adv)
 
     return run

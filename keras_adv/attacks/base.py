@@ -106,21 +106,14 @@ def _check_outputs(outputs):
     return outputs
 
 
-@tf.function(reduce_retracing=True)
-def _value_summary(x, labels):
-    """[any NaN in x, min x, max x, min label, max label] in one round trip.
-
-    `labels` may be empty (no labels given): its min/max are then +-inf.
-    """
+def _value_summary(x):
+    """[any NaN, min, max] of `x` (graph-safe; checked after the attack)."""
     x = tf.cast(x, tf.float32)
-    labels = tf.cast(labels, tf.float32)
     return tf.stack(
         [
             tf.cast(tf.reduce_any(tf.math.is_nan(x)), tf.float32),
             tf.reduce_min(x),
             tf.reduce_max(x),
-            tf.reduce_min(labels),
-            tf.reduce_max(labels),
         ]
     )
 
@@ -323,14 +316,19 @@ class Attack:
                 model.
         """
         x, y, eps = self._validate_call(model, x, y, eps)
-        if tf.executing_eagerly():
-            self._check_model_outputs(model, x, y)
+        eager = tf.executing_eagerly()
+        if eager:
+            self._check_model_once(model, x, y)
         fn = self._get_function(model, y is None)
         step_t = self._step_size_tensor()
         if y is None:
-            x_adv = fn(x, eps, step_t)
+            x_adv, summary = fn(x, eps, step_t)
         else:
-            x_adv = fn(x, y, eps, step_t)
+            x_adv, summary = fn(x, y, eps, step_t)
+        if eager:
+            # The value checks ran inside the attack graph (no extra device
+            # round trip); a bad input raises here and its result is lost.
+            self._check_summary(summary)
         return x_adv
 
     def perturb(self, model, x, y=None, eps=None, seed=None):
@@ -466,7 +464,7 @@ class Attack:
             if labels_from_model:
 
                 def run(x, eps, step_size):
-                    return self._perturb(
+                    x_adv = self._perturb(
                         model_ref(),
                         x,
                         None,
@@ -474,10 +472,11 @@ class Attack:
                         step_size,
                         self.seed_generator,
                     )
+                    return x_adv, _value_summary(x)
             else:
 
                 def run(x, y, eps, step_size):
-                    return self._perturb(
+                    x_adv = self._perturb(
                         model_ref(),
                         x,
                         y,
@@ -485,6 +484,7 @@ class Attack:
                         step_size,
                         self.seed_generator,
                     )
+                    return x_adv, _value_summary(x)
 
             fn = tf.function(
                 run, reduce_retracing=True, jit_compile=self.jit_compile
@@ -564,8 +564,8 @@ class Attack:
             )
         return y
 
-    def _check_model_outputs(self, model, x, y):
-        """Eager value checks (NaN, range, labels); model checks once."""
+    def _check_model_once(self, model, x, y):
+        """Eager, once per model: output shape and from_logits; one-hot y."""
         info = self._model_info.get(model)
         if info is None:
             outputs = _check_outputs(model(x[:32], training=False))
@@ -590,18 +590,25 @@ class Attack:
                 info["from_logits"] = mode
             self._model_info[model] = info
         num_classes = info["num_classes"]
-        if y is not None:
-            if len(y.shape) == 2 and y.shape[-1] not in (1, num_classes):
-                raise ValueError(
-                    f"One-hot labels have {y.shape[-1]} classes but the model "
-                    f"outputs {num_classes}."
-                )
-        labels = (
-            tf.zeros([0], tf.int32) if y is None else self._sparse_labels(y)
-        )
-        has_nan, x_min, x_max, y_min, y_max = (
-            _value_summary(x, labels).numpy().tolist()
-        )
+        if y is None:
+            return
+        if len(y.shape) == 2 and y.shape[-1] not in (1, num_classes):
+            raise ValueError(
+                f"One-hot labels have {y.shape[-1]} classes but the model "
+                f"outputs {num_classes}."
+            )
+        # Labels are small: check them on the host before the attack runs
+        # (out-of-range labels would fail inside the loss op).
+        labels = np.asarray(self._sparse_labels(y))
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(
+                f"Labels must be in [0, {num_classes}). Received: "
+                f"labels in [{int(labels.min())}, {int(labels.max())}]"
+            )
+
+    def _check_summary(self, summary):
+        """Raises for NaNs or inputs outside the value range."""
+        has_nan, x_min, x_max = summary.numpy().tolist()
         if has_nan:
             raise ValueError("Received: x containing NaN values.")
         low, high = self.value_range
@@ -610,11 +617,6 @@ class Attack:
                 f"Received: x with values in [{x_min:g}, {x_max:g}], "
                 f"outside value_range=({low:g}, {high:g}). Scale the "
                 "inputs or set the attack's value_range."
-            )
-        if y_min < 0 or y_max >= num_classes:
-            raise ValueError(
-                f"Labels must be in [0, {num_classes}). Received: "
-                f"labels in [{int(y_min)}, {int(y_max)}]"
             )
 
     # ------------------------------------------------------- serialisation
