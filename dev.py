@@ -51,7 +51,7 @@ def _run(cmd, **kwargs):
 
 def setup():
     """Creates `.venv` and installs the pinned dependencies (idempotent)."""
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - runs before the venv
         sys.exit("keras_adv needs Python >= 3.10; found " + sys.version)
     fingerprint = _fingerprint()
     if STAMP.exists() and STAMP.read_text() == fingerprint:

