@@ -28,27 +28,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_adv  # noqa: E402
+from keras_adv.testing import mnist_cnn  # noqa: E402
 
 EPS = 0.3
 METHODS = ("clean", "fgsm-rs", "pgd", "trades")
 
 
 def build_cnn(seed=0):
-    """A small MNIST CNN (logits): 2x(conv, conv, pool), dense 128."""
-    init = keras.initializers.HeNormal(seed=seed)
-    conv = dict(activation="relu", padding="same", kernel_initializer=init)
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(32, 3, **conv),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, **conv),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(10, kernel_initializer=init),
-        ]
-    )
+    """A small MNIST CNN (logits): 2x(conv, pool), dense 128."""
+    return mnist_cnn(width=32, dense=128, seed=seed)
 
 
 def make_callback(method, epochs, guard_data=None):

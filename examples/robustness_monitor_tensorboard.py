@@ -33,26 +33,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 
 import keras_adv  # noqa: E402
+from keras_adv.testing import mnist_cnn  # noqa: E402
 
 EPS = 0.3
 
 
 def build_cnn(seed=0):
     """A small MNIST CNN with logits."""
-    init = keras.initializers.HeNormal(seed=seed)
-    conv = dict(activation="relu", padding="same", kernel_initializer=init)
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(16, 3, **conv),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, **conv),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(10, kernel_initializer=init),
-        ]
-    )
+    return mnist_cnn(width=16, dense=64, seed=seed)
 
 
 def main():

@@ -1,6 +1,7 @@
 """Helpers for testing code built on keras_adv (tiny models, round trips)."""
 
 from keras_adv.testing.models import linear_classifier
+from keras_adv.testing.models import mnist_cnn
 from keras_adv.testing.models import small_cnn
 from keras_adv.testing.serialization import assert_config_round_trip
 from keras_adv.testing.serialization import assert_keras_round_trip
@@ -9,5 +10,6 @@ __all__ = [
     "assert_config_round_trip",
     "assert_keras_round_trip",
     "linear_classifier",
+    "mnist_cnn",
     "small_cnn",
 ]

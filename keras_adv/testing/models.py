@@ -63,3 +63,35 @@ def small_cnn(
             ),
         ]
     )
+
+
+def mnist_cnn(width=32, dense=128, num_classes=10, seed=0):
+    """The CNN of the MNIST adversarial-training examples (logits).
+
+    Two blocks of (3x3 conv, "same" padding, ReLU, 2x2 max-pool) with
+    `width` and `2 * width` filters, a ReLU dense layer and a logits layer,
+    He-normal initialised. With the defaults (32/64 filters, dense 128) it
+    is the model that reaches the documented MNIST-subset robustness.
+
+    Args:
+        width: Filters of the first conv layer. Defaults to `32`.
+        dense: Units of the hidden dense layer. Defaults to `128`.
+        num_classes: Number of classes. Defaults to `10`.
+        seed: Int, weight-initialisation seed. Defaults to `0`.
+    """
+    init = keras.initializers.HeNormal(seed=seed)
+    conv = dict(activation="relu", padding="same", kernel_initializer=init)
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(width, 3, **conv),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(2 * width, 3, **conv),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(
+                dense, activation="relu", kernel_initializer=init
+            ),
+            keras.layers.Dense(num_classes, kernel_initializer=init),
+        ]
+    )

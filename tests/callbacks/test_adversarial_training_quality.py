@@ -8,26 +8,14 @@ import numpy as np
 import pytest
 
 import keras_adv
+from keras_adv.testing import mnist_cnn
 
 EPS = 0.3
 EPOCHS = 20
 
 
 def build_cnn():
-    init = keras.initializers.HeNormal(seed=0)
-    conv = dict(activation="relu", padding="same", kernel_initializer=init)
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(32, 3, **conv),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, **conv),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(10, kernel_initializer=init),
-        ]
-    )
+    return mnist_cnn(width=32, dense=128, seed=0)
 
 
 def train(x, y, epochs, callbacks):
