@@ -25,7 +25,9 @@ from keras import ops
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.attacks.base import ModelLogits
+from keras_adv.evaluation.plots import tile_images
 from keras_adv.evaluation.robustness import attack_dict
+from keras_adv.evaluation.robustness import sparse_labels
 from keras_adv.losses import margin
 
 # Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
@@ -115,31 +117,7 @@ def _fixed_subset(validation_data, max_samples):
         raise ValueError(
             _validation.invalid(name, "inputs x of shape (n, ...)", x.shape)
         )
-    return x, _class_ids(y)
-
-
-def _class_ids(y):
-    """Int64 class ids from ints `(n,)`, `(n, 1)` or one-hot `(n, k)`."""
-    name = "validation_data"
-    if y.ndim == 2 and y.shape[1] > 1:
-        return np.argmax(y, axis=1).astype("int64")
-    if y.ndim == 2:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(
-            _validation.invalid(
-                name, "labels of shape (n,), (n, 1) or one-hot", y.shape
-            )
-        )
-    if not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y)):
-        raise ValueError(
-            _validation.invalid(name, "integer class labels", y[:5].tolist())
-        )
-    if np.any(y < 0):
-        raise ValueError(
-            _validation.invalid(name, "class labels >= 0", int(y.min()))
-        )
-    return y.astype("int64")
+    return x, sparse_labels(y, name="validation_data")
 
 
 def _is_image_batch(x):
@@ -155,16 +133,9 @@ def _display(images, value_range):
 
 
 def _plain_grid(rows, gap=2):
-    """Tiles rows of (n, h, w, c) images in [0, 1] (no labels)."""
-    n, h, w, c = rows[0].shape
-    grid = np.ones(
-        (len(rows) * (h + gap) + gap, n * (w + gap) + gap, c), "float32"
-    )
-    for r, row in enumerate(rows):
-        for i in range(n):
-            top, left = gap + r * (h + gap), gap + i * (w + gap)
-            grid[top : top + h, left : left + w] = row[i]
-    if c == 1:
+    """Tiles rows of (n, h, w, c) images in [0, 1] into RGB uint8."""
+    grid = tile_images(rows, gap=gap)
+    if grid.shape[-1] == 1:
         grid = np.repeat(grid, 3, axis=-1)
     return np.round(255.0 * grid).astype("uint8")
 

@@ -126,8 +126,12 @@ def is_image_batch(x):
     return len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3))
 
 
-def _plain_grid(rows, gap=2):
-    """Stacks rows of images into one float array with gaps (no text)."""
+def tile_images(rows, gap=2):
+    """Stacks rows of `(n, h, w, c)` images into one float array with gaps.
+
+    No text; the gaps are white (1.0). Returns `(rows*(h+gap)+gap,
+    n*(w+gap)+gap, c)`.
+    """
     n, h, w, c = rows[0].shape
     grid = np.ones(
         (len(rows) * (h + gap) + gap, n * (w + gap) + gap, c), "float32"
@@ -194,7 +198,7 @@ def adversarial_grid(
         delta = delta[..., None]
     rows = [clean, adv, np.clip(delta, 0.0, 1.0)]
     if not has_matplotlib():
-        grid = _plain_grid(rows)
+        grid = tile_images(rows)
         if grid.shape[-1] == 1:
             grid = np.repeat(grid, 3, axis=-1)
         return (255.0 * grid).astype("uint8")

@@ -107,8 +107,16 @@ def check_epsilons(epsilons):
     return sorted(set(values))
 
 
-def sparse_labels(y):
-    """Int64 labels `(n,)` from ints `(n,)`, `(n, 1)` or one-hot `(n, k)`."""
+def sparse_labels(y, name="data"):
+    """Int64 labels `(n,)` from ints `(n,)`, `(n, 1)` or one-hot `(n, k)`.
+
+    Args:
+        y: The labels (array-like).
+        name: The argument named in error messages. Defaults to `"data"`.
+
+    Raises:
+        ValueError: for other shapes, non-integer or negative labels.
+    """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         return np.argmax(y, axis=1).astype("int64")
@@ -117,14 +125,18 @@ def sparse_labels(y):
     if y.ndim != 1:
         raise ValueError(
             _validation.invalid(
-                "data",
+                name,
                 "labels of shape (n,), (n, 1) or one-hot (n, classes)",
                 y.shape,
             )
         )
-    if np.issubdtype(y.dtype, np.floating) and np.any(y != np.round(y)):
+    if not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y)):
         raise ValueError(
-            _validation.invalid("data", "integer class labels", y[:5])
+            _validation.invalid(name, "integer class labels", y[:5].tolist())
+        )
+    if np.any(y < 0):
+        raise ValueError(
+            _validation.invalid(name, "class labels >= 0", int(y.min()))
         )
     return y.astype("int64")
 
