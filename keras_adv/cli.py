@@ -28,6 +28,14 @@ TRAIN_METHODS = ("clean", "pgd", "fgsm-rs", "trades")
 DEMO_EPS = 0.3
 
 
+def _progress_verbosity(quiet):
+    """1 (progress bar) on a terminal, 0 when quiet or writing to a log.
+
+    Keras' progress bar writes terminal control codes that clutter logs.
+    """
+    return 0 if quiet or not sys.stdout.isatty() else 1
+
+
 class UsageError(Exception):
     """A bad command line: one line on stderr, exit code 2."""
 
@@ -446,7 +454,7 @@ def run_evaluate(args):
         batch_size=args.batch_size,
         checks=not args.no_checks,
         seed=args.seed,
-        verbose=0 if args.quiet else 1,
+        verbose=_progress_verbosity(args.quiet),
     )
     print()
     print(report.table())
@@ -610,7 +618,7 @@ def run_demo(args):
         },
         epsilons=[0.0, 0.1, 0.2, 0.3],
         seed=args.seed,
-        verbose=0 if args.quiet else 1,
+        verbose=_progress_verbosity(args.quiet),
     )
     print()
     print(report.table())
