@@ -12,6 +12,14 @@ def cross_entropy(labels, logits):
 
     Returns:
         Float tensor of shape `(batch,)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adv.losses import cross_entropy
+    >>> ce = cross_entropy(np.array([1]), np.array([[0.0, 0.0]]))
+    >>> round(float(ce[0]), 4)  # log 2
+    0.6931
     """
     return ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 

@@ -55,6 +55,15 @@ def trades_kl(clean_logits, adv_logits):
     Returns:
         Float32 tensor of shape `(batch,)`.
 
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adv.losses import trades_kl
+    >>> same = trades_kl(np.array([[1.0, 2.0]]), np.array([[1.0, 2.0]]))
+    >>> flipped = trades_kl(np.array([[0.0, 9.0]]), np.array([[9.0, 0.0]]))
+    >>> float(same[0]), round(float(flipped[0]), 2)
+    (0.0, 9.0)
+
     Reference:
         Zhang, Yu, Jiao, Xing, El Ghaoui and Jordan, "Theoretically
         Principled Trade-off between Robustness and Accuracy", ICML 2019,
@@ -75,6 +84,14 @@ def vat_lds(clean_logits, adv_logits):
 
     Returns:
         Float32 tensor of shape `(batch,)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adv.losses import vat_lds
+    >>> lds = vat_lds(np.array([[0.0, 0.0]]), np.array([[0.0, np.log(3.0)]]))
+    >>> round(float(lds[0]), 4)  # KL((1/2, 1/2) || (1/4, 3/4))
+    0.1438
 
     Reference:
         Miyato, Maeda, Koyama and Ishii, "Virtual Adversarial Training: A

@@ -297,6 +297,12 @@ def get(norm, eps=0.3, value_range=(0.0, 1.0)):
 
     Raises:
         ValueError: for an unknown norm (including `np.inf`: use "linf").
+
+    Example:
+
+    >>> import keras_adv
+    >>> keras_adv.threat_models.get("l2", eps=1.5)
+    L2Ball(eps=1.5, value_range=(0.0, 1.0))
     """
     norm = _validation.check_choice("norm", norm, set(_NORMS))
     return _NORMS[norm](eps=eps, value_range=value_range)
