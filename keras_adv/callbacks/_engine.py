@@ -25,7 +25,7 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv.attacks.base import Attack
-from keras_adv.attacks.base import _looks_like_probabilities
+from keras_adv.attacks.base import ModelLogits
 from keras_adv.losses import margin
 from keras_adv.losses import robust
 
@@ -207,13 +207,7 @@ class Engine:
     def outputs_to_logits(self, attack_model, outputs):
         """Model outputs (logits or probabilities) as float32 logits."""
         mode = self.train_attack._resolve_from_logits(attack_model)
-        outputs = ops.cast(outputs, "float32")
-        if mode is True:
-            return outputs
-        log_probs = ops.log(ops.maximum(outputs, 1e-30))
-        if mode is False:
-            return log_probs
-        return ops.where(_looks_like_probabilities(outputs), log_probs, outputs)
+        return ModelLogits(attack_model, mode).head(outputs)
 
     def _seed(self, model):
         """A stateless (2,) seed: attack seed, replica id, step counter."""
