@@ -36,11 +36,8 @@ _PROB_TOL = 1e-3
 _TINY = 1e-30
 
 
-def _is_softmax(fn):
-    return fn is not None and getattr(fn, "__name__", "") in (
-        "softmax",
-        "log_softmax",
-    )
+def _activation_name(fn):
+    return getattr(fn, "__name__", None) if fn is not None else None
 
 
 def _is_functional(model):
@@ -70,12 +67,12 @@ def output_activation(model):
         return None
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
-    activation = getattr(layer, "activation", None)
-    if _is_softmax(activation):
+    name = _activation_name(getattr(layer, "activation", None))
+    if name == "softmax":
         return "softmax"
-    if isinstance(layer, keras.layers.Dense) and getattr(
-        activation, "__name__", ""
-    ) in ("linear", None):
+    if name == "log_softmax":  # log-probabilities are logits
+        return "logits"
+    if isinstance(layer, keras.layers.Dense) and name in ("linear", None):
         return "logits"
     return None
 

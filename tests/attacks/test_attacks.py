@@ -203,7 +203,12 @@ def _model_variants(w):
     sub_softmax(np.zeros((1, 16), "float32"))
     sub_softmax.set_weights(sequential.get_weights())
     seq_softmax = linear_classifier(w, softmax=True)
+    log_softmax = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(4, activation="log_softmax")]
+    )
+    log_softmax.set_weights(sequential.get_weights())
     return {
+        "sequential_log_softmax": log_softmax,
         "sequential": sequential,
         "functional": functional,
         "subclassed": sub,
