@@ -1,7 +1,7 @@
 # Convenience aliases; the real logic lives in dev.py (needs only Python).
 PY ?= python3
 
-.PHONY: setup demo test test-slow bench lint
+.PHONY: setup demo test test-slow bench lint docs
 setup:
 	$(PY) dev.py setup
 demo:
@@ -14,3 +14,5 @@ bench:
 	$(PY) dev.py bench
 lint:
 	$(PY) dev.py lint
+docs:
+	$(PY) dev.py docs

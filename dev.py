@@ -11,6 +11,8 @@ environment unless the lock file or `pyproject.toml` changed.
     python3 dev.py test --slow # also the long quality tests
     python3 dev.py bench       # set up, then the benchmarks in bench/
     python3 dev.py lint        # ruff check + ruff format --check
+    python3 dev.py docs        # build the docs site into site/ (--strict)
+    python3 dev.py docs serve  # serve the docs site with live reload
     python3 dev.py setup       # only set up
 
 Extra arguments after the command are passed on (to `keras-adv demo`,
@@ -74,6 +76,16 @@ def _env():
     return env
 
 
+def _docs(py, rest):
+    """Builds (default) or serves (`serve`) the MkDocs site, strictly."""
+    action = rest[0] if rest and not rest[0].startswith("-") else "build"
+    args = rest[1:] if rest and rest[0] == action else list(rest)
+    cmd = [py, "-m", "mkdocs", action, "--strict", *args]
+    if action == "build":
+        cmd += ["--site-dir", ROOT / "site"]
+    return _run(cmd)
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
@@ -94,6 +106,8 @@ def main(argv):
     if command == "bench":
         script = rest[0] if rest else "bench/attacks.py"
         return _run([py, script, *rest[1:]], env=_env())
+    if command == "docs":
+        return _docs(py, rest)
     if command == "lint":
         code = _run([py, "-m", "ruff", "check", "."])
         return code or _run([py, "-m", "ruff", "format", "--check", "."])
