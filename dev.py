@@ -83,7 +83,8 @@ def _docs(py, rest):
     cmd = [py, "-m", "mkdocs", action, "--strict", *args]
     if action == "build":
         cmd += ["--site-dir", ROOT / "site"]
-    return _run(cmd)
+    # Quiet Material's banner about MkDocs 2 on every build.
+    return _run(cmd, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
 
 
 def main(argv):
