@@ -71,7 +71,7 @@ def _time(fn, *args):
 
 def bench_case(name, model, attack, baseline_fn, x, y, repeats):
     eps = tf.constant(attack.eps, tf.float32)
-    step = tf.constant(attack.default_step_size(attack.eps), tf.float32)
+    step = tf.constant(float(attack.step_size_for(attack.eps)), tf.float32)
     seed = tf.constant([0, 0], tf.int32)
     ours = lambda: attack(model, x, y)  # noqa: E731
     base = lambda: baseline_fn(x, y, eps, step, seed)  # noqa: E731

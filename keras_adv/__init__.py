@@ -17,6 +17,7 @@ from keras_adv import losses  # noqa: E402
 from keras_adv import metrics  # noqa: E402
 from keras_adv import models  # noqa: E402
 from keras_adv import threat_models  # noqa: E402
+from keras_adv import training  # noqa: E402
 from keras_adv.version import __version__  # noqa: E402
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "metrics",
     "models",
     "threat_models",
+    "training",
 ]

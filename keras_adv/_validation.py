@@ -44,6 +44,13 @@ def check_int(name, value, *, minimum=None):
     return int(value)
 
 
+def check_bool(name, value):
+    """Checks that `value` is a bool (numpy bools too); returns a bool."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(invalid(name, "a bool", value))
+    return bool(value)
+
+
 def check_choice(name, value, choices):
     """Checks that `value` (a string) is one of `choices` (case-insensitive)."""
     if isinstance(value, str) and value.lower() in choices:
@@ -82,29 +89,55 @@ def check_eps(value, name="eps"):
     """Validates eps: a number >= 0, a (batch,) array/tensor or a variable.
 
     Concrete values (numbers, numpy arrays, eager tensors, variables read
-    eagerly) are checked for negativity and NaN; symbolic tensors inside a
-    traced graph cannot be checked here and are passed through.
+    eagerly) are checked for type, negativity, NaN and infinity; symbolic
+    tensors inside a traced graph cannot be checked here and are passed
+    through (their dtype is still checked).
+
+    Raises:
+        TypeError: for bools, strings and other non-numeric values.
+        ValueError: for negative, NaN or infinite values or a rank > 1.
     """
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(invalid(name, "a number >= 0 (not a bool)", value))
     if _is_number(value):
         return check_number(name, value, minimum=0.0)
-    if value is None:
-        raise ValueError(invalid(name, "a number >= 0", value))
     concrete = None
     if is_variable(value):
+        _check_float_dtype(name, value.dtype, value)
         if tf.executing_eagerly():
             concrete = np.asarray(value.numpy())
     elif isinstance(value, np.ndarray | list | tuple):
-        concrete = np.asarray(value, dtype="float64")
-    elif tf.is_tensor(value) and tf.executing_eagerly():
-        if hasattr(value, "numpy"):
+        array = np.asarray(value)
+        if array.dtype.kind not in "iuf":
+            raise TypeError(
+                invalid(name, "a number or an array of numbers", value)
+            )
+        concrete = array.astype("float64")
+    elif tf.is_tensor(value):
+        _check_float_dtype(name, value.dtype, value)
+        if tf.executing_eagerly() and hasattr(value, "numpy"):
             concrete = np.asarray(value.numpy())
+    else:
+        raise TypeError(
+            invalid(
+                name, "a number >= 0, a (batch,) array or a variable", value
+            )
+        )
     if concrete is not None:
         if concrete.ndim > 1:
             raise ValueError(
                 invalid(name, "a scalar or a per-sample vector", concrete.shape)
             )
-        if np.any(np.isnan(concrete)) or np.any(concrete < 0):
+        if not np.all(np.isfinite(concrete)) or np.any(concrete < 0):
             raise ValueError(
-                invalid(name, "values >= 0 (no NaN)", concrete.tolist())
+                invalid(name, "finite values >= 0", concrete.tolist())
             )
     return value
+
+
+def _check_float_dtype(name, dtype, value):
+    dtype = tf.as_dtype(dtype)
+    if not (dtype.is_floating or dtype.is_integer) or dtype == tf.bool:
+        raise TypeError(
+            invalid(name, "a numeric tensor", f"{value!r} of dtype {dtype}")
+        )

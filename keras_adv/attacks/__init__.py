@@ -1,10 +1,38 @@
-"""Attacks: `x_adv = attack(model, x, y=None)` inside one compiled graph."""
+"""Attacks: `x_adv = attack(model, x, y=None)` inside one compiled graph.
 
-from keras_adv.attacks.base import Attack
-from keras_adv.attacks.fgsm import FGSM
-from keras_adv.attacks.pgd import BIM
-from keras_adv.attacks.pgd import MIM
-from keras_adv.attacks.pgd import PGD
-from keras_adv.attacks.pgd import IterativeAttack
+`Attack` is the contract every attack follows (subclasses write
+`generate`); `IterativeAttack` adds the Lp-ball search; `ModelLogits` is
+the model-to-logits adapter shared with training and evaluation.
+"""
 
-__all__ = ["Attack", "BIM", "FGSM", "IterativeAttack", "MIM", "PGD"]
+from keras_adv.attacks._base import Attack
+from keras_adv.attacks._base import as_stateless_seed
+from keras_adv.attacks._base import fold_seed
+from keras_adv.attacks._base import input_assertions
+from keras_adv.attacks._fgsm import FGSM
+from keras_adv.attacks._iterative import IterativeAttack
+from keras_adv.attacks._logits import ModelLogits
+from keras_adv.attacks._logits import check_classifier_outputs
+from keras_adv.attacks._logits import looks_like_probabilities
+from keras_adv.attacks._logits import output_kind
+from keras_adv.attacks._logits import sparse_labels
+from keras_adv.attacks._pgd import BIM
+from keras_adv.attacks._pgd import MIM
+from keras_adv.attacks._pgd import PGD
+
+__all__ = [
+    "BIM",
+    "FGSM",
+    "MIM",
+    "PGD",
+    "Attack",
+    "IterativeAttack",
+    "ModelLogits",
+    "as_stateless_seed",
+    "check_classifier_outputs",
+    "fold_seed",
+    "input_assertions",
+    "looks_like_probabilities",
+    "output_kind",
+    "sparse_labels",
+]

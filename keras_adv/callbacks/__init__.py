@@ -2,9 +2,12 @@
 
 from keras_adv.callbacks.adversarial_training import AdversarialTraining
 from keras_adv.callbacks.gan_monitor import GANMonitor
+from keras_adv.callbacks.overfitting_guard import OverfittingGuard
 from keras_adv.callbacks.robustness_monitor import RobustnessMonitor
 
-__all__ = []
-__all__ += ["GANMonitor"]
-__all__ += ["AdversarialTraining"]
-__all__ += ["RobustnessMonitor"]
+__all__ = [
+    "AdversarialTraining",
+    "GANMonitor",
+    "OverfittingGuard",
+    "RobustnessMonitor",
+]

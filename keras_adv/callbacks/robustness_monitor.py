@@ -24,7 +24,7 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.attacks.base import ModelLogits
+from keras_adv.attacks import ModelLogits
 from keras_adv.evaluation.plots import tile_images
 from keras_adv.evaluation.robustness import attack_dict
 from keras_adv.evaluation.robustness import sparse_labels
@@ -491,7 +491,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         attacks = list(self.attacks.values())
         probe = attacks[0]
         logits = ModelLogits(
-            model, probe._resolve_from_logits(model), training=False
+            model, probe.model_logits(model).from_logits, training=False
         )
         x_spec = tf.TensorSpec([None] + list(self.x.shape[1:]), self.x.dtype)
 

@@ -16,7 +16,7 @@ from keras import ops
 from keras_adv import _validation
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
-from keras_adv.attacks.base import Attack
+from keras_adv.attacks import Attack
 from keras_adv.evaluation import sanity
 from keras_adv.evaluation.report import RobustnessReport
 from keras_adv.threat_models.balls import random_normal
@@ -303,9 +303,10 @@ class _Evaluator:
         predicted = ops.cast(ops.argmax(outputs, axis=-1), "int64")
         result = {"correct": ops.equal(predicted, y)}
         if self.checks:
-            logits_fn = self.probe._logits_fn(self.model)
-            _, grad = self.probe._loss_and_gradient(
-                logits_fn, ops.cast(x, "float32"), ops.cast(y, "int32")
+            _, grad = self.probe.objective_and_gradient(
+                self.probe.model_logits(self.model),
+                ops.cast(x, "float32"),
+                ops.cast(y, "int32"),
             )
             axes = list(range(1, len(x.shape)))
             result["zero_grad"] = ops.equal(
@@ -432,7 +433,7 @@ def evaluate_robustness(
         raise TypeError(_validation.invalid("model", "a keras.Model", model))
     attacks = attack_dict(attacks)
     epsilons = check_epsilons(epsilons)
-    checks = Attack._check_bool("checks", checks)
+    checks = _validation.check_bool("checks", checks)
     seed = _validation.check_int("seed", seed, minimum=0)
     if verbose not in (0, 1, 2):
         raise ValueError(_validation.invalid("verbose", "0, 1 or 2", verbose))

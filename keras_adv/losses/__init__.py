@@ -15,14 +15,23 @@ from keras_adv.losses.gan import non_saturating_generator_loss
 from keras_adv.losses.gan import softmax_gan_discriminator_loss
 from keras_adv.losses.gan import softmax_gan_generator_loss
 from keras_adv.losses.margin import cross_entropy
+from keras_adv.losses.margin import get
 from keras_adv.losses.margin import margin_loss
+from keras_adv.losses.margin import register_attack_loss
+from keras_adv.losses.margin import serialize
 from keras_adv.losses.robust import kl_divergence_from_logits
 from keras_adv.losses.robust import trades_kl
 from keras_adv.losses.robust import trades_perturbation
 from keras_adv.losses.robust import vat_lds
 from keras_adv.losses.robust import virtual_adversarial_perturbation
 
-__all__ = ["cross_entropy", "margin_loss"]
+__all__ = [
+    "cross_entropy",
+    "get",
+    "margin_loss",
+    "register_attack_loss",
+    "serialize",
+]
 __all__ += [
     "GANLoss",
     "HingeGANLoss",

@@ -1,9 +1,10 @@
 """Robust-training terms: the TRADES KL, VAT's LDS and their inner problems.
 
 Pure, graph-safe functions of float32 tensors. The inner maximisations take
-a `logits_fn` (`x -> float32 logits`, e.g. `Attack._logits_fn(model)`) and a
-threat model (`LinfBall` / `L2Ball`) that supplies the ascent direction and
-the projection, so they work for any norm the attacks support.
+a `logits_fn` (`x -> float32 logits`, e.g.
+`keras_adv.attacks.ModelLogits(model)`) and a threat model (`LinfBall` /
+`L2Ball`) that supplies the ascent direction and the projection, so they
+work for any norm the attacks support.
 """
 
 import tensorflow as tf

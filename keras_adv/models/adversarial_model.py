@@ -1,41 +1,45 @@
-"""`AdversarialModel`: adversarial training as a model wrapper."""
+"""`AdversarialModel`: adversarial training on Keras' public overrides."""
 
 import keras
 
+from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.callbacks import _engine
+from keras_adv.training import _objectives
+from keras_adv.training._step import AdversarialStep
 
 
 @register
 class AdversarialModel(keras.Model):
     """Wraps a classifier so that `compile`/`fit` train it adversarially.
 
-    The same engine as `keras_adv.callbacks.AdversarialTraining`, for users
-    who prefer a model to a callback. `call` is `base_model`'s forward pass;
-    `train_step` builds adversarial examples against `base_model` and trains
-    with the chosen objective; `evaluate`/`predict` are clean. After
-    training, deploy `base_model` (the plain model, with the trained
-    weights). The wrapper saves and loads as `.keras` (the attack is part of
-    its config).
+    Written only against Keras' public override points: `train_step`
+    builds `x_adv` with the objective (before the gradient tape) and calls
+    Keras' own `train_step` on the objective's batch; objectives with an
+    extra term (TRADES, VAT) add it in `compute_loss`, the way
+    `keras.distillation.Distiller` adds its terms; `adv_loss` and
+    `adv_accuracy` come from `compute_metrics` and two trackers that are
+    part of `metrics` (reset every epoch with the compiled metrics). Keras
+    keeps loss scaling, regularisers, metrics and distribution.
 
-    The metrics `adv_loss` (cross-entropy on `x_adv`) and `adv_accuracy`
-    are tracked and reset every epoch with the compiled metrics. There is
-    no eps schedule here: for a warm-up give the attack a `keras.Variable`
-    eps and change it from a callback (no retracing), or use the callback.
+    `call` is `base_model`'s forward pass; `evaluate`/`predict` are clean.
+    After training, deploy `base_model` (the plain model, with the trained
+    weights). The wrapper saves and loads as `.keras` (the objective and its
+    attack are part of its config). For an eps warm-up give the attack a
+    `keras.Variable` eps and change it from a callback (no retracing), or
+    use the `AdversarialTraining` callback.
 
     Args:
         base_model: A Keras classifier with one input and one output of
             shape `(batch, classes)` (logits or probabilities).
-        attack: A `keras_adv.attacks.Attack`.
-        objective: `"adversarial"`, `"fgsm-rs"`, `"trades"` or `"vat"` (see
-            `AdversarialTraining`). Defaults to `"adversarial"`.
-        adv_weight: Float in `[0, 1]`. Defaults to `1.0`.
-        training_mode_attack: Bool. Defaults to `False`.
-        beta: Float, TRADES weight. Defaults to `6.0`.
-        alpha: Float, VAT weight. Defaults to `1.0`.
-        xi: Float, VAT finite-difference scale. Defaults to `1e-6`.
-        power_iterations: Int, VAT power iterations. Defaults to `1`.
-        **kwargs: `keras.Model` arguments (`name`, ...).
+        attack: A `keras_adv.attacks.Attack`, or None when `objective` is an
+            `Objective` instance (which carries its attack).
+        objective: An `Objective` (e.g. `keras_adv.training.TRADES(attack,
+            beta=6)`) or a shorthand: `"adversarial"`, `"fgsm-rs"`,
+            `"trades"`, `"vat"`. Defaults to `"adversarial"`.
+        **kwargs: For shorthands, the objective's arguments (`adv_weight`,
+            `beta`, `alpha`, `xi`, `power_iterations`,
+            `training_mode_attack`); otherwise `keras.Model` arguments
+            (`name`, ...).
 
     Example:
 
@@ -56,71 +60,72 @@ class AdversarialModel(keras.Model):
         Attacks", ICLR 2018, arXiv:1706.06083.
     """
 
-    def __init__(
-        self,
-        base_model,
-        attack,
-        objective="adversarial",
-        adv_weight=1.0,
-        training_mode_attack=False,
-        beta=6.0,
-        alpha=1.0,
-        xi=1e-6,
-        power_iterations=1,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
+    _OBJECTIVE_ARGS = (
+        "adv_weight",
+        "beta",
+        "alpha",
+        "xi",
+        "power_iterations",
+        "training_mode_attack",
+        "step_factor",
+    )
+
+    def __init__(self, base_model, attack=None, objective="adversarial", **kw):
+        objective_kwargs = {
+            k: kw.pop(k) for k in self._OBJECTIVE_ARGS if k in kw
+        }
+        super().__init__(**kw)
         if not isinstance(base_model, keras.Model):
             raise TypeError(
-                "Invalid value received for argument `base_model`. Expected "
-                f"a keras.Model. Received: base_model={base_model!r}"
+                _validation.invalid("base_model", "a keras.Model", base_model)
             )
-        self._engine = _engine.Engine(
-            attack,
-            objective=objective,
-            adv_weight=adv_weight,
-            training_mode_attack=training_mode_attack,
-            beta=beta,
-            alpha=alpha,
-            xi=xi,
-            power_iterations=power_iterations,
-            owner="AdversarialModel",
-        )
-        self._engine.check_structure(base_model)
+        self.objective = _objectives.get(objective, attack, **objective_kwargs)
         self.base_model = base_model
         self.adv_loss_tracker = keras.metrics.Mean(name="adv_loss")
         self.adv_accuracy_tracker = keras.metrics.Mean(name="adv_accuracy")
+        self.adversarial_step = AdversarialStep(
+            self.objective,
+            owner="AdversarialModel",
+            trackers=(self.adv_loss_tracker, self.adv_accuracy_tracker),
+        )
+        self.adversarial_step.check_structure(base_model)
         if base_model.built:
             self.built = True
 
     @property
     def attack(self):
-        return self._engine.attack
-
-    @property
-    def objective(self):
-        return self._engine.objective
+        """The objective's attack."""
+        return self.objective.attack
 
     def call(self, inputs, training=None):
         return self.base_model(inputs, training=training)
 
     def train_step(self, data):
-        base_step = super().train_step
-        return self._engine.train_step(
+        return self.adversarial_step.train_step(
+            self, super().train_step, data, attack_model=self.base_model
+        )
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        return self.adversarial_step.compute_loss(
             self,
-            base_step,
-            data,
-            attack_model=self.base_model,
-            trackers=(self.adv_loss_tracker, self.adv_accuracy_tracker),
+            super().compute_loss,
+            x,
+            y,
+            y_pred,
+            sample_weight,
+            training,
         )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        _engine.capture(y_pred)
-        return super().compute_metrics(x, y, y_pred, sample_weight)
+        return self.adversarial_step.compute_metrics(
+            self, super().compute_metrics, x, y, y_pred, sample_weight
+        )
 
     def test_step(self, data):
         logs = super().test_step(data)
-        # The adv trackers measure training batches only.
+        # The adversarial trackers measure training batches only.
         return {
             k: v
             for k, v in logs.items()
@@ -128,21 +133,12 @@ class AdversarialModel(keras.Model):
         }
 
     def get_config(self):
-        engine = self._engine
-        config = {
+        return {
             "name": self.name,
             "trainable": self.trainable,
             "base_model": keras.saving.serialize_keras_object(self.base_model),
-            "attack": keras.saving.serialize_keras_object(engine.attack),
-            "objective": engine.objective,
-            "adv_weight": engine.adv_weight,
-            "training_mode_attack": engine.training_mode_attack,
-            "beta": engine.beta,
-            "alpha": engine.alpha,
-            "xi": engine.xi,
-            "power_iterations": engine.power_iterations,
+            "objective": keras.saving.serialize_keras_object(self.objective),
         }
-        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -150,7 +146,7 @@ class AdversarialModel(keras.Model):
         config["base_model"] = keras.saving.deserialize_keras_object(
             config["base_model"], custom_objects=custom_objects
         )
-        config["attack"] = keras.saving.deserialize_keras_object(
-            config["attack"], custom_objects=custom_objects
+        config["objective"] = keras.saving.deserialize_keras_object(
+            config["objective"], custom_objects=custom_objects
         )
         return cls(**config)

@@ -126,13 +126,16 @@ def test_no_retrace_for_new_data_or_eps(hadamard_problem):
     )
 
 
-def test_step_size_change_does_not_retrace(hadamard_problem):
+def test_step_size_change_retraces_once_and_takes_effect(hadamard_problem):
     model, _, x, y, _ = hadamard_problem
-    attack = attacks.PGD(eps=0.1, steps=2, step_size=0.01, seed=0)
-    attack(model, x[:8], y[:8])
+    attack = attacks.BIM(eps=0.1, steps=1, step_size=0.01)
+    small = _np(attack(model, x[:8], y[:8]))
     attack.step_size = 0.02
-    attack(model, x[:8], y[:8])
-    assert attack.tracing_count(model) == 1
+    large = _np(attack(model, x[:8], y[:8]))
+    attack(model, x[8:16], y[8:16])
+    assert attack.tracing_count(model) == 2
+    np.testing.assert_allclose(np.abs(small - x[:8]).max(), 0.01, atol=1e-6)
+    np.testing.assert_allclose(np.abs(large - x[:8]).max(), 0.02, atol=1e-6)
 
 
 def test_per_sample_eps(hadamard_problem):
@@ -313,7 +316,7 @@ def test_unsupported_model_outputs():
     two_heads = keras.Model(
         inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(2)(inputs)]
     )
-    with pytest.raises(ValueError, match="single output"):
+    with pytest.raises(ValueError, match="one output tensor"):
         attacks.FGSM(eps=0.1)(two_heads, x)
 
 
@@ -419,3 +422,45 @@ def test_perturb_inside_user_graph(hadamard_problem):
     eps.assign(0.0)
     np.testing.assert_array_equal(_np(step(x, y)), x)
     assert step.experimental_get_tracing_count() == 1
+
+
+def _restart_starts(attack, model, x, y, seed):
+    """x_adv of each restart alone (steps=1 keeps the start visible)."""
+    if seed is None:
+        return _np(attack(model, x, y))
+    return _np(attack.perturb(model, x, y, seed=tf.constant(seed)))
+
+
+@pytest.mark.parametrize("path", ["seed_generator", "stateless"])
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_restarts_draw_distinct_starts_on_every_seeding_path(
+    path, norm, hadamard_problem
+):
+    # A model whose loss is flat in x: no restart can beat another, so
+    # x_adv is the first start unless the starts themselves differ; use
+    # a random start and zero steps' worth of progress (step_size tiny).
+    model, _, x, y, _ = hadamard_problem
+    x, y = x[:32], y[:32]
+    eps = EPS[norm]
+    seed = None if path == "seed_generator" else [1, 2]
+    kwargs = dict(eps=eps, norm=norm, steps=1, step_size=1e-6, seed=0)
+    one = _restart_starts(attacks.PGD(restarts=1, **kwargs), model, x, y, seed)
+    four = _restart_starts(attacks.PGD(restarts=4, **kwargs), model, x, y, seed)
+    # Restart 0 is the single run; the others are new draws, so with four
+    # restarts most samples keep a different (stronger) start.
+    changed = np.any(np.abs(four - one) > 1e-6, axis=1).mean()
+    assert changed > 0.5
+    attack = attacks.PGD(restarts=4, **kwargs)
+    loss_one = _np(attack.loss_fn(y, model(one)))
+    loss_four = _np(attack.loss_fn(y, model(four)))
+    assert np.all(loss_four >= loss_one - 1e-6)
+
+
+def test_stateless_seed_is_reproducible_and_seed_sensitive(hadamard_problem):
+    model, _, x, y, _ = hadamard_problem
+    attack = attacks.PGD(eps=0.1, steps=2, restarts=2, seed=0)
+    a = _np(attack.perturb(model, x[:16], y[:16], seed=tf.constant([3, 4])))
+    b = _np(attack.perturb(model, x[:16], y[:16], seed=tf.constant([3, 4])))
+    c = _np(attack.perturb(model, x[:16], y[:16], seed=tf.constant([3, 5])))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 0

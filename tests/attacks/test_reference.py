@@ -144,4 +144,4 @@ def test_fgsm_rs_step_is_one_and_a_quarter_eps():
     assert moved.max() <= 0.05 + 1e-6
     agree = np.sign(x_adv - X) == np.sign(g)
     assert agree.mean() > 0.97
-    assert attack.default_step_size(0.05) == pytest.approx(0.0625)
+    assert float(attack.step_size_for(0.05)) == pytest.approx(0.0625)

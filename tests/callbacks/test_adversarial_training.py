@@ -11,11 +11,16 @@ import keras_adv
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
 from keras_adv.callbacks import AdversarialTraining
-from keras_adv.callbacks import _engine
 from keras_adv.testing import assert_config_round_trip
 
 FEATURES = 6
 CLASSES = 3
+
+
+def is_wrapped(model):
+    """True if anything is installed in the model's instance dict."""
+    names = ("train_step", "compute_loss", "compute_metrics")
+    return any(name in vars(model) for name in names + ("make_train_function",))
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +143,11 @@ def test_degenerate_settings_equal_plain_fit(data, callback):
     plain = compile_model(sequential())
     fit(plain, data, epochs=2)
     adv = compile_model(sequential())
-    history = fit(adv, data, callbacks=[callback()], epochs=2)
+    callback = callback()
+    history = fit(adv, data, callbacks=[callback], epochs=2)
     assert_weights_close(plain, adv, atol=1e-5)
-    assert "adv_loss" in history.history
+    # Before start_epoch nothing adversarial runs or is reported.
+    assert ("adv_loss" in history.history) == (callback.start_epoch < 2)
 
 
 def test_adversarial_training_changes_weights(data):
@@ -172,7 +179,7 @@ def test_model_kinds_and_objectives(data, build, objective):
             not np.allclose(b, a) for b, a in zip(before, model.get_weights())
         )
         assert changed
-    assert not _engine.is_wrapped(model)
+    assert not is_wrapped(model)
 
 
 def test_adv_accuracy_is_training_accuracy_on_x_adv(data):
@@ -209,18 +216,21 @@ def test_eps_warmup_does_not_retrace(data):
     CountingModel.traces = 0
     model = CountingModel(sequential().layers)
     compile_model(model)
-    callback = AdversarialTraining(
-        PGD(eps=0.2, steps=2), eps_warmup_epochs=3, start_epoch=1
-    )
+    callback = AdversarialTraining(PGD(eps=0.2, steps=2), eps_warmup_epochs=3)
     fit(model, data, callbacks=[callback], epochs=1)  # builds the model
     start = CountingModel.traces
     fit(model, data, callbacks=[callback], epochs=1)
     one_epoch = CountingModel.traces - start
     fit(model, data, callbacks=[callback], epochs=5)
     five_epochs = CountingModel.traces - start - one_epoch
-    # Every fit rebuilds the train function once; eps and start_epoch
-    # changes between epochs do not retrace.
+    # Every fit installs the step once; eps changes between epochs do not
+    # retrace.
     assert one_epoch == five_epochs == 1
+    # With a start epoch: one trace of the plain step, one adversarial.
+    late = AdversarialTraining(PGD(eps=0.2, steps=2), start_epoch=2)
+    before = CountingModel.traces
+    fit(model, data, callbacks=[late], epochs=5)
+    assert CountingModel.traces - before == 2
 
 
 def test_eps_schedule():
@@ -367,7 +377,7 @@ class RaisingCallback(keras.callbacks.Callback):
 
 
 def _clean_afterwards(model, data, tmp_path):
-    assert not _engine.is_wrapped(model)
+    assert not is_wrapped(model)
     path = os.path.join(tmp_path, "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -399,56 +409,89 @@ def test_no_wrapper_after_fit_raised_in_step(data, tmp_path):
     _clean_afterwards(model, data, tmp_path)
 
 
-def test_stale_wrapper_removed_by_next_fit_or_restore(data, tmp_path):
+def test_failed_fit_leaves_no_adversarial_step_behind(data, tmp_path):
+    # A callback raising ends fit without on_train_end: the next plain fit
+    # must still train clean (its make_train_function removes the step).
     model = compile_model(sequential())
     callback = AdversarialTraining(PGD(eps=0.2, steps=2))
     with pytest.raises(KeyError):
         fit(model, data, callbacks=[callback, RaisingCallback()])
-    assert _engine.is_wrapped(model)  # documented limitation
-    fit(model, data, callbacks=[callback])  # removes, re-wraps, unwraps
-    assert not _engine.is_wrapped(model)
+    history = fit(model, data)
+    assert "adv_loss" not in history.history
+    assert not is_wrapped(model)
     with pytest.raises(KeyError):
         fit(model, data, callbacks=[callback, RaisingCallback()])
     callback.restore()
     _clean_afterwards(model, data, tmp_path)
 
 
-# ------------------------------------------------------------ FGSM-RS
-def test_fgsm_rs_guard_restores_and_stops(data):
+def test_two_adversarial_training_callbacks_are_refused(data):
+    model = compile_model(sequential())
+    with pytest.raises(ValueError, match="Two AdversarialTraining"):
+        fit(
+            model,
+            data,
+            callbacks=[
+                AdversarialTraining(PGD(eps=0.2, steps=2)),
+                AdversarialTraining(PGD(eps=0.1, steps=2)),
+            ],
+        )
+    fit(model, data)
+    assert not is_wrapped(model)
+
+
+def test_no_attack_runs_before_start_epoch(data):
+    model = compile_model(sequential())
+    callback = AdversarialTraining(PGD(eps=0.2, steps=2), start_epoch=1)
+    history = fit(model, data, epochs=1, callbacks=[callback])
+    assert "adv_loss" not in history.history
+    assert callback.attack.tracing_count(model) == 0
+
+
+def test_start_epoch_beyond_epochs_warns(data):
+    model = compile_model(sequential())
+    callback = AdversarialTraining(PGD(eps=0.2, steps=2), start_epoch=3)
+    with pytest.warns(UserWarning, match="entirely clean"):
+        history = fit(model, data, epochs=2, callbacks=[callback])
+    assert "adv_loss" not in history.history
+
+
+def test_targeted_attack_is_refused():
+    with pytest.raises(ValueError, match="untargeted"):
+        AdversarialTraining(PGD(eps=0.3, targeted=True))
+
+
+@pytest.mark.parametrize("scale", [255.0, None])
+def test_inputs_outside_value_range_fail_the_step(data, scale):
     x, y = data
     model = compile_model(sequential())
-    callback = AdversarialTraining(
-        PGD(eps=0.3, steps=3),
-        "fgsm-rs",
-        guard_data=(x[:32], y[:32]),
-        guard="restore",
-    )
-    callback.set_model(model)
-    saved = [w.copy() for w in model.get_weights()]
-    callback._guard_best = 1.01  # pretend the previous epoch was robust
-    callback._guard_weights = saved
-    model.set_weights([w + 1.0 for w in saved])
-    logs = {}
-    callback._run_guard(0, logs)
-    assert 0.0 <= logs["guard_robust_accuracy"] <= 1.0
-    assert model.stop_training
-    assert_weights_close(model, compile_model(sequential()))
+    callback = AdversarialTraining(PGD(eps=0.3, steps=2))
+    if scale is None:  # uint8 images
+        bad = (x * 255).astype("uint8")
+        with pytest.raises(TypeError, match="floating-point"):
+            model.fit(bad, y, epochs=1, verbose=0, callbacks=[callback])
+    else:
+        with pytest.raises(Exception, match="value_range"):
+            model.fit(x * scale, y, epochs=1, verbose=0, callbacks=[callback])
+    assert not is_wrapped(model)
 
 
+# ------------------------------------------------------------ FGSM-RS
 def test_fgsm_rs_uses_random_start_and_125_eps():
     callback = AdversarialTraining(PGD(eps=0.1), "fgsm-rs")
-    attack = callback._engine.train_attack
+    attack = callback.objective.train_attack
     assert isinstance(attack, FGSM)
     assert attack.random_start
-    assert attack.default_step_size(0.1) == pytest.approx(0.125)
+    assert callback.objective.step_factor == pytest.approx(1.25)
     assert float(attack.eps) == pytest.approx(0.1)
 
 
 def test_training_mode_attack_flag():
     attack = PGD(eps=0.1, training=True)
-    assert AdversarialTraining(attack)._engine.train_attack.training is False
-    engine = AdversarialTraining(attack, training_mode_attack=True)._engine
-    assert engine.train_attack.training is True
+    objective = AdversarialTraining(attack).objective
+    assert objective.train_attack.training is False
+    objective = AdversarialTraining(attack, training_mode_attack=True).objective
+    assert objective.train_attack.training is True
     assert attack.training is True  # the user's attack is not modified
 
 
@@ -462,8 +505,10 @@ def test_errors(data):
         AdversarialTraining(PGD(), adv_weight=1.5)
     with pytest.raises(ValueError, match="start_epoch"):
         AdversarialTraining(PGD(), start_epoch=-1)
-    with pytest.raises(ValueError, match="guard_data"):
+    with pytest.raises(TypeError, match="OverfittingGuard"):
         AdversarialTraining(PGD(), guard_data=data)
+    with pytest.raises(TypeError, match="beta"):
+        AdversarialTraining(PGD(), objective="adversarial", beta=2.0)
 
     callback = AdversarialTraining(PGD())
     callback.set_model(sequential())
@@ -483,7 +528,7 @@ def test_errors(data):
             verbose=0,
             callbacks=[AdversarialTraining(PGD(eps=0.1, steps=1))],
         )
-    assert not _engine.is_wrapped(two)
+    assert not is_wrapped(two)
 
     model = compile_model(sequential())
     with pytest.raises(ValueError, match="needs labels"):
@@ -492,7 +537,7 @@ def test_errors(data):
             verbose=0,
             callbacks=[AdversarialTraining(PGD(eps=0.1, steps=1))],
         )
-    assert not _engine.is_wrapped(model)
+    assert not is_wrapped(model)
 
 
 def test_config_round_trip():
@@ -525,19 +570,3 @@ def test_vat_without_labels(data):
     assert any(
         not np.allclose(a, b) for a, b in zip(before, model.get_weights())
     )
-
-
-def test_fgsm_rs_guard_keeps_going_without_a_drop(data):
-    x, y = data
-    model = compile_model(sequential())
-    callback = AdversarialTraining(
-        PGD(eps=0.3, steps=3), "fgsm-rs", guard_data=(x[:32], y[:32])
-    )
-    callback.set_model(model)
-    model.stop_training = False
-    logs = {}
-    callback._run_guard(0, logs)
-    first = logs["guard_robust_accuracy"]
-    assert callback._guard_best == first
-    callback._run_guard(1, logs)  # same weights, same accuracy: no stop
-    assert not model.stop_training

@@ -58,7 +58,7 @@ def linear_problem():
 def test_trades_perturbation_in_ball_and_increases_kl(linear_problem, ball):
     model, _, x = linear_problem
     tm = ball(eps=0.1)
-    logits_fn = PGD()._logits_fn(model)
+    logits_fn = PGD().model_logits(model)
     x = tf.constant(x)
     clean = logits_fn(x)
     x_adv = trades_perturbation(
@@ -76,7 +76,7 @@ def test_vat_direction_is_the_dominant_eigenvector(linear_problem):
     # along w1 - w0: the power iteration finds that direction.
     model, w, x = linear_problem
     tm = L2Ball(eps=0.05, value_range=(0.0, 1.0))
-    logits_fn = PGD()._logits_fn(model)
+    logits_fn = PGD().model_logits(model)
     x = tf.constant(x)
     x_adv = virtual_adversarial_perturbation(
         logits_fn, x, logits_fn(x), tm, 0.05, xi=1e-3, seed=tf.constant([5, 6])
@@ -91,7 +91,7 @@ def test_vat_direction_is_the_dominant_eigenvector(linear_problem):
 def test_vat_linf_uses_sign(linear_problem):
     model, _, x = linear_problem
     tm = LinfBall(eps=0.05)
-    logits_fn = PGD()._logits_fn(model)
+    logits_fn = PGD().model_logits(model)
     x = tf.constant(x)
     x_adv = virtual_adversarial_perturbation(
         logits_fn, x, logits_fn(x), tm, 0.05, xi=1e-3, seed=tf.constant([5, 6])

@@ -1,130 +1,10 @@
-"""Projected gradient attacks: PGD, BIM and the shared iterative engine."""
+"""Projected gradient attacks: PGD, BIM and MIM."""
 
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.attacks.base import Attack
-
-
-class IterativeAttack(Attack):
-    """Shared engine of gradient attacks that iterate ascent and projection.
-
-    One run is: optional random start, then `steps` times
-    `x <- project(x + step_size * ascent_direction(grad))`. With `restarts`
-    > 1 the run is repeated from new random starts and, per sample, the
-    strongest result is kept: a successful one over an unsuccessful one,
-    then the higher objective. The first restart is the same draw as a
-    single run with the same seed, so restarts never make the attack
-    weaker.
-
-    Subclasses may override `_step` (the update from a gradient) and
-    `_init_state` (extra loop state, e.g. momentum), and set
-    `_default_step_factor` (the step size relative to eps when `step_size`
-    is None).
-    """
-
-    _structural = Attack._structural + ("steps", "restarts", "random_start")
-    _default_step_factor = 2.5  # divided by `steps`
-
-    def __init__(
-        self,
-        eps=0.3,
-        steps=10,
-        step_size=None,
-        random_start=True,
-        restarts=1,
-        **kwargs,
-    ):
-        super().__init__(eps=eps, **kwargs)
-        self.steps = _validation.check_int("steps", steps, minimum=1)
-        self.step_size = step_size
-        self.random_start = self._check_bool("random_start", random_start)
-        self.restarts = _validation.check_int("restarts", restarts, minimum=1)
-
-    @property
-    def step_size(self):
-        """Step size in input units, or None for the relative default."""
-        return self._step_size
-
-    @step_size.setter
-    def step_size(self, value):
-        if value is not None:
-            value = _validation.check_number(
-                "step_size", value, minimum=0.0, strict=True
-            )
-        self._step_size = value
-
-    def default_step_size(self, eps):
-        """The step size used when `step_size` is None."""
-        return self._step_factor() * eps
-
-    def _step_factor(self):
-        """Default step size relative to eps."""
-        return self._default_step_factor / self.steps
-
-    def _init_state(self, x):
-        return ()
-
-    def _step(self, x_adv, grad, state, step_size):
-        """One ascent step; returns `(x_adv, state)` before projection."""
-        direction = self.threat_model.ascent_direction(grad)
-        return x_adv + step_size * direction, state
-
-    def _single_run(self, logits_fn, x, y, eps, step_size, seed):
-        tm = self.threat_model
-        if self.random_start:
-            x_adv = tm.random_start(x, seed=seed, eps=eps)
-        else:
-            x_adv = x
-
-        def body(i, carry):
-            x_adv, state = carry
-            _, grad = self._loss_and_gradient(logits_fn, x_adv, y)
-            x_adv, state = self._step(x_adv, grad, state, step_size)
-            return tm.project(x_adv, x, eps=eps), state
-
-        if self.steps == 1:
-            x_adv, _ = body(0, (x_adv, self._init_state(x)))
-        else:
-            x_adv, _ = ops.fori_loop(
-                0, self.steps, body, (x_adv, self._init_state(x))
-            )
-        return x_adv
-
-    def _attack(self, logits_fn, x, y, eps, step_size, seed):
-        eps_b = self.threat_model.eps_tensor(x, eps)
-        step_size = self._resolve_step_size(
-            step_size, eps_b, self._step_factor()
-        )
-        x_adv = self._single_run(logits_fn, x, y, eps, step_size, seed)
-        if self.restarts == 1:
-            return x_adv
-        best_obj, best_ok = self._objective_and_success(logits_fn, x_adv, y)
-        expand = [-1] + [1] * (len(x.shape) - 1)
-        for _ in range(self.restarts - 1):
-            cand = self._single_run(logits_fn, x, y, eps, step_size, seed)
-            obj, ok = self._objective_and_success(logits_fn, cand, y)
-            better = ops.logical_or(
-                ops.logical_and(ok, ops.logical_not(best_ok)),
-                ops.logical_and(ops.equal(ok, best_ok), obj > best_obj),
-            )
-            x_adv = ops.where(ops.reshape(better, expand), cand, x_adv)
-            best_obj = ops.where(better, obj, best_obj)
-            best_ok = ops.logical_or(best_ok, ok)
-        return x_adv
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "steps": self.steps,
-                "step_size": self.step_size,
-                "random_start": self.random_start,
-                "restarts": self.restarts,
-            }
-        )
-        return config
+from keras_adv.attacks._iterative import IterativeAttack
 
 
 @register
@@ -152,7 +32,8 @@ class PGD(IterativeAttack):
         norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
         value_range: Pair `(low, high)`. Defaults to `(0.0, 1.0)`.
         targeted: Bool; if True `y` holds target classes. Defaults to `False`.
-        loss: `"ce"` or `"margin"` (C&W). Defaults to `"ce"`.
+        loss: `"ce"`, `"margin"` (C&W) or a callable (see
+            `keras_adv.losses.get`). Defaults to `"ce"`.
         from_logits: Bool or None (infer). Defaults to `None`.
         training: Bool, `training` flag of the forward passes. Defaults to
             `False`.
@@ -320,9 +201,6 @@ class MIM(IterativeAttack):
         2018, arXiv:1710.06081.
     """
 
-    _structural = IterativeAttack._structural + ("decay",)
-    _default_step_factor = 1.0
-
     def __init__(
         self,
         eps=0.3,
@@ -355,10 +233,15 @@ class MIM(IterativeAttack):
         )
         self.decay = _validation.check_number("decay", decay, minimum=0.0)
 
-    def _init_state(self, x):
+    @property
+    def relative_step_size(self):
+        """`1 / steps` (Dong et al.: `step_size = eps / steps`)."""
+        return 1.0 / self.steps
+
+    def init_state(self, x):
         return (ops.zeros_like(x),)
 
-    def _step(self, x_adv, grad, state, step_size):
+    def step(self, x_adv, grad, state, step_size):
         (velocity,) = state
         axes = list(range(1, len(grad.shape)))
         l1 = ops.mean(ops.abs(grad), axis=axes, keepdims=True)
@@ -371,6 +254,3 @@ class MIM(IterativeAttack):
         del config["random_start"], config["restarts"]
         config["decay"] = self.decay
         return config
-
-
-__all__ = ["BIM", "MIM", "PGD", "IterativeAttack"]

@@ -1,7 +1,7 @@
 """The Fast Gradient Sign Method and its L2 variant (FGM)."""
 
 from keras_adv._api import register
-from keras_adv.attacks.pgd import IterativeAttack
+from keras_adv.attacks._iterative import IterativeAttack
 
 
 @register
@@ -80,7 +80,9 @@ class FGSM(IterativeAttack):
             jit_compile=jit_compile,
         )
 
-    def _step_factor(self):
+    @property
+    def relative_step_size(self):
+        """`1.25` with a random start (FGSM-RS), else `1`."""
         return 1.25 if self.random_start else 1.0
 
     def get_config(self):

@@ -1,0 +1,261 @@
+"""The model-to-logits adapter shared by attacks, training and evaluation.
+
+Every attack, adversarial-training objective and evaluation in keras_adv
+sees a classifier through `ModelLogits`: `x -> float32 logits`, whatever
+the model outputs (logits, probabilities or log-probabilities) and whatever
+its dtype policy, plus an input gradient that does not underflow under
+`mixed_float16`.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_adv import _validation
+
+PROBABILITY_TOLERANCE = 1e-3
+_TINY = 1e-30
+
+
+def output_kind(model):
+    """Returns `"probabilities"`, `"logits"` or None (unknown) for `model`.
+
+    Read from public structure only: the last layer of a `Sequential`
+    model, or, for a Functional model, its last layer when that layer
+    produces the model's single output. Subclassed models give None; then
+    pass `from_logits` explicitly or let the in-graph probability check
+    decide.
+
+    Args:
+        model: A Keras model.
+
+    Returns:
+        `"probabilities"` for a final softmax, `"logits"` for a final linear
+        `Dense` or a `log_softmax` activation (log-probabilities are
+        logits), else None.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_adv.attacks import output_kind
+    >>> output_kind(keras.Sequential([keras.Input((3,)),
+    ...                               keras.layers.Dense(2, "softmax")]))
+    'probabilities'
+    """
+    layer = _output_layer(model)
+    if layer is None:
+        return None
+    if isinstance(layer, keras.layers.Softmax):
+        return "probabilities"
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if name == "softmax":
+        return "probabilities"
+    if name == "log_softmax":
+        return "logits"
+    if isinstance(layer, keras.layers.Dense) and name in ("linear", None):
+        return "logits"
+    return None
+
+
+def _output_layer(model):
+    if isinstance(model, keras.Sequential):
+        return model.layers[-1] if model.layers else None
+    try:
+        outputs = model.outputs
+        layers = model.layers
+    except (AttributeError, ValueError):
+        return None
+    if not outputs or len(outputs) != 1 or not layers:
+        return None
+    try:
+        produced = layers[-1].output
+    except (AttributeError, ValueError):  # unbuilt or shared layer
+        return None
+    return layers[-1] if produced is outputs[0] else None
+
+
+def looks_like_probabilities(outputs):
+    """Graph-safe scalar bool: every row is non-negative and sums to 1."""
+    outputs = ops.cast(outputs, "float32")
+    row_sums = ops.sum(outputs, axis=-1)
+    return ops.logical_and(
+        ops.all(outputs >= 0.0),
+        ops.all(ops.abs(row_sums - 1.0) < PROBABILITY_TOLERANCE),
+    )
+
+
+def check_classifier_outputs(outputs):
+    """Raises unless `outputs` is one tensor of shape `(batch, classes>=2)`."""
+    if isinstance(outputs, dict):
+        raise ValueError(
+            "keras_adv needs a classifier with one output tensor of shape "
+            "(batch, classes). Received: a model returning a dict with keys "
+            f"{sorted(outputs)}. Wrap it so that it returns the logits "
+            "tensor only."
+        )
+    if isinstance(outputs, list | tuple):
+        raise ValueError(
+            "keras_adv needs a classifier with one output tensor of shape "
+            f"(batch, classes). Received: a model with {len(outputs)} "
+            "outputs. Wrap it so that it returns the logits tensor only."
+        )
+    if len(outputs.shape) != 2 or (
+        outputs.shape[-1] is not None and outputs.shape[-1] < 2
+    ):
+        raise ValueError(
+            "keras_adv needs model outputs of shape (batch, classes) with "
+            "classes >= 2 (logits or probabilities; for a binary task output "
+            f"2 logits). Received: output shape {tuple(outputs.shape)}"
+        )
+    return outputs
+
+
+def sparse_labels(y):
+    """Class ids as int32 `(batch,)` from `(batch,)`, `(batch, 1)` or one-hot.
+
+    Graph-safe; no value checks (the attack's eager entry point and the
+    training checks validate labels).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adv.attacks import sparse_labels
+    >>> np.asarray(sparse_labels(np.eye(3)[[2, 0]]))
+    array([2, 0], dtype=int32)
+    """
+    y = ops.convert_to_tensor(y)
+    if len(y.shape) == 2 and y.shape[-1] not in (None, 1):
+        y = ops.argmax(y, axis=-1)
+    elif len(y.shape) == 2:
+        y = ops.reshape(y, [-1])
+    return ops.cast(y, "int32")
+
+
+class ModelLogits:
+    """A classifier seen as `x -> float32 logits`, with a safe input gradient.
+
+    Probability outputs are turned into log-probabilities, which equal the
+    logits up to a per-sample constant (so softmax, cross-entropy, margins
+    and every attack are unchanged). Whether the outputs are logits comes
+    from `from_logits`, else from the model's structure (`output_kind`),
+    else it is decided per batch inside the graph (rows that are
+    non-negative and sum to 1 are probabilities).
+
+    Args:
+        model: A Keras model with a single output `(batch, classes)`.
+        from_logits: True, False or None (infer). An explicit value that
+            contradicts the model's structure raises `ValueError`.
+        training: Bool, the `training` flag of the forward passes.
+            Defaults to `False`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from keras_adv.attacks import ModelLogits
+    >>> model = keras.Sequential([keras.Input((2,)),
+    ...                           keras.layers.Dense(3, "softmax")])
+    >>> adapter = ModelLogits(model)
+    >>> adapter.from_logits
+    False
+    >>> logits = adapter(np.ones((1, 2), "float32"))
+    >>> probs = np.asarray(keras.ops.softmax(logits))
+    >>> bool(np.allclose(probs, model(np.ones((1, 2))), atol=1e-6))
+    True
+    """
+
+    def __init__(self, model, from_logits=None, training=False):
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                _validation.invalid("model", "a keras.Model", model)
+            )
+        kind = output_kind(model)
+        if from_logits is not None:
+            from_logits = _validation.check_bool("from_logits", from_logits)
+            if from_logits and kind == "probabilities":
+                raise ValueError(
+                    "The model ends in a softmax (it outputs probabilities) "
+                    "but from_logits=True was given. Pass from_logits=False "
+                    "or from_logits=None (infer)."
+                )
+            if not from_logits and kind == "logits":
+                raise ValueError(
+                    "The model's last layer is a linear Dense layer (it "
+                    "outputs logits) but from_logits=False was given. Pass "
+                    "from_logits=True or from_logits=None (infer)."
+                )
+        elif kind is not None:
+            from_logits = kind == "logits"
+        self.model = model
+        self.from_logits = from_logits
+        self.training = _validation.check_bool("training", training)
+        self.low_precision = model.dtype_policy.compute_dtype in (
+            "float16",
+            "bfloat16",
+        )
+
+    def forward(self, x):
+        """Raw model outputs (in the model's compute dtype)."""
+        return check_classifier_outputs(self.model(x, training=self.training))
+
+    def head(self, outputs):
+        """Float32 logits from raw outputs."""
+        outputs = ops.cast(outputs, "float32")
+        if self.from_logits is True:
+            return outputs
+        log_probs = ops.log(ops.maximum(outputs, _TINY))
+        if self.from_logits is False:
+            return log_probs
+        return ops.where(looks_like_probabilities(outputs), log_probs, outputs)
+
+    def __call__(self, x):
+        return self.head(self.forward(x))
+
+    def value_and_input_gradient(self, objective_fn, x):
+        """Per-sample `objective_fn(logits)` and its gradient w.r.t. `x`.
+
+        For float32 models this is one tape. Under `mixed_float16` the
+        gradient of the objective w.r.t. the outputs is computed in float32,
+        rescaled per sample to a maximum magnitude of 1 before it enters the
+        float16 backward pass (so it cannot underflow or overflow), and the
+        input gradient is scaled back in float32. Per-sample rescaling is
+        exact for models that treat samples independently (inference mode).
+        Non-finite gradient entries become 0.
+
+        Args:
+            objective_fn: Maps float32 logits to a per-sample objective.
+            x: Float32 input tensor.
+
+        Returns:
+            `(objective, grad)`: shapes `(batch,)` and that of `x`.
+        """
+        if not self.low_precision:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                objective = objective_fn(self(x))
+                total = ops.sum(objective)
+            grad = tape.gradient(
+                total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            )
+            return objective, ops.where(ops.isfinite(grad), grad, 0.0)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = self.forward(x)
+        outputs32 = ops.cast(outputs, "float32")
+        with tf.GradientTape() as head_tape:
+            head_tape.watch(outputs32)
+            objective = objective_fn(self.head(outputs32))
+            total = ops.sum(objective)
+        out_grad = head_tape.gradient(total, outputs32)
+        scale = ops.max(ops.abs(out_grad), axis=-1, keepdims=True)
+        scale = ops.maximum(scale, 1e-30)
+        grad = tape.gradient(
+            outputs,
+            x,
+            output_gradients=ops.cast(out_grad / scale, outputs.dtype),
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        grad = ops.cast(grad, "float32")
+        grad = ops.where(ops.isfinite(grad), grad, 0.0)
+        expand = [-1] + [1] * (len(x.shape) - 1)
+        return objective, grad * ops.reshape(scale, expand)

@@ -1,0 +1,271 @@
+"""The adversarial training step, written against Keras' public overrides.
+
+`AdversarialStep` holds an objective, the adversarial-metric trackers and
+an optional eps scale. Its three methods are what `AdversarialModel`'s
+`train_step`, `compute_loss` and `compute_metrics` overrides call, and what
+the `AdversarialTraining` callback installs on a user's model for the
+duration of `fit`:
+
+* `train_step`: builds `x_adv` before the tape, then calls the model's own
+  `train_step` (Keras' or the user's) on the objective's training batch;
+* `compute_loss`: the compiled loss plus the objective's extra term;
+* `compute_metrics`: the compiled metrics plus `adv_loss`/`adv_accuracy`.
+
+The batch being trained is passed from `train_step` to the two hooks
+through a per-thread slot, set only while the step is traced.
+"""
+
+import contextlib
+import threading
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_adv.attacks import fold_seed
+from keras_adv.attacks import input_assertions
+from keras_adv.attacks import sparse_labels
+from keras_adv.losses import margin
+from keras_adv.training._objectives import scale_for_replicas
+
+ADV_LOSS = "adv_loss"
+ADV_ACCURACY = "adv_accuracy"
+
+
+class _Slot(threading.local):
+    """Per-thread slot (MirroredStrategy traces replicas in threads)."""
+
+    batch = None
+
+
+_SLOT = _Slot()
+
+
+class _Batch:
+    """What the hooks need to know about the batch being traced."""
+
+    def __init__(self, step, x, y, sample_weight, x_adv):
+        self.step = step
+        self.x = x
+        self.y = y
+        self.sample_weight = sample_weight
+        self.x_adv = x_adv
+        self.adv_pred = None
+        self.loss_called = False
+        self.metrics_called = False
+
+
+@contextlib.contextmanager
+def _tracing(batch):
+    previous = _SLOT.batch
+    _SLOT.batch = batch
+    try:
+        yield batch
+    finally:
+        _SLOT.batch = previous
+
+
+def _is_nested(value):
+    return isinstance(value, list | tuple | dict)
+
+
+class AdversarialStep:
+    """One adversarial training step for `objective` (internal engine).
+
+    Args:
+        objective: A `keras_adv.training.Objective`.
+        owner: Name used in error messages.
+        trackers: `(adv_loss, adv_accuracy)` Mean metrics.
+        eps_scale: Optional scalar variable multiplying eps (warm-up).
+    """
+
+    def __init__(self, objective, owner, trackers, eps_scale=None):
+        self.objective = objective
+        self.owner = owner
+        self.trackers = trackers
+        self.eps_scale = eps_scale
+
+    # ---------------------------------------------------------- checks
+    def check_structure(self, model):
+        """Single input, single output (where the model declares them)."""
+        for attribute, what in (("outputs", "output"), ("inputs", "input")):
+            try:
+                values = getattr(model, attribute, None)
+            except (AttributeError, ValueError):
+                values = None
+            if values is not None and len(values) > 1:
+                raise ValueError(
+                    f"{self.owner} supports models with a single {what} "
+                    f"tensor. Received: model {model.name!r} with "
+                    f"{len(values)} {what}s."
+                )
+
+    def _check_batch(self, x, y):
+        if _is_nested(x):
+            raise ValueError(
+                f"{self.owner} supports models with a single input tensor. "
+                f"Received: x of type {type(x).__name__}."
+            )
+        if _is_nested(y):
+            raise ValueError(
+                f"{self.owner} supports models with a single output; "
+                f"received nested labels y of type {type(y).__name__}."
+            )
+        if y is None and self.objective.needs_labels():
+            raise ValueError(
+                f"The {type(self.objective).__name__} objective needs "
+                "labels: fit on (x, y) pairs. Received: data without y."
+            )
+        self.objective.train_attack.check_input_types(
+            x, y if self.objective.needs_labels() else None
+        )
+
+    # ------------------------------------------------------------ seeds
+    def seed(self, model):
+        """A stateless seed: the attack's seed, the step, the replica id."""
+        base = self.objective.attack.seed or 0
+        step = ops.cast(model.optimizer.iterations, "int32")
+        seed = ops.stack([ops.convert_to_tensor(base, "int32"), step])
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        return fold_seed(seed, ops.cast(replica, "int32"))
+
+    # ------------------------------------------------------------- step
+    def train_step(self, model, base_train_step, data, attack_model=None):
+        """Builds `x_adv`, then runs `base_train_step` on the training batch.
+
+        Args:
+            model: The model being trained.
+            base_train_step: The model's own step, `data -> logs`.
+            data: The batch as given to `train_step`.
+            attack_model: The model the attack differentiates (defaults to
+                `model`).
+        """
+        attack_model = model if attack_model is None else attack_model
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._check_batch(x, y)
+        objective = self.objective
+        eps = ops.cast(objective.attack.eps, "float32")
+        if self.eps_scale is not None:
+            eps = eps * ops.cast(self.eps_scale, "float32")
+        labels = y if objective.needs_labels() else None
+        checks = input_assertions(x, objective.attack.value_range, labels)
+        with tf.control_dependencies(checks):
+            x = tf.identity(x)
+        x_adv = objective.adversarial_examples(
+            attack_model, x, y, eps, self.seed(model)
+        )
+        train_x, train_y, train_sw = objective.training_data(
+            x, y, sample_weight, x_adv
+        )
+        batch = _Batch(self, x, y, sample_weight, x_adv)
+        with _tracing(batch):
+            logs = base_train_step(
+                keras.utils.pack_x_y_sample_weight(train_x, train_y, train_sw)
+            )
+        if not batch.loss_called and self._has_extra_loss():
+            raise ValueError(
+                f"The {type(objective).__name__} objective adds its term in "
+                "`compute_loss`, but the model's `train_step` never called "
+                "`self.compute_loss(...)`. Call it from your train_step, or "
+                "use the Madry objective (which only substitutes the batch)."
+            )
+        if not batch.metrics_called:
+            self._update_trackers(model, batch, None)
+            logs = self._with_tracker_results(logs)
+        return logs
+
+    def _has_extra_loss(self):
+        return type(self.objective).extra_loss is not _base_extra_loss()
+
+    # ------------------------------------------------------------ hooks
+    def compute_loss(
+        self, model, base_compute_loss, x, y, y_pred, sample_weight, training
+    ):
+        """The compiled loss plus the objective's term (inside the tape)."""
+        batch = _SLOT.batch
+        if batch is None or batch.step is not self or not training:
+            return base_compute_loss(x, y, y_pred, sample_weight, training)
+        batch.loss_called = True
+        if y is None:
+            # No labels (VAT on unlabelled data): regularisers only.
+            loss = ops.zeros((), "float32")
+            for extra in model.losses:
+                loss = loss + ops.cast(ops.sum(extra), "float32")
+        else:
+            loss = base_compute_loss(x, y, y_pred, sample_weight, training)
+        term, adv_pred = self.objective.extra_loss(
+            model, x, y, y_pred, sample_weight, batch.x_adv
+        )
+        if adv_pred is not None:
+            batch.adv_pred = adv_pred
+        if term is None:
+            return loss
+        term = scale_for_replicas(ops.cast(term, "float32"))
+        return loss + ops.cast(term, loss.dtype)
+
+    def compute_metrics(
+        self, model, base_compute_metrics, x, y, y_pred, sample_weight
+    ):
+        """The model's metrics plus `adv_loss` and `adv_accuracy`."""
+        batch = _SLOT.batch
+        if batch is None or batch.step is not self:
+            return base_compute_metrics(x, y, y_pred, sample_weight)
+        batch.metrics_called = True
+        if batch.adv_pred is None:
+            batch.adv_pred = self.objective.adversarial_predictions(
+                batch.x, y_pred
+            )
+        self._update_trackers(model, batch, batch.adv_pred)
+        if y is None:
+            # Keras cannot update compiled metrics without labels.
+            logs = {"loss": _loss_result(model)}
+        else:
+            logs = base_compute_metrics(x, y, y_pred, sample_weight)
+        return self._with_tracker_results(logs)
+
+    # ---------------------------------------------------------- metrics
+    def _update_trackers(self, model, batch, adv_pred):
+        if batch.y is None:
+            return
+        if adv_pred is None:
+            adv_pred = model(batch.x_adv, training=False)
+        y = batch.y
+        weight = batch.sample_weight
+        if not self.objective.needs_labels():  # VAT: -1 marks unlabelled
+            from keras_adv.training._objectives import labelled_mask
+
+            y, weight = labelled_mask(y, weight)
+        adapter = self.objective.train_attack.model_logits(model)
+        logits = adapter.head(adv_pred)
+        labels = sparse_labels(y)
+        ce = margin.cross_entropy(labels, logits)
+        correct = ops.cast(
+            ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels),
+            "float32",
+        )
+        if weight is not None:
+            weight = ops.cast(ops.reshape(weight, [-1]), "float32")
+        loss_tracker, accuracy_tracker = self.trackers
+        loss_tracker.update_state(ce, sample_weight=weight)
+        accuracy_tracker.update_state(correct, sample_weight=weight)
+
+    def _with_tracker_results(self, logs):
+        logs = dict(logs)
+        loss_tracker, accuracy_tracker = self.trackers
+        logs[ADV_LOSS] = loss_tracker.result()
+        logs[ADV_ACCURACY] = accuracy_tracker.result()
+        return logs
+
+
+def _loss_result(model):
+    for metric in model.metrics:
+        if metric.name == "loss":
+            return metric.result()
+    return ops.zeros(())
+
+
+def _base_extra_loss():
+    from keras_adv.training._objectives import Objective
+
+    return Objective.extra_loss
