@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.metrics.frechet import ClassifierFrechetDistance
+from keras_adv.metrics import ClassifierFrechetDistance
 
 
 def image_grid(images, rows, value_range=(0.0, 1.0)):

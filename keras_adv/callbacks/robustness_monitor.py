@@ -23,12 +23,12 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
+from keras_adv import losses as margin
 from keras_adv._api import register
 from keras_adv.attacks import ModelLogits
 from keras_adv.evaluation.plots import tile_images
 from keras_adv.evaluation.robustness import attack_dict
 from keras_adv.evaluation.robustness import sparse_labels
-from keras_adv.losses import margin
 
 # Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
 ROBUST_KEY = "val_robust_accuracy"

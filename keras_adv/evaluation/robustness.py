@@ -19,8 +19,8 @@ from keras_adv.attacks import PGD
 from keras_adv.attacks import Attack
 from keras_adv.evaluation import sanity
 from keras_adv.evaluation.report import RobustnessReport
-from keras_adv.threat_models.balls import random_normal
-from keras_adv.threat_models.balls import random_uniform
+from keras_adv.threat_models._balls import random_normal
+from keras_adv.threat_models._balls import random_uniform
 
 # Samples kept for the unbounded-eps check (it runs a 20-step PGD).
 _UNBOUNDED_SAMPLES = 256

@@ -1,29 +1,29 @@
 """Losses: attack objectives, robust-training terms and GAN losses."""
 
-from keras_adv.losses.gan import GANLoss
-from keras_adv.losses.gan import HingeGANLoss
-from keras_adv.losses.gan import LeastSquaresGANLoss
-from keras_adv.losses.gan import NonSaturatingGANLoss
-from keras_adv.losses.gan import SoftmaxGANLoss
-from keras_adv.losses.gan import get_gan_loss
-from keras_adv.losses.gan import hinge_discriminator_loss
-from keras_adv.losses.gan import hinge_generator_loss
-from keras_adv.losses.gan import least_squares_discriminator_loss
-from keras_adv.losses.gan import least_squares_generator_loss
-from keras_adv.losses.gan import non_saturating_discriminator_loss
-from keras_adv.losses.gan import non_saturating_generator_loss
-from keras_adv.losses.gan import softmax_gan_discriminator_loss
-from keras_adv.losses.gan import softmax_gan_generator_loss
-from keras_adv.losses.margin import cross_entropy
-from keras_adv.losses.margin import get
-from keras_adv.losses.margin import margin_loss
-from keras_adv.losses.margin import register_attack_loss
-from keras_adv.losses.margin import serialize
-from keras_adv.losses.robust import kl_divergence_from_logits
-from keras_adv.losses.robust import trades_kl
-from keras_adv.losses.robust import trades_perturbation
-from keras_adv.losses.robust import vat_lds
-from keras_adv.losses.robust import virtual_adversarial_perturbation
+from keras_adv.losses._gan import GANLoss
+from keras_adv.losses._gan import HingeGANLoss
+from keras_adv.losses._gan import LeastSquaresGANLoss
+from keras_adv.losses._gan import NonSaturatingGANLoss
+from keras_adv.losses._gan import SoftmaxGANLoss
+from keras_adv.losses._gan import get_gan_loss
+from keras_adv.losses._gan import hinge_discriminator_loss
+from keras_adv.losses._gan import hinge_generator_loss
+from keras_adv.losses._gan import least_squares_discriminator_loss
+from keras_adv.losses._gan import least_squares_generator_loss
+from keras_adv.losses._gan import non_saturating_discriminator_loss
+from keras_adv.losses._gan import non_saturating_generator_loss
+from keras_adv.losses._gan import softmax_gan_discriminator_loss
+from keras_adv.losses._gan import softmax_gan_generator_loss
+from keras_adv.losses._margin import cross_entropy
+from keras_adv.losses._margin import get
+from keras_adv.losses._margin import margin_loss
+from keras_adv.losses._margin import register_attack_loss
+from keras_adv.losses._margin import serialize
+from keras_adv.losses._robust import kl_divergence_from_logits
+from keras_adv.losses._robust import trades_kl
+from keras_adv.losses._robust import trades_perturbation
+from keras_adv.losses._robust import vat_lds
+from keras_adv.losses._robust import virtual_adversarial_perturbation
 
 __all__ = [
     "cross_entropy",

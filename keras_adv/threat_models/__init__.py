@@ -1,8 +1,8 @@
 """Threat models: the sets an adversary may move an input within."""
 
-from keras_adv.threat_models.balls import L2Ball
-from keras_adv.threat_models.balls import LinfBall
-from keras_adv.threat_models.balls import ThreatModel
-from keras_adv.threat_models.balls import get
+from keras_adv.threat_models._balls import L2Ball
+from keras_adv.threat_models._balls import LinfBall
+from keras_adv.threat_models._balls import ThreatModel
+from keras_adv.threat_models._balls import get
 
 __all__ = ["L2Ball", "LinfBall", "ThreatModel", "get"]

@@ -27,7 +27,7 @@ from keras_adv.attacks import FGSM
 from keras_adv.attacks import Attack
 from keras_adv.attacks import IterativeAttack
 from keras_adv.attacks import sparse_labels
-from keras_adv.losses import robust
+from keras_adv.losses import _robust as robust
 
 _TRADES_DEFAULT_STEPS = 10
 

@@ -22,10 +22,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import losses as margin
 from keras_adv.attacks import fold_seed
 from keras_adv.attacks import input_assertions
 from keras_adv.attacks import sparse_labels
-from keras_adv.losses import margin
 from keras_adv.training._objectives import scale_for_replicas
 
 ADV_LOSS = "adv_loss"

@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from keras_adv import datasets
-from keras_adv.datasets import mnist_subset
+from keras_adv.datasets import _mnist_subset as mnist_subset
 
 DIGESTS = {
     "images": (

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv import _validation
-from keras_adv.datasets.mnist_subset import load_mnist_subset
+from keras_adv.datasets._mnist_subset import load_mnist_subset
 
 TFDS_NAMES = ("mnist", "fashion_mnist", "cifar10")
 

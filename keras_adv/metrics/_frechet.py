@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from keras_adv import _validation
-from keras_adv.metrics.coverage import class_coverage
+from keras_adv.metrics._coverage import class_coverage
 
 
 def feature_statistics(features):

@@ -70,11 +70,13 @@ class AdversarialModel(keras.Model):
         "step_factor",
     )
 
-    def __init__(self, base_model, attack=None, objective="adversarial", **kw):
+    def __init__(
+        self, base_model, attack=None, objective="adversarial", **kwargs
+    ):
         objective_kwargs = {
-            k: kw.pop(k) for k in self._OBJECTIVE_ARGS if k in kw
+            k: kwargs.pop(k) for k in self._OBJECTIVE_ARGS if k in kwargs
         }
-        super().__init__(**kw)
+        super().__init__(**kwargs)
         if not isinstance(base_model, keras.Model):
             raise TypeError(
                 _validation.invalid("base_model", "a keras.Model", base_model)

@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.losses import gan as gan_losses
+from keras_adv.losses import _gan as gan_losses
 
 _SEED_KEY = "seed_generator_state"
 

@@ -10,7 +10,7 @@ work for any norm the attacks support.
 import tensorflow as tf
 from keras import ops
 
-from keras_adv.threat_models.balls import random_normal
+from keras_adv.threat_models._balls import random_normal
 
 _TINY = 1e-12
 

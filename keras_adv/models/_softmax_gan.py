@@ -2,8 +2,8 @@
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.losses import gan as gan_losses
-from keras_adv.models.gan import GAN
+from keras_adv.losses import _gan as gan_losses
+from keras_adv.models._gan import GAN
 
 
 @register

@@ -1,0 +1,91 @@
+"""Pins the public API: each subpackage's `__all__` and private modules.
+
+Changing the public surface must be deliberate: update `EXPECTED` in the
+same commit (and the docs).
+"""
+
+import importlib
+import pkgutil
+
+import keras_adv
+
+EXPECTED = {
+    "attacks": [
+        "Attack",
+        "BIM",
+        "FGSM",
+        "IterativeAttack",
+        "MIM",
+        "ModelLogits",
+        "PGD",
+        "as_stateless_seed",
+        "check_classifier_outputs",
+        "fold_seed",
+        "input_assertions",
+        "looks_like_probabilities",
+        "output_kind",
+        "sparse_labels",
+    ],
+    "threat_models": ["L2Ball", "LinfBall", "ThreatModel", "get"],
+    "training": [
+        "FGSMRS",
+        "Madry",
+        "Objective",
+        "TRADES",
+        "VAT",
+        "get",
+        "labelled_mask",
+        "scale_for_replicas",
+        "weighted_batch_mean",
+    ],
+    "models": [
+        "AdversarialModel",
+        "GAN",
+        "SoftmaxGAN",
+        "dcgan_discriminator",
+        "dcgan_generator",
+    ],
+}
+PRIVATE_IMPLEMENTATION = (
+    "attacks",
+    "threat_models",
+    "training",
+    "models",
+    "losses",
+    "metrics",
+    "datasets",
+)
+
+
+def test_all_is_pinned():
+    for package, names in EXPECTED.items():
+        module = importlib.import_module(f"keras_adv.{package}")
+        assert sorted(module.__all__) == sorted(names), package
+
+
+def test_every_name_in_all_exists():
+    for package in keras_adv.__all__:
+        module = getattr(keras_adv, package)
+        for name in getattr(module, "__all__", []):
+            assert hasattr(module, name), f"keras_adv.{package}.{name}"
+
+
+def test_implementation_modules_are_private():
+    for package in PRIVATE_IMPLEMENTATION:
+        module = importlib.import_module(f"keras_adv.{package}")
+        public = [
+            info.name
+            for info in pkgutil.iter_modules(module.__path__)
+            if not info.name.startswith("_")
+        ]
+        assert public == [], f"keras_adv.{package}: {public}"
+
+
+def test_no_keras_internals_in_the_library():
+    import pathlib
+
+    root = pathlib.Path(keras_adv.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert "keras.src" not in text, path
+        assert "_keras_history" not in text, path
