@@ -28,7 +28,7 @@ class AdversarialTraining(keras.callbacks.Callback):
 
     Objectives (see `keras_adv.training`): an `Objective` instance, or a
     shorthand with its arguments as keyword arguments:
-    `"adversarial"` (`Madry`: `adv_weight`), `"fgsm-rs"` (`FGSMRS`:
+    `"adversarial"` (`Madry`: `adv_weight`), `"fgsm_rs"` (`FGSMRS`:
     `adv_weight`, `step_factor`), `"trades"` (`TRADES`: `beta`), `"vat"`
     (`VAT`: `alpha`, `xi`, `power_iterations`); all take
     `training_mode_attack`. TRADES and VAT add their term in
@@ -164,6 +164,7 @@ class AdversarialTraining(keras.callbacks.Callback):
             eps_scale=self._eps_scale,
         )
         step.check_structure(model)
+        step.check_compiled_loss(model)
         self._installation = _install.Installation(model, step, step.owner)
         self._model = model
 

@@ -103,6 +103,7 @@ class AdversarialModel(keras.Model):
         return self.base_model(inputs, training=training)
 
     def train_step(self, data):
+        self.adversarial_step.check_compiled_loss(self, self.base_model)
         return self.adversarial_step.train_step(
             self, super().train_step, data, attack_model=self.base_model
         )

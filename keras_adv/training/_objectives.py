@@ -494,7 +494,8 @@ _SHORTHANDS = {
     "adversarial": Madry,
     "madry": Madry,
     "pgd": Madry,
-    "fgsm-rs": FGSMRS,
+    "fgsm_rs": FGSMRS,
+    "fgsm-rs": FGSMRS,  # alias
     "trades": TRADES,
     "vat": VAT,
 }
@@ -505,8 +506,8 @@ def get(objective, attack=None, **kwargs):
 
     Args:
         objective: An `Objective` (returned as is), a serialised objective
-            dict, or a shorthand: `"adversarial"` (= `"madry"`), `"fgsm-rs"`,
-            `"trades"`, `"vat"`.
+            dict, or a shorthand: `"adversarial"` (= `"madry"`), `"fgsm_rs"`
+            (alias `"fgsm-rs"`), `"trades"`, `"vat"`.
         attack: The attack, for shorthands.
         **kwargs: The objective's other arguments, for shorthands (e.g.
             `beta=6.0` for "trades"); arguments the objective does not take

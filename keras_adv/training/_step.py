@@ -100,6 +100,39 @@ class AdversarialStep:
                     f"{len(values)} {what}s."
                 )
 
+    def check_compiled_loss(self, model, attack_model=None):
+        """Refuses a compiled loss that contradicts the model's outputs.
+
+        A model whose last layer outputs logits, compiled with a loss that
+        expects probabilities (`from_logits=False`), or the reverse, trains
+        on a wrong loss (plain Keras accepts it silently).
+        """
+        from keras_adv.attacks import output_kind
+
+        attack_model = model if attack_model is None else attack_model
+        loss = getattr(model, "loss", None)
+        get_config = getattr(loss, "get_config", None)
+        if get_config is None:
+            return
+        try:
+            loss_from_logits = get_config().get("from_logits")
+        except (TypeError, NotImplementedError):
+            return
+        kind = output_kind(attack_model)
+        if loss_from_logits is None or kind is None:
+            return
+        if bool(loss_from_logits) != (kind == "logits"):
+            expected = (
+                "from_logits=True"
+                if kind == "logits"
+                else ("from_logits=False")
+            )
+            raise ValueError(
+                f"The model {attack_model.name!r} outputs {kind} but was "
+                f"compiled with {type(loss).__name__}(from_logits="
+                f"{bool(loss_from_logits)}). Compile it with {expected}."
+            )
+
     def _check_batch(self, x, y):
         if _is_nested(x):
             raise ValueError(

@@ -570,3 +570,26 @@ def test_vat_without_labels(data):
     assert any(
         not np.allclose(a, b) for a, b in zip(before, model.get_weights())
     )
+
+
+@pytest.mark.parametrize("final_softmax", [False, True])
+def test_compiled_loss_contradicting_outputs_is_refused(data, final_softmax):
+    layers = [keras.Input((FEATURES,)), keras.layers.Dense(CLASSES)]
+    if final_softmax:
+        layers.append(keras.layers.Softmax())
+    model = keras.Sequential(layers)
+    # Logits with a probability loss, or probabilities with a logits loss.
+    model.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=final_softmax),
+    )
+    with pytest.raises(ValueError, match="compiled with"):
+        fit(model, data, callbacks=[AdversarialTraining(PGD(eps=0.1, steps=1))])
+    base = keras.Sequential(layers)
+    adv = keras_adv.models.AdversarialModel(base, PGD(eps=0.1, steps=1))
+    adv.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=final_softmax),
+    )
+    with pytest.raises(ValueError, match="compiled with"):
+        fit(adv, data)
