@@ -150,10 +150,12 @@ class Attack:
             themselves (rows of non-negative values summing to 1 are
             probabilities). An explicit value that contradicts the model
             raises `ValueError`. Defaults to `None`.
-        training: Bool, the `training` flag of the attack's forward passes.
-            With True, layers such as BatchNormalization update their
-            moving statistics: attacking then changes the model. Defaults
-            to `False`.
+        training: Bool, the `training` flag of the attack's forward passes
+            (BatchNormalization uses batch statistics, dropout is active).
+            A direct call restores the model's non-trainable variables
+            (BatchNormalization moving statistics) afterwards, so attacking
+            never changes the model; inside a training step (`perturb`) the
+            updates are part of that step. Defaults to `False`.
         seed: Int or None, seed of the attack's randomness. Two attacks with
             the same seed produce the same results call for call.
         jit_compile: Bool, compile the attack graph with XLA. Defaults to
@@ -336,7 +338,19 @@ class Attack:
         args = (x, eps) if y is None else (x, y, eps)
         if not eager:
             return fn(*args)[0]
-        x_adv, summary = self._concrete(model, fn, args)(*args)
+        # With training=True, layers such as BatchNormalization update
+        # their moving statistics in the forward passes: attacking must not
+        # change the model, so they are restored afterwards.
+        state = (
+            [(v, v.numpy()) for v in model.non_trainable_variables]
+            if self.training
+            else []
+        )
+        try:
+            x_adv, summary = self._concrete(model, fn, args)(*args)
+        finally:
+            for variable, value in state:
+                variable.assign(value)
         # The value checks ran inside the attack graph (no extra device
         # round trip); a bad input raises here and its result is dropped.
         self._check_summary(summary)

@@ -95,7 +95,7 @@ def load_npz(path):
 
     Arrays named `x` and `y` are read (or `x_test` and `y_test`). Integer
     images (uint8 pixels) are converted explicitly to float32 / 255; float
-    images are returned as float32 unchanged.
+    images must already lie in `[0, 1]` and are returned as float32.
 
     Args:
         path: Path of the `.npz` file.
@@ -105,7 +105,8 @@ def load_npz(path):
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: if the arrays are missing or of mismatched length.
+        ValueError: if the arrays are missing or of mismatched length, or
+            float images lie outside `[0, 1]`.
 
     Example:
 
@@ -138,6 +139,15 @@ def load_npz(path):
         x = x.astype("float32") / 255.0
     else:
         x = x.astype("float32")
+        if x.size and not (
+            np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0
+        ):
+            raise ValueError(
+                f"{path!r}: float images must lie in [0, 1] (found values "
+                f"in [{np.nanmin(x):g}, {np.nanmax(x):g}]). Save uint8 "
+                "pixels (converted as x / 255) or float images scaled to "
+                "[0, 1]."
+            )
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         y = np.argmax(y, axis=1)

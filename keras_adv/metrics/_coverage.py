@@ -17,6 +17,10 @@ def class_coverage(probabilities, num_classes=None):
         num_classes: Int, number of classes. Defaults to the width of
             `probabilities`.
 
+    Raises:
+        ValueError: for a wrong shape, or rows that are not probabilities
+            (e.g. logits).
+
     Returns:
         Dict of Python floats:
         `coverage`: fraction of classes predicted for at least one sample;
@@ -41,6 +45,21 @@ def class_coverage(probabilities, num_classes=None):
                 "probabilities",
                 "an array of shape (n >= 1, classes)",
                 probabilities.shape,
+            )
+        )
+    rows = probabilities.sum(axis=1)
+    if (
+        not np.all(np.isfinite(probabilities))
+        or probabilities.min() < 0.0
+        or np.abs(rows - 1.0).max() > 1e-3
+    ):
+        raise ValueError(
+            _validation.invalid(
+                "probabilities",
+                "rows of non-negative values summing to 1 (apply a softmax "
+                "to logits first)",
+                f"rows summing to [{rows.min():g}, {rows.max():g}] with "
+                f"minimum {probabilities.min():g}",
             )
         )
     if num_classes is None:

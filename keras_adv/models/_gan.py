@@ -319,6 +319,29 @@ class GAN(keras.Model):
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
+    def discriminate(self, x, training=False):
+        """The discriminator's logits for `x`, checked: shape `(batch,)`.
+
+        Raises:
+            ValueError: if the discriminator returns several outputs or
+                logits that are not one per sample (`(batch,)` or
+                `(batch, 1)`).
+        """
+        logits = self.discriminator(x, training=training)
+        if isinstance(logits, list | tuple | dict):
+            raise ValueError(
+                "The discriminator must return one logit per sample, shape "
+                "(batch,) or (batch, 1). Received: a model with "
+                f"{len(logits)} outputs."
+            )
+        shape = tuple(logits.shape)
+        if len(shape) > 2 or (len(shape) == 2 and shape[-1] != 1):
+            raise ValueError(
+                "The discriminator must return one logit per sample, shape "
+                f"(batch,) or (batch, 1). Received: logits of shape {shape}."
+            )
+        return logits
+
     def discriminator_step(self, x, y=None):
         """One discriminator update on the real batch `x`.
 
@@ -329,8 +352,8 @@ class GAN(keras.Model):
         fake = self.generator(self.sample_latent(batch_size), training=True)
         fake = ops.stop_gradient(fake)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(x, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits = self.discriminate(x, training=True)
+            fake_logits = self.discriminate(fake, training=True)
             d_loss = self.discriminator_loss(real_logits, fake_logits)
         self.apply_update(
             tape,
@@ -350,12 +373,10 @@ class GAN(keras.Model):
         real_logits = None
         if getattr(self.gan_loss, "generator_uses_real_logits", True):
             # Constant with respect to the generator: outside the tape.
-            real_logits = ops.stop_gradient(
-                self.discriminator(x, training=True)
-            )
+            real_logits = ops.stop_gradient(self.discriminate(x, training=True))
         with tf.GradientTape() as tape:
             fake = self.generator(self.sample_latent(batch_size), training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            fake_logits = self.discriminate(fake, training=True)
             g_loss = self.generator_loss(real_logits, fake_logits)
         self.apply_update(
             tape, g_loss, self.generator.trainable_variables, self.g_optimizer
@@ -381,8 +402,8 @@ class GAN(keras.Model):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = ops.shape(x)[0]
         fake = self.generator(self.sample_latent(batch_size), training=False)
-        real_logits = self.discriminator(x, training=False)
-        fake_logits = self.discriminator(fake, training=False)
+        real_logits = self.discriminate(x, training=False)
+        fake_logits = self.discriminate(fake, training=False)
         g_real = None
         if getattr(self.gan_loss, "generator_uses_real_logits", True):
             g_real = real_logits

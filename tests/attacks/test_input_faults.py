@@ -87,3 +87,19 @@ def test_graph_path_checks_value_range_and_labels(m, x):
     np.testing.assert_array_equal(
         run(x, np.arange(4)).shape, x.shape
     )  # valid inputs still run
+
+
+def test_training_mode_attack_leaves_batchnorm_statistics_unchanged(x):
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(4),
+        ]
+    )
+    before = [v.numpy().copy() for v in model.non_trainable_variables]
+    x_adv = PGD(eps=0.1, steps=3, training=True, seed=0)(model, x)
+    assert x_adv.shape == x.shape
+    for v, b in zip(model.non_trainable_variables, before):
+        np.testing.assert_array_equal(v.numpy(), b)
