@@ -29,7 +29,9 @@ EXPECTED = {
     "threat_models": ["L2Ball", "LinfBall", "ThreatModel", "get"],
     "training": [
         "FGSMRS",
+        "GradAlign",
         "Madry",
+        "NFGSM",
         "Objective",
         "TRADES",
         "VAT",

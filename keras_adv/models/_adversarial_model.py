@@ -68,6 +68,9 @@ class AdversarialModel(keras.Model):
         "power_iterations",
         "training_mode_attack",
         "step_factor",
+        "noise_multiplier",
+        "clip",
+        "grad_align_lambda",
     )
 
     def __init__(

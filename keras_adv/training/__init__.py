@@ -5,6 +5,8 @@ objects work in `keras_adv.models.AdversarialModel` and in the
 `keras_adv.callbacks.AdversarialTraining` callback.
 """
 
+from keras_adv.training._fast import NFGSM
+from keras_adv.training._fast import GradAlign
 from keras_adv.training._objectives import FGSMRS
 from keras_adv.training._objectives import TRADES
 from keras_adv.training._objectives import VAT
@@ -17,6 +19,8 @@ from keras_adv.training._objectives import weighted_batch_mean
 
 __all__ = [
     "FGSMRS",
+    "GradAlign",
+    "NFGSM",
     "TRADES",
     "VAT",
     "Madry",

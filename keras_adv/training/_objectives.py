@@ -117,10 +117,19 @@ class Objective:
         """The part of the step's `y_pred` made on `x_adv`, or None."""
         return y_pred
 
-    def extra_loss(self, model, x, y, y_pred, sample_weight, x_adv):
+    def extra_loss(
+        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
+    ):
         """`(term, adv_pred)`: a loss term added in `compute_loss`.
 
-        Returns `(None, None)` when the objective adds nothing.
+        Called inside the gradient tape with the clean batch (`x`, `y`,
+        `sample_weight` as given to `train_step`), Keras' predictions
+        `y_pred` on the training batch, `x_adv`, the eps in use and the
+        step's stateless seed. `term` is a scalar averaged like the
+        compiled loss (see `weighted_batch_mean`); the engine scales it for
+        distribution. `adv_pred` (predictions on `x_adv`, or None) feeds
+        the adversarial metrics. Returns `(None, None)` when the objective
+        adds nothing.
         """
         return None, None
 
@@ -369,7 +378,9 @@ class TRADES(Objective):
     def adversarial_predictions(self, x, y_pred):
         return None
 
-    def extra_loss(self, model, x, y, y_pred, sample_weight, x_adv):
+    def extra_loss(
+        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
+    ):
         adv_pred = model(x_adv, training=True)
         adapter = self.train_attack.model_logits(model)
         term = robust.trades_kl(adapter.head(y_pred), adapter.head(adv_pred))
@@ -459,7 +470,9 @@ class VAT(Objective):
     def adversarial_predictions(self, x, y_pred):
         return None
 
-    def extra_loss(self, model, x, y, y_pred, sample_weight, x_adv):
+    def extra_loss(
+        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
+    ):
         adv_pred = model(x_adv, training=True)
         adapter = self.train_attack.model_logits(model)
         term = robust.vat_lds(adapter.head(y_pred), adapter.head(adv_pred))
@@ -501,13 +514,20 @@ _SHORTHANDS = {
 }
 
 
+def _fast_objectives():
+    from keras_adv.training import _fast
+
+    return {"n_fgsm": _fast.NFGSM, "grad_align": _fast.GradAlign}
+
+
 def get(objective, attack=None, **kwargs):
     """Returns an `Objective` from an instance, a config or a shorthand.
 
     Args:
         objective: An `Objective` (returned as is), a serialised objective
             dict, or a shorthand: `"adversarial"` (= `"madry"`), `"fgsm_rs"`
-            (alias `"fgsm-rs"`), `"trades"`, `"vat"`.
+            (alias `"fgsm-rs"`), `"trades"`, `"vat"`, `"n_fgsm"`,
+            `"grad_align"`.
         attack: The attack, for shorthands.
         **kwargs: The objective's other arguments, for shorthands (e.g.
             `beta=6.0` for "trades"); arguments the objective does not take
@@ -530,7 +550,8 @@ def get(objective, attack=None, **kwargs):
         return objective
     if isinstance(objective, dict):
         return keras.saving.deserialize_keras_object(objective)
-    key = _validation.check_choice("objective", objective, set(_SHORTHANDS))
+    shorthands = {**_SHORTHANDS, **_fast_objectives()}
+    key = _validation.check_choice("objective", objective, set(shorthands))
     if attack is None:
         raise TypeError(
             _validation.invalid(
@@ -539,7 +560,7 @@ def get(objective, attack=None, **kwargs):
                 attack,
             )
         )
-    cls = _SHORTHANDS[key]
+    cls = shorthands[key]
     try:
         return cls(attack, **kwargs)
     except TypeError as error:

@@ -44,8 +44,10 @@ _SLOT = _Slot()
 class _Batch:
     """What the hooks need to know about the batch being traced."""
 
-    def __init__(self, step, x, y, sample_weight, x_adv):
+    def __init__(self, step, x, y, sample_weight, x_adv, eps, seed):
         self.step = step
+        self.eps = eps
+        self.seed = seed
         self.x = x
         self.y = y
         self.sample_weight = sample_weight
@@ -185,13 +187,12 @@ class AdversarialStep:
         checks = input_assertions(x, objective.attack.value_range, labels)
         with tf.control_dependencies(checks):
             x = tf.identity(x)
-        x_adv = objective.adversarial_examples(
-            attack_model, x, y, eps, self.seed(model)
-        )
+        seed = self.seed(model)
+        x_adv = objective.adversarial_examples(attack_model, x, y, eps, seed)
         train_x, train_y, train_sw = objective.training_data(
             x, y, sample_weight, x_adv
         )
-        batch = _Batch(self, x, y, sample_weight, x_adv)
+        batch = _Batch(self, x, y, sample_weight, x_adv, eps, seed)
         with _tracing(batch):
             logs = base_train_step(
                 keras.utils.pack_x_y_sample_weight(train_x, train_y, train_sw)
@@ -228,7 +229,14 @@ class AdversarialStep:
         else:
             loss = base_compute_loss(x, y, y_pred, sample_weight, training)
         term, adv_pred = self.objective.extra_loss(
-            model, x, y, y_pred, sample_weight, batch.x_adv
+            model,
+            batch.x,
+            batch.y,
+            y_pred,
+            batch.sample_weight,
+            batch.x_adv,
+            eps=batch.eps,
+            seed=batch.seed,
         )
         if adv_pred is not None:
             batch.adv_pred = adv_pred

@@ -1,0 +1,224 @@
+"""Single-step adversarial training that avoids catastrophic overfitting.
+
+N-FGSM (noise larger than the ball, no projection) and GradAlign (FGSM
+plus a gradient-alignment regulariser) as `Objective`s: they run in the
+`AdversarialTraining` callback and in `AdversarialModel` like the others.
+"""
+
+import tensorflow as tf
+from keras import ops
+
+from keras_adv import _validation
+from keras_adv import losses
+from keras_adv._api import register
+from keras_adv.attacks import fold_seed
+from keras_adv.attacks import sparse_labels
+from keras_adv.training._objectives import Madry
+from keras_adv.training._objectives import weighted_batch_mean
+
+
+def _per_sample_norm(g):
+    axes = list(range(1, len(g.shape)))
+    return ops.sqrt(ops.sum(ops.square(g), axis=axes))
+
+
+@register
+class NFGSM(Madry):
+    """N-FGSM: a noisy FGSM step, no projection back onto the eps ball.
+
+    `x_noise = x + u` with `u` uniform in the ball of radius
+    `noise_multiplier * eps` (2 eps in the paper), then one step of
+    `step_factor * eps` (1 eps) along the ascent direction of the loss at
+    `x_noise`. The result is only clipped to the value range, unless
+    `clip` is set (then the perturbation is projected onto the ball of
+    radius `clip * eps`). The larger noise and the unprojected step avoid
+    catastrophic overfitting at single-step cost (one forward-backward
+    for the attack, one for training).
+
+    Args:
+        attack: An untargeted attack supplying the threat model (eps, norm,
+            value range) and loss.
+        noise_multiplier: Float >= 0, noise radius in units of eps.
+            Defaults to `2.0`.
+        step_factor: Float >= 0, step in units of eps. Defaults to `1.0`.
+        clip: Float > 0 or None: project the perturbation onto the ball of
+            radius `clip * eps` (None: no projection, as in the paper).
+            Defaults to `None`.
+        adv_weight: Float in `[0, 1]`. Defaults to `1.0`.
+        training_mode_attack: Bool. Defaults to `False`.
+
+    Example:
+
+    >>> import keras_adv
+    >>> objective = keras_adv.training.NFGSM(keras_adv.attacks.PGD(eps=0.3))
+    >>> objective.noise_multiplier, objective.step_factor, objective.clip
+    (2.0, 1.0, None)
+
+    Reference:
+        de Jorge, Bibi, Volpi, Sanyal, Torr, Rogez and Dokania, "Make Some
+        Noise: Reliable and Efficient Single-Step Adversarial Training",
+        NeurIPS 2022, arXiv:2202.01181.
+    """
+
+    def __init__(
+        self,
+        attack,
+        noise_multiplier=2.0,
+        step_factor=1.0,
+        clip=None,
+        adv_weight=1.0,
+        training_mode_attack=False,
+    ):
+        super().__init__(
+            attack,
+            adv_weight=adv_weight,
+            training_mode_attack=training_mode_attack,
+        )
+        self.noise_multiplier = _validation.check_number(
+            "noise_multiplier", noise_multiplier, minimum=0.0
+        )
+        self.step_factor = _validation.check_number(
+            "step_factor", step_factor, minimum=0.0
+        )
+        if clip is not None:
+            clip = _validation.check_number(
+                "clip", clip, minimum=0.0, strict=True
+            )
+        self.clip = clip
+
+    def adversarial_examples(self, model, x, y, eps, seed):
+        attack = self.train_attack
+        tm = attack.threat_model
+        model_logits = attack.model_logits(model)
+        x32 = ops.cast(x, "float32")
+        eps32 = ops.cast(eps, "float32")
+        x_noise = tm.random_start(
+            x32, seed=seed, eps=self.noise_multiplier * eps32
+        )
+        _, grad = attack.objective_and_gradient(
+            model_logits, x_noise, sparse_labels(y)
+        )
+        step = self.step_factor * tm.eps_tensor(x32, eps32)
+        x_adv = x_noise + step * tm.ascent_direction(grad)
+        if self.clip is None:
+            x_adv = tm.clip(x_adv)
+        else:
+            x_adv = tm.project(x_adv, x32, eps=self.clip * eps32)
+        return ops.cast(ops.stop_gradient(x_adv), x.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            noise_multiplier=self.noise_multiplier,
+            step_factor=self.step_factor,
+            clip=self.clip,
+        )
+        return config
+
+
+@register
+class GradAlign(Madry):
+    """FGSM training with the GradAlign regulariser.
+
+    Trains on FGSM examples (one step of `step_factor * eps` from `x`, no
+    random start) and adds
+    `lambda * mean_i (1 - cos(grad_x L(x_i), grad_x L(x_i + eta_i)))`
+    with `eta` uniform in the eps ball: it keeps the loss locally linear,
+    which prevents catastrophic overfitting. The regulariser needs
+    second-order derivatives (double backpropagation): one step costs
+    about 3x an FGSM-training step (measured in `bench/`).
+
+    Args:
+        attack: An untargeted attack supplying the threat model and loss.
+        grad_align_lambda: Float >= 0, weight of the regulariser (0.2 at
+            eps 8/255 on CIFAR-10 in the paper; it grows with eps).
+            Defaults to `0.2`.
+        step_factor: Float >= 0, FGSM step in units of eps. Defaults to
+            `1.0`.
+        adv_weight: Float in `[0, 1]`. Defaults to `1.0`.
+        training_mode_attack: Bool. Defaults to `False`.
+
+    Example:
+
+    >>> import keras_adv
+    >>> keras_adv.training.GradAlign(
+    ...     keras_adv.attacks.PGD(eps=0.3), grad_align_lambda=1.0
+    ... ).grad_align_lambda
+    1.0
+
+    Reference:
+        Andriushchenko and Flammarion, "Understanding and Improving Fast
+        Adversarial Training", NeurIPS 2020, arXiv:2007.02617.
+    """
+
+    def __init__(
+        self,
+        attack,
+        grad_align_lambda=0.2,
+        step_factor=1.0,
+        adv_weight=1.0,
+        training_mode_attack=False,
+    ):
+        super().__init__(
+            attack,
+            adv_weight=adv_weight,
+            training_mode_attack=training_mode_attack,
+        )
+        self.grad_align_lambda = _validation.check_number(
+            "grad_align_lambda", grad_align_lambda, minimum=0.0
+        )
+        self.step_factor = _validation.check_number(
+            "step_factor", step_factor, minimum=0.0
+        )
+
+    def adversarial_examples(self, model, x, y, eps, seed):
+        attack = self.train_attack
+        tm = attack.threat_model
+        x32 = ops.cast(x, "float32")
+        eps32 = ops.cast(eps, "float32")
+        _, grad = attack.objective_and_gradient(
+            attack.model_logits(model), x32, sparse_labels(y)
+        )
+        step = self.step_factor * tm.eps_tensor(x32, eps32)
+        x_adv = tm.project(x32 + step * tm.ascent_direction(grad), x32, eps32)
+        return ops.cast(ops.stop_gradient(x_adv), x.dtype)
+
+    def extra_loss(
+        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
+    ):
+        if self.grad_align_lambda == 0.0:
+            return None, None
+        tm = self.threat_model
+        adapter = self.train_attack.model_logits(model)
+        labels = sparse_labels(y)
+        x32 = ops.cast(x, "float32")
+        x_noise = tm.random_start(
+            x32, seed=fold_seed(seed, 1), eps=ops.cast(eps, "float32")
+        )
+
+        def input_gradient(point):
+            with tf.GradientTape() as tape:
+                tape.watch(point)
+                logits = adapter.head(model(point, training=True))
+                loss = ops.sum(losses.cross_entropy(labels, logits))
+            return tape.gradient(loss, point)
+
+        g1 = input_gradient(x32)
+        g2 = input_gradient(x_noise)
+        axes = list(range(1, len(g1.shape)))
+        dot = ops.sum(g1 * g2, axis=axes)
+        cos = dot / ops.maximum(
+            _per_sample_norm(g1) * _per_sample_norm(g2), 1e-12
+        )
+        term = self.grad_align_lambda * weighted_batch_mean(
+            1.0 - cos, sample_weight
+        )
+        return term, None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            grad_align_lambda=self.grad_align_lambda,
+            step_factor=self.step_factor,
+        )
+        return config
