@@ -27,6 +27,7 @@ EXPECTED = {
         "sparse_labels",
     ],
     "threat_models": ["L2Ball", "LinfBall", "ThreatModel", "get"],
+    "layers": ["RandomLpNoise"],
     "training": [
         "FGSMRS",
         "GradAlign",
@@ -50,6 +51,7 @@ EXPECTED = {
 }
 PRIVATE_IMPLEMENTATION = (
     "attacks",
+    "layers",
     "threat_models",
     "training",
     "models",

@@ -1,3 +1,5 @@
-"""keras_adv.layers."""
+"""keras_adv.layers: Keras layers for robust models and generators."""
 
-__all__ = []
+from keras_adv.layers._noise import RandomLpNoise
+
+__all__ = ["RandomLpNoise"]
