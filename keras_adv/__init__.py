@@ -2,24 +2,21 @@
 
 Importing `keras_adv` registers every public class for `.keras` loading, so
 `keras.saving.load_model(path, safe_mode=True)` works after `import keras_adv`.
+
+Imported before Keras and TensorFlow (as `keras-adv` does, so that it checks
+its arguments without TensorFlow's start-up), keras_adv defers its
+subpackages to their first use (`keras_adv.attacks`, `from keras_adv import
+models`): import `keras` first, or use the subpackage, before loading a
+model that holds keras_adv classes.
 """
 
-from keras_adv._backend import ensure_tensorflow_backend
+import os as _os
+import sys as _sys
 
-ensure_tensorflow_backend()
+from keras_adv.version import __version__
 
-from keras_adv import attacks  # noqa: E402
-from keras_adv import callbacks  # noqa: E402
-from keras_adv import datasets  # noqa: E402
-from keras_adv import evaluation  # noqa: E402
-from keras_adv import layers  # noqa: E402
-from keras_adv import losses  # noqa: E402
-from keras_adv import metrics  # noqa: E402
-from keras_adv import models  # noqa: E402
-from keras_adv import threat_models  # noqa: E402
-from keras_adv import training  # noqa: E402
-from keras_adv.version import __version__  # noqa: E402
-
+# A subpackage listed here is imported by `import keras_adv` (or on first
+# use, see above).
 __all__ = [
     "__version__",
     "attacks",
@@ -30,6 +27,32 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "recipes",
     "threat_models",
     "training",
 ]
+
+
+def __getattr__(name):
+    if name in __all__:
+        import importlib
+
+        from keras_adv._backend import ensure_tensorflow_backend
+
+        ensure_tensorflow_backend()
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if (
+    "keras" in _sys.modules
+    or "tensorflow" in _sys.modules
+    or _os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
+):
+    for _name in __all__[1:]:
+        __getattr__(_name)
+    del _name

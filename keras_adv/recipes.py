@@ -1,0 +1,471 @@
+"""Recipes: complete adversarial-training runs, one call each.
+
+A recipe is the documented way to do a whole job with keras_adv: the
+callbacks, their settings and the final measurement, written once.
+`keras-adv demo`, `keras-adv train`, `examples/adversarial_training_mnist.py`
+and the quality tests all call these functions, so the figures in the
+documentation come from the code users run.
+
+* `robust_fit`: trains any compiled (or not yet compiled) Keras classifier
+  with the recipe's callbacks for a method: `AdversarialTraining` (PGD-k,
+  FGSM-RS or TRADES, with an eps warm-up), `OverfittingGuard` for FGSM-RS,
+  `RobustnessMonitor` on validation data and Keras' `TensorBoard` when a
+  log directory is given.
+* `mnist_adversarial_training`: the MNIST recipe of the README: the CNN of
+  `keras_adv.testing.mnist_cnn` trained with `robust_fit` on the embedded
+  MNIST subset (offline), then evaluated with `evaluate_robustness` (FGSM
+  and PGD-20) on the test images.
+"""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+
+from keras_adv import _validation
+from keras_adv.attacks import FGSM
+from keras_adv.attacks import PGD
+from keras_adv.callbacks import AdversarialTraining
+from keras_adv.callbacks import OverfittingGuard
+from keras_adv.callbacks import RobustnessMonitor
+from keras_adv.datasets import load_mnist_subset
+from keras_adv.evaluation import RobustnessReport
+from keras_adv.evaluation import evaluate_robustness
+from keras_adv.testing import mnist_cnn
+from keras_adv.training import FGSMRS
+from keras_adv.training import TRADES
+from keras_adv.training import Madry
+
+__all__ = ["METHODS", "TrainingRun", "mnist_adversarial_training", "robust_fit"]
+
+METHODS = ("clean", "pgd", "fgsm-rs", "trades")
+"""The training methods of the recipes."""
+
+# Settings of the recipes (the README's PGD-7 recipe and its relatives).
+_GUARD_SAMPLES = 500  # training samples watched by the FGSM-RS guard
+_GUARD_STEPS = 10  # PGD steps of the guard's attack
+_MONITOR_STEPS = 10  # PGD steps of the per-epoch monitor
+_EVAL_STEPS = 20  # PGD steps of the final evaluation
+_EVAL_EPSILONS = (0.0, 0.1, 0.2, 0.3)
+_TRADES_BETA = 6.0
+_FGSM_RS_STEP_FACTOR = 1.25
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingRun:
+    """What a recipe trained and measured.
+
+    Attributes:
+        model: The trained `keras.Model` (the adversarial step is removed
+            after `fit`: it saves and loads as a plain Keras model).
+        history: The `keras.callbacks.History` of `fit`: `loss`,
+            `accuracy`, `adv_loss` and `adv_accuracy` (adversarial
+            methods), `guard_robust_accuracy` (FGSM-RS), `val_*` keys with
+            validation data and the monitor's `val_robust_accuracy`.
+        train_seconds: Float, wall-clock seconds spent in `fit`.
+        stopped_epoch: Int or None, the epoch (0-based) after which the
+            FGSM-RS overfitting guard stopped training and restored the
+            previous epoch's weights; None if it did not fire.
+        report: A `keras_adv.evaluation.RobustnessReport` of the final
+            evaluation, or None if the recipe did not evaluate.
+    """
+
+    model: keras.Model
+    history: keras.callbacks.History
+    train_seconds: float
+    stopped_epoch: int | None = None
+    report: RobustnessReport | None = None
+
+    @property
+    def epochs(self):
+        """Int, the number of epochs actually trained."""
+        return len(self.history.epoch)
+
+
+def _check_data(name, data, num_classes):
+    """`(x, y)` with float inputs and integer labels in `[0, classes)`."""
+    if not isinstance(data, list | tuple) or len(data) != 2:
+        raise ValueError(
+            _validation.invalid(
+                name, "a pair (x, y) of arrays", type(data).__name__
+            )
+        )
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    if x.dtype.kind != "f":
+        raise TypeError(
+            _validation.invalid(
+                name,
+                "float inputs x (images scaled to [0, 1])",
+                f"x of dtype {x.dtype}",
+            )
+        )
+    if x.ndim == 0 or len(x) == 0 or y.ndim == 0 or len(x) != len(y):
+        raise ValueError(
+            _validation.invalid(
+                name,
+                "non-empty x and y of the same length",
+                f"x of shape {x.shape} and y of shape {y.shape}",
+            )
+        )
+    if y.dtype.kind not in "iu" or y.size != len(y):
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected "
+            "integer class labels y of shape (samples,). Received: y of "
+            f"dtype {y.dtype} and shape {y.shape}."
+        )
+    y = y.reshape(-1)
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or (num_classes is not None and high >= num_classes):
+        expected = "labels >= 0"
+        if num_classes is not None:
+            expected = (
+                f"labels in [0, {num_classes}) for a model with "
+                f"{num_classes} outputs"
+            )
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected "
+            f"{expected}. Received: labels from {low} to {high}."
+        )
+    return x, y
+
+
+def _num_classes(model):
+    try:
+        return int(model.outputs[0].shape[-1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _callbacks(
+    method,
+    eps,
+    steps,
+    eps_warmup_epochs,
+    seed,
+    guard_data,
+    validation_data,
+    monitor_samples,
+    log_dir,
+):
+    """The recipe's callbacks, in the order they must run."""
+    callbacks = []
+    if method != "clean":
+        attack = PGD(eps=eps, steps=steps, step_size=eps / 3.0, seed=seed)
+        if method == "pgd":
+            objective = Madry(attack)
+        elif method == "trades":
+            objective = TRADES(attack, beta=_TRADES_BETA)
+        else:
+            objective = FGSMRS(attack, step_factor=_FGSM_RS_STEP_FACTOR)
+        callbacks.append(
+            AdversarialTraining(
+                objective=objective, eps_warmup_epochs=eps_warmup_epochs
+            )
+        )
+    if method == "fgsm-rs":
+        # Catastrophic overfitting: PGD-10 accuracy on a fixed training
+        # batch after every epoch; on a collapse, stop and restore.
+        callbacks.append(
+            OverfittingGuard(
+                guard_data,
+                PGD(eps=eps, steps=_GUARD_STEPS, seed=seed),
+                drop=0.2,
+                restore_best_weights=True,
+            )
+        )
+    if validation_data is not None:
+        callbacks.append(
+            RobustnessMonitor(
+                validation_data,
+                attacks={
+                    "fgsm": FGSM(eps=eps),
+                    "pgd": PGD(eps=eps, steps=_MONITOR_STEPS, seed=seed),
+                },
+                max_samples=min(monitor_samples, len(validation_data[0])),
+                log_dir=log_dir,
+                images=8 if log_dir is not None else 0,
+                seed=seed,
+            )
+        )
+    if log_dir is not None:
+        # After the monitor, so that TensorBoard also logs its keys.
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
+    return callbacks
+
+
+def robust_fit(
+    model,
+    data,
+    method="pgd",
+    epochs=20,
+    batch_size=16,
+    eps=0.3,
+    steps=7,
+    eps_warmup_epochs=None,
+    validation_data=None,
+    monitor=True,
+    monitor_samples=256,
+    log_dir=None,
+    seed=0,
+    verbose=0,
+):
+    """Trains a classifier robustly with the recipe's callbacks.
+
+    Methods (all L-inf on `[0, 1]` inputs, through one
+    `keras_adv.callbacks.AdversarialTraining` callback with a linear eps
+    warm-up):
+
+    * `"pgd"`: Madry et al.'s PGD adversarial training, `steps` steps of
+      `eps / 3` from a random start (PGD-7 at eps 0.3 on MNIST);
+    * `"trades"`: TRADES with `beta=6` and the same PGD settings;
+    * `"fgsm-rs"`: FGSM from a random start with a step of `1.25 eps`, with
+      a `keras_adv.callbacks.OverfittingGuard` (PGD-10 accuracy on the
+      first 500 training samples after every epoch; on a collapse of more
+      than 0.2 it stops training and restores the previous epoch);
+    * `"clean"`: plain `fit`, the baseline.
+
+    With `validation_data`, `fit` also reports `val_loss` and
+    `val_accuracy`, and (with `monitor=True`) a
+    `keras_adv.callbacks.RobustnessMonitor` adds the FGSM and PGD-10
+    accuracies at `eps` on the first `monitor_samples` validation samples
+    (`val_robust_accuracy`, ...). With `log_dir`, the monitor writes
+    TensorBoard images and histograms there and Keras' `TensorBoard`
+    callback (placed after the monitor) logs every epoch key.
+
+    An uncompiled model is compiled with `Adam(1e-3)`, sparse categorical
+    cross-entropy on logits and accuracy; compile it yourself for other
+    settings. The function sets Keras' global seed
+    (`keras.utils.set_random_seed(seed)`) so that runs repeat.
+
+    Args:
+        model: A Keras classifier with one input and one output of logits
+            `(batch, classes)`.
+        data: `(x, y)` training arrays: float inputs in `[0, 1]`, integer
+            labels.
+        method: One of `"pgd"`, `"trades"`, `"fgsm-rs"`, `"clean"`.
+            Defaults to `"pgd"`.
+        epochs: Int >= 1. Defaults to `20`.
+        batch_size: Int >= 1. Defaults to `16`.
+        eps: Float >= 0, the L-inf radius. Defaults to `0.3`.
+        steps: Int >= 1, PGD steps of `"pgd"` and `"trades"`. Defaults to
+            `7`.
+        eps_warmup_epochs: Int >= 0, epochs of the linear eps ramp, or None
+            for `epochs // 3` (6 of 20 epochs). Defaults to `None`.
+        validation_data: Optional `(x, y)` arrays for validation and the
+            monitor. Defaults to `None`.
+        monitor: Bool, add the `RobustnessMonitor` (needs
+            `validation_data`). Defaults to `True`.
+        monitor_samples: Int >= 1, validation samples the monitor attacks
+            every epoch. Defaults to `256`.
+        log_dir: Optional TensorBoard log directory. Defaults to `None`.
+        seed: Int >= 0, seed of the weights order, attacks and monitor.
+            Defaults to `0`.
+        verbose: Verbosity of `fit` (0, 1 or 2). Defaults to `0`.
+
+    Returns:
+        A `TrainingRun` (`report` is None).
+
+    Raises:
+        ValueError: for an unknown method, invalid numbers, or labels
+            outside `[0, classes)`.
+        TypeError: for non-float inputs.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_adv
+    >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
+    >>> y = (x[:, 0] > 0.5).astype("int64")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> run = keras_adv.recipes.robust_fit(
+    ...     model, (x, y), epochs=2, eps=0.1, steps=2)
+    >>> run.epochs, sorted(run.history.history)
+    (2, ['accuracy', 'adv_accuracy', 'adv_loss', 'loss'])
+
+    Reference:
+        Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
+        Models Resistant to Adversarial Attacks", ICLR 2018,
+        arXiv:1706.06083. Zhang et al., "Theoretically Principled
+        Trade-off between Robustness and Accuracy", ICML 2019,
+        arXiv:1901.08573. Wong, Rice and Kolter, "Fast is better than
+        free: Revisiting adversarial training", ICLR 2020,
+        arXiv:2001.03994.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(_validation.invalid("model", "a keras.Model", model))
+    method = _validation.check_choice("method", method, set(METHODS))
+    epochs = _validation.check_int("epochs", epochs, minimum=1)
+    batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
+    eps = _validation.check_number("eps", eps, minimum=0.0)
+    steps = _validation.check_int("steps", steps, minimum=1)
+    if eps_warmup_epochs is None:
+        eps_warmup_epochs = epochs // 3
+    eps_warmup_epochs = _validation.check_int(
+        "eps_warmup_epochs", eps_warmup_epochs, minimum=0
+    )
+    monitor = _validation.check_bool("monitor", monitor)
+    monitor_samples = _validation.check_int(
+        "monitor_samples", monitor_samples, minimum=1
+    )
+    seed = _validation.check_int("seed", seed, minimum=0)
+    num_classes = _num_classes(model)
+    x, y = _check_data("data", data, num_classes)
+    if validation_data is not None:
+        validation_data = _check_data(
+            "validation_data", validation_data, num_classes
+        )
+    if log_dir is not None:
+        log_dir = str(log_dir)
+
+    if not getattr(model, "compiled", False):
+        model.compile(
+            keras.optimizers.Adam(1e-3),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+    callbacks = _callbacks(
+        method,
+        eps,
+        steps,
+        eps_warmup_epochs,
+        seed,
+        guard_data=(x[:_GUARD_SAMPLES], y[:_GUARD_SAMPLES]),
+        validation_data=validation_data if monitor else None,
+        monitor_samples=monitor_samples,
+        log_dir=log_dir,
+    )
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=validation_data,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    guards = [cb for cb in callbacks if isinstance(cb, OverfittingGuard)]
+    return TrainingRun(
+        model=model,
+        history=history,
+        train_seconds=seconds,
+        stopped_epoch=guards[0].stopped_epoch if guards else None,
+    )
+
+
+def mnist_adversarial_training(
+    method="pgd",
+    epochs=20,
+    batch_size=16,
+    eps=0.3,
+    steps=7,
+    eps_warmup_epochs=None,
+    train_samples=None,
+    eval_samples=1000,
+    monitor=True,
+    monitor_samples=256,
+    log_dir=None,
+    seed=0,
+    verbose=0,
+):
+    """The MNIST recipe: robust training, then an honest evaluation.
+
+    Builds `keras_adv.testing.mnist_cnn(seed=seed)` (two conv blocks with
+    32 and 64 filters, dense 128, logits), trains it with `robust_fit` on
+    the embedded MNIST subset (4,000 training images, offline) and
+    evaluates it with `keras_adv.evaluation.evaluate_robustness` on the
+    first `eval_samples` of the 1,000 test images: FGSM and PGD-20
+    (L-inf) at eps 0, 0.1, 0.2, 0.3 (and `eps`), with the
+    gradient-masking checks. The test images are also the validation data
+    of `fit` and the monitor's.
+
+    The defaults are the README's recipe: PGD-7 (step 0.1) at eps 0.3,
+    batch 16, 20 epochs with the eps warming up over the first 6; on 2 CPU
+    cores it takes about 5 minutes. TRADES and FGSM-RS use the same
+    schedule; FGSM-RS at eps 0.3 overfits catastrophically on this setup
+    and the guard stops it (`TrainingRun.stopped_epoch`).
+
+    Args:
+        method: One of `"pgd"`, `"trades"`, `"fgsm-rs"`, `"clean"`.
+            Defaults to `"pgd"`.
+        epochs: Int >= 1. Defaults to `20`.
+        batch_size: Int >= 1. Defaults to `16`.
+        eps: Float >= 0, the L-inf training radius (and the monitor's).
+            Defaults to `0.3`.
+        steps: Int >= 1, PGD steps of `"pgd"` and `"trades"`. Defaults to
+            `7`.
+        eps_warmup_epochs: Int >= 0 or None for `epochs // 3`. Defaults to
+            `None`.
+        train_samples: Optional int, train on the first `train_samples`
+            training images. Defaults to `None` (all 4,000).
+        eval_samples: Int >= 0, test images used for validation and the
+            final evaluation; 0 skips both. Defaults to `1000`.
+        monitor: Bool, monitor robustness every epoch. Defaults to `True`.
+        monitor_samples: Int >= 1, test images the monitor attacks.
+            Defaults to `256`.
+        log_dir: Optional TensorBoard log directory. Defaults to `None`.
+        seed: Int >= 0. Defaults to `0`.
+        verbose: Verbosity of `fit` (0, 1 or 2); 1 also shows the progress
+            bar of the evaluation. Defaults to `0`.
+
+    Returns:
+        A `TrainingRun` whose `report` is the final `RobustnessReport`
+        (None if `eval_samples=0`).
+
+    Raises:
+        ValueError: for an unknown method or invalid numbers.
+
+    Example:
+
+    >>> import keras_adv
+    >>> run = keras_adv.recipes.mnist_adversarial_training(
+    ...     epochs=1, steps=2, train_samples=64, eval_samples=32,
+    ...     monitor=False)
+    >>> run.report.num_samples, run.report.epsilons
+    (32, [0.0, 0.1, 0.2, 0.3])
+
+    Reference:
+        Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
+        Models Resistant to Adversarial Attacks", ICLR 2018,
+        arXiv:1706.06083.
+    """
+    if train_samples is not None:
+        train_samples = _validation.check_int(
+            "train_samples", train_samples, minimum=1
+        )
+    eval_samples = _validation.check_int(
+        "eval_samples", eval_samples, minimum=0
+    )
+    seed = _validation.check_int("seed", seed, minimum=0)
+    (x_train, y_train), (x_test, y_test) = load_mnist_subset()
+    x_train, y_train = x_train[:train_samples], y_train[:train_samples]
+    test = (x_test[:eval_samples], y_test[:eval_samples])
+    run = robust_fit(
+        mnist_cnn(seed=seed),
+        (x_train, y_train),
+        method=method,
+        epochs=epochs,
+        batch_size=batch_size,
+        eps=eps,
+        steps=steps,
+        eps_warmup_epochs=eps_warmup_epochs,
+        validation_data=test if eval_samples else None,
+        monitor=monitor,
+        monitor_samples=monitor_samples,
+        log_dir=log_dir,
+        seed=seed,
+        verbose=verbose,
+    )
+    if not eval_samples:
+        return run
+    report = evaluate_robustness(
+        run.model,
+        test,
+        attacks={"fgsm": FGSM(), "pgd": PGD(steps=_EVAL_STEPS, seed=seed)},
+        epsilons=sorted(set(_EVAL_EPSILONS) | {eps}),
+        seed=seed,
+        verbose=1 if verbose == 1 else 0,
+    )
+    return dataclasses.replace(run, report=report)
