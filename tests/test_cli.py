@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import zipfile
 
 import keras
 import numpy as np
@@ -11,6 +13,11 @@ import pytest
 
 import keras_adv
 from keras_adv import cli
+from keras_adv.cli import _errors
+from keras_adv.cli import _evaluate
+from keras_adv.cli import _parser
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -35,24 +42,80 @@ def saved_model(tmp_path_factory):
     return str(path)
 
 
-def _usage_error(capsys, argv):
-    """Runs `main(argv)`, expects exit code 2; returns the stderr line."""
+@pytest.fixture(scope="module")
+def faulty_models(tmp_path_factory):
+    """Models that do not fit the MNIST data, and broken .keras files."""
+    root = tmp_path_factory.mktemp("faulty")
+    paths = {}
+    wrong = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
+    paths["wrong_shape"] = root / "wrong_shape.keras"
+    wrong.save(paths["wrong_shape"])
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(inputs)
+    two = keras.Model(
+        inputs, [keras.layers.Dense(10)(flat), keras.layers.Dense(10)(flat)]
+    )
+    paths["two_outputs"] = root / "two_outputs.keras"
+    two.save(paths["two_outputs"])
+    paths["truncated"] = root / "truncated.keras"
+    paths["truncated"].write_bytes(paths["two_outputs"].read_bytes()[:300])
+    paths["no_config"] = root / "no_config.keras"
+    with zipfile.ZipFile(paths["no_config"], "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    return {name: str(path) for name, path in paths.items()}
+
+
+def _exit(capsys, argv, code):
+    """Runs `main(argv)`, expects `code`; returns the stderr lines."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
-    assert info.value.code == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert "Traceback" not in captured.err
+    assert info.value.code == code
+    return capsys.readouterr().err.strip().splitlines()
+
+
+def _usage_error(capsys, argv):
+    """Runs `main(argv)`, expects exit code 2; returns the stderr line."""
+    lines = _exit(capsys, argv, 2)
+    assert len(lines) == 1, lines
+    assert "Traceback" not in lines[0]
     return lines[0]
+
+
+def _one_line_error(capsys, argv):
+    """Runs `main(argv)`, expects one line and exit code 1; returns it."""
+    lines = _exit(capsys, argv, 1)
+    assert len(lines) == 1, "\n".join(lines)
+    assert lines[0].startswith("keras-adv: error: ")
+    return lines[0]
+
+
+def _run(args, env=None, timeout=60):
+    """`python -m keras_adv.cli ARGS`: (returncode, stderr, seconds)."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_adv.cli"] + args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or dict(os.environ),
+        cwd=ROOT,
+    )
+    return result.returncode, result.stderr, time.perf_counter() - start
 
 
 # ------------------------------------------------------------ arguments
 def test_parse_eps_and_attacks():
-    assert cli.parse_eps("0.3, 0.1,0.1") == [0.0, 0.1, 0.3]
-    assert cli.parse_eps("0") == [0.0]
-    assert cli.parse_attacks("PGD,fgsm,pgd") == ["pgd", "fgsm"]
+    assert _parser.parse_eps("0.3, 0.1,0.1") == [0.0, 0.1, 0.3]
+    assert _parser.parse_eps("0") == [0.0]
+    assert _parser.parse_attacks("PGD,fgsm,pgd") == ["pgd", "fgsm"]
+    assert set(_parser.TRAIN_METHODS) == set(keras_adv.recipes.METHODS)
 
 
 @pytest.mark.parametrize(
@@ -95,9 +158,11 @@ def test_bad_data_and_out_paths(capsys, saved_model, tmp_path):
     line = _usage_error(capsys, base + ["--data", "npz:/no/such/file.npz"])
     assert "no such npz file" in line
     line = _usage_error(capsys, base + ["--data", "tfds:imagenet"])
-    assert "imagenet" in line
+    assert "unknown tfds dataset 'imagenet'" in line
     a_file = tmp_path / "file"
     a_file.write_text("x")
+    line = _usage_error(capsys, base + ["--data", f"npz:{a_file}"])
+    assert "not an .npz file" in line
     line = _usage_error(capsys, ["evaluate", saved_model, "--out", str(a_file)])
     assert "not a directory" in line
     not_a_model = tmp_path / "bad.keras"
@@ -105,7 +170,7 @@ def test_bad_data_and_out_paths(capsys, saved_model, tmp_path):
     line = _usage_error(
         capsys, ["evaluate", str(not_a_model), "--out", str(tmp_path)]
     )
-    assert "cannot load" in line
+    assert "bad.keras is not a valid .keras file" in line
 
 
 @pytest.mark.parametrize(
@@ -130,15 +195,226 @@ def test_runtime_error_is_one_line_with_exit_code_1(
     # Images of the wrong size for the model: a clear error, no traceback.
     path = tmp_path / "small.npz"
     np.savez(path, x=np.zeros((4, 8, 8, 1), "uint8"), y=[0, 1, 2, 3])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        cli.main(
-            ["evaluate", saved_model, "--data", f"npz:{path}", "-q"]
-            + ["--out", str(tmp_path / "out"), "--no-checks"]
-        )
-    assert info.value.code == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("keras-adv: error:")
+    line = _one_line_error(
+        capsys,
+        ["evaluate", saved_model, "--data", f"npz:{path}", "-q"]
+        + ["--out", str(tmp_path / "out"), "--no-checks"],
+    )
+    assert "expects inputs of shape (28, 28, 1)" in line
+    assert "samples of shape (8, 8, 1)" in line
+
+
+# ------------------------------------------------- faults (one line each)
+def test_model_with_the_wrong_input_shape(capsys, faulty_models, tmp_path):
+    line = _one_line_error(
+        capsys,
+        ["evaluate", faulty_models["wrong_shape"], "--max-samples", "8"]
+        + ["--out", str(tmp_path), "-q"],
+    )
+    assert "in user code" not in line
+    assert "expects inputs of shape (32, 32, 3)" in line
+    assert "--data mnist-subset has samples of shape (28, 28, 1)" in line
+
+
+def test_model_with_two_outputs(capsys, faulty_models, tmp_path):
+    line = _one_line_error(
+        capsys,
+        ["evaluate", faulty_models["two_outputs"], "--max-samples", "8"]
+        + ["--out", str(tmp_path), "-q"],
+    )
+    assert "has 2 outputs" in line and "one output" in line
+
+
+@pytest.mark.parametrize("name", ["truncated", "no_config"])
+def test_corrupt_keras_file(capsys, faulty_models, tmp_path, name):
+    path = faulty_models[name]
+    line = _usage_error(capsys, ["evaluate", path, "--out", str(tmp_path)])
+    assert f"MODEL: {path} is not a valid .keras file" in line
+    assert "not found" not in line.lower()
+
+
+def test_train_with_a_negative_label(capsys, tmp_path):
+    data = tmp_path / "labels.npz"
+    y = np.arange(8) - 1  # -1, 0, ..., 6
+    np.savez(data, x=np.zeros((8, 28, 28, 1), "uint8"), y=y)
+    line = _one_line_error(
+        capsys,
+        ["train", str(tmp_path / "m.keras"), "--data", f"npz:{data}"]
+        + ["--epochs", "1", "-q"],
+    )
+    assert "labels must be integer class indices >= 0; found -1" in line
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_evaluate_labels_beyond_the_model_classes(
+    capsys, saved_model, tmp_path
+):
+    data = tmp_path / "labels.npz"
+    np.savez(data, x=np.zeros((4, 28, 28, 1), "uint8"), y=[0, 1, 2, 12])
+    line = _one_line_error(
+        capsys,
+        ["evaluate", saved_model, "--data", f"npz:{data}", "-q"]
+        + ["--out", str(tmp_path / "out")],
+    )
+    assert "labels must be class indices in [0, 10)" in line
+    assert "found 12" in line
+
+
+def test_unprepared_tfds_dataset_fails_fast(tmp_path, saved_model):
+    # Offline, tfds would retry downloads for minutes: check the local
+    # tfds directory first (no TensorFlow, no network).
+    env = dict(os.environ, TFDS_DATA_DIR=str(tmp_path / "tfds"))
+    code, err, seconds = _run(
+        ["evaluate", saved_model, "--data", "tfds:mnist"]
+        + ["--out", str(tmp_path / "out")],
+        env=env,
+    )
+    assert code == 2, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("keras-adv evaluate: error: --data: ")
+    assert f"'mnist' is not prepared in {tmp_path / 'tfds'}" in line
+    assert "tfds build mnist" in line
+    assert seconds < 2.0
+
+
+def test_prepared_tfds_dataset_passes_the_check(tmp_path, monkeypatch):
+    from keras_adv.cli import _checks
+
+    info = tmp_path / "fashion_mnist" / "3.0.1" / "dataset_info.json"
+    info.parent.mkdir(parents=True)
+    info.write_text("{}")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    _checks.check_data_spec("tfds:fashion_mnist")
+    with pytest.raises(_errors.UsageError, match="'mnist' is not prepared"):
+        _checks.check_data_spec("tfds:MNIST")
+
+
+# ------------------------------------ no TensorFlow before the arguments
+def test_import_has_no_side_effects_and_no_tensorflow():
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    code = (
+        "import os, sys, keras_adv.cli; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow'; "
+        "assert 'keras' not in sys.modules, 'keras'; "
+        "assert 'KERAS_BACKEND' not in os.environ; "
+        "assert 'TF_CPP_MIN_LOG_LEVEL' not in os.environ"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_missing_model_is_reported_before_tensorflow_loads(tmp_path):
+    code, err, seconds = _run(
+        ["evaluate", str(tmp_path / "missing.keras")]
+        + ["--out", str(tmp_path / "out")]
+    )
+    assert code == 2
+    assert err.strip() == (
+        f"keras-adv evaluate: error: MODEL: no such file: "
+        f"{tmp_path / 'missing.keras'}"
+    )
+    assert seconds < 2.0
+
+
+# ------------------------------------------ tracebacks: bugs and --debug
+def test_other_errors_keep_their_traceback(
+    capsys, monkeypatch, faulty_models, tmp_path
+):
+    # Skip the CLI's own shape check: the model fails inside the compiled
+    # evaluation graph, in Keras code. Not a keras_adv argument error, so
+    # the traceback stays; the last line is TensorFlow's meaningful line.
+    monkeypatch.setattr(_evaluate, "check_model_fits", lambda *args: None)
+    argv = ["evaluate", faulty_models["wrong_shape"], "--max-samples", "8"]
+    argv += ["--out", str(tmp_path), "-q", "--no-checks"]
+    lines = _exit(capsys, argv, 1)
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-1].startswith("keras-adv: error: Input 0")
+    assert "incompatible with the layer" in lines[-1]
+    assert "in user code" not in lines[-1]
+
+
+def test_debug_raises_with_the_full_traceback(capsys, faulty_models, tmp_path):
+    argv = ["evaluate", faulty_models["two_outputs"], "--max-samples", "8"]
+    argv += ["--out", str(tmp_path), "-q"]
+    with pytest.raises(ValueError, match="has 2 outputs"):
+        cli.main(argv + ["--debug"])
+    with pytest.raises(ValueError, match="has 2 outputs"):
+        cli.main(["--debug"] + argv)
+    assert keras.config.is_traceback_filtering_enabled()
+    # Usage errors stay one line.
+    line = _usage_error(capsys, ["--debug", "evaluate", "m.keras", "--eps", ""])
+    assert "--eps" in line
+
+
+def test_errors_raised_inside_graphs_are_summarised():
+    # keras_adv's own error raised in traced code: TensorFlow wraps it in
+    # "in user code:" and a list of frames (this one is a real message);
+    # the summary is the message, and the last frame is keras_adv's.
+    package = os.path.dirname(keras_adv.__file__)
+    site = "/venv/lib/python3.11/site-packages"
+    message = (
+        "in user code:\n\n"
+        f'    File "{package}/evaluation/robustness.py", line 302, in _clean'
+        "  *\n        outputs = self._outputs(x)\n"
+        f'    File "{package}/evaluation/robustness.py", line 291, in '
+        "_outputs  *\n        raise ValueError(\n\n"
+        "    ValueError: evaluate_robustness needs a model with one output "
+        "of shape (batch, classes). Received 2 outputs.\n"
+    )
+    error = ValueError(message)
+    assert _errors.raised_by_keras_adv(error)
+    assert _errors.summary(error) == (
+        "evaluate_robustness needs a model with one output of shape "
+        "(batch, classes). Received 2 outputs."
+    )
+    # The same wrapping around a Keras layer error: not keras_adv's.
+    keras_error = ValueError(
+        message.split("    ValueError")[0]
+        + f'    File "{site}/keras/src/layers/input_spec.py", line 239, in '
+        "assert_input_compatibility\n        raise ValueError(\n\n"
+        "    ValueError: Exception encountered when calling "
+        "Sequential.call().\n    \n    \x1b[1mInput 0 of layer 'dense' is "
+        "incompatible with the layer\x1b[0m\n    \n    Arguments received "
+        "by Sequential.call():\n      \u2022 training=False\n"
+    )
+    assert not _errors.raised_by_keras_adv(keras_error)
+    assert _errors.summary(keras_error) == (
+        "Input 0 of layer 'dense' is incompatible with the layer (in "
+        "Sequential.call())"
+    )
+
+
+def test_summary_of_op_errors_and_keras_layer_errors():
+    op_error = RuntimeError(
+        "Graph execution error:\n\nDetected at node loss defined at (most "
+        'recent call last):\n  File "/x/keras/nn.py", line 3, in f\n\n'
+        "Received a label value of -1 which is outside the valid range of "
+        "[0, 7).\n\t [[{{node loss}}]] [Op:__inference_step_1]"
+    )
+    assert _errors.summary(op_error) == (
+        "Received a label value of -1 which is outside the valid range of "
+        "[0, 7)."
+    )
+    layer_error = ValueError(
+        "Exception encountered when calling Dense.call().\n\n"
+        "\x1b[1mInput 0 is incompatible\x1b[0m\n\nArguments received"
+    )
+    assert _errors.summary(layer_error) == (
+        "Input 0 is incompatible (in Dense.call())"
+    )
+    assert _errors.summary(KeyError()) == "KeyError"
+    assert not _errors.raised_by_keras_adv(RuntimeError("x"))
 
 
 # ---------------------------------------------------------- end to end

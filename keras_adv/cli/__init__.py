@@ -1,0 +1,98 @@
+"""The `keras-adv` command: `evaluate` a saved model, `train`, `demo`.
+
+    keras-adv evaluate MODEL.keras --data mnist-subset --attack fgsm,pgd \\
+        --eps 0.1,0.2,0.3 --out DIR
+    keras-adv train MODEL.keras [--method pgd] [--eps 0.3] [--epochs 15]
+    keras-adv demo [--epochs 10] [--out keras_adv_demo] [--seed 0]
+
+Importing this package has no side effects and does not import TensorFlow:
+the arguments, paths (the model file is a valid `.keras` archive, npz files
+exist, a tfds dataset is prepared locally) and data specs are checked with
+the standard library first, and only then does the command import keras_adv
+and TensorFlow.
+
+Errors (the last line on stderr is always `keras-adv[ COMMAND]: error:
+...`):
+
+* usage errors (bad options, missing or invalid files, unknown or
+  unprepared datasets): one line, exit code 2;
+* keras_adv's own `ValueError`/`TypeError` while running (a model that does
+  not fit the data, labels out of range, arguments the library rejects,
+  also when raised inside a TensorFlow graph): one line naming the
+  problem, exit code 1;
+* anything else (TensorFlow or Keras errors, bugs): the traceback, then one
+  line with the meaningful line of the message, exit code 1.
+
+`--debug` (before or after the command) lets every error after parsing
+propagate with its full traceback (Keras' traceback filtering off).
+"""
+
+import importlib
+import os
+import sys
+import traceback
+
+from keras_adv.cli import _checks
+from keras_adv.cli import _parser
+from keras_adv.cli._errors import PROG
+from keras_adv.cli._errors import UsageError
+from keras_adv.cli._errors import raised_by_keras_adv
+from keras_adv.cli._errors import summary
+
+__all__ = ["main"]
+
+
+def _run(args):
+    """Imports the command's module (and TensorFlow) and runs it."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    command = importlib.import_module(f"keras_adv.cli._{args.command}")
+    if not args.debug:
+        return command.run(args)
+    import keras
+
+    filtering = keras.config.is_traceback_filtering_enabled()
+    keras.config.disable_traceback_filtering()
+    try:
+        return command.run(args)
+    finally:
+        if filtering:
+            keras.config.enable_traceback_filtering()
+
+
+def main(argv=None):
+    """Entry point of `keras-adv`; returns (or exits with) a status code.
+
+    Args:
+        argv: List of arguments without the program name. Defaults to
+            `sys.argv[1:]`.
+
+    Returns:
+        0 on success. Errors exit (`SystemExit`) with code 2 (usage) or 1
+        (while running); see the module docstring.
+    """
+    argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
+    command = _parser.command_of(argv)
+    where = f"{PROG} {command}" if command else PROG
+    debug = "--debug" in argv
+    try:
+        args = _parser.build_parser().parse_args(argv)
+        _checks.check(args)
+        return _run(args)
+    except UsageError as error:
+        if debug and error.__cause__ is not None:
+            raise
+        print(f"{where}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:
+        if debug:
+            raise
+        if not raised_by_keras_adv(error):
+            traceback.print_exc()
+        print(f"{PROG}: error: {summary(error)}", file=sys.stderr)
+        raise SystemExit(1) from None

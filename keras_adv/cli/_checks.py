@@ -1,0 +1,126 @@
+"""Checks of paths and data specs, before TensorFlow is imported.
+
+Everything here uses the standard library only, so a missing file, a
+corrupt model or an unprepared dataset is reported in a fraction of a
+second instead of after TensorFlow's start-up.
+"""
+
+import glob
+import importlib.util
+import os
+import zipfile
+
+from keras_adv.cli._errors import UsageError
+
+TFDS_NAMES = ("mnist", "fashion_mnist", "cifar10")  # datasets.load_tfds
+_SPECS = "mnist-subset, tfds:NAME or npz:PATH"
+
+
+def check(args):
+    """Validates the paths and specs of the parsed `args` in place."""
+    if args.command == "evaluate":
+        check_model_file(args.model)
+        check_data_spec(args.data)
+        args.out = prepare_out(args.out)
+    elif args.command == "train":
+        check_train_output(args.out)
+        check_data_spec(args.data)
+    elif args.command == "demo":
+        args.out = prepare_out(args.out)
+
+
+def check_model_file(path):
+    """A `.keras` file must be a zip archive holding `config.json`."""
+    if not os.path.isfile(path):
+        raise UsageError(f"MODEL: no such file: {path}")
+    if path.lower().endswith((".h5", ".hdf5")):
+        return  # legacy HDF5 format: Keras checks it
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        raise UsageError(
+            f"MODEL: {path} is not a valid .keras file (not a zip archive: "
+            "truncated, corrupt or another format)"
+        ) from None
+    if "config.json" not in names:
+        raise UsageError(
+            f"MODEL: {path} is not a valid .keras file (no config.json in "
+            "the archive)"
+        )
+
+
+def check_train_output(path):
+    """`keras-adv train` writes a `.keras` file into an existing directory."""
+    if not path.endswith(".keras"):
+        raise UsageError(f"MODEL: expected a path ending in .keras: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"MODEL: {path} is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"MODEL: no such directory: {parent}")
+
+
+def check_data_spec(spec):
+    """Malformed specs, missing files and unprepared tfds datasets."""
+    kind, _, arg = spec.partition(":")
+    kind = kind.lower()
+    if kind == "mnist-subset" and not arg:
+        return
+    if kind == "tfds" and arg:
+        _check_tfds(arg)
+        return
+    if kind == "npz" and arg:
+        if not os.path.isfile(arg):
+            raise UsageError(f"--data: no such npz file: {arg}")
+        if not zipfile.is_zipfile(arg):
+            raise UsageError(f"--data: {arg} is not an .npz file")
+        return
+    raise UsageError(f"--data: expected {_SPECS}; received {spec!r}")
+
+
+def tfds_data_dir():
+    """tensorflow-datasets' default data directory (`TFDS_DATA_DIR`)."""
+    return os.environ.get("TFDS_DATA_DIR") or os.path.join(
+        os.path.expanduser("~"), "tensorflow_datasets"
+    )
+
+
+def _check_tfds(name):
+    if name.lower() not in TFDS_NAMES:
+        raise UsageError(
+            f"--data: unknown tfds dataset {name!r}; choose from "
+            f"{', '.join(TFDS_NAMES)}"
+        )
+    name = name.lower()
+    if importlib.util.find_spec("tensorflow_datasets") is None:
+        raise UsageError(
+            f"--data tfds:{name} needs tensorflow-datasets: "
+            "pip install 'keras-adv[tfds]'"
+        )
+    data_dir = tfds_data_dir()
+    if "://" in data_dir:
+        return  # a remote directory (gs://...): tfds reads it
+    # tfds keeps a prepared dataset in DATA_DIR/NAME/VERSION/.
+    info = os.path.join(data_dir, name, "*", "dataset_info.json")
+    if not glob.glob(info):
+        raise UsageError(
+            f"--data: tfds dataset {name!r} is not prepared in {data_dir} "
+            f"(keras-adv does not download; run `tfds build {name}` once "
+            "with internet access, or set TFDS_DATA_DIR)"
+        )
+
+
+def prepare_out(path):
+    """Creates the output directory; returns its path."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"--out: {path} exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"--out: cannot create {path}: {error.strerror}"
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"--out: {path} is not writable")
+    return path

@@ -1,0 +1,65 @@
+"""Shared steps of the commands (imported after the arguments are checked)."""
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+
+import keras_adv
+from keras_adv.cli._errors import UsageError
+from keras_adv.cli._errors import summary
+
+
+def load_library():
+    """Imports every keras_adv subpackage (registers its classes)."""
+    for name in keras_adv.__all__:
+        getattr(keras_adv, name)
+    return keras_adv
+
+
+def progress_verbosity(quiet):
+    """`fit` verbosity: bars on a terminal, one line per epoch in a log."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
+def load_data(spec, split, max_samples):
+    """`(x, y)` from a checked data spec; bad contents are usage errors."""
+    try:
+        return keras_adv.datasets.from_spec(
+            spec, split=split, max_samples=max_samples
+        )
+    except (ValueError, OSError) as error:
+        raise UsageError(f"--data: {summary(error)}") from error
+
+
+def check_labels(y, spec, num_classes=None, model=None):
+    """Labels must be class indices in `[0, num_classes)`."""
+    y = np.asarray(y)
+    low, high = int(y.min()), int(y.max())
+    if low >= 0 and (num_classes is None or high < num_classes):
+        return
+    bad = low if low < 0 else high
+    expected = "integer class indices >= 0"
+    if num_classes is not None:
+        expected = (
+            f"class indices in [0, {num_classes}) for MODEL {model} "
+            f"({num_classes} outputs)"
+        )
+    raise ValueError(f"--data {spec}: labels must be {expected}; found {bad}")
+
+
+def write_outputs(report, out):
+    """report.json and robustness.png in `out`; returns the paths."""
+    paths = [os.path.join(out, "report.json")]
+    report.to_json(paths[0])
+    if importlib.util.find_spec("matplotlib") is not None:
+        paths.append(report.plot(os.path.join(out, "robustness.png")))
+    else:
+        print(
+            "(no plot: matplotlib is not installed; pip install matplotlib)",
+            file=sys.stderr,
+        )
+    return paths

@@ -1,0 +1,109 @@
+"""`keras-adv evaluate`: the robustness report of a saved classifier."""
+
+import zipfile
+
+import keras
+
+from keras_adv.cli import _common
+from keras_adv.cli._errors import UsageError
+from keras_adv.cli._errors import summary
+
+
+def load_model(path):
+    """Loads a checked `.keras` file; failures are usage errors."""
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as e:
+        raise UsageError(
+            f"MODEL: cannot load {path} as a Keras model: {summary(e)}"
+        ) from e
+
+
+def _shape(shape):
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def check_model_fits(model, x, y, path, spec):
+    """One input matching the data, one `(batch, classes)` output."""
+    inputs = getattr(model, "inputs", None)
+    outputs = getattr(model, "outputs", None)
+    if not inputs or not outputs:
+        return None  # a subclassed model: its first call will tell
+    if len(inputs) != 1:
+        raise ValueError(
+            f"MODEL {path} has {len(inputs)} inputs; keras-adv evaluates "
+            "classifiers with one input"
+        )
+    if len(outputs) != 1:
+        raise ValueError(
+            f"MODEL {path} has {len(outputs)} outputs; keras-adv evaluates "
+            "classifiers with one output of shape (batch, classes)"
+        )
+    expected = tuple(inputs[0].shape[1:])
+    received = tuple(x.shape[1:])
+    if len(expected) != len(received) or any(
+        e is not None and e != r for e, r in zip(expected, received)
+    ):
+        raise ValueError(
+            f"MODEL {path} expects inputs of shape {_shape(expected)} but "
+            f"--data {spec} has samples of shape {_shape(received)}"
+        )
+    output_shape = tuple(outputs[0].shape)
+    if len(output_shape) != 2 or output_shape[-1] is None:
+        raise ValueError(
+            f"MODEL {path} has an output of shape {_shape(output_shape)}; "
+            "keras-adv evaluates classifiers with one output of shape "
+            "(batch, classes)"
+        )
+    num_classes = int(output_shape[-1])
+    _common.check_labels(y, spec, num_classes, path)
+    return num_classes
+
+
+def _make_attacks(attacks, names, norm, steps, seed):
+    classes = {
+        "fgsm": attacks.FGSM,
+        "pgd": attacks.PGD,
+        "bim": attacks.BIM,
+        "mim": attacks.MIM,
+    }
+    made = {}
+    for name in names:
+        kwargs = {"norm": norm, "seed": seed}
+        if name != "fgsm":
+            kwargs["steps"] = steps
+        made[name] = classes[name](**kwargs)
+    return made
+
+
+def run(args):
+    """Runs `keras-adv evaluate` with checked `args`."""
+    keras_adv = _common.load_library()
+    model = load_model(args.model)
+    x, y = _common.load_data(args.data, "test", args.max_samples)
+    check_model_fits(model, x, y, args.model, args.data)
+    attacks = _make_attacks(
+        keras_adv.attacks, args.attack, args.norm, args.steps, args.seed
+    )
+    print(
+        f"Evaluating {args.model} on {len(x)} samples of {args.data}: "
+        f"{', '.join(args.attack)} ({args.norm}) at eps "
+        f"{', '.join(f'{e:g}' for e in args.eps)}",
+        flush=True,
+    )
+    report = keras_adv.evaluation.evaluate_robustness(
+        model,
+        (x, y),
+        attacks=attacks,
+        epsilons=args.eps,
+        batch_size=args.batch_size,
+        checks=not args.no_checks,
+        seed=args.seed,
+        verbose=1 if _common.progress_verbosity(args.quiet) == 1 else 0,
+    )
+    print()
+    print(report.table())
+    print()
+    for path in _common.write_outputs(report, args.out):
+        print(f"wrote {path}")
+    return 0
