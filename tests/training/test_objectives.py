@@ -54,7 +54,7 @@ def compile_sgd(model, lr=LR, from_logits=True):
     return model
 
 
-def one_step(engine, objective, w, b, x, y, softmax=False):
+def one_step(engine, objective, w, b, x, y, softmax=False, weights=None):
     """Weights `(W, b)` after one full-batch SGD step with `objective`."""
     model = linear_classifier(w, b, softmax=softmax)
     if engine == "callback":
@@ -70,6 +70,7 @@ def one_step(engine, objective, w, b, x, y, softmax=False):
     trained.fit(
         x,
         y,
+        sample_weight=weights,
         batch_size=len(x),
         epochs=1,
         verbose=0,
@@ -135,36 +136,51 @@ def max_difference(a, b):
 
 # ---------------------------------------------------------------- TRADES
 @pytest.mark.parametrize(
+    "weighted", [False, True], ids=["unweighted", "weighted"]
+)
+@pytest.mark.parametrize(
     "softmax_output", [False, True], ids=["logits", "probs"]
 )
 @pytest.mark.parametrize("engine", ["callback", "model"])
-def test_trades_step_is_the_closed_form_gradient(engine, softmax_output):
+def test_trades_step_is_the_closed_form_gradient(
+    engine, softmax_output, weighted
+):
     w, b, x, y = linear_problem()
     beta, eps = 3.0, 0.2
+    # Sample weights scale both terms, averaged over the batch size.
+    rng = np.random.default_rng(5)
+    sw = rng.uniform(0.0, 2.0, size=len(x)) if weighted else np.ones(len(x))
     objective = RecordingTRADES(
         PGD(eps=eps, steps=3, seed=0), beta=beta
     ).record(x.shape)
     new_w, new_b = one_step(
-        engine, objective, w, b, x, y, softmax=softmax_output
+        engine,
+        objective,
+        w,
+        b,
+        x,
+        y,
+        softmax=softmax_output,
+        weights=sw.astype("float32") if weighted else None,
     )
     x_adv = np.asarray(objective.recorded, "float64")
     # The inner maximisation ran: x_adv is in the ball, far from x.
     distance = np.abs(x_adv - x).max(axis=1)
     assert distance.max() <= eps + 1e-6 and distance.min() > 0.5 * eps
 
-    x64, w64, b64 = x.astype("float64"), w.astype("float64"), b
+    x64, w64, b64 = (v.astype("float64") for v in (x, w, b))
     p = softmax(x64 @ w64 + b64)
     q = softmax(x_adv @ w64 + b64)
     d_clean, d_adv = kl_gradients(p, q)
-    n = len(x)
-    g_clean = (p - one_hot(y)) / n + beta * d_clean / n
-    g_adv = beta * d_adv / n
+    n, s = len(x), sw[:, None]
+    g_clean = s * (p - one_hot(y)) / n + beta * s * d_clean / n
+    g_adv = beta * s * d_adv / n
     grad_w = x64.T @ g_clean + x_adv.T @ g_adv
     grad_b = g_clean.sum(axis=0) + g_adv.sum(axis=0)
     expected = sgd([w64, b64], [grad_w, grad_b])
     assert_params_close([new_w, new_b], expected)
     # The KL term matters at this tolerance: CE alone predicts otherwise.
-    ce_only = sgd([w64, b64], [x64.T @ (p - one_hot(y)) / n, grad_b * 0])
+    ce_only = sgd([w64, b64], [x64.T @ (s * (p - one_hot(y))) / n, grad_b])
     assert abs(ce_only[0] - expected[0]).max() > 1e-2
 
 
