@@ -8,27 +8,8 @@ import tensorflow as tf
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv.evaluation.plots import image_grid
 from keras_adv.metrics import ClassifierFrechetDistance
-
-
-def image_grid(images, rows, value_range=(0.0, 1.0)):
-    """Tiles `rows * rows` images `(n, h, w, c)` into one uint8 image.
-
-    Args:
-        images: Array `(n, h, w, c)` with `n >= rows * rows`.
-        rows: Int, images per row and column.
-        value_range: Pair `(low, high)` of the pixel values.
-
-    Returns:
-        Uint8 array `(rows * h, rows * w, c)`.
-    """
-    images = np.asarray(images, dtype="float32")[: rows * rows]
-    low, high = value_range
-    images = np.clip((images - low) / (high - low), 0.0, 1.0)
-    n, h, w, c = images.shape
-    grid = images.reshape(rows, rows, h, w, c).transpose(0, 2, 1, 3, 4)
-    grid = grid.reshape(rows * h, rows * w, c)
-    return np.round(grid * 255.0).astype("uint8")
 
 
 @register

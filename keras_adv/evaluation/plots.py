@@ -1,8 +1,14 @@
-"""Pictures of robustness: accuracy-versus-eps curves and example grids.
+"""Every picture of keras_adv: accuracy curves and all image grids.
+
+One tiling function (`tile_images`), one annotated grid of clean inputs,
+adversarial inputs and perturbations (`robustness_grid`, with
+`adversarial_grid` its one-attack form, used by `RobustnessMonitor`) and
+a square sample grid (`image_grid`, used by `GANMonitor`).
 
 matplotlib is an optional dependency (the `plots` extra). It is imported
 lazily and only the object-oriented API is used (no pyplot state, no GUI
-backend), so plotting works headless and from callbacks.
+backend), so plotting works headless and from callbacks; without it the
+grids are tiled without text.
 """
 
 import numpy as np
@@ -33,6 +39,16 @@ def has_matplotlib():
     except ImportError:
         return False
     return True
+
+
+def _agg_figure(width, height, dpi=80):
+    """A Figure with an Agg canvas, or None without matplotlib."""
+    if not has_matplotlib():
+        return None
+    try:
+        return _figure(width, height, dpi=dpi)
+    except ImportError:
+        return None
 
 
 def plot_accuracy_curves(report, path, title=None):
@@ -98,7 +114,7 @@ def _curve_label(name, entry):
     return f"{name} ({detail})"
 
 
-def _to_display(images, value_range):
+def to_display(images, value_range):
     """Maps images to float [0, 1] with shape (n, h, w, c), c in {1, 3}."""
     low, high = value_range
     images = (np.asarray(images, "float32") - low) / (high - low)
@@ -106,6 +122,17 @@ def _to_display(images, value_range):
     if images.ndim == 3:
         images = images[..., None]
     return images
+
+
+def to_uint8(image, rgb=False):
+    """Float values in [0, 1] to uint8 0..255 (truncated, like matplotlib).
+
+    With `rgb=True` a single channel is repeated three times.
+    """
+    image = (255.0 * np.clip(image, 0.0, 1.0)).astype("uint8")
+    if rgb and image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return image
 
 
 def scale_perturbation(delta):
@@ -129,8 +156,15 @@ def is_image_batch(x):
 def tile_images(rows, gap=2):
     """Stacks rows of `(n, h, w, c)` images into one float array with gaps.
 
-    No text; the gaps are white (1.0). Returns `(rows*(h+gap)+gap,
-    n*(w+gap)+gap, c)`.
+    The one tiling function of keras_adv. No text; the gaps are white
+    (1.0). Returns `(rows*(h+gap)+gap, n*(w+gap)+gap, c)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adv.evaluation import plots
+    >>> plots.tile_images([np.zeros((3, 4, 4, 1))] * 2, gap=1).shape
+    (11, 16, 1)
     """
     n, h, w, c = rows[0].shape
     grid = np.ones(
@@ -142,6 +176,107 @@ def tile_images(rows, gap=2):
             left = gap + i * (w + gap)
             grid[top : top + h, left : left + w] = row[i]
     return grid
+
+
+def image_grid(images, rows, value_range=(0.0, 1.0)):
+    """Tiles `rows * rows` images `(n, h, w, c)` into one uint8 image.
+
+    Row-major, without gaps (a grid of generated samples).
+
+    Args:
+        images: Array `(n, h, w, c)` with `n >= rows * rows`.
+        rows: Int, images per row and column.
+        value_range: Pair `(low, high)` of the pixel values.
+
+    Returns:
+        Uint8 array `(rows * h, rows * w, c)`.
+    """
+    images = to_display(np.asarray(images)[: rows * rows], value_range)
+    grid = tile_images(np.split(images, rows), gap=0)
+    return to_uint8(grid)
+
+
+def robustness_grid(
+    x, y, pred_clean, adversarial, value_range=(0.0, 1.0), title=None
+):
+    """Renders clean inputs and, per attack, adversarials and perturbations.
+
+    The one annotated grid of keras_adv. One column per sample. Row 1:
+    the clean inputs, titled with the true class and the prediction
+    (orange when wrong). Then, for every attack, a row of adversarial
+    inputs titled with the new prediction (red and "fooled" when it
+    differs from the true class, green otherwise) and a row of
+    perturbations `x_adv - x`, each scaled to its own largest change
+    (red: pixel brightened, blue: darkened, white: unchanged; for RGB
+    images gray is unchanged). Without matplotlib, the rows are tiled
+    without labels (perturbations gray = unchanged).
+
+    Args:
+        x: Clean images `(n, h, w[, c])`, `c` in {1, 3}.
+        y: Int true labels `(n,)`.
+        pred_clean: Int predictions on `x`.
+        adversarial: Dict `label -> (x_adv, pred_adv)`; `label` names the
+            attack in the row headers (e.g. `"pgd\\nlinf eps=0.3"`).
+        value_range: Pair `(low, high)` of the inputs.
+        title: Optional title above the grid.
+
+    Returns:
+        A uint8 array `(height, width, 3)`.
+    """
+    clean = to_display(x, value_range)
+    n = clean.shape[0]
+    rows = [clean]
+    for x_adv, _ in adversarial.values():
+        delta = np.asarray(x_adv, "float32") - np.asarray(x, "float32")
+        rows.append(to_display(x_adv, value_range))
+        rows.append(scale_perturbation(delta.reshape(clean.shape)))
+    top = 0.55 if title else 0.1
+    fig = _agg_figure(1.3 + 1.05 * n, top + 1.3 * len(rows))
+    if fig is None:
+        return to_uint8(tile_images(rows), rgb=True)
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    for r, row in enumerate(rows):
+        for i in range(n):
+            ax, image = axes[r, i], row[i]
+            if r and r % 2 == 0 and image.shape[-1] == 1:
+                # Perturbation: [0, 1] back to [-1, 1] on a diverging map.
+                ax.imshow(2 * image[..., 0] - 1, cmap="bwr", vmin=-1, vmax=1)
+            elif image.shape[-1] == 1:
+                ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+            else:
+                ax.imshow(image, vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for i in range(n):
+        ok = int(pred_clean[i]) == int(y[i])
+        axes[0, i].set_title(
+            f"true {int(y[i])}\npred {int(pred_clean[i])}",
+            fontsize=9,
+            color="black" if ok else "darkorange",
+        )
+    axes[0, 0].set_ylabel("clean", fontsize=9)
+    for a, (label, (_, pred_adv)) in enumerate(adversarial.items()):
+        adv_row = 1 + 2 * a
+        for i in range(n):
+            if int(pred_clean[i]) != int(y[i]):
+                note, color = "\n(wrong clean)", "darkorange"
+            elif int(pred_adv[i]) != int(y[i]):
+                note, color = "\nfooled", "red"
+            else:
+                note, color = "", "green"
+            axes[adv_row, i].set_title(
+                f"pred {int(pred_adv[i])}{note}", fontsize=9, color=color
+            )
+        axes[adv_row, 0].set_ylabel(f"adversarial\n{label}", fontsize=9)
+        axes[adv_row + 1, 0].set_ylabel(
+            "perturbation\nred +, blue -", fontsize=9
+        )
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return np.ascontiguousarray(rgba[..., :3])
 
 
 def adversarial_grid(
@@ -156,11 +291,13 @@ def adversarial_grid(
 ):
     """Renders clean / adversarial / perturbation rows into one RGB image.
 
-    Column `i` shows sample `i`: its clean input labelled with the true and
-    predicted class, the adversarial input labelled with the new prediction
-    (red when the attack fooled the model, green otherwise) and the
-    perturbation `x_adv - x` scaled for viewing (gray = unchanged). Without
-    matplotlib, the three rows are returned without labels.
+    `robustness_grid` for one attack. Column `i` shows sample `i`: its
+    clean input labelled with the true and predicted class, the
+    adversarial input labelled with the new prediction (red when the
+    attack fooled the model, green otherwise) and the perturbation
+    `x_adv - x` scaled for viewing (red +, blue -, white unchanged; gray
+    unchanged for RGB images and without matplotlib, when the three rows
+    are returned without labels).
 
     Args:
         x: Clean images `(n, h, w[, c])`.
@@ -189,57 +326,11 @@ def adversarial_grid(
         Adversarial Examples", ICLR 2015, arXiv:1412.6572 (the
         clean / perturbation / adversarial presentation of its Figure 1).
     """
-    clean = _to_display(x, value_range)
-    adv = _to_display(x_adv, value_range)
-    delta = scale_perturbation(
-        np.asarray(x_adv, "float32") - np.asarray(x, "float32")
+    return robustness_grid(
+        x,
+        y,
+        pred_clean,
+        {attack_label: (x_adv, pred_adv)},
+        value_range=value_range,
+        title=title,
     )
-    if delta.ndim == 3:
-        delta = delta[..., None]
-    rows = [clean, adv, np.clip(delta, 0.0, 1.0)]
-    if not has_matplotlib():
-        grid = tile_images(rows)
-        if grid.shape[-1] == 1:
-            grid = np.repeat(grid, 3, axis=-1)
-        return (255.0 * grid).astype("uint8")
-
-    n = clean.shape[0]
-    fig = _figure(1.0 + 1.15 * n, 4.3, dpi=80)
-    row_labels = [
-        "clean",
-        f"adversarial\n{attack_label}",
-        "perturbation\n(gray = 0)",
-    ]
-    for r, row in enumerate(rows):
-        for i in range(n):
-            ax = fig.add_subplot(3, n, r * n + i + 1)
-            image = row[i]
-            if image.shape[-1] == 1:
-                ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
-            else:
-                ax.imshow(image, vmin=0.0, vmax=1.0)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ok = int(pred_clean[i]) == int(y[i])
-                ax.set_title(
-                    f"true {int(y[i])}\npred {int(pred_clean[i])}",
-                    fontsize=9,
-                    color="black" if ok else "darkorange",
-                )
-            elif r == 1:
-                fooled = int(pred_adv[i]) != int(y[i])
-                ax.set_title(
-                    f"pred {int(pred_adv[i])}"
-                    + (" (fooled)" if fooled else ""),
-                    fontsize=9,
-                    color="red" if fooled else "green",
-                )
-            if i == 0:
-                ax.set_ylabel(row_labels[r], fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    return np.ascontiguousarray(rgba[..., :3])
