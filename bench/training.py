@@ -209,12 +209,19 @@ def make_fused_epoch(objective, steps, x, y):
 
 
 def callback_for(objective, steps):
-    attack = keras_adv.attacks.PGD(eps=EPS, steps=steps, seed=0)
+    """The callback doing the passes of `make_fused_step(objective)`."""
     if objective == "clean":
         return None
+    attack = keras_adv.attacks.PGD(eps=EPS, steps=steps, seed=0)
     if objective == "pgd":
-        return keras_adv.callbacks.AdversarialTraining(attack)
-    return keras_adv.callbacks.AdversarialTraining(attack, objective)
+        made = keras_adv.training.Madry(attack)
+    elif objective == "fgsm-rs":
+        made = keras_adv.training.FGSMRS(attack, step_factor=1.25)
+    elif objective == "trades":
+        made = keras_adv.training.TRADES(attack, beta=6.0)
+    else:
+        made = keras_adv.training.VAT(attack)
+    return keras_adv.callbacks.AdversarialTraining(objective=made)
 
 
 def main():

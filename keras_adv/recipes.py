@@ -47,7 +47,6 @@ _GUARD_SAMPLES = 500  # training samples watched by the FGSM-RS guard
 _GUARD_STEPS = 10  # PGD steps of the guard's attack
 _MONITOR_STEPS = 10  # PGD steps of the per-epoch monitor
 _EVAL_STEPS = 20  # PGD steps of the final evaluation
-_EVAL_EPSILONS = (0.0, 0.1, 0.2, 0.3)
 _TRADES_BETA = 6.0
 _FGSM_RS_STEP_FACTOR = 1.25
 
@@ -364,6 +363,7 @@ def mnist_adversarial_training(
     eps_warmup_epochs=None,
     train_samples=None,
     eval_samples=1000,
+    eval_epsilons=(0.0, 0.1, 0.2, 0.3),
     monitor=True,
     monitor_samples=256,
     log_dir=None,
@@ -377,9 +377,9 @@ def mnist_adversarial_training(
     the embedded MNIST subset (4,000 training images, offline) and
     evaluates it with `keras_adv.evaluation.evaluate_robustness` on the
     first `eval_samples` of the 1,000 test images: FGSM and PGD-20
-    (L-inf) at eps 0, 0.1, 0.2, 0.3 (and `eps`), with the
-    gradient-masking checks. The test images are also the validation data
-    of `fit` and the monitor's.
+    (L-inf) at each of `eval_epsilons`, with the gradient-masking checks.
+    The test images are also the validation data of `fit` and the
+    monitor's.
 
     The defaults are the README's recipe: PGD-7 (step 0.1) at eps 0.3,
     batch 16, 20 epochs with the eps warming up over the first 6; on 2 CPU
@@ -402,6 +402,8 @@ def mnist_adversarial_training(
             training images. Defaults to `None` (all 4,000).
         eval_samples: Int >= 0, test images used for validation and the
             final evaluation; 0 skips both. Defaults to `1000`.
+        eval_epsilons: Radii of the final evaluation (0 gives the clean
+            accuracy). Defaults to `(0.0, 0.1, 0.2, 0.3)`.
         monitor: Bool, monitor robustness every epoch. Defaults to `True`.
         monitor_samples: Int >= 1, test images the monitor attacks.
             Defaults to `256`.
@@ -464,7 +466,7 @@ def mnist_adversarial_training(
         run.model,
         test,
         attacks={"fgsm": FGSM(), "pgd": PGD(steps=_EVAL_STEPS, seed=seed)},
-        epsilons=sorted(set(_EVAL_EPSILONS) | {eps}),
+        epsilons=eval_epsilons,
         seed=seed,
         verbose=1 if verbose == 1 else 0,
     )
