@@ -144,10 +144,20 @@ class OverfittingGuard(keras.callbacks.Callback):
             self._weights = self.model.get_weights()
 
     def get_config(self):
-        """The configuration without `data`."""
+        """The configuration, with the guard batch as nested lists."""
         return {
+            "data": [self.x.tolist(), self.y.tolist()],
             "attack": keras.saving.serialize_keras_object(self.attack),
             "drop": self.drop,
             "restore_best_weights": self.restore_best_weights,
             "start_epoch": self.start_epoch,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        x, y = config.pop("data")
+        config["attack"] = keras.saving.deserialize_keras_object(
+            config["attack"]
+        )
+        return cls((np.asarray(x, "float32"), np.asarray(y)), **config)

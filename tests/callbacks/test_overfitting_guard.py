@@ -96,5 +96,8 @@ def test_errors_and_config():
         OverfittingGuard((x, y), attack="pgd")
     guard = OverfittingGuard((x, y), PGD(eps=0.2), drop=0.3)
     config = guard.get_config()
-    assert config["drop"] == 0.3 and "data" not in config
+    assert config["drop"] == 0.3
+    restored = OverfittingGuard.from_config(config)
+    np.testing.assert_array_equal(restored.x, x)
+    assert restored.get_config() == config
     assert keras_adv.callbacks.OverfittingGuard is OverfittingGuard

@@ -170,14 +170,6 @@ def test_overfitting_guard_callback(case, data):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, AttributeError, TypeError),
-    reason="OverfittingGuard is registered for Keras serialisation and has "
-    "a get_config, but no from_config: the config (attack serialised, "
-    "`data` left out) cannot rebuild it, through from_config or "
-    "keras.saving.deserialize_keras_object.",
-)
 def test_overfitting_guard_config_round_trip(case, data):
     x, y = data
     case.run_serialization_test(OverfittingGuard((x, y), attack(), drop=0.3))
