@@ -31,8 +31,8 @@ class RobustnessReport:
       whose prediction the attack changes to a wrong class;
     * perturbation norm: `||x_adv - x||` in the attack's norm, mean and max
       over samples;
-    * seconds: wall-clock time spent in the attack (all batches and radii,
-      including the one-time graph trace).
+    * seconds: wall-clock time spent in the attack (all batches and radii;
+      the one-time trace of the evaluation graph is not counted).
 
     Attributes:
         num_samples: Int, number of evaluated samples.
