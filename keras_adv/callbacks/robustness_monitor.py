@@ -45,7 +45,7 @@ def attack_key(name):
 class RobustnessMonitor(keras.callbacks.Callback):
     """Measures robust accuracy every few epochs; logs it and shows it.
 
-    At the end of every `every`-th epoch (epochs `every`, `2 * every`, ...,
+    At the end of every `freq`-th epoch (epochs `freq`, `2 * freq`, ...,
     counted from 1) the callback attacks a fixed subset of the validation
     data (a copy of its first `max_samples` samples, taken and validated
     at construction) with every attack at its current `eps`, against the
@@ -83,7 +83,8 @@ class RobustnessMonitor(keras.callbacks.Callback):
             `name -> attack`, or None for `FGSM()` and `PGD(steps=10)`
             (L-inf, eps 0.3, value range [0, 1]). Attacks must be
             untargeted. Defaults to `None`.
-        every: Int >= 1, evaluate every `every` epochs. Defaults to `1`.
+        freq: Int >= 1, evaluate every `freq` epochs (the same name as in
+            the other keras_adv callbacks). Defaults to `1`.
         max_samples: Int >= 1, size of the fixed subset. Defaults to `512`.
         log_dir: Optional path of the TensorBoard log directory (the same
             as Keras' TensorBoard callback); checked for writability at
@@ -132,7 +133,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         self,
         validation_data,
         attacks=None,
-        every=1,
+        freq=1,
         max_samples=512,
         log_dir=None,
         images=8,
@@ -141,7 +142,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         verbose=0,
     ):
         super().__init__()
-        self.every = _validation.check_int("every", every, minimum=1)
+        self.freq = _validation.check_int("freq", freq, minimum=1)
         self.max_samples = _validation.check_int(
             "max_samples", max_samples, minimum=1
         )
@@ -192,7 +193,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 name: keras.saving.serialize_keras_object(attack)
                 for name, attack in self.attacks.items()
             },
-            "every": self.every,
+            "freq": self.freq,
             "max_samples": self.max_samples,
             "log_dir": self.log_dir,
             "images": self.images,
@@ -263,7 +264,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every:
+        if (epoch + 1) % self.freq:
             return
         results = self.last_results = self.evaluate()
         values = {attack_key(n): a for n, a in results["accuracy"].items()}
@@ -318,7 +319,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         metadata.plugin_data.plugin_name = _LAYOUT_PLUGIN
         text = [
             f"Robustness of the model on a fixed subset of **{len(self.x)}** "
-            f"validation samples, every {self.every} epoch(s). A sample "
+            f"validation samples, every {self.freq} epoch(s). A sample "
             "counts as robust to an attack when it is classified correctly "
             "both clean and under the attack; the **worst case** counts it "
             "only if it survives every attack.",

@@ -66,7 +66,7 @@ def line_run(tmp_path_factory):
     """4 epochs, monitor every 2nd, with the callbacks that read its keys."""
     tmp = tmp_path_factory.mktemp("line")
     monitor = RobustnessMonitor(
-        (X_LINE, Y_LINE), attacks=line_attacks(), every=2, batch_size=8
+        (X_LINE, Y_LINE), attacks=line_attacks(), freq=2, batch_size=8
     )
     recorder = Recorder()
     stopper = keras.callbacks.EarlyStopping(
@@ -389,7 +389,7 @@ def test_one_hot_labels_and_verbose_line(capsys):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"every": 0}, ValueError, "every"),
+        ({"freq": 0}, ValueError, "freq"),
         ({"max_samples": 0}, ValueError, "max_samples"),
         ({"images": -1}, ValueError, "images"),
         ({"batch_size": 0}, ValueError, "batch_size"),
@@ -435,7 +435,7 @@ def test_labels_beyond_the_model_classes_raise():
 
 def test_config_round_trip():
     monitor = RobustnessMonitor(
-        (X_LINE, Y_LINE), attacks=line_attacks(), every=3, images=0
+        (X_LINE, Y_LINE), attacks=line_attacks(), freq=3, images=0
     )
     config = monitor.get_config()
     with pytest.raises(ValueError, match="validation data"):
