@@ -3,7 +3,7 @@
     keras-adv evaluate MODEL.keras --data mnist-subset --attack fgsm,pgd \\
         --eps 0.1,0.2,0.3 --out DIR
     keras-adv train MODEL.keras [--method pgd] [--eps 0.3] [--epochs 15]
-    keras-adv demo [--epochs 10] [--out keras_adv_demo] [--seed 0]
+    keras-adv demo [--epochs 20] [--out keras_adv_demo] [--seed 0]
 
 Importing this package has no side effects and does not import TensorFlow:
 the arguments, paths (the model file is a valid `.keras` archive, npz files
