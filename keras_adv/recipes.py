@@ -383,9 +383,11 @@ def mnist_adversarial_training(
 
     The defaults are the README's recipe: PGD-7 (step 0.1) at eps 0.3,
     batch 16, 20 epochs with the eps warming up over the first 6; on 2 CPU
-    cores it takes about 5 minutes. TRADES and FGSM-RS use the same
-    schedule; FGSM-RS at eps 0.3 overfits catastrophically on this setup
-    and the guard stops it (`TrainingRun.stopped_epoch`).
+    cores it takes about 4 minutes and reaches 98.5% clean and 86.6%
+    worst-case (FGSM, PGD-20) accuracy at eps 0.3 (`keras-adv demo`).
+    TRADES and FGSM-RS use the same schedule; FGSM-RS at eps 0.3 can
+    overfit catastrophically, and the guard then stops it
+    (`TrainingRun.stopped_epoch`).
 
     Args:
         method: One of `"pgd"`, `"trades"`, `"fgsm-rs"`, `"clean"`.

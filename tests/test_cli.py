@@ -506,8 +506,8 @@ def _tensor_tags(run_dir):
 
 @pytest.mark.slow
 def test_default_demo_trains_a_robust_model(capsys, tmp_path):
-    # The README's recipe: 3 to 4 minutes on 2 CPU cores. Measured: clean
-    # 98.5%, worst case 86.9% at eps 0.3 (FGSM + PGD-20, 1,000 images).
+    # The README's recipe: about 4 minutes on 2 CPU cores. Measured: clean
+    # 98.5%, worst case 86.6% at eps 0.3 (FGSM + PGD-20, 1,000 images).
     assert cli.main(["demo", "--out", str(tmp_path), "-q"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["clean_accuracy"] >= 0.95

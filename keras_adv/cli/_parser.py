@@ -276,7 +276,7 @@ def _add_demo(sub):
             "TensorBoard callback, then evaluates it on the 1,000 test "
             "images (FGSM and PGD-20 at eps 0.1, 0.2, 0.3) and writes "
             "report.json, robustness.png, model.keras and TensorBoard logs "
-            "to --out. Offline; the defaults take 3 to 4 minutes on 2 CPU "
+            "to --out. Offline; the defaults take about 4 minutes on 2 CPU "
             "cores."
         ),
     )
