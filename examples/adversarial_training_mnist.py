@@ -13,12 +13,13 @@ robust accuracy.
     python examples/adversarial_training_mnist.py [--epochs 20]
         [--only pgd] [--eval-samples 1000]
 
-FGSM-RS at eps=0.3 with step 1.25 * eps overfits catastrophically on this
-setup (robust accuracy collapses while the eps ramps up): the recipe's
-`OverfittingGuard` stops it and restores the previous epoch, and the table
-shows the honest result. Runs offline (the data ships with keras_adv). On
-2 CPU cores the full run (20 epochs each) takes about 13 minutes;
-`--epochs 3` is a quick look.
+FGSM-RS at eps=0.3 with step 1.25 * eps can overfit catastrophically
+(robust accuracy collapses within an epoch): the recipe's
+`OverfittingGuard` then stops it and restores the previous epoch, and the
+table shows the honest result. Runs offline (the data ships with
+keras_adv). On 2 CPU cores PGD alone takes about 4 minutes (98.5% clean,
+86.7% PGD-20 accuracy at eps 0.3) and the full run (four methods, 20
+epochs each) over 10 minutes; `--epochs 3` is a quick look.
 """
 
 import argparse
