@@ -3,11 +3,10 @@
 Importing `keras_adv` registers every public class for `.keras` loading, so
 `keras.saving.load_model(path, safe_mode=True)` works after `import keras_adv`.
 
-Imported before Keras and TensorFlow (as `keras-adv` does, so that it checks
-its arguments without TensorFlow's start-up), keras_adv defers its
-subpackages to their first use (`keras_adv.attacks`, `from keras_adv import
-models`): import `keras` first, or use the subpackage, before loading a
-model that holds keras_adv classes.
+The one exception is the `keras-adv` command itself (the console script or
+`python -m keras_adv.cli`): it checks its arguments, paths and data specs
+before TensorFlow starts, so in that process (and only there) the
+subpackages load on first use.
 """
 
 import os as _os
@@ -48,11 +47,19 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-if (
-    "keras" in _sys.modules
-    or "tensorflow" in _sys.modules
-    or _os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
-):
+def _is_console_command():
+    """True in a `keras-adv` / `python -m keras_adv.cli` process."""
+    script = _os.path.basename(_sys.argv[0]) if _sys.argv else ""
+    if script in ("keras-adv", "keras-adv.exe", "keras-adv-script.py"):
+        return True
+    argv = list(getattr(_sys, "orig_argv", []))
+    return any(
+        a == "-m" and b in ("keras_adv.cli", "keras_adv.cli.__main__")
+        for a, b in zip(argv, argv[1:])
+    )
+
+
+if not _is_console_command():
     for _name in __all__[1:]:
         __getattr__(_name)
     del _name

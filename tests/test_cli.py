@@ -296,8 +296,9 @@ def test_import_has_no_side_effects_and_no_tensorflow():
         for k, v in os.environ.items()
         if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")
     }
+    # As in the console-script process (argv[0] is the `keras-adv` script).
     code = (
-        "import os, sys, keras_adv.cli; "
+        "import os, sys; sys.argv[0] = 'keras-adv'; import keras_adv.cli; "
         "assert 'tensorflow' not in sys.modules, 'tensorflow'; "
         "assert 'keras' not in sys.modules, 'keras'; "
         "assert 'KERAS_BACKEND' not in os.environ; "
@@ -309,6 +310,25 @@ def test_import_has_no_side_effects_and_no_tensorflow():
         text=True,
         timeout=60,
         env=env,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_import_keras_adv_first_still_registers_every_class():
+    # Outside the command, `import keras_adv` before keras must register
+    # the classes for `.keras` loading (safe_mode=True after the import).
+    code = (
+        "import keras_adv, keras; "
+        "assert keras.saving.get_registered_object('keras_adv>PGD'); "
+        "assert keras.saving.get_registered_object("
+        "'keras_adv>AdversarialModel')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-2000:]
