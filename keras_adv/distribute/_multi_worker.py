@@ -1,0 +1,358 @@
+"""Keras' own `fit` on `MultiWorkerMirroredStrategy` (two private seams).
+
+Keras 3.15's TensorFlow trainer (`keras/src/backend/tensorflow/trainer.py`)
+breaks in multi-worker mode at two places (keras-team/keras#20585):
+
+1. `TensorFlowTrainer._maybe_symbolic_build` (called by `fit` and
+   `evaluate` whenever the model was created in a strategy scope) reduces
+   the first distributed batch, a nest `(x, y)` of `PerReplica` values,
+   with `strategy.reduce("MEAN", batch, axis=None)`, only to read its
+   shapes and dtypes. `MirroredStrategy` maps that reduction over the nest;
+   `CollectiveAllReduceExtended._reduce_to` does not, and hands the tuple to
+   `CrossDeviceOps.reduce`, whose `convert_to_tensor` raises "Attempt to
+   convert a value (PerReplica:{...}) with an unsupported type".
+2. `reduce_per_replica`, called by the train and test functions on the
+   step's logs, uses `strategy.reduce("MEAN", value, axis=0)` for every
+   log in multi-worker mode; logs are scalars, so the reduction fails
+   ("Invalid reduction dimension 0 for input with 0 dimensions").
+
+The adapter leaves the model's class, `train_step`, `compute_loss` and
+callbacks alone and puts two functions in the model's instance `__dict__`
+for the duration of a `with multi_worker_support(model):` block:
+
+1. `_maybe_symbolic_build(iterator=...)` takes the first batch's local
+   values (shapes and dtypes are all the symbolic build needs) and calls
+   Keras' own `_maybe_symbolic_build(data_batch=...)`, which then builds
+   the model, metrics and optimizer exactly as on one machine;
+2. `_make_function(step_function)` calls Keras' own `_make_function` on the
+   step with every scalar log reshaped to `(1,)`; Keras' `axis=0` mean
+   over the replicas then turns it back into the scalar the callbacks
+   expect (the mean of the replicas' values, as on one machine's
+   `MirroredStrategy`).
+
+Both are used only in multi-worker mode (as Keras decides it:
+`_collective_all_reduce_multi_worker`); elsewhere the block changes
+nothing. `tests/distribute/test_multi_worker.py` pins the Keras behaviour
+this relies on, and that plain `fit` still fails without it.
+"""
+
+import contextlib
+
+import keras
+import tensorflow as tf
+from keras.src.backend.tensorflow import trainer as _tf_trainer
+
+from keras_adv import _validation
+
+_MARK = "_keras_adv_multi_worker"
+_SEAMS = ("_maybe_symbolic_build", "_make_function")
+_AUTO = tf.data.experimental.AutoShardPolicy.AUTO
+_DATA = tf.data.experimental.AutoShardPolicy.DATA
+
+
+def is_multi_worker(strategy):
+    """Whether Keras reduces logs across workers under `strategy`.
+
+    True for a `tf.distribute.MultiWorkerMirroredStrategy` whose cluster
+    (from `TF_CONFIG` or its cluster resolver) has more than one worker:
+    exactly when Keras' trainer takes its multi-worker branches.
+
+    Args:
+        strategy: A `tf.distribute.Strategy`.
+
+    Returns:
+        Bool.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_adv.distribute import is_multi_worker
+    >>> is_multi_worker(tf.distribute.get_strategy())
+    False
+    """
+    return bool(_tf_trainer._collective_all_reduce_multi_worker(strategy))
+
+
+def _local_value(value):
+    """The first local replica's value of a distributed value."""
+    if isinstance(value, tf.distribute.DistributedValues):
+        return value.values[0]
+    return value
+
+
+def _rank1_logs(step_function):
+    """Wraps a step so that its scalar logs have shape `(1,)`."""
+
+    def to_rank1(value):
+        if tf.is_tensor(value) and value.shape.rank == 0:
+            return tf.reshape(value, [1])
+        return value
+
+    def step(data):
+        return keras.tree.map_structure(to_rank1, step_function(data))
+
+    return step
+
+
+class _Support:
+    """One installation of the two seams on `model` (see module doc)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def install(self):
+        model = self.model
+        cls = type(model)
+
+        def _maybe_symbolic_build(iterator=None, data_batch=None):
+            if iterator is not None and data_batch is None:
+                for _, _, batches in iterator:
+                    batch = next(batches)
+                    data_batch = keras.tree.map_structure(_local_value, batch)
+                    break
+            return cls._maybe_symbolic_build(model, data_batch=data_batch)
+
+        def _make_function(step_function):
+            return cls._make_function(model, _rank1_logs(step_function))
+
+        for name, fn in (
+            ("_maybe_symbolic_build", _maybe_symbolic_build),
+            ("_make_function", _make_function),
+        ):
+            setattr(fn, _MARK, self)
+            model.__dict__[name] = fn
+        _forget_functions(model)
+
+    def remove(self):
+        model = self.model
+        for name in _SEAMS:
+            fn = model.__dict__.get(name)
+            if getattr(fn, _MARK, None) is self:
+                del model.__dict__[name]
+        _forget_functions(model)
+
+
+def _forget_functions(model):
+    # Train/test functions built with (or without) the seams are rebuilt by
+    # the next `fit`/`evaluate` (`make_train_function` reuses a set one).
+    model.train_function = None
+    model.test_function = None
+
+
+def _installed(model):
+    fn = model.__dict__.get("_make_function")
+    return getattr(fn, _MARK, None)
+
+
+def _check_model(model):
+    if not isinstance(model, keras.Model):
+        raise TypeError(_validation.invalid("model", "a keras.Model", model))
+
+
+def _cluster_size():
+    """The number of workers (and chief) `TF_CONFIG` declares (0: none)."""
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    spec = resolver.cluster_spec().as_dict()
+    return sum(
+        len(tasks) if isinstance(tasks, list | tuple | dict) else 1
+        for job, tasks in spec.items()
+        if job in ("chief", "worker")
+    )
+
+
+def _check_strategy(model, strategy):
+    if not is_multi_worker(strategy) and _cluster_size() > 1:
+        raise ValueError(
+            "TF_CONFIG declares a cluster of several workers, but the model "
+            f"{model.name!r} was not created in the scope of a "
+            "tf.distribute.MultiWorkerMirroredStrategy: each worker would "
+            "train alone. Create the strategy first, then create and compile "
+            "the model inside `with strategy.scope():`. Received: a model "
+            f"under {type(strategy).__name__}."
+        )
+
+
+def _check_variables_in_scope(model, strategy):
+    extended = strategy.extended
+    for variable in model.variables:
+        value = getattr(variable, "value", variable)
+        if not extended.variable_created_in_scope(value):
+            raise ValueError(
+                f"The model {model.name!r} has variables created outside "
+                f"the scope of its {type(strategy).__name__}: each worker "
+                "would train its own copy. Create and compile the model "
+                "inside `with strategy.scope():`. Received: variable "
+                f"{variable.path!r}."
+            )
+
+
+@contextlib.contextmanager
+def multi_worker_support(model):
+    """Lets Keras' own `fit`/`evaluate` run on several workers.
+
+    Inside the block, `model.fit(...)` and `model.evaluate(...)` run on the
+    `tf.distribute.MultiWorkerMirroredStrategy` the model was created
+    under, with Keras' `train_step` (or the model's own), loss scaling,
+    metrics and callbacks, `keras_adv.callbacks.AdversarialTraining`
+    included. On one machine (or any other strategy) the block changes
+    nothing. The model is left as it was when the block exits, also after
+    an exception. Nested blocks on the same model are no-ops.
+
+    Every worker must run the same program: the same model, callbacks,
+    epochs and a dataset with the same batches (see `fit_multi_worker`,
+    which also shards the dataset by data).
+
+    Args:
+        model: A `keras.Model` created and compiled inside the strategy's
+            scope.
+
+    Yields:
+        The model.
+
+    Raises:
+        TypeError: if `model` is not a `keras.Model`.
+        ValueError: in multi-worker mode, if the model has variables created
+            outside the strategy's scope.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_adv.distribute import multi_worker_support
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> with multi_worker_support(model):  # one machine: plain fit
+    ...     history = model.fit(
+    ...         keras.ops.ones((4, 3)), keras.ops.ones((4, 1)), verbose=0
+    ...     )
+    >>> len(history.history["loss"])
+    1
+    """
+    _check_model(model)
+    strategy = model.distribute_strategy
+    if not is_multi_worker(strategy) or _installed(model) is not None:
+        yield model
+        return
+    _check_variables_in_scope(model, strategy)
+    support = _Support(model)
+    support.install()
+    try:
+        yield model
+    finally:
+        support.remove()
+
+
+def shard_by_data(dataset):
+    """`dataset` with the `DATA` auto-shard policy unless one was chosen.
+
+    Under `DATA` sharding every worker reads the whole pipeline and keeps
+    its replicas' slices of each global batch: worker `i` of `n` trains on
+    rows `[i B/n, (i+1) B/n)` of the batch one process would train on, so
+    `n` workers see the same batches, in the same order, as one process
+    (the default `AUTO` policy tries `FILE` sharding first, which changes
+    the order for file-based pipelines). An explicit policy other than
+    `AUTO` is kept.
+
+    Args:
+        dataset: A batched `tf.data.Dataset` (global batch size).
+
+    Returns:
+        The dataset, with the policy set.
+
+    Raises:
+        TypeError: if `dataset` is not a `tf.data.Dataset`.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_adv.distribute import shard_by_data
+    >>> ds = shard_by_data(tf.data.Dataset.range(8).batch(4))
+    >>> ds.options().experimental_distribute.auto_shard_policy.name
+    'DATA'
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise TypeError(
+            _validation.invalid("dataset", "a tf.data.Dataset", dataset)
+        )
+    policy = dataset.options().experimental_distribute.auto_shard_policy
+    if policy != _AUTO:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = _DATA
+    return dataset.with_options(options)
+
+
+def fit_multi_worker(model, x, validation_data=None, **fit_kwargs):
+    """`model.fit(x, ...)` on every worker of a multi-worker cluster.
+
+    Run the same script once per worker, each with its own `TF_CONFIG`
+    (the cluster and the worker's index); create
+    `tf.distribute.MultiWorkerMirroredStrategy()` first, then build and
+    compile the model in its scope. `x` is a `tf.data.Dataset` batched with
+    the global batch size; it is sharded by data (`shard_by_data`), so
+    with `n` workers each trains on its `1/n` of every global batch, the
+    gradients are summed across workers, and the weights follow the same
+    path as one process training on the whole batch (keep the number of
+    samples a multiple of the global batch size, or each global batch
+    divisible by the number of replicas, for an exact match). Callbacks
+    (`AdversarialTraining`, `RobustnessMonitor`, History, ...) run on every
+    worker; write files (checkpoints, TensorBoard) from the chief only
+    (`TF_CONFIG` task index 0).
+
+    On one machine (no multi-worker cluster) this is `model.fit(x, ...)`
+    (with `x` sharded by data if it is a `tf.data.Dataset`).
+
+    Args:
+        model: A compiled `keras.Model` created in the strategy's scope
+            (`keras_adv.models.AdversarialModel`, `GAN` and `SoftmaxGAN`
+            included).
+        x: A batched `tf.data.Dataset` of `(x, y)` or `(x, y, w)` (or `x`
+            for a GAN); on one machine anything `fit` accepts.
+        validation_data: Optional validation `tf.data.Dataset` (sharded
+            the same way).
+        **fit_kwargs: Passed to `model.fit` (`epochs`, `callbacks`,
+            `verbose`, `steps_per_epoch`, ...).
+
+    Returns:
+        The `keras.callbacks.History` of `fit`.
+
+    Raises:
+        TypeError: if `model` is not a `keras.Model`, or in multi-worker
+            mode if `x` is not a `tf.data.Dataset`.
+        ValueError: if `TF_CONFIG` declares several workers but the model
+            was not created under a `MultiWorkerMirroredStrategy`, or its
+            variables were created outside the strategy's scope.
+
+    Example:
+
+    >>> import keras, numpy as np, tensorflow as tf
+    >>> from keras_adv.distribute import fit_multi_worker
+    >>> strategy = tf.distribute.get_strategy()  # MWMS on a cluster
+    >>> with strategy.scope():
+    ...     model = keras.Sequential(
+    ...         [keras.Input((3,)), keras.layers.Dense(1)]
+    ...     )
+    ...     model.compile("sgd", "mse")
+    >>> x = np.ones((8, 3), "float32")
+    >>> ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(4)
+    >>> fit_multi_worker(model, ds, epochs=2, verbose=0).params["steps"]
+    2
+    """
+    _check_model(model)
+    _check_strategy(model, model.distribute_strategy)
+    multi_worker = is_multi_worker(model.distribute_strategy)
+    if multi_worker and not isinstance(x, tf.data.Dataset):
+        raise TypeError(
+            _validation.invalid(
+                "x",
+                "a batched tf.data.Dataset (global batch size) on a "
+                "multi-worker cluster: every worker must read the same "
+                "batches",
+                type(x).__name__,
+            )
+        )
+    if isinstance(x, tf.data.Dataset):
+        x = shard_by_data(x)
+    if isinstance(validation_data, tf.data.Dataset):
+        validation_data = shard_by_data(validation_data)
+    with multi_worker_support(model):
+        return model.fit(x, validation_data=validation_data, **fit_kwargs)
