@@ -21,6 +21,7 @@ __all__ = [
     "attacks",
     "callbacks",
     "datasets",
+    "distribute",
     "evaluation",
     "layers",
     "losses",

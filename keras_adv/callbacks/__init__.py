@@ -1,9 +1,9 @@
 """keras_adv.callbacks."""
 
-from keras_adv.callbacks.adversarial_training import AdversarialTraining
-from keras_adv.callbacks.gan_monitor import GANMonitor
-from keras_adv.callbacks.overfitting_guard import OverfittingGuard
-from keras_adv.callbacks.robustness_monitor import RobustnessMonitor
+from keras_adv.callbacks._adversarial_training import AdversarialTraining
+from keras_adv.callbacks._gan_monitor import GANMonitor
+from keras_adv.callbacks._overfitting_guard import OverfittingGuard
+from keras_adv.callbacks._robustness_monitor import RobustnessMonitor
 
 __all__ = [
     "AdversarialTraining",

@@ -1,6 +1,6 @@
 """Keras' own `fit` on `MultiWorkerMirroredStrategy` (two private seams).
 
-Keras 3.15's TensorFlow trainer (`keras/src/backend/tensorflow/trainer.py`)
+Keras 3.15's TensorFlow trainer (`backend/tensorflow/trainer.py`)
 breaks in multi-worker mode at two places (keras-team/keras#20585):
 
 1. `TensorFlowTrainer._maybe_symbolic_build` (called by `fit` and
@@ -30,9 +30,9 @@ for the duration of a `with multi_worker_support(model):` block:
    expect (the mean of the replicas' values, as on one machine's
    `MirroredStrategy`).
 
-Both are used only in multi-worker mode (as Keras decides it:
-`_collective_all_reduce_multi_worker`); elsewhere the block changes
-nothing. `tests/distribute/test_multi_worker.py` pins the Keras behaviour
+Both are used only in multi-worker mode (a `MultiWorkerMirroredStrategy`
+whose cluster has more than one task, which is when Keras takes its
+multi-worker branches); elsewhere the block changes nothing. `tests/distribute/test_multi_worker.py` pins the Keras behaviour
 this relies on, and that plain `fit` still fails without it.
 """
 
@@ -40,7 +40,6 @@ import contextlib
 
 import keras
 import tensorflow as tf
-from keras.src.backend.tensorflow import trainer as _tf_trainer
 
 from keras_adv import _validation
 
@@ -70,7 +69,13 @@ def is_multi_worker(strategy):
     >>> is_multi_worker(tf.distribute.get_strategy())
     False
     """
-    return bool(_tf_trainer._collective_all_reduce_multi_worker(strategy))
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    spec = strategy.cluster_resolver.cluster_spec()
+    tasks = sum(
+        spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs
+    )
+    return tasks > 1
 
 
 def _local_value(value):

@@ -1,13 +1,19 @@
 """keras_adv.evaluation."""
 
 from keras_adv.evaluation import sanity
-from keras_adv.evaluation.plots import adversarial_grid
-from keras_adv.evaluation.report import RobustnessReport
-from keras_adv.evaluation.robustness import evaluate_robustness
+from keras_adv.evaluation._plots import adversarial_grid
+from keras_adv.evaluation._plots import image_grid
+from keras_adv.evaluation._plots import robustness_grid
+from keras_adv.evaluation._plots import tile_images
+from keras_adv.evaluation._report import RobustnessReport
+from keras_adv.evaluation._robustness import evaluate_robustness
 
 __all__ = [
     "RobustnessReport",
     "adversarial_grid",
     "evaluate_robustness",
+    "image_grid",
+    "robustness_grid",
     "sanity",
+    "tile_images",
 ]

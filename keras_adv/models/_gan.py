@@ -253,11 +253,24 @@ class GAN(keras.Model):
         """Returns a latent batch `(batch_size, latent_dim)`, standard normal.
 
         Override to change the prior. Graph-safe; `batch_size` may be a
-        scalar tensor.
+        scalar tensor. Under a distribution strategy with several replicas
+        each replica folds its replica id into the draw, so replicas (and
+        workers) sample different latents; with one replica the draw is
+        the generator's own.
         """
-        return keras.random.normal(
-            (batch_size, self.latent_dim), seed=self.seed_generator
+        shape = (batch_size, self.latent_dim)
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        if replicas == 1:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        from keras_adv.attacks import as_stateless_seed
+        from keras_adv.attacks import fold_seed
+
+        seed = fold_seed(
+            as_stateless_seed(self.seed_generator),
+            tf.cast(ctx.replica_id_in_sync_group, tf.int32),
         )
+        return tf.random.stateless_normal(shape, seed=seed)
 
     def call(self, z, training=False):
         """Maps a latent batch to samples with the generator."""

@@ -18,7 +18,7 @@ import keras_adv
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
 from keras_adv.callbacks import RobustnessMonitor
-from keras_adv.evaluation.plots import robustness_grid
+from keras_adv.evaluation import robustness_grid
 from keras_adv.testing import linear_classifier
 from keras_adv.testing import small_cnn
 

@@ -380,12 +380,6 @@ def test_two_workers_train_like_one_device(fast_workers, name):
         assert_same_training(result[name], expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAN.sample_latent draws from one SeedGenerator state without "
-    "the replica id: every replica samples the same latents "
-    "(keras_adv/models/_gan.py)",
-)
 def test_gan_latents_differ_between_workers(fast_workers):
     first, second = (r["gan_latents"][0] for r in fast_workers)
     assert not np.allclose(first, second)

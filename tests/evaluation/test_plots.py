@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from keras_adv.evaluation import _plots as plots
 from keras_adv.evaluation import adversarial_grid
-from keras_adv.evaluation import plots
 
 
 def test_scale_perturbation_maps_zero_to_gray():

@@ -13,8 +13,8 @@ from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
 from keras_adv.evaluation import RobustnessReport
 from keras_adv.evaluation import _core
+from keras_adv.evaluation import _robustness as robustness
 from keras_adv.evaluation import evaluate_robustness
-from keras_adv.evaluation import robustness
 from keras_adv.testing import linear_classifier
 
 EPSILONS = [0.0, 0.1, 0.2, 0.3]

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.evaluation.plots import image_grid
+from keras_adv.evaluation._plots import image_grid
 from keras_adv.metrics import ClassifierFrechetDistance
 
 

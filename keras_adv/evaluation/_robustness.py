@@ -23,7 +23,7 @@ from keras_adv.evaluation._core import attack_dict  # noqa: F401
 from keras_adv.evaluation._core import check_epsilons
 from keras_adv.evaluation._core import default_attacks  # noqa: F401
 from keras_adv.evaluation._core import take as take_samples  # noqa: F401
-from keras_adv.evaluation.report import RobustnessReport
+from keras_adv.evaluation._report import RobustnessReport
 
 # Samples kept for the unbounded-eps check (it runs a 20-step PGD).
 _UNBOUNDED_SAMPLES = 256

@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.evaluation import _core
-from keras_adv.evaluation import plots
+from keras_adv.evaluation import _plots as plots
 
 # Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
 ROBUST_KEY = "val_robust_accuracy"

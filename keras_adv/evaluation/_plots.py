@@ -162,7 +162,7 @@ def tile_images(rows, gap=2):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.evaluation import plots
+    >>> from keras_adv.evaluation import _plots as plots
     >>> plots.tile_images([np.zeros((3, 4, 4, 1))] * 2, gap=1).shape
     (11, 16, 1)
     """

@@ -7,7 +7,7 @@ accuracy-versus-eps plot (`plot(path)`, needs matplotlib).
 
 import json
 
-from keras_adv.evaluation import plots
+from keras_adv.evaluation import _plots as plots
 
 
 def _pct(value):
