@@ -32,8 +32,9 @@ for the duration of a `with multi_worker_support(model):` block:
 
 Both are used only in multi-worker mode (a `MultiWorkerMirroredStrategy`
 whose cluster has more than one task, which is when Keras takes its
-multi-worker branches); elsewhere the block changes nothing. `tests/distribute/test_multi_worker.py` pins the Keras behaviour
-this relies on, and that plain `fit` still fails without it.
+multi-worker branches); elsewhere the block changes nothing.
+`tests/distribute/test_multi_worker.py` pins the Keras behaviour this
+relies on, and that plain `fit` still fails without it.
 """
 
 import contextlib
