@@ -13,6 +13,8 @@ EXPECTED = {
     "attacks": [
         "Attack",
         "BIM",
+        "CarliniWagnerL2",
+        "FAB",
         "FGSM",
         "IterativeAttack",
         "MIM",
@@ -24,6 +26,8 @@ EXPECTED = {
         "input_assertions",
         "looks_like_probabilities",
         "output_kind",
+        "projection_l2",
+        "projection_linf",
         "sparse_labels",
     ],
     "threat_models": ["L2Ball", "LinfBall", "ThreatModel", "get"],

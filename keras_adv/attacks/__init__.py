@@ -9,6 +9,10 @@ from keras_adv.attacks._base import Attack
 from keras_adv.attacks._base import as_stateless_seed
 from keras_adv.attacks._base import fold_seed
 from keras_adv.attacks._base import input_assertions
+from keras_adv.attacks._cw import CarliniWagnerL2
+from keras_adv.attacks._fab import FAB
+from keras_adv.attacks._fab import projection_l2
+from keras_adv.attacks._fab import projection_linf
 from keras_adv.attacks._fgsm import FGSM
 from keras_adv.attacks._iterative import IterativeAttack
 from keras_adv.attacks._logits import ModelLogits
@@ -22,10 +26,12 @@ from keras_adv.attacks._pgd import PGD
 
 __all__ = [
     "BIM",
+    "FAB",
     "FGSM",
     "MIM",
     "PGD",
     "Attack",
+    "CarliniWagnerL2",
     "IterativeAttack",
     "ModelLogits",
     "as_stateless_seed",
@@ -34,5 +40,7 @@ __all__ = [
     "input_assertions",
     "looks_like_probabilities",
     "output_kind",
+    "projection_l2",
+    "projection_linf",
     "sparse_labels",
 ]
