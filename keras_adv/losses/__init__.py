@@ -1,5 +1,7 @@
 """Losses: attack objectives, robust-training terms and GAN losses."""
 
+from keras_adv.losses._dlr import dlr_loss
+from keras_adv.losses._dlr import targeted_dlr_loss
 from keras_adv.losses._gan import GANLoss
 from keras_adv.losses._gan import HingeGANLoss
 from keras_adv.losses._gan import LeastSquaresGANLoss
@@ -27,10 +29,12 @@ from keras_adv.losses._robust import virtual_adversarial_perturbation
 
 __all__ = [
     "cross_entropy",
+    "dlr_loss",
     "get",
     "margin_loss",
     "register_attack_loss",
     "serialize",
+    "targeted_dlr_loss",
 ]
 __all__ += [
     "GANLoss",
