@@ -11,6 +11,8 @@ import keras_adv
 
 EXPECTED = {
     "attacks": [
+        "APGD",
+        "APGDT",
         "Attack",
         "BIM",
         "CarliniWagnerL2",

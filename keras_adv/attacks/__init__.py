@@ -5,6 +5,8 @@
 the model-to-logits adapter shared with training and evaluation.
 """
 
+from keras_adv.attacks._apgd import APGD
+from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._base import Attack
 from keras_adv.attacks._base import as_stateless_seed
 from keras_adv.attacks._base import fold_seed
@@ -25,6 +27,8 @@ from keras_adv.attacks._pgd import MIM
 from keras_adv.attacks._pgd import PGD
 
 __all__ = [
+    "APGD",
+    "APGDT",
     "BIM",
     "FAB",
     "FGSM",

@@ -410,8 +410,24 @@ class Attack:
 
     # ------------------------------------------------------ graph caching
     def _graph_key(self):
-        """The configuration that shapes the graph (all but eps)."""
-        config = dict(self.get_config())
+        """The configuration that shapes the graph (all but eps).
+
+        A callable loss that cannot be serialised (a lambda) still works
+        for attacking: it enters the key by identity.
+        """
+        loss = self._loss
+        try:
+            losses_module.serialize(loss)
+            unsaved = False
+        except ValueError:
+            unsaved = True
+            self._loss = "ce"  # placeholder for get_config only
+        try:
+            config = dict(self.get_config())
+        finally:
+            self._loss = loss
+        if unsaved:
+            config["loss"] = f"<callable {id(loss)}>"
         config.pop("eps", None)
         return json.dumps(config, sort_keys=True, default=repr)
 

@@ -103,3 +103,11 @@ def test_training_mode_attack_leaves_batchnorm_statistics_unchanged(x):
     assert x_adv.shape == x.shape
     for v, b in zip(model.non_trainable_variables, before):
         np.testing.assert_array_equal(v.numpy(), b)
+
+
+def test_unregistered_callable_loss_attacks_but_does_not_serialise(m, x):
+    attack = PGD(eps=0.1, steps=2, seed=0, loss=lambda y, z: -z[:, 0])
+    x_adv = attack(m, x)
+    assert x_adv.shape == x.shape
+    with pytest.raises(ValueError, match="cannot be serialised"):
+        attack.get_config()
