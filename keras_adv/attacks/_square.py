@@ -1,0 +1,837 @@
+"""Square Attack (Andriushchenko et al. 2020): a score-based random search.
+
+Square uses only the model's outputs, never its gradients, so it also
+attacks models that cannot be differentiated (rounding, label-only
+outputs) and exposes gradient masking. It follows AutoAttack's reference
+implementation (fra31/auto-attack, `autoattack/square.py`), the version
+run by AutoAttack's standard evaluation:
+
+* the start: L-inf, vertical stripes (`x + eps s`, one random sign `s`
+  per column and channel, shared by all rows); L2, a grid of "meta
+  pseudo-Gaussian" bumps (`meta_pseudo_gaussian`) of side `h // 5` with
+  random signs, scaled to norm `eps`;
+* each iteration draws a window of side `window_side(p)`, where `p`
+  halves on the schedule `p_selection` (after iterations 10, 50, 200,
+  500, 1000, 2000, 4000, 6000 and 8000 of 10,000, rescaled to
+  `n_queries` unless `rescale_schedule=False`), at a random position (the
+  same for the whole batch, as in the reference). L-inf: the window of
+  the best point so far is set to `x +- eps` (one random sign per
+  channel: the reference adds `+-2 eps` and projects). L2: a second
+  random window is emptied and its mass moved, with the norm still
+  available, into the first window, as a new pseudo-Gaussian bump (random
+  sign per sample and channel) plus the old content; the whole
+  perturbation is rescaled to norm `eps`;
+* a candidate replaces the best point when it raises the attack loss (the
+  margin by default) or is adversarial; a sample stops querying once
+  adversarial.
+
+Where this differs from the reference:
+
+* `n_queries` counts every evaluation of a sample, the start included
+  (as max-andr/square-attack's L-inf attack); AutoAttack runs
+  `n_queries` iterations after the start, one evaluation more.
+* Windows are placed at any of the `h - s + 1` positions; the references
+  draw from `randint(0, h - s)`, so their squares never reach the last
+  row and column (no matter on images with empty borders, a feature that
+  never moves on a short vector).
+* Success is `Attack.is_successful` (the argmax), where the reference
+  uses `margin <= 0`: they differ on exact ties only.
+* Targeted attacks climb `-loss(target)` of the chosen loss (the
+  targeted margin by default); AutoAttack always uses the cross-entropy
+  to the target (`loss="ce"`).
+* Shapes the reference does not handle: windows larger than the image
+  are cut to it, the L2 start uses the tiles that fit, vectors are
+  `1 x n` images.
+* Random numbers come from TensorFlow's stateless generators (same seed,
+  same result), not torch's global generator.
+
+Compiled form: everything runs in one graph. The queries are a
+`while` loop over iterations that stops as soon as every sample is
+adversarial; each iteration gathers the still-robust samples, builds
+their candidates and evaluates the model once on them only, then
+scatters the results back. With `jit_compile=True` (XLA needs static
+shapes) the iterations use masks over the whole batch instead: the same
+algorithm, every iteration evaluating the whole batch (and TensorFlow
+draws other random numbers under XLA, so results differ from the
+default graph's).
+
+The per-sample query counts are returned (`Square.perturb_with_queries`,
+`Square.generate_with_queries`), not stored in a variable: a stored
+count would be state shared by every caller, written from inside
+whatever graph runs the attack (a training step, each replica of a
+distribution strategy, an XLA cluster that needs its shape fixed), while
+a returned tensor works in all of them.
+"""
+
+import bisect
+import math
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_adv import _validation
+from keras_adv._api import register
+from keras_adv.attacks._base import Attack
+from keras_adv.attacks._base import _value_summary
+from keras_adv.attacks._base import as_stateless_seed
+from keras_adv.attacks._base import fold_seed
+from keras_adv.attacks._base import input_assertions
+from keras_adv.attacks._logits import sparse_labels
+
+#: Iterations, on the reference's scale of 10,000, after which p halves.
+P_BREAKPOINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+#: Guard of the reference's normalisations.
+_TINY = 1e-12
+
+
+def p_selection(iteration, n_queries, p_init=0.8, rescale=True):
+    """The fraction of the image a window covers at `iteration`.
+
+    The reference's piecewise-constant schedule: `p_init`, halved after
+    iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of a
+    10,000-query budget. With `rescale`, other budgets rescale the
+    iteration first, `int(iteration / n_queries * 10000)`, so the halvings
+    keep their relative positions (the paper's schedule); without, the
+    breakpoints are iteration numbers (AutoAttack's standard version runs
+    5,000 queries with `resc_schedule=False`: p stops at `p_init / 128`).
+
+    Args:
+        iteration: Int >= 0, the iteration index (from 0).
+        n_queries: Int >= 1, the query budget.
+        p_init: Float in (0, 1]. Defaults to `0.8`.
+        rescale: Bool, rescale to `n_queries`. Defaults to `True`.
+
+    Returns:
+        Float, `p_init / 2**k` with `k` the breakpoints passed.
+
+    Example:
+
+    >>> from keras_adv.attacks import p_selection
+    >>> [p_selection(i, 5000) for i in (0, 5, 6, 25, 26)]
+    [0.8, 0.8, 0.4, 0.4, 0.2]
+    >>> p_selection(26, 5000, rescale=False)
+    0.4
+
+    Reference:
+        Andriushchenko et al., "Square Attack: a query-efficient black-box
+        adversarial attack via random search", ECCV 2020, arXiv:1912.00049.
+    """
+    iteration = _validation.check_int("iteration", iteration, minimum=0)
+    n_queries = _validation.check_int("n_queries", n_queries, minimum=1)
+    scaled = _scaled(iteration, n_queries, rescale)
+    return p_init / 2 ** sum(scaled > b for b in P_BREAKPOINTS)
+
+
+def _scaled(iteration, n_queries, rescale):
+    """The iteration on the reference's scale (its exact expression)."""
+    if rescale:
+        return int(iteration / n_queries * 10000)
+    return iteration
+
+
+def window_side(p, n_features, channels, norm="linf"):
+    """The reference's window side for a fraction `p` of the image.
+
+    `round(sqrt(p * n_features / channels))`, at least 1 for L-inf; for
+    L2 at least 3 and odd (an even side is increased by one). Python's
+    `round` (half to even), as the reference.
+
+    Args:
+        p: Float, the fraction from `p_selection`.
+        n_features: Int, `height * width * channels`.
+        channels: Int, the number of channels.
+        norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
+
+    Returns:
+        Int, the side of the square window in pixels.
+
+    Example:
+
+    >>> from keras_adv.attacks import window_side
+    >>> window_side(0.8, 28 * 28, 1), window_side(0.05, 28 * 28, 1, "l2")
+    (25, 7)
+    """
+    side = int(round(math.sqrt(p * n_features / channels)))
+    if norm == "linf":
+        return max(side, 1)
+    side = max(side, 3)
+    return side + 1 if side % 2 == 0 else side
+
+
+def _bump(rows, cols):
+    """The reference's pseudo-Gaussian bump on a `rows x cols` rectangle.
+
+    Nested rectangles around the centre `(rows // 2, cols // 2)`: ring `k`
+    (Chebyshev distance `k` from the centre) adds `1 / (k + 1)**2` to
+    everything inside it, so an element at distance `m` holds
+    `sum_{k=m}^{K-1} 1 / (k + 1)**2`, `K = max(rows, cols) // 2 + 1`
+    rings in all. Unit L2 norm; empty if a side is 0.
+    """
+    if rows == 0 or cols == 0:
+        return np.zeros((rows, cols))
+    rings = max(rows // 2, cols // 2) + 1
+    weights = 1.0 / np.arange(1, rings + 1) ** 2
+    from_ring = np.cumsum(weights[::-1])[::-1]  # sum over rings k >= m
+    i = np.arange(rows)[:, None]
+    j = np.arange(cols)[None, :]
+    distance = np.maximum(np.abs(i - rows // 2), np.abs(j - cols // 2))
+    bump = from_ring[distance]
+    return bump / np.sqrt(np.sum(bump**2))
+
+
+def meta_pseudo_gaussian(rows, cols, split_axis=0):
+    """The reference's L2 update pattern: two bumps of opposite signs.
+
+    With `split_axis=0` the first `rows // 2` rows hold a positive
+    pseudo-Gaussian bump and the others a negative one (each of unit norm,
+    the sum rescaled to unit L2 norm); `split_axis=1` splits the columns
+    instead, which for a square is the transposed pattern (the reference
+    transposes with probability 1/2).
+
+    Args:
+        rows: Int >= 1.
+        cols: Int >= 1.
+        split_axis: 0 or 1. Defaults to `0`.
+
+    Returns:
+        Float64 numpy array `(rows, cols)` of unit L2 norm.
+
+    Example:
+
+    >>> from keras_adv.attacks import meta_pseudo_gaussian
+    >>> meta_pseudo_gaussian(2, 1).ravel().round(4)
+    array([ 0.7071, -0.7071])
+    """
+    if split_axis == 1:
+        return meta_pseudo_gaussian(cols, rows, 0).T
+    top = rows // 2
+    pattern = np.concatenate(
+        [_bump(top, cols), -_bump(rows - top, cols)], axis=0
+    )
+    return pattern / np.sqrt(np.sum(pattern**2))
+
+
+def _grid(shape):
+    """`(height, width, channels)` of the image view of inputs `shape`.
+
+    `(batch, n)` vectors are `1 x n` single-channel images, `(batch, h, w)`
+    single-channel images, `(batch, h, w, c)` channels-last images.
+    """
+    dims = tuple(shape[1:])
+    if len(dims) not in (1, 2, 3) or any(d is None for d in dims):
+        raise ValueError(
+            "Square needs inputs of a static shape (batch, features), "
+            "(batch, height, width) or (batch, height, width, channels) "
+            f"(channels last). Received: x with shape {tuple(shape)}"
+        )
+    if len(dims) == 1:
+        return 1, dims[0], 1
+    if len(dims) == 2:
+        return dims[0], dims[1], 1
+    return dims
+
+
+def _signs(shape, seed):
+    """Uniform random signs +-1 (float32) from a stateless seed."""
+    u = tf.random.stateless_uniform(shape, seed)
+    return ops.where(u < 0.5, -1.0, 1.0)
+
+
+def _offset(u, free):
+    """A position in `{0, ..., free}` from a uniform `u` in [0, 1)."""
+    position = ops.cast(ops.floor(u * ops.cast(free + 1, "float32")), "int32")
+    return ops.minimum(position, free)
+
+
+def _window(offset, size, length):
+    """Bool `(length,)`: the indices `offset <= i < offset + size`."""
+    index = ops.arange(length, dtype="int32")
+    return ops.logical_and(index >= offset, index < offset + size)
+
+
+def _rect(rows, cols):
+    """Float32 `(1, h, w, 1)` mask of the product of two index windows."""
+    mask = ops.logical_and(rows[:, None], cols[None, :])
+    return ops.cast(mask, "float32")[None, :, :, None]
+
+
+def _norm(t, axis):
+    return ops.sqrt(ops.sum(ops.square(t), axis=axis, keepdims=True))
+
+
+class _Schedule:
+    """The static per-phase tables of one attack configuration and shape.
+
+    Phase `k` (`k` halvings of `p`) starts at iteration `starts[k]`; its
+    window is `sides_h[k] x sides_w[k]` (the reference's side, cut to the
+    image). For L2, `patterns[k, a]` is the phase's meta pseudo-Gaussian
+    split along axis `a`, in the top-left corner of an `h x w` canvas.
+    """
+
+    def __init__(self, n_queries, p_init, norm, h, w, c, rescale=True):
+        def scaled(i):
+            return _scaled(i, n_queries, rescale)
+
+        starts = [0]
+        for b in P_BREAKPOINTS:
+            # The first iteration past breakpoint b (the scale is monotone).
+            starts.append(bisect.bisect_right(range(n_queries), b, key=scaled))
+        self.starts = np.asarray(starts[1:], "int32")
+        sides = [
+            window_side(p_init / 2**k, h * w * c, c, norm)
+            for k in range(len(starts))
+        ]
+        self.sides_h = np.asarray([min(s, h) for s in sides], "int32")
+        self.sides_w = np.asarray([min(s, w) for s in sides], "int32")
+        if norm != "l2":
+            return
+        canvases = np.zeros((len(sides), 2, h, w), "float32")
+        for k, (sh, sw) in enumerate(zip(self.sides_h, self.sides_w)):
+            for axis in (0, 1):
+                canvases[k, axis, :sh, :sw] = meta_pseudo_gaussian(
+                    int(sh), int(sw), axis
+                )
+        self.patterns = canvases
+
+    def phase(self, iteration):
+        return ops.sum(ops.cast(iteration >= self.starts, "int32"))
+
+
+def _l2_tiles(h, w):
+    """The static tiling of the reference's L2 start.
+
+    Squares of side `max(h // 5, 1)` in rows and columns from
+    `(h - 5 side) // 2` (both axes, as the reference), those that fit.
+    Returns `(tile_id, patterns)`: the tile of every pixel (`n_tiles` for
+    none) and, per split axis, each tile's meta pseudo-Gaussian placed on
+    an `h x w` canvas.
+    """
+    side = max(h // 5, 1)
+    start = max((h - 5 * side) // 2, 0)
+    rows = [start + t * side for t in range(h // side)]
+    cols = [start + t * side for t in range(w // side)]
+    rows = [r for r in rows if r + side <= h]
+    cols = [c for c in cols if c + side <= w]
+    n_tiles = len(rows) * len(cols)
+    tile_id = np.full((h, w), n_tiles, "int32")
+    patterns = np.zeros((2, h, w), "float32")
+    for a, r in enumerate(rows):
+        for b, c in enumerate(cols):
+            tile_id[r : r + side, c : c + side] = a * len(cols) + b
+            for axis in (0, 1):
+                patterns[axis, r : r + side, c : c + side] = (
+                    meta_pseudo_gaussian(side, side, axis)
+                )
+    return tile_id, patterns, n_tiles
+
+
+@register
+class Square(Attack):
+    """Square Attack: score-based random search in the L-inf or L2 ball.
+
+    A black-box attack: it queries the model's outputs only and never
+    requests a gradient, so it works on models that cannot be
+    differentiated (a rounding layer, a model returning one-hot labels)
+    and is AutoAttack's check against gradient masking. From a structured
+    random start (L-inf: vertical stripes of `+-eps`; L2: a grid of
+    pseudo-Gaussian bumps), each query changes a random square window of
+    the best point found so far and keeps the change if the attack loss
+    (the margin `max_{j != y} z_j - z_y` by default) rises or the sample
+    becomes adversarial. The window covers a fraction `p` of the image,
+    `p_init` halved on the reference's schedule (`p_selection`). L-inf
+    sets the window to `x +- eps`; L2 moves the mass of a second window
+    into a new pseudo-Gaussian bump in the first one, keeping the norm at
+    `eps` (see the module documentation for the update rules).
+
+    Inputs are read as images: `(batch, h, w, c)` channels last,
+    `(batch, h, w)` or `(batch, n)` (a `1 x n` image). A sample stops
+    querying as soon as it is adversarial. Adversarial samples are
+    returned at the adversarial point found; samples that stay robust and
+    samples already misclassified are returned unchanged (as in AutoAttack).
+    `restarts` repeat the search on the samples still robust.
+
+    Query counts: `perturb_with_queries` and `generate_with_queries`
+    return, with `x_adv`, the number of model evaluations spent on each
+    sample, counted as the reference does: 0 for a sample already
+    misclassified, 1 for the start, 1 per iteration while the sample is
+    robust; at most `restarts * n_queries` (the start included in
+    `n_queries`).
+
+    Forward passes: one on the clean batch (two when `y` is None: the
+    labels), then, per restart, one per query on the samples still robust
+    only; the loop ends as soon as all are adversarial. With
+    `jit_compile=True` each query evaluates the whole batch.
+
+    Distance measure: L-inf or L2. Defaults from AutoAttack's standard
+    version: 5,000 queries, `p_init=0.8`, margin loss, one run (it also
+    sets `rescale_schedule=False`).
+
+    Args:
+        eps: Float >= 0 (or a variable): radius of the ball. Defaults to
+            `0.3`.
+        n_queries: Int >= 1, the query budget per sample and run, the
+            start included. Defaults to `5000`.
+        p_init: Float in (0, 1], the initial fraction of the image a
+            window covers. Defaults to `0.8`.
+        restarts: Int >= 1, searches on the samples still robust.
+            Defaults to `1`.
+        rescale_schedule: Bool, rescale the halvings of `p` to
+            `n_queries` (the paper's schedule, see `p_selection`); False
+            keeps them at iterations 10, ..., 8000, as AutoAttack's
+            standard version does. Defaults to `True`.
+        norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
+        value_range: Pair `(low, high)`. Defaults to `(0.0, 1.0)`.
+        targeted: Bool; if True `y` holds target classes. Defaults to
+            `False`.
+        loss: The attack loss (`"margin"`, `"ce"`, a registered name or a
+            callable `(labels, logits) -> (batch,)`). Defaults to
+            `"margin"`.
+        from_logits: Bool or None (infer). Defaults to `None`.
+        training: Bool, `training` flag of the forward passes. Defaults to
+            `False`.
+        seed: Int or None. Defaults to `None`.
+        jit_compile: Bool, XLA-compile the attack. Defaults to `False`.
+
+    Example:
+
+    A linear model on 4 features with logits 0.4 apart: only moving every
+    feature by -0.1 flips it at `eps=0.1`, and the search finds that
+    vertex of the ball within 20 queries.
+
+    >>> import numpy as np, keras, keras_adv
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> model.set_weights([np.array([[1., -1.]] * 4), np.array([0., 3.6])])
+    >>> x = np.full((1, 4), 0.5, "float32")  # logits 2.0 and 1.6
+    >>> attack = keras_adv.attacks.Square(eps=0.1, n_queries=20, seed=0)
+    >>> x_adv, queries = attack.perturb_with_queries(model, x)
+    >>> np.asarray(x_adv).round(4)
+    array([[0.4, 0.4, 0.4, 0.4]], dtype=float32)
+    >>> np.asarray(queries)
+    array([2], dtype=int32)
+
+    Reference:
+        Andriushchenko et al., "Square Attack: a query-efficient black-box
+        adversarial attack via random search", ECCV 2020, arXiv:1912.00049.
+        Croce and Hein, "Reliable evaluation of adversarial robustness
+        with an ensemble of diverse parameter-free attacks", ICML 2020,
+        arXiv:2003.01690 (the version in AutoAttack).
+    """
+
+    #: Evaluate only the still-robust samples (gather/scatter); without
+    #: XLA. False runs every iteration on the whole batch, masked (the
+    #: XLA form; the tests compare the two).
+    _compact = True
+
+    def __init__(
+        self,
+        eps=0.3,
+        n_queries=5000,
+        p_init=0.8,
+        restarts=1,
+        rescale_schedule=True,
+        norm="linf",
+        value_range=(0.0, 1.0),
+        targeted=False,
+        loss="margin",
+        from_logits=None,
+        training=False,
+        seed=None,
+        jit_compile=False,
+    ):
+        super().__init__(
+            eps=eps,
+            norm=norm,
+            value_range=value_range,
+            targeted=targeted,
+            loss=loss,
+            from_logits=from_logits,
+            training=training,
+            seed=seed,
+            jit_compile=jit_compile,
+        )
+        self.n_queries = _validation.check_int(
+            "n_queries", n_queries, minimum=1
+        )
+        self.p_init = _validation.check_number(
+            "p_init", p_init, minimum=0.0, strict=True
+        )
+        if self.p_init > 1.0:
+            raise ValueError(
+                _validation.invalid("p_init", "a number in (0, 1]", p_init)
+            )
+        self.restarts = _validation.check_int("restarts", restarts, minimum=1)
+        self.rescale_schedule = _validation.check_bool(
+            "rescale_schedule", rescale_schedule
+        )
+        self._query_functions = weakref.WeakKeyDictionary()
+
+    # ------------------------------------------------------------- public
+    def generate(self, model_logits, x, y, eps, seed):
+        return self.generate_with_queries(model_logits, x, y, eps, seed)[0]
+
+    def generate_with_queries(self, model_logits, x, y, eps, seed):
+        """`generate`, and the queries spent per sample (graph-safe).
+
+        Args:
+            model_logits: A `ModelLogits`.
+            x: Float32 tensor, the clean inputs.
+            y: Int32 tensor `(batch,)`: labels, or targets if targeted.
+            eps: Float32 scalar or `(batch,)` tensor.
+            seed: Int32 tensor `(2,)`, a stateless seed.
+
+        Returns:
+            `(x_adv, queries)`: float32 like `x`, and int32 `(batch,)`.
+        """
+        h, w, c = _grid(x.shape)
+        batch = ops.shape(x)[0]
+        grid = ops.reshape(x, (-1, h, w, c))
+        eps = ops.reshape(ops.cast(eps, "float32"), (-1,))
+        eps = eps * ops.ones((batch,), "float32")
+        robust = ops.logical_not(self.is_successful(model_logits(x), y))
+        schedule = _Schedule(
+            self.n_queries,
+            self.p_init,
+            self.norm,
+            h,
+            w,
+            c,
+            self.rescale_schedule,
+        )
+
+        def query(points):
+            return model_logits(ops.reshape(points, (-1,) + tuple(x.shape[1:])))
+
+        def restart(r, carry):
+            x_adv, robust, queries = carry
+            run_seed = fold_seed(seed, r)
+
+            def run():
+                found, best, spent = self._search(
+                    query, grid, y, eps, robust, run_seed, schedule
+                )
+                where = ops.reshape(found, (-1, 1, 1, 1))
+                return (
+                    ops.where(where, best, x_adv),
+                    ops.logical_and(robust, ops.logical_not(found)),
+                    queries + spent,
+                )
+
+            return ops.cond(ops.any(robust), run, lambda: carry)
+
+        carry = (grid, robust, ops.zeros((batch,), "int32"))
+        if self.restarts == 1:
+            x_adv, _, queries = restart(0, carry)
+        else:
+            x_adv, _, queries = ops.fori_loop(0, self.restarts, restart, carry)
+        return ops.reshape(x_adv, ops.shape(x)), queries
+
+    def perturb_with_queries(
+        self, model, x, y=None, eps=None, seed=None, check=True
+    ):
+        """Adversarial examples and the queries spent on each sample.
+
+        Graph-safe like `perturb` (use it inside a `tf.function`, a
+        training step or a distribution strategy: the counts are returned,
+        not stored). Called eagerly, it validates its inputs like
+        `__call__` and runs a compiled graph cached per model.
+
+        Args:
+            model: The Keras model.
+            x: Float inputs in `value_range`.
+            y: Labels (targets if targeted) or None (the model's
+                predictions).
+            eps: Optional float or `(batch,)` override of `self.eps`.
+            seed: Optional int, `(2,)` int tensor or `SeedGenerator`.
+                Defaults to the attack's own `seed_generator`.
+            check: Bool, in-graph input checks (graph calls). Defaults to
+                `True`.
+
+        Returns:
+            `(x_adv, queries)`: `x_adv` with the dtype of `x` (no
+            gradient), `queries` int32 `(batch,)`.
+        """
+        if not tf.executing_eagerly():
+            if check:
+                self.check_input_types(x, y)
+            eps = self.eps if eps is None else eps
+            seed = self.seed_generator if seed is None else seed
+            x_adv, queries = self._run_with_queries(model, x, y, eps, seed)
+            if not check:
+                return x_adv, queries
+            checks = input_assertions(x, self.value_range, y)
+            with tf.control_dependencies(checks):
+                return tf.identity(x_adv), tf.identity(queries)
+        return self._eager_with_queries(model, x, y, eps, seed)
+
+    # ------------------------------------------------------------ running
+    def _run_with_queries(self, model, x, y, eps, seed):
+        """`Attack._run` returning the query counts too."""
+        dtype = x.dtype
+        x = ops.cast(x, "float32")
+        eps = ops.cast(eps, "float32")
+        model_logits = self.model_logits(model)
+        if y is None:
+            if self.targeted:
+                raise ValueError(
+                    "A targeted attack needs `y`: the target classes. "
+                    "Received: y=None"
+                )
+            y = ops.argmax(model_logits(x), axis=-1)
+        y = ops.stop_gradient(sparse_labels(y))
+        x_adv, queries = self.generate_with_queries(
+            model_logits, x, y, eps, as_stateless_seed(seed)
+        )
+        return ops.cast(ops.stop_gradient(x_adv), dtype), queries
+
+    def _eager_with_queries(self, model, x, y, eps, seed):
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                _validation.invalid("model", "a keras.Model", type(model))
+            )
+        x = self._check_x(x)
+        if y is not None:
+            y = self._check_y(y, x)
+        elif self.targeted:
+            raise ValueError(
+                "A targeted attack needs `y`: the target classes. "
+                "Received: y=None"
+            )
+        eps = self._check_call_eps(eps, x)
+        self._check_model_once(model, x, y)
+        if seed is not None:
+            seed = as_stateless_seed(seed)
+        fn = self._query_function(model, y is None, seed is None)
+        args = [x] + ([] if y is None else [y]) + [eps]
+        args += [] if seed is None else [seed]
+        state = (
+            [(v, v.numpy()) for v in model.non_trainable_variables]
+            if self.training
+            else []
+        )
+        try:
+            x_adv, queries, summary = fn(*args)
+        finally:
+            for variable, value in state:
+                variable.assign(value)
+        self._check_summary(summary)
+        return x_adv, queries
+
+    def _query_function(self, model, labels_from_model, own_seed):
+        """One `tf.function` per model, configuration and argument kind."""
+        per_model = self._query_functions.setdefault(model, {})
+        key = (self._graph_key(), labels_from_model, own_seed)
+        fn = per_model.get(key)
+        if fn is not None:
+            return fn
+        model_ref = weakref.ref(model)
+
+        def run(x, *rest):
+            rest = list(rest)
+            y = None if labels_from_model else rest.pop(0)
+            eps = rest.pop(0)
+            seed = self.seed_generator if own_seed else rest.pop(0)
+            x_adv, queries = self._run_with_queries(
+                model_ref(), x, y, eps, seed
+            )
+            return x_adv, queries, _value_summary(x)
+
+        fn = tf.function(
+            run, reduce_retracing=True, jit_compile=self.jit_compile
+        )
+        per_model[key] = fn
+        return fn
+
+    # ------------------------------------------------------------- search
+    def _search(self, query, x, y, eps, active, seed, schedule):
+        """One run of the search on the samples where `active` holds.
+
+        Returns `(found, best, spent)`: per sample whether it became
+        adversarial, the best point (image view), the queries spent.
+        """
+        if self.norm == "linf":
+            start = self._linf_start(x, eps, fold_seed(seed, 0))
+        else:
+            start = self._l2_start(x, eps, fold_seed(seed, 0))
+        batch = ops.shape(x)[0]
+        spread = ops.reshape(eps, (-1, 1, 1, 1))
+
+        def evaluate(candidate, y_c):
+            logits = query(candidate)
+            return self.objective(logits, y_c), self.is_successful(logits, y_c)
+
+        def first(start_c, y_c):
+            return (start_c,) + evaluate(start_c, y_c)
+
+        lowest = ops.full((batch,), float("-inf"), "float32")
+        no = ops.zeros((batch,), "bool")
+        best, best_objective, success = self._on_active(
+            first, active, (start, y), (x, lowest, no)
+        )
+        found = ops.logical_and(active, success)
+        robust = ops.logical_and(active, ops.logical_not(success))
+        spent = ops.cast(active, "int32")
+
+        def cond(i, best, best_objective, robust, found, spent):
+            return ops.logical_and(i < self.n_queries - 1, ops.any(robust))
+
+        def body(i, best, best_objective, robust, found, spent):
+            step_seed = fold_seed(seed, i + 1)
+            phase = schedule.phase(i)
+            per_sample = (x, y, spread, best, best_objective)
+            if self.norm == "l2":
+                signs = _signs((batch, x.shape[-1]), fold_seed(step_seed, 1))
+                per_sample += (signs,)
+
+            def step(x_c, y_c, eps_c, best_c, objective_c, *signs_c):
+                if self.norm == "linf":
+                    candidate = self._linf_candidate(
+                        x_c, best_c, eps_c, phase, step_seed, schedule
+                    )
+                else:
+                    candidate = self._l2_candidate(
+                        x_c,
+                        best_c,
+                        eps_c,
+                        signs_c[0],
+                        phase,
+                        step_seed,
+                        schedule,
+                    )
+                objective, success = evaluate(candidate, y_c)
+                improved = ops.logical_or(objective > objective_c, success)
+                where = ops.reshape(improved, (-1, 1, 1, 1))
+                return (
+                    ops.where(where, candidate, best_c),
+                    ops.maximum(objective, objective_c),
+                    success,
+                )
+
+            best, best_objective, success = self._on_active(
+                step, robust, per_sample, (best, best_objective, no)
+            )
+            spent = spent + ops.cast(robust, "int32")
+            found = ops.logical_or(found, ops.logical_and(robust, success))
+            robust = ops.logical_and(robust, ops.logical_not(success))
+            return i + 1, best, best_objective, robust, found, spent
+
+        loop = (ops.convert_to_tensor(0, "int32"), best, best_objective)
+        loop += (robust, found, spent)
+        _, best, _, _, found, spent = ops.while_loop(cond, body, loop)
+        return found, best, spent
+
+    def _on_active(self, fn, active, inputs, outputs):
+        """`fn(*inputs)` on the active rows, merged into `outputs`.
+
+        Gathers the active rows (their number is dynamic) and scatters the
+        results back, so only they reach the model; under XLA, where
+        shapes are static, `fn` runs on the whole batch and the results
+        are merged with a mask.
+        """
+        if self.jit_compile or not self._compact:
+            results = fn(*inputs)
+            merged = []
+            for new, old in zip(results, outputs):
+                mask = ops.reshape(active, (-1,) + (1,) * (len(old.shape) - 1))
+                merged.append(ops.where(mask, new, old))
+            return tuple(merged)
+        index = tf.where(active)
+        results = fn(*[tf.gather_nd(t, index) for t in inputs])
+        return tuple(
+            tf.tensor_scatter_nd_update(old, index, new)
+            for new, old in zip(results, outputs)
+        )
+
+    # ------------------------------------------------------------- L-inf
+    def _linf_start(self, x, eps, seed):
+        """Vertical stripes: `x + eps s`, `s` per column and channel."""
+        batch = ops.shape(x)[0]
+        _, _, w, c = x.shape
+        stripes = _signs((batch, 1, w, c), seed)
+        return self.threat_model.clip(
+            x + ops.reshape(eps, (-1, 1, 1, 1)) * stripes
+        )
+
+    def _linf_candidate(self, x, best, eps, phase, seed, schedule):
+        """The window of `best` set to `x +- eps` (one sign per channel)."""
+        _, h, w, c = x.shape
+        u = tf.random.stateless_uniform((2 + c,), seed)
+        side_h = ops.take(schedule.sides_h, phase)
+        side_w = ops.take(schedule.sides_w, phase)
+        rows = _window(_offset(u[0], h - side_h), side_h, h)
+        cols = _window(_offset(u[1], w - side_w), side_w, w)
+        sign = ops.where(u[2:] < 0.5, -1.0, 1.0)
+        # As the reference: add +-2 eps and project back onto the ball.
+        candidate = best + _rect(rows, cols) * 2.0 * eps * sign
+        candidate = ops.clip(candidate, x - eps, x + eps)
+        return self.threat_model.clip(candidate)
+
+    # ---------------------------------------------------------------- L2
+    def _l2_start(self, x, eps, seed):
+        """A grid of meta pseudo-Gaussian bumps, random signs, norm eps."""
+        batch = ops.shape(x)[0]
+        _, h, w, c = x.shape
+        tile_id, patterns, n_tiles = _l2_tiles(h, w)
+        flip = tf.random.stateless_uniform((n_tiles + 1,), fold_seed(seed, 0))
+        flip = ops.take(flip < 0.5, tile_id)
+        canvas = ops.where(flip, patterns[1], patterns[0])
+        signs = _signs((batch, n_tiles + 1, c), fold_seed(seed, 1))
+        signs = ops.take(signs, ops.reshape(tile_id, (-1,)), axis=1)
+        delta = ops.reshape(signs, (-1, h, w, c)) * canvas[None, :, :, None]
+        delta = delta / (_norm(delta, (1, 2, 3)) + _TINY)
+        return self.threat_model.clip(
+            x + delta * ops.reshape(eps, (-1, 1, 1, 1))
+        )
+
+    def _l2_candidate(self, x, best, eps, signs, phase, seed, schedule):
+        """Window 2 emptied, its mass moved into a new bump in window 1."""
+        _, h, w, c = x.shape
+        u = tf.random.stateless_uniform((5,), fold_seed(seed, 0))
+        side_h = ops.take(schedule.sides_h, phase)
+        side_w = ops.take(schedule.sides_w, phase)
+        top = _offset(u[0], h - side_h)
+        left = _offset(u[1], w - side_w)
+        window_1 = _rect(_window(top, side_h, h), _window(left, side_w, w))
+        window_2 = _rect(
+            _window(_offset(u[2], h - side_h), side_h, h),
+            _window(_offset(u[3], w - side_w), side_w, w),
+        )
+        # The phase's pattern (split axis drawn), moved to the window.
+        axis = ops.cast(u[4] < 0.5, "int32")
+        pattern = ops.take(
+            ops.reshape(schedule.patterns, (-1, h, w)), 2 * phase + axis, axis=0
+        )
+        pattern = ops.take(pattern, ops.mod(ops.arange(h) - top, h), axis=0)
+        pattern = ops.take(pattern, ops.mod(ops.arange(w) - left, w), axis=1)
+        pattern = pattern[None, :, :, None]
+
+        delta = best - x
+        in_window_1 = delta * window_1
+        norm_window_1 = _norm(in_window_1, (1, 2))
+        norm_image = _norm(delta, (1, 2, 3))
+        norm_windows = _norm(delta * ops.maximum(window_1, window_2), (1, 2, 3))
+        update = pattern * ops.reshape(signs, (-1, 1, 1, c))
+        update = update + in_window_1 / (_TINY + norm_window_1)
+        budget = ops.sqrt(
+            ops.maximum(ops.square(eps) - ops.square(norm_image), 0.0) / c
+            + ops.square(norm_windows)
+        )
+        update = update / (_TINY + _norm(update, (1, 2))) * budget
+        delta = ops.where(window_1 > 0, update, delta * (1.0 - window_2))
+        delta = delta / (_TINY + _norm(delta, (1, 2, 3)))
+        return self.threat_model.clip(x + delta * eps)
+
+    # ------------------------------------------------------ serialisation
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "n_queries": self.n_queries,
+                "p_init": self.p_init,
+                "restarts": self.restarts,
+                "rescale_schedule": self.rescale_schedule,
+            }
+        )
+        return config
