@@ -7,6 +7,9 @@ the model-to-logits adapter shared with training and evaluation.
 
 from keras_adv.attacks._apgd import APGD
 from keras_adv.attacks._apgd import APGDT
+from keras_adv.attacks._autoattack import AutoAttack
+from keras_adv.attacks._autoattack import AutoAttackReport
+from keras_adv.attacks._autoattack import EOTModelLogits
 from keras_adv.attacks._base import Attack
 from keras_adv.attacks._base import as_stateless_seed
 from keras_adv.attacks._base import fold_seed
@@ -25,6 +28,8 @@ from keras_adv.attacks._logits import sparse_labels
 from keras_adv.attacks._pgd import BIM
 from keras_adv.attacks._pgd import MIM
 from keras_adv.attacks._pgd import PGD
+from keras_adv.attacks._square import Square
+from keras_adv.attacks._square import p_selection
 
 __all__ = [
     "APGD",
@@ -34,8 +39,12 @@ __all__ = [
     "FGSM",
     "MIM",
     "PGD",
+    "Square",
     "Attack",
+    "AutoAttack",
+    "AutoAttackReport",
     "CarliniWagnerL2",
+    "EOTModelLogits",
     "IterativeAttack",
     "ModelLogits",
     "as_stateless_seed",
@@ -44,6 +53,7 @@ __all__ = [
     "input_assertions",
     "looks_like_probabilities",
     "output_kind",
+    "p_selection",
     "projection_l2",
     "projection_linf",
     "sparse_labels",

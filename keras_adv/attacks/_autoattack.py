@@ -1,0 +1,450 @@
+"""AutoAttack: the parameter-free ensemble that robustness numbers quote."""
+
+import time
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_adv import _validation
+from keras_adv._api import register
+from keras_adv.attacks._apgd import APGD
+from keras_adv.attacks._apgd import APGDT
+from keras_adv.attacks._base import Attack
+from keras_adv.attacks._base import fold_seed
+from keras_adv.attacks._fab import FAB
+from keras_adv.attacks._logits import ModelLogits
+from keras_adv.attacks._logits import looks_like_probabilities
+from keras_adv.attacks._square import Square
+
+VERSIONS = ("standard", "plus", "rand")
+SQUARE_MARGIN = 0.002  # the reference's gradient-masking threshold
+
+
+class EOTModelLogits(ModelLogits):
+    """`ModelLogits` whose input gradient averages `iterations` passes.
+
+    Expectation over transformation for randomised models: the objective
+    and its input gradient are the means over `iterations` forward and
+    backward passes (each pass draws the model's own randomness).
+
+    Args:
+        model_logits: The `ModelLogits` to average.
+        iterations: Int >= 1, passes per gradient. Defaults to `20`.
+    """
+
+    def __init__(self, model_logits, iterations=20):
+        self.__dict__.update(model_logits.__dict__)
+        self._inner = model_logits
+        self.iterations = _validation.check_int(
+            "iterations", iterations, minimum=1
+        )
+
+    def value_and_input_gradient(self, objective_fn, x):
+        def body(i, carry):
+            value, grad = carry
+            v, g = self._inner.value_and_input_gradient(objective_fn, x)
+            return value + v, grad + g
+
+        value, grad = self._inner.value_and_input_gradient(objective_fn, x)
+        if self.iterations > 1:
+            value, grad = ops.fori_loop(1, self.iterations, body, (value, grad))
+        n = float(self.iterations)
+        return value / n, grad / n
+
+
+def _runs_with(name, classes):
+    """Whether component `name` can attack a `classes`-way classifier."""
+    if name == "apgd-t":
+        return classes >= 4  # targeted DLR needs z_pi4
+    if name == "apgd-dlr":
+        return classes >= 3  # DLR needs z_pi3
+    return True
+
+
+def _square(common):
+    # As the reference builds it: 5,000 queries, p_init 0.8 and the
+    # schedule of a 10,000-query run (`resc_schedule=False`).
+    return Square(
+        n_queries=5000, p_init=0.8, restarts=1, rescale_schedule=False, **common
+    )
+
+
+def _components(version, norm, eps, value_range, seed, from_logits, training):
+    common = dict(
+        eps=eps,
+        norm=norm,
+        value_range=value_range,
+        seed=seed,
+        from_logits=from_logits,
+        training=training,
+    )
+    if version == "standard":
+        return [
+            ("apgd-ce", APGD(loss="ce", restarts=1, **common)),
+            ("apgd-t", APGDT(num_targets=9, restarts=1, **common)),
+            ("fab-t", FAB(target_classes=9, restarts=1, **common)),
+            ("square", _square(common)),
+        ]
+    if version == "plus":
+        return [
+            ("apgd-ce", APGD(loss="ce", restarts=5, **common)),
+            ("apgd-dlr", APGD(loss="dlr", restarts=5, **common)),
+            ("fab", FAB(target_classes=9, restarts=5, **common)),
+            ("square", _square(common)),
+            ("apgd-t", APGDT(num_targets=9, restarts=1, **common)),
+            ("fab-t", FAB(target_classes=9, restarts=1, **common)),
+        ]
+    return [
+        ("apgd-ce", APGD(loss="ce", restarts=1, **common)),
+        ("apgd-dlr", APGD(loss="dlr", restarts=1, **common)),
+    ]
+
+
+@register
+class AutoAttack(Attack):
+    """AutoAttack (Croce & Hein 2020): the standard robustness evaluation.
+
+    An ensemble of complementary, parameter-free attacks run in sequence,
+    each only on the samples that are still robust; a sample counts as
+    robust if it survives all of them (per-sample worst case).
+
+    * `version="standard"`: APGD-CE, APGD-T (targeted DLR, 9 targets),
+      FAB-T (9 targets), Square (5,000 queries), one restart each;
+    * `"plus"`: APGD-CE and APGD-DLR (5 restarts each), FAB (FAB-T with 5
+      restarts: keras_adv's FAB is the targeted variant), Square, APGD-T,
+      FAB-T;
+    * `"rand"`: APGD-CE and APGD-DLR with expectation over transformation
+      (20 passes per gradient) for randomised models.
+
+    `attack(model, x, y)` runs the whole chain in one compiled graph and
+    returns the adversarial examples; `evaluate(model, x, y)` runs it
+    attack by attack over batches and returns an `AutoAttackReport` with
+    the clean accuracy, the robust accuracy after each attack (cumulative),
+    the time of each and the sanity flags of the reference (randomised
+    model, probability outputs, Square beating the white-box attacks, too
+    few classes for targeted DLR).
+
+    Args:
+        eps: Float >= 0 (or a variable): radius of the ball. Defaults to
+            `0.3`.
+        norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
+        version: `"standard"`, `"plus"` or `"rand"`. Defaults to
+            `"standard"`.
+        value_range: Pair `(low, high)`. Defaults to `(0.0, 1.0)`.
+        from_logits: Bool or None (infer). Defaults to `None`.
+        training: Bool, the `training` flag of the forward passes.
+            Defaults to `False`.
+        seed: Int or None. Defaults to `0` (the reference's default).
+        jit_compile: Bool, XLA-compile the whole chain. Defaults to
+            `False`.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_adv
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    >>> x = np.random.default_rng(0).uniform(size=(4, 8)).astype("float32")
+    >>> attack = keras_adv.attacks.AutoAttack(eps=0.05, seed=0)
+    >>> [name for name, _ in attack.components]
+    ['apgd-ce', 'apgd-t', 'fab-t', 'square']
+    >>> x_adv = attack(model, x)
+    >>> bool(np.abs(np.asarray(x_adv) - x).max() <= 0.05 + 1e-6)
+    True
+
+    Reference:
+        Croce and Hein, "Reliable evaluation of adversarial robustness with
+        an ensemble of diverse parameter-free attacks", ICML 2020,
+        arXiv:2003.01690.
+    """
+
+    def __init__(
+        self,
+        eps=0.3,
+        norm="linf",
+        version="standard",
+        value_range=(0.0, 1.0),
+        from_logits=None,
+        training=False,
+        seed=0,
+        jit_compile=False,
+    ):
+        super().__init__(
+            eps=eps,
+            norm=norm,
+            value_range=value_range,
+            targeted=False,
+            loss="ce",
+            from_logits=from_logits,
+            training=training,
+            seed=seed,
+            jit_compile=jit_compile,
+        )
+        self.version = _validation.check_choice(
+            "version", version, set(VERSIONS)
+        )
+        self.components = _components(
+            self.version,
+            self.norm,
+            self.eps,
+            self.value_range,
+            seed,
+            from_logits,
+            training,
+        )
+        for _, component in self.components:
+            component.threat_model = self.threat_model  # one live eps
+
+    # ------------------------------------------------------- one graph
+    def _component_logits(self, name, model_logits):
+        if self.version == "rand":
+            return EOTModelLogits(model_logits, 20)
+        return model_logits
+
+    def generate(self, model_logits, x, y, eps, seed):
+        batch = ops.shape(x)[0]
+        eps = ops.broadcast_to(ops.cast(eps, "float32"), (batch,))
+        logits = model_logits(x)
+        classes = logits.shape[-1]
+        robust = ops.logical_not(self.is_successful(logits, y))
+        x_adv = x
+        for i, (name, component) in enumerate(self.components):
+            if not _runs_with(name, classes):
+                continue
+            index = tf.where(robust)[:, 0]
+            sub_x = tf.gather(x, index)
+            sub_y = tf.gather(y, index)
+            sub_eps = tf.gather(eps, index)
+            adv = component.generate(
+                self._component_logits(name, model_logits),
+                sub_x,
+                sub_y,
+                sub_eps,
+                fold_seed(seed, i),
+            )
+            fooled = component.is_successful(model_logits(adv), sub_y)
+            hit = tf.boolean_mask(index, fooled)[:, None]
+            x_adv = tf.tensor_scatter_nd_update(
+                x_adv, hit, tf.boolean_mask(adv, fooled)
+            )
+            robust = tf.tensor_scatter_nd_update(
+                robust, hit, tf.zeros_like(hit[:, 0], tf.bool)
+            )
+        return x_adv
+
+    # ------------------------------------------------ step by step
+    def evaluate(self, model, x, y, batch_size=500, verbose=0):
+        """Runs the ensemble attack by attack; returns an `AutoAttackReport`.
+
+        Each attack runs, in batches of `batch_size`, only on the samples
+        that every earlier attack left robust (as the reference's
+        `run_standard_evaluation`).
+
+        Args:
+            model: The Keras classifier.
+            x: Float array of inputs in `value_range`.
+            y: Int labels `(n,)` (or one-hot).
+            batch_size: Int >= 1. Defaults to `500`.
+            verbose: 0 (silent) or 1 (one line per attack). Defaults to `0`.
+
+        Returns:
+            An `AutoAttackReport`.
+        """
+        batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
+        x = np.asarray(x)
+        self._check_x_dtype(x.dtype)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            y = y.argmax(1)
+        y = y.reshape(-1)
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(
+                _validation.invalid(
+                    "x, y", "non-empty arrays of equal length", (len(x), len(y))
+                )
+            )
+        start = time.perf_counter()
+        predict = _predictor(model, self.from_logits)
+        logits = _batched(predict, x, batch_size)
+        robust = logits.argmax(1) == y
+        report = AutoAttackReport(
+            version=self.version,
+            norm=self.norm,
+            eps=float(np.asarray(self.eps)),
+            num_samples=len(x),
+            clean_accuracy=float(robust.mean()),
+        )
+        report.flags.extend(
+            _sanity_flags(model, x[:batch_size], logits, self.version)
+        )
+        x_adv = x.copy()
+        for name, component in self.components:
+            if not _runs_with(name, logits.shape[-1]):
+                continue
+            begin = time.perf_counter()
+            index = np.flatnonzero(robust)
+            for lo in range(0, len(index), batch_size):
+                part = index[lo : lo + batch_size]
+                adv = np.asarray(component(model, x[part], y[part]))
+                fooled = predict(adv).argmax(1) != y[part]
+                x_adv[part[fooled]] = adv[fooled]
+                robust[part[fooled]] = False
+            seconds = time.perf_counter() - begin
+            report.robust_after[name] = float(robust.mean())
+            report.seconds[name] = seconds
+            if verbose:
+                print(
+                    f"{name}: robust accuracy {100 * robust.mean():.2f}% "
+                    f"({seconds:.1f} s)"
+                )
+        report.robust_accuracy = float(robust.mean())
+        report.robust = robust
+        report.x_adv = x_adv
+        report.total_seconds = time.perf_counter() - start
+        report.flags.extend(_square_flag(report))
+        for flag in report.flags:
+            warnings.warn(flag, stacklevel=2)
+        return report
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("targeted", "loss"):
+            config.pop(key)
+        config["version"] = self.version
+        return config
+
+
+class AutoAttackReport:
+    """The outcome of `AutoAttack.evaluate`.
+
+    Attributes:
+        version, norm, eps, num_samples: The evaluation's settings.
+        clean_accuracy: Float, accuracy on the clean inputs.
+        robust_after: Dict attack name -> robust accuracy after that attack
+            (cumulative: a sample counts if it survived it and every
+            earlier one).
+        robust_accuracy: Float, the AutoAttack robust accuracy.
+        seconds: Dict attack name -> wall time.
+        total_seconds: Float.
+        robust: Bool array `(n,)`, per-sample robustness.
+        x_adv: Array, the adversarial examples (the clean input where no
+            attack succeeded).
+        flags: List of sanity warnings (strings).
+    """
+
+    def __init__(self, version, norm, eps, num_samples, clean_accuracy):
+        self.version = version
+        self.norm = norm
+        self.eps = eps
+        self.num_samples = num_samples
+        self.clean_accuracy = clean_accuracy
+        self.robust_after = {}
+        self.seconds = {}
+        self.robust_accuracy = clean_accuracy
+        self.total_seconds = 0.0
+        self.robust = None
+        self.x_adv = None
+        self.flags = []
+
+    def to_dict(self):
+        """JSON-friendly summary (without the arrays)."""
+        return {
+            "attack": f"AutoAttack ({self.version}, {self.norm}, "
+            f"eps={self.eps:g})",
+            "num_samples": self.num_samples,
+            "clean_accuracy": self.clean_accuracy,
+            "robust_after": dict(self.robust_after),
+            "robust_accuracy": self.robust_accuracy,
+            "seconds": dict(self.seconds),
+            "total_seconds": self.total_seconds,
+            "flags": list(self.flags),
+        }
+
+    def table(self):
+        """A Markdown table: clean, then the accuracy after each attack."""
+        lines = [
+            f"AutoAttack {self.version} ({self.norm}, eps={self.eps:g}), "
+            f"{self.num_samples} samples",
+            "",
+            "| after | robust accuracy | seconds |",
+            "|---|---|---|",
+            f"| clean | {100 * self.clean_accuracy:.2f}% | |",
+        ]
+        for name, value in self.robust_after.items():
+            lines.append(
+                f"| {name} | {100 * value:.2f}% | {self.seconds[name]:.1f} |"
+            )
+        lines.append(
+            f"| **AutoAttack** | **{100 * self.robust_accuracy:.2f}%** | "
+            f"{self.total_seconds:.1f} |"
+        )
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (
+            f"AutoAttackReport(clean={self.clean_accuracy:.4f}, "
+            f"robust={self.robust_accuracy:.4f}, version={self.version!r})"
+        )
+
+
+def _predictor(model, from_logits):
+    adapter = ModelLogits(model, from_logits)
+
+    @tf.function(reduce_retracing=True)
+    def run(x):
+        return adapter(x)
+
+    def predict(x):
+        return np.asarray(run(tf.convert_to_tensor(x, tf.float32)))
+
+    return predict
+
+
+def _batched(predict, x, batch_size):
+    return np.concatenate(
+        [predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    )
+
+
+def _sanity_flags(model, x, logits, version):
+    """The reference's checks (`autoattack/checks.py`), as messages."""
+    flags = []
+    outputs = np.asarray(model(x, training=False))
+    if bool(looks_like_probabilities(ops.convert_to_tensor(outputs))):
+        flags.append(
+            "The model outputs probabilities (rows sum to 1): AutoAttack "
+            "attacks their logarithm; make sure the softmax is not hiding "
+            "vanishing gradients (evaluate the logits if you can)."
+        )
+    repeats = [np.asarray(model(x, training=False)) for _ in range(4)]
+    if any(np.abs(r - outputs).max() > 1e-6 for r in repeats):
+        flags.append(
+            "The model's outputs change between forward passes: it is "
+            "randomised. Use version='rand' (expectation over "
+            "transformation)."
+        )
+    if logits.shape[-1] < 4 and version in ("standard", "plus"):
+        flags.append(
+            f"The model has {logits.shape[-1]} classes: the targeted DLR "
+            "loss needs at least 4 (APGD-T is skipped) and the DLR loss 3; "
+            "FAB-T uses the classes there are."
+        )
+    return flags
+
+
+def _square_flag(report):
+    names = list(report.robust_after)
+    if "square" not in names:
+        return []
+    before = [report.robust_after[n] for n in names[: names.index("square")]]
+    if not before:
+        return []
+    gained = before[-1] - report.robust_after["square"]
+    if gained > SQUARE_MARGIN:
+        return [
+            f"Square (a black-box attack) lowered the robust accuracy by "
+            f"{100 * gained:.2f} points after the white-box attacks: a "
+            "sign of gradient masking. The white-box numbers alone "
+            "overstate robustness."
+        ]
+    return []

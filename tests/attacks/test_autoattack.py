@@ -1,0 +1,175 @@
+"""AutoAttack: the ensemble's chaining, accounting and sanity flags."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+import keras_adv
+from keras_adv.attacks import APGD
+from keras_adv.attacks import AutoAttack
+from keras_adv.testing import assert_config_round_trip
+from keras_adv.testing import linear_classifier
+
+
+def hadamard_weights(features=16, classes=4):
+    """Orthogonal +-1 class prototypes (rows 1..classes of a Hadamard)."""
+    h = np.array([[1.0]])
+    while h.shape[0] < features:
+        h = np.block([[h, h], [h, -h]])
+    return h[1 : classes + 1].T.astype("float32")
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    w = hadamard_weights(16, 4)
+    model = linear_classifier(w)
+    x = rng.uniform(0.3, 0.7, size=(48, 16)).astype("float32")
+    y = np.argmax(x @ w, axis=1)
+    y[:6] = (y[:6] + 1) % 4  # six samples misclassified from the start
+    return model, w, x, y
+
+
+def test_versions_and_components():
+    names = {
+        v: [n for n, _ in AutoAttack(version=v).components]
+        for v in ("standard", "plus", "rand")
+    }
+    assert names["standard"] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert names["plus"] == [
+        "apgd-ce",
+        "apgd-dlr",
+        "fab",
+        "square",
+        "apgd-t",
+        "fab-t",
+    ]
+    assert names["rand"] == ["apgd-ce", "apgd-dlr"]
+    attack = AutoAttack(eps=0.2)
+    square = dict(attack.components)["square"]
+    assert square.n_queries == 5000 and square.rescale_schedule is False
+    # One live eps: changing the ensemble's eps changes every component's.
+    attack.eps = 0.1
+    assert all(float(c.eps) == 0.1 for _, c in attack.components)
+    with pytest.raises(ValueError, match="version"):
+        AutoAttack(version="fast")
+
+
+def test_config_round_trip():
+    restored = assert_config_round_trip(AutoAttack(eps=0.2, version="plus"))
+    assert restored.version == "plus"
+    assert keras_adv.attacks.AutoAttack is AutoAttack
+
+
+def test_chain_spares_misclassified_and_never_weaker_than_apgd(problem):
+    model, w, x, y = problem
+    eps = 0.06
+    attack = AutoAttack(eps=eps, seed=0)
+    report = attack.evaluate(model, x, y, batch_size=20)
+    pred_clean = np.argmax(x @ w, axis=1)
+    assert report.clean_accuracy == pytest.approx(np.mean(pred_clean == y))
+    # Samples wrong from the start are returned unchanged.
+    wrong = pred_clean != y
+    np.testing.assert_array_equal(report.x_adv[wrong], x[wrong])
+    # Robust accuracy is cumulative: never rises along the chain.
+    values = [report.clean_accuracy] + list(report.robust_after.values())
+    assert all(b <= a for a, b in zip(values, values[1:]))
+    assert report.robust_accuracy == values[-1]
+    # Per-sample worst case: robust means correctly classified at x_adv.
+    pred_adv = np.argmax(report.x_adv @ w, axis=1)
+    np.testing.assert_array_equal(report.robust, pred_adv == y)
+    delta = np.abs(report.x_adv - x).max(axis=1)
+    assert delta.max() <= eps + 1e-6
+    # Never weaker than its first attack alone.
+    apgd = APGD(eps=eps, seed=0)(model, x, y)
+    apgd_acc = np.mean(np.argmax(np.asarray(apgd) @ w, axis=1) == y)
+    assert report.robust_accuracy <= apgd_acc + 1e-9
+    assert 0.0 < report.robust_accuracy < report.clean_accuracy
+    assert set(report.to_dict()) >= {"robust_accuracy", "robust_after"}
+    assert "AutoAttack" in report.table()
+
+
+def test_one_graph_call_matches_the_evaluation(problem):
+    model, w, x, y = problem
+    attack = AutoAttack(eps=0.06, seed=0)
+    x_adv = np.asarray(attack(model, x, y))
+    report = attack.evaluate(model, x, y, batch_size=48)
+    robust = np.argmax(x_adv @ w, axis=1) == y
+    # Same attacks, different random draws (one graph folds the seed per
+    # attack): the robust accuracies agree closely on this easy problem.
+    assert abs(robust.mean() - report.robust_accuracy) <= 2 / len(x)
+    assert np.abs(x_adv - x).max() <= 0.06 + 1e-6
+    np.testing.assert_array_equal(
+        x_adv[np.argmax(x @ w, axis=1) != y], x[np.argmax(x @ w, axis=1) != y]
+    )
+
+
+class Rounding(keras.layers.Layer):
+    """Quantises the input: the gradient is zero almost everywhere."""
+
+    def call(self, x):
+        return ops.round(x * 4.0) / 4.0
+
+
+class Noisy(keras.layers.Layer):
+    def call(self, x):
+        return x + keras.random.normal(ops.shape(x), stddev=0.1)
+
+
+def test_sanity_flags(problem):
+    _, w, x, y = problem
+    # Gradient masking: white-box attacks see a zero gradient, Square does
+    # not need one and finds what they missed.
+    masked = keras.Sequential(
+        [keras.Input((16,)), Rounding(), keras.layers.Dense(4)]
+    )
+    masked.layers[-1].set_weights([w, np.zeros(4, "float32")])
+    masked_x = np.round(x * 4.0) / 4.0
+    masked_y = np.argmax(masked_x @ w, axis=1)
+    with pytest.warns(UserWarning, match="gradient masking"):
+        report = AutoAttack(eps=0.1, seed=0).evaluate(
+            masked, x, masked_y, batch_size=48
+        )
+    assert report.robust_after["square"] < report.robust_after["fab-t"]
+    # Probability outputs, a randomised model and three classes.
+    probs = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(4, activation="softmax")]
+    )
+    noisy = keras.Sequential(
+        [keras.Input((16,)), Noisy(), keras.layers.Dense(4)]
+    )
+    three = keras.Sequential([keras.Input((16,)), keras.layers.Dense(3)])
+    attack = AutoAttack(eps=0.0, seed=0)
+    flags = {}
+    for name, model, labels in (
+        ("probs", probs, y),
+        ("noisy", noisy, y),
+        ("three", three, y % 3),
+    ):
+        with pytest.warns(UserWarning):
+            flags[name] = " ".join(
+                AutoAttack(eps=0.0, seed=0)
+                .evaluate(model, x[:8], labels[:8], batch_size=8)
+                .flags
+            )
+    assert "probabilities" in flags["probs"]
+    assert "randomised" in flags["noisy"]
+    assert "3 classes" in flags["three"]
+    del attack
+
+
+def test_eot_logits_average_gradients():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    adapter = keras_adv.attacks.ModelLogits(model, from_logits=True)
+    eot = keras_adv.attacks.EOTModelLogits(adapter, iterations=5)
+    x = tf.constant(np.full((2, 3), 0.5, "float32"))
+
+    def objective(logits):
+        return logits[:, 0]
+
+    v1, g1 = adapter.value_and_input_gradient(objective, x)
+    v5, g5 = eot.value_and_input_gradient(objective, x)
+    np.testing.assert_allclose(v1, v5, rtol=1e-6)
+    np.testing.assert_allclose(g1, g5, rtol=1e-6)
