@@ -53,15 +53,48 @@ def default_attacks():
     return {"fgsm": FGSM(), "pgd": PGD(steps=10, seed=0)}
 
 
+def attack_by_name(name):
+    """A default-configured attack from its name (see `ATTACK_NAMES`)."""
+    from keras_adv import attacks as attacks_module
+
+    factories = {
+        "fgsm": lambda: attacks_module.FGSM(),
+        "pgd": lambda: attacks_module.PGD(steps=10, seed=0),
+        "pgd20": lambda: attacks_module.PGD(steps=20, seed=0),
+        "apgd": lambda: attacks_module.APGD(seed=0),
+        "apgd_t": lambda: attacks_module.APGDT(seed=0),
+        "fab_t": lambda: attacks_module.FAB(seed=0),
+        "square": lambda: attacks_module.Square(seed=0),
+        "autoattack": lambda: attacks_module.AutoAttack(seed=0),
+    }
+    key = _validation.check_choice("attacks", name, set(factories))
+    return factories[key]()
+
+
+ATTACK_NAMES = (
+    "fgsm",
+    "pgd",
+    "pgd20",
+    "apgd",
+    "apgd_t",
+    "fab_t",
+    "square",
+    "autoattack",
+)
+
+
 def attack_dict(attacks):
     """Normalises `attacks` to an ordered dict `name -> Attack`.
 
-    Accepts None (the defaults), one `Attack`, a list/tuple of attacks
+    Accepts None (the defaults), one `Attack`, a name (`"autoattack"`,
+    `"apgd"`, ... see `ATTACK_NAMES`), a list/tuple of attacks or names
     (named after their class, lower case, with `_2`, `_3`... for repeats)
     or a dict of names to attacks. Targeted attacks are refused.
     """
     if attacks is None:
         return default_attacks()
+    if isinstance(attacks, str):
+        return {attacks.lower(): attack_by_name(attacks)}
     if isinstance(attacks, Attack):
         attacks = [attacks]
     if isinstance(attacks, dict):
@@ -69,7 +102,11 @@ def attack_dict(attacks):
     elif isinstance(attacks, list | tuple):
         items, counts = [], {}
         for attack in attacks:
-            base = type(attack).__name__.lower()
+            if isinstance(attack, str):
+                base = attack.lower()
+                attack = attack_by_name(attack)
+            else:
+                base = type(attack).__name__.lower()
             counts[base] = counts.get(base, 0) + 1
             name = base if counts[base] == 1 else f"{base}_{counts[base]}"
             items.append((name, attack))

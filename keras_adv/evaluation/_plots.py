@@ -109,7 +109,7 @@ def plot_accuracy_curves(report, path, title=None):
 
 
 def _curve_label(name, entry):
-    steps = entry.get("steps", 1)
+    steps = entry.get("steps") or 1
     detail = entry["norm"] if steps <= 1 else f"{entry['norm']}, {steps} steps"
     return f"{name} ({detail})"
 

@@ -104,9 +104,12 @@ def evaluate_robustness(
             value range, y int labels or one-hot) or a `tf.data.Dataset` of
             `(x, y)` elements, batched or not (single samples need scalar
             labels).
-        attacks: An attack, a list of attacks, a dict `name -> attack`, or
-            None for `FGSM()` and `PGD(steps=10)` (L-inf on [0, 1]). All
-            attacks must be untargeted. Defaults to `None`.
+        attacks: An attack, a name (`"autoattack"` for AutoAttack
+            standard, the number to quote; also `"fgsm"`, `"pgd"`,
+            `"pgd20"`, `"apgd"`, `"apgd_t"`, `"fab_t"`, `"square"`), a list
+            of attacks or names, a dict `name -> attack`, or None for
+            `FGSM()` and `PGD(steps=10)` (L-inf on [0, 1]). All attacks
+            must be untargeted. Defaults to `None`.
         epsilons: Radii to sweep, numbers >= 0 (sorted, duplicates
             dropped). `0` gives the clean accuracy. Defaults to
             `(0.0, 0.1, 0.2, 0.3)`.
@@ -261,7 +264,9 @@ def evaluate_robustness(
             "class_name": type(attack).__name__,
             "config": _json_config(attack),
             "norm": attack.norm,
-            "steps": int(getattr(attack, "steps", 1)),
+            # None for attacks that are not step-counted searches
+            # (AutoAttack, Square): they join no single/multi-step check.
+            "steps": (int(attack.steps) if hasattr(attack, "steps") else None),
             "accuracy": (correct[name] / n).tolist(),
             "success_rate": (flipped[name] / max(clean_total, 1)).tolist(),
             "mean_norm": (norm_sum[name] / n).tolist(),

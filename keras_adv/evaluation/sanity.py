@@ -84,10 +84,10 @@ def gradient_masking_warnings(report_data, checks):
 
     # A multi-step attack must not be weaker than a single-step one.
     for multi, m_entry in attacks.items():
-        if m_entry.get("steps", 1) <= 1:
+        if (m_entry.get("steps") or 1) <= 1:
             continue
         for single, s_entry in attacks.items():
-            if s_entry.get("steps", 1) != 1:
+            if s_entry.get("steps", 1) != 1:  # None: not a step count
                 continue
             if s_entry["norm"] != m_entry["norm"]:
                 continue

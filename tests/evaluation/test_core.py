@@ -299,3 +299,32 @@ def test_a_new_log_dir_is_accepted_and_not_created_early(problem, tmp_path):
     monitor = RobustnessMonitor((x[:8], y[:8]), log_dir=log_dir)
     assert monitor.log_dir == str(log_dir)
     assert not (tmp_path / "runs").exists()
+
+
+def test_attacks_by_name_including_autoattack():
+    attacks = _core.attack_dict(["pgd", "autoattack"])
+    assert list(attacks) == ["pgd", "autoattack"]
+    assert type(attacks["autoattack"]).__name__ == "AutoAttack"
+    assert list(_core.attack_dict("apgd")) == ["apgd"]
+    with pytest.raises(ValueError, match="attacks"):
+        _core.attack_dict("deepfool")
+
+
+def test_evaluate_robustness_with_autoattack_has_no_masking_false_alarm():
+    from keras_adv.evaluation import evaluate_robustness
+
+    rng = np.random.default_rng(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    x = rng.uniform(0.3, 0.7, size=(32, 8)).astype("float32")
+    y = np.argmax(np.asarray(model(x)), axis=1)
+    report = evaluate_robustness(
+        model,
+        (x, y),
+        attacks=["fgsm", "autoattack"],
+        epsilons=[0.0, 0.05],
+        verbose=0,
+    )
+    aa = report.attacks["autoattack"]["accuracy"]
+    fgsm = report.attacks["fgsm"]["accuracy"]
+    assert aa[-1] <= fgsm[-1] + 1e-9  # the ensemble is never weaker
+    assert not any("multistep_weaker" in w for w in report.warnings)
