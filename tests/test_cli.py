@@ -534,3 +534,20 @@ def test_default_demo_trains_a_robust_model(capsys, tmp_path):
     assert report["robust_accuracy"][-1] >= 0.8
     assert report["warnings"] == []
     assert "tensorboard --logdir" in capsys.readouterr().out
+
+
+def test_evaluate_with_autoattack(saved_model, capsys, tmp_path):
+    (_, _), (x, y) = keras_adv.datasets.load_mnist_subset(normalize=False)
+    data = tmp_path / "digits.npz"
+    np.savez(data, x=x[:24], y=y[:24])
+    out = tmp_path / "report"
+    code = cli.main(
+        ["evaluate", saved_model, "--data", f"npz:{data}"]
+        + ["--attack", "autoattack", "--eps", "0.05", "-q"]
+        + ["--out", str(out)]
+    )
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["attacks"]) == ["autoattack"]
+    assert report["attacks"]["autoattack"]["class_name"] == "AutoAttack"
+    assert report["attacks"]["autoattack"]["steps"] is None

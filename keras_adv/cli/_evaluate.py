@@ -66,11 +66,19 @@ def _make_attacks(attacks, names, norm, steps, seed):
         "pgd": attacks.PGD,
         "bim": attacks.BIM,
         "mim": attacks.MIM,
+        "apgd": attacks.APGD,
+        "apgd_t": attacks.APGDT,
+        "fab_t": attacks.FAB,
+        "square": attacks.Square,
+        "autoattack": attacks.AutoAttack,
     }
+    # --steps sets the iterations of the step-counted attacks; the
+    # reference-grade ones keep their paper defaults (APGD: 100).
+    stepped = ("pgd", "bim", "mim")
     made = {}
     for name in names:
         kwargs = {"norm": norm, "seed": seed}
-        if name != "fgsm":
+        if name in stepped:
             kwargs["steps"] = steps
         made[name] = classes[name](**kwargs)
     return made

@@ -7,7 +7,17 @@ from keras_adv.cli._errors import PROG
 from keras_adv.cli._errors import UsageError
 
 COMMANDS = ("evaluate", "train", "demo")
-ATTACKS = ("fgsm", "pgd", "bim", "mim")
+ATTACKS = (
+    "fgsm",
+    "pgd",
+    "bim",
+    "mim",
+    "apgd",
+    "apgd_t",
+    "fab_t",
+    "square",
+    "autoattack",
+)
 NORMS = ("linf", "l2")
 TRAIN_METHODS = ("clean", "pgd", "fgsm-rs", "trades")  # recipes.METHODS
 
