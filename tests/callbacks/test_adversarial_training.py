@@ -593,3 +593,13 @@ def test_compiled_loss_contradicting_outputs_is_refused(data, final_softmax):
     )
     with pytest.raises(ValueError, match="compiled with"):
         fit(adv, data)
+
+
+def test_nan_training_inputs_fail_the_step(data):
+    x, y = data
+    bad = x.copy()
+    bad[3, 0] = np.nan
+    model = compile_model(sequential())
+    with pytest.raises(Exception, match="NaN"):
+        fit(model, (bad, y), callbacks=[AdversarialTraining(PGD(eps=0.1))])
+    assert not is_wrapped(model)
