@@ -9,6 +9,7 @@ environment unless the lock file or `pyproject.toml` changed.
     python3 dev.py demo        # set up, then `keras-adv demo`
     python3 dev.py test        # set up, then the test suite (what CI runs)
     python3 dev.py test --slow # also the long quality tests
+    python3 dev.py test-floor  # fast tests at the oldest supported versions
     python3 dev.py bench       # set up, then the benchmarks in bench/
     python3 dev.py lint        # ruff check + ruff format --check
     python3 dev.py docs        # build the docs site into site/ (--strict)
@@ -30,17 +31,20 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements" / "lock.txt"
 STAMP = VENV / ".keras_adv_setup"
+# `test-floor`: the lowest supported versions, in a venv of their own.
+FLOOR_VENV = ROOT / ".venv-floor"
+FLOOR_LOCK = ROOT / "requirements" / "floor.txt"
 
 
-def _venv_python():
+def _venv_python(venv_dir=VENV):
     if os.name == "nt":
-        return VENV / "Scripts" / "python.exe"
-    return VENV / "bin" / "python"
+        return venv_dir / "Scripts" / "python.exe"
+    return venv_dir / "bin" / "python"
 
 
-def _fingerprint():
+def _fingerprint(lock=LOCK):
     digest = hashlib.sha256()
-    for path in (LOCK, ROOT / "pyproject.toml"):
+    for path in (lock, ROOT / "pyproject.toml"):
         digest.update(path.read_bytes())
     digest.update(sys.version.encode())
     return digest.hexdigest()
@@ -51,22 +55,33 @@ def _run(cmd, **kwargs):
     return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
 
 
-def setup():
+def setup(venv_dir=VENV, lock=LOCK):
     """Creates `.venv` and installs the pinned dependencies (idempotent)."""
     if sys.version_info < (3, 10):  # noqa: UP036 - runs before the venv
         sys.exit("keras_adv needs Python >= 3.10; found " + sys.version)
-    fingerprint = _fingerprint()
-    if STAMP.exists() and STAMP.read_text() == fingerprint:
+    fingerprint = _fingerprint(lock)
+    stamp = venv_dir / STAMP.name
+    if stamp.exists() and stamp.read_text() == fingerprint:
         return
-    if not _venv_python().exists():
-        print(f"Creating virtual environment in {VENV.name}/", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    py = _venv_python()
+    if not _venv_python(venv_dir).exists():
+        print(f"Creating virtual environment in {venv_dir.name}/", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+    py = _venv_python(venv_dir)
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
-    for cmd in (pip + ["-r", LOCK], pip + ["--no-deps", "-e", "."]):
+    for cmd in (pip + ["-r", lock], pip + ["--no-deps", "-e", "."]):
         if _run(cmd) != 0:
             sys.exit("setup failed: " + " ".join(str(c) for c in cmd))
-    STAMP.write_text(fingerprint)
+    stamp.write_text(fingerprint)
+
+
+def _test_floor(rest):
+    """The fast suite in `.venv-floor` (requirements/floor.txt): proves the
+    floors in pyproject.toml. Lint and docs-site tests need the main venv."""
+    setup(FLOOR_VENV, FLOOR_LOCK)
+    py = _venv_python(FLOOR_VENV)
+    skip = ["--ignore=tests/test_lint.py", "--ignore=tests/test_docs_site.py"]
+    cmd = [py, "-m", "pytest", "-p", "no:cacheprovider", *skip, *rest]
+    return _run(cmd, env=_env())
 
 
 def _env():
@@ -92,6 +107,8 @@ def main(argv):
         print(__doc__)
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "test-floor":
+        return _test_floor(rest)
     setup()
     py = _venv_python()
     if command == "setup":
