@@ -14,6 +14,7 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv.distribute import _replicas
 
 
 def _flat(logits, name):
@@ -289,6 +290,43 @@ class GANLoss:
         return f"{type(self).__name__}()"
 
 
+def _global_softmax_gan(real_logits, fake_logits, generator):
+    """Softmax GAN over every replica's samples (see `SoftmaxGANLoss`).
+
+    Returns `L + R * sum_own stop(g) * (l - stop(l))`, with `L` the loss on
+    the gathered global batch (gradient stopped), `R` the number of
+    replicas and `g = softmax(l) - target` the gradient of `L` with
+    respect to this replica's own logits `l`: the value is `L`, the
+    gradient `R * dL/dl` on the own logits only, so that the model's
+    `1/R` loss scaling and the sum of the gradients over the replicas give
+    exactly the gradient of `L` on one device.
+    """
+    real = _flat(real_logits, "real_logits")
+    fake = _flat(fake_logits, "fake_logits")
+    replicas = _replicas.replica_count()
+    if replicas == 1:
+        if generator:
+            return softmax_gan_generator_loss(real, fake)
+        return softmax_gan_discriminator_loss(real, fake)
+    all_real, all_fake = _replicas.all_gather([real, fake])
+    logits = ops.concatenate([all_real, all_fake], axis=0)
+    log_z, m = _log_partition(logits)
+    n_real = ops.cast(ops.shape(all_real)[0], "float32")
+    n_all = ops.cast(ops.shape(logits)[0], "float32")
+    own = ops.concatenate([real, fake], axis=0)
+    if generator:
+        value = log_z + ops.mean(m - logits)
+        target = ops.ones_like(own) / n_all
+    else:
+        value = log_z + ops.mean(m - all_real)
+        target = ops.concatenate(
+            [ops.ones_like(real) / n_real, ops.zeros_like(fake)], axis=0
+        )
+    grad = ops.stop_gradient(ops.exp(own - m - log_z) - target)
+    surrogate = ops.sum(grad * (own - ops.stop_gradient(own)))
+    return ops.stop_gradient(value) + float(replicas) * surrogate
+
+
 @register
 class SoftmaxGANLoss(GANLoss):
     """Softmax GAN loss (Lin 2017) as a `GANLoss` object.
@@ -299,12 +337,29 @@ class SoftmaxGANLoss(GANLoss):
     over the whole batch. See `softmax_gan_discriminator_loss` and
     `softmax_gan_generator_loss` for the formulas and numerics.
 
+    Under a `tf.distribute` strategy the default is Softmax GAN per
+    replica: each replica's partition function runs over its own share of
+    the batch. With `global_batch=True` it runs over the global batch:
+    each replica gathers every replica's logits (`all_gather`, forward
+    only), reports the loss of the global batch, and back-propagates the
+    gradient of that loss with respect to its own samples' logits, scaled
+    so that `keras_adv.models.GAN`'s update (loss divided by the number of
+    replicas, gradients summed across replicas) is the gradient of one
+    device training on the global batch. With one replica both are the
+    same.
+
+    Args:
+        global_batch: Bool, compute the loss over all replicas' samples.
+            Defaults to `False`.
+
     Example:
 
     >>> from keras_adv.losses import SoftmaxGANLoss
     >>> loss = SoftmaxGANLoss()
     >>> round(float(loss.discriminator_loss([0.0, 0.0], [0.0, 0.0])), 4)
     1.3863
+    >>> SoftmaxGANLoss(global_batch=True)  # one device: the same loss
+    SoftmaxGANLoss(global_batch=True)
 
     Reference:
         Lin, "Softmax GAN", arXiv:1704.06191, 2017.
@@ -312,11 +367,26 @@ class SoftmaxGANLoss(GANLoss):
 
     generator_uses_real_logits = True
 
+    def __init__(self, global_batch=False):
+        self.global_batch = _validation.check_bool("global_batch", global_batch)
+
     def discriminator_loss(self, real_logits, fake_logits):
+        if self.global_batch:
+            return _global_softmax_gan(real_logits, fake_logits, False)
         return softmax_gan_discriminator_loss(real_logits, fake_logits)
 
     def generator_loss(self, real_logits, fake_logits):
+        if self.global_batch:
+            return _global_softmax_gan(real_logits, fake_logits, True)
         return softmax_gan_generator_loss(real_logits, fake_logits)
+
+    def get_config(self):
+        return {"global_batch": self.global_batch}
+
+    def __repr__(self):
+        if self.global_batch:
+            return f"{type(self).__name__}(global_batch=True)"
+        return f"{type(self).__name__}()"
 
 
 @register
