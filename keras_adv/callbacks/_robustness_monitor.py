@@ -70,7 +70,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
     `images` samples clean, adversarial and perturbed; image inputs
     only), histograms of perturbation norms and logit margins, and once
     per `fit` a text `setup` and a custom-scalars chart. See the user
-    guide, `docs/robustness_monitor.md`.
+    guide, `docs/robustness_monitor.md`. Under a
+    `MultiWorkerMirroredStrategy` every worker evaluates (so that all
+    workers' logs hold the same values) and only the chief writes.
 
     Args:
         validation_data: A pair `(x, y)` of arrays (x floating point in the
@@ -246,7 +248,11 @@ class RobustnessMonitor(keras.callbacks.Callback):
 
     # --------------------------------------------------------- hooks
     def on_train_begin(self, logs=None):
-        if self.log_dir is not None and self._writer is None:
+        # Under MultiWorkerMirroredStrategy every worker evaluates (their
+        # logs must agree) but only the chief writes TensorBoard events.
+        strategy = getattr(self.model, "distribute_strategy", None)
+        chief = strategy is None or strategy.extended.should_save_summary
+        if self.log_dir is not None and self._writer is None and chief:
             run = os.path.join(self.log_dir, "robustness")
             self._writer = tf.summary.create_file_writer(run)
             self._series_writers = {

@@ -4,10 +4,12 @@
 `tf.distribute.MultiWorkerMirroredStrategy` (one process per worker, each
 with its `TF_CONFIG`), with the model's own `train_step`, Keras' loss
 scaling and metrics, and the same callbacks as on one machine
-(`AdversarialTraining` included); `multi_worker_support(model)` is the
-same adapter as a context manager (for `fit` and `evaluate`);
-`shard_by_data` sets the `DATA` auto-shard policy that gives every worker
-its slice of each global batch.
+(`AdversarialTraining` included); it makes
+`keras.callbacks.BackupAndRestore` write from the chief only and resume a
+restarted run at the step of its backup. `multi_worker_support(model)`
+is the same model adapter as a context manager (for `fit` and
+`evaluate`); `shard_by_data` sets the `DATA` auto-shard policy that gives
+every worker its slice of each global batch.
 """
 
 from keras_adv.distribute._multi_worker import fit_multi_worker

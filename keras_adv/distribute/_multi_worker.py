@@ -35,11 +35,41 @@ whose cluster has more than one task, which is when Keras takes its
 multi-worker branches); elsewhere the block changes nothing.
 `tests/distribute/test_multi_worker.py` pins the Keras behaviour this
 relies on, and that plain `fit` still fails without it.
+
+`fit_multi_worker` also adapts every `keras.callbacks.BackupAndRestore`
+among the callbacks, for the duration of its `fit` (instance-level hooks
+again; `tests/distribute/test_backup_and_restore.py` pins the Keras
+attributes they use). Keras 3.15's callback
+(`callbacks/backup_and_restore.py`) has two gaps:
+
+1. every worker writes `latest.weights.h5` and the metadata into the same
+   `backup_dir` (`_save_model`), so two workers on a shared file system
+   fail with h5py's "unable to lock file" (errno 11) at the first save;
+   the adapted callback writes from the chief only, the other workers
+   into a private temporary directory (as tf.keras did), and every worker
+   restores from `backup_dir`;
+2. `_load_model` restores the weights and the epoch but not the batch
+   (the metadata's `"batch"` is written and never read; `fit` has no
+   initial step), so with `save_freq=N` steps a run resumed from a
+   mid-epoch backup trains that epoch's first batches a second time on
+   top of weights that already include them. The adapted callback skips,
+   in the resumed epoch, the batches the backup already includes: it
+   consumes them from the iterator without training (the other
+   callbacks see those steps with empty logs, and the backup is not
+   re-written for them), and resumes at the next epoch if the backup
+   closed an epoch. It also keeps the saved epoch in the metadata of a
+   resumed run (Keras writes epoch 0 until the resumed run's first epoch
+   ends).
 """
 
 import contextlib
+import json
+import os
+import shutil
+import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_adv import _validation
@@ -192,6 +222,193 @@ def _check_variables_in_scope(model, strategy):
             )
 
 
+# ------------------------------------------------- BackupAndRestore
+_BACKUP_HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_train_end",
+)
+# Keras' attributes naming the files `_save_model` writes.
+_BACKUP_PATHS = (
+    "backup_dir",
+    "_weights_path",
+    "_training_metadata_path",
+    "_prev_weights_path",
+    "_prev_training_metadata_path",
+)
+
+
+def _adapter(hook):
+    """The `_Resume` whose bound method `hook` is, or None."""
+    owner = getattr(hook, "__self__", None)
+    return owner if isinstance(owner, _Resume) else None
+
+
+def _agreed(strategy, values, what):
+    """Raises unless every worker holds the same ints `values`."""
+    local = tf.constant([values], tf.int64)
+
+    @tf.function
+    def gather():
+        per_replica = strategy.run(lambda: tf.identity(local))
+        return strategy.gather(per_replica, axis=0)
+
+    rows = np.asarray(gather())
+    if not np.all(rows == rows[:1]):
+        raise ValueError(
+            f"The workers disagree on {what} (one row per replica: "
+            f"{rows.tolist()}): every worker must read the chief's "
+            "BackupAndRestore `backup_dir`, so it must be on a file system "
+            "that all workers share."
+        )
+
+
+class _Resume:
+    """One adaptation of a `keras.callbacks.BackupAndRestore` (module doc).
+
+    Hooks in the callback's instance `__dict__` call the class's own; the
+    chief check and the resume position are taken in `on_train_begin`,
+    after Keras' restore.
+    """
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.paths = {name: getattr(callback, name) for name in _BACKUP_PATHS}
+        self.private_dir = None
+        self.skip_epoch = None
+        self.skip = 0
+
+    # --------------------------------------------------------- install
+    def install(self):
+        for name in _BACKUP_HOOKS:
+            self.callback.__dict__[name] = getattr(self, name)
+
+    def remove(self):
+        callback = self.callback
+        for name in _BACKUP_HOOKS:
+            if _adapter(callback.__dict__.get(name)) is self:
+                del callback.__dict__[name]
+        for name, value in self.paths.items():
+            setattr(callback, name, value)
+        if self.private_dir is not None:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
+            self.private_dir = None
+
+    # -------------------------------------------------------- position
+    def _saved_position(self):
+        """`(epoch, batches done in it)` of the backup, or None."""
+        path = self.paths["_training_metadata_path"]
+        if not isinstance(self.callback.save_freq, int):
+            return None  # "epoch": Keras' own restore is exact
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path) as f:
+            metadata = json.loads(f.read())
+        return int(metadata["epoch"]), int(metadata["batch"]) + 1
+
+    # ----------------------------------------------------------- hooks
+    def on_train_begin(self, logs=None):
+        callback = self.callback
+        model = callback.model
+        type(callback).on_train_begin(callback, logs)
+        position = self._saved_position()
+        epoch = model._initial_epoch or 0
+        if position is not None:
+            epoch, done = position
+            steps = (callback.params or {}).get("steps")
+            if steps is not None and done >= steps:
+                epoch, done = epoch + 1, 0
+                model._initial_epoch = epoch
+            self.skip_epoch, self.skip = epoch, done
+        callback._current_epoch = epoch
+        strategy = model.distribute_strategy
+        if is_multi_worker(strategy):
+            _agreed(strategy, [epoch, self.skip], "where to resume")
+            if not strategy.extended.should_checkpoint:
+                self._write_privately()
+
+    def _write_privately(self):
+        # Keras writes `backup_dir`'s files and removes `backup_dir` at the
+        # end: a worker other than the chief does both in its own place.
+        self.private_dir = tempfile.mkdtemp(prefix="keras_adv_backup_")
+        callback = self.callback
+        for name, value in self.paths.items():
+            relative = os.path.relpath(value, self.paths["backup_dir"])
+            setattr(
+                callback,
+                name,
+                os.path.normpath(os.path.join(self.private_dir, relative)),
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        type(self.callback).on_epoch_begin(self.callback, epoch, logs)
+        if epoch != self.skip_epoch:
+            self.skip = 0
+
+    def _skipping(self, batch):
+        return self.skip and batch < self.skip
+
+    def on_train_batch_begin(self, batch, logs=None):
+        type(self.callback).on_train_batch_begin(self.callback, batch, logs)
+        if not self._skipping(batch):
+            return
+        model = self.callback.model
+        train_function = model.train_function
+
+        def skip_batches(iterator):
+            # Batches the backup already includes: read, not trained.
+            model.train_function = train_function
+            for _ in range(model.steps_per_execution):
+                next(iterator)
+            return {}
+
+        model.train_function = skip_batches
+
+    def on_train_batch_end(self, batch, logs=None):
+        callback = self.callback
+        if self._skipping(batch):
+            # The backup is this position's: count from it, do not save.
+            callback._last_batch_seen = batch
+            callback._batches_seen_since_last_saving = 0
+            return
+        type(callback).on_train_batch_end(callback, batch, logs)
+
+    def on_train_end(self, logs=None):
+        type(self.callback).on_train_end(self.callback, logs)
+
+
+def _callback_list(callbacks):
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        return list(callbacks.callbacks)
+    if isinstance(callbacks, keras.callbacks.Callback):
+        return [callbacks]
+    return list(callbacks)
+
+
+@contextlib.contextmanager
+def _resumable_backups(callbacks):
+    """Adapts each `BackupAndRestore` in `callbacks` for the block."""
+    adapted = []
+    try:
+        for callback in _callback_list(callbacks):
+            if isinstance(
+                callback, keras.callbacks.BackupAndRestore
+            ) and not any(
+                _adapter(callback.__dict__.get(n)) for n in _BACKUP_HOOKS
+            ):
+                resume = _Resume(callback)
+                resume.install()
+                adapted.append(resume)
+        yield
+    finally:
+        for resume in adapted:
+            resume.remove()
+
+
 @contextlib.contextmanager
 def multi_worker_support(model):
     """Lets Keras' own `fit`/`evaluate` run on several workers.
@@ -206,7 +423,8 @@ def multi_worker_support(model):
 
     Every worker must run the same program: the same model, callbacks,
     epochs and a dataset with the same batches (see `fit_multi_worker`,
-    which also shards the dataset by data).
+    which also shards the dataset by data and adapts
+    `keras.callbacks.BackupAndRestore`; this block does not).
 
     Args:
         model: A `keras.Model` created and compiled inside the strategy's
@@ -302,10 +520,20 @@ def fit_multi_worker(model, x, validation_data=None, **fit_kwargs):
     divisible by the number of replicas, for an exact match). Callbacks
     (`AdversarialTraining`, `RobustnessMonitor`, History, ...) run on every
     worker; write files (checkpoints, TensorBoard) from the chief only
-    (`TF_CONFIG` task index 0).
+    (`TF_CONFIG` task index 0; `RobustnessMonitor` does so itself).
+
+    A `keras.callbacks.BackupAndRestore` among the callbacks is adapted
+    for the duration of `fit`: only the chief writes `backup_dir` (the
+    other workers write a private temporary copy), every worker restores
+    from it (put it on a file system all workers share), and a backup
+    taken mid-epoch (`save_freq=N` steps) resumes at its step instead of
+    at the start of its epoch, so a run restarted after a worker was
+    lost ends with the weights of an uninterrupted run (for data in the
+    same order on every pass, e.g. no reshuffling per epoch).
 
     On one machine (no multi-worker cluster) this is `model.fit(x, ...)`
-    (with `x` sharded by data if it is a `tf.data.Dataset`).
+    (with `x` sharded by data if it is a `tf.data.Dataset`, and
+    `BackupAndRestore` resuming at its step).
 
     Args:
         model: A compiled `keras.Model` created in the strategy's scope
@@ -360,5 +588,6 @@ def fit_multi_worker(model, x, validation_data=None, **fit_kwargs):
         x = shard_by_data(x)
     if isinstance(validation_data, tf.data.Dataset):
         validation_data = shard_by_data(validation_data)
-    with multi_worker_support(model):
+    callbacks = fit_kwargs.get("callbacks")
+    with multi_worker_support(model), _resumable_backups(callbacks):
         return model.fit(x, validation_data=validation_data, **fit_kwargs)

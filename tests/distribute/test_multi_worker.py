@@ -25,9 +25,11 @@ on (see `keras_adv/distribute/_multi_worker.py`).
 import inspect
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -49,7 +51,14 @@ PROGRAM = os.path.join(HERE, "multi_worker_program.py")
 TIMEOUT = 400
 ATOL = 1e-6
 FAST = ("plain", "trades_fixed")
-FIXED = ("plain", "madry_fixed", "trades_fixed", "model_madry_fixed")
+FIXED = (
+    "plain",
+    "madry_fixed",
+    "trades_fixed",
+    "model_madry_fixed",
+    "softmax_gan_global",
+    "monitor",
+)
 SEEDED = (
     "madry_seeded",
     "trades_seeded",
@@ -114,38 +123,67 @@ def _result(stdout, stderr, what):
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def run_workers(names, workers=2):
-    """Runs the program on `workers` local workers; their results, seconds."""
+def launch(args, workers=2, env=None, timeout=TIMEOUT):
+    """Runs `PROGRAM args` as `workers` local workers, like a cluster manager.
+
+    When a worker exits with an error (or is killed), the others, which
+    wait for it in a collective, are killed too. Returns each worker's
+    `(returncode, stdout, stderr)` and the seconds taken.
+    """
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(workers)]}
     start = time.perf_counter()
-    procs = []
-    for index in range(workers):
-        task = {"type": "worker", "index": index}
-        config = {"cluster": cluster, "task": task}
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, PROGRAM, "worker", ",".join(names)],
-                env=_env(TF_CONFIG=json.dumps(config)),
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    outputs = []
+    procs, files = [], []
     try:
-        for proc in procs:
-            remaining = TIMEOUT - (time.perf_counter() - start)
-            outputs.append(proc.communicate(timeout=max(remaining, 1)))
+        for index in range(workers):
+            task = {"type": "worker", "index": index}
+            config = {"cluster": cluster, "task": task}
+            out, err = (
+                tempfile.TemporaryFile("w+"),
+                tempfile.TemporaryFile("w+"),
+            )
+            files.append((out, err))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, PROGRAM, *args],
+                    env=_env(TF_CONFIG=json.dumps(config), **(env or {})),
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=err,
+                    text=True,
+                )
+            )
+        while any(proc.poll() is None for proc in procs):
+            failed = any(proc.poll() not in (None, 0) for proc in procs)
+            if failed or time.perf_counter() - start > timeout:
+                for proc in procs:
+                    if proc.poll() is None:
+                        proc.kill()
+            time.sleep(0.1)
+        results = []
+        for proc, (out, err) in zip(procs, files):
+            proc.wait()
+            out.seek(0)
+            err.seek(0)
+            results.append((proc.returncode, out.read(), err.read()))
+        return results, time.perf_counter() - start
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.communicate()
+                proc.wait()
+        for out, err in files:
+            out.close()
+            err.close()
+
+
+def run_workers(names, workers=2, env=None):
+    """Runs the program on `workers` local workers; their results, seconds."""
+    outputs, seconds = launch(["worker", ",".join(names)], workers, env)
     results = [
-        _result(out, err, f"worker {i}") for i, (out, err) in enumerate(outputs)
+        _result(out, err, f"worker {i}")
+        for i, (_, out, err) in enumerate(outputs)
     ]
-    return results, time.perf_counter() - start
+    return results, seconds
 
 
 def run_reference(names):
@@ -385,31 +423,166 @@ def test_gan_latents_differ_between_workers(fast_workers):
     assert not np.allclose(first, second)
 
 
+def test_data_sharding_gives_each_worker_its_rows(fast_workers):
+    # The DATA auto-shard policy: worker i of 2 gets rows 8i..8i+7 of the
+    # global batch of 16, in order.
+    assert [r["shard_rows"] for r in fast_workers] == [
+        [list(range(8))],
+        [list(range(8, 16))],
+    ]
+
+
+def one_device(name, log_dir=None):
+    """`program.run_scenario(name, None)` (TensorBoard into `log_dir`)."""
+    previous = os.environ.get(program.LOG_DIR_ENV)
+    if log_dir is not None:
+        os.environ[program.LOG_DIR_ENV] = str(log_dir)
+    try:
+        return program.run_scenario(name, None)
+    finally:
+        if previous is None:
+            os.environ.pop(program.LOG_DIR_ENV, None)
+        else:
+            os.environ[program.LOG_DIR_ENV] = previous
+
+
 @pytest.fixture(scope="module")
-def full_runs():
+def full_runs(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("workers_tensorboard")
     start = time.perf_counter()
-    workers, worker_seconds = run_workers(FIXED + SEEDED)
+    workers, worker_seconds = run_workers(
+        FIXED + SEEDED, env={program.LOG_DIR_ENV: str(log_dir)}
+    )
     reference = run_reference(SEEDED)
     print(
         f"two workers: {worker_seconds:.1f} s; reference: "
         f"{time.perf_counter() - start - worker_seconds:.1f} s"
     )
-    return workers, reference
+    return workers, reference, log_dir
 
 
 @pytest.mark.multiworker
 @pytest.mark.parametrize("name", FIXED)
-def test_deterministic_objectives_train_like_one_device(full_runs, name):
-    workers, _ = full_runs
-    expected = program.run_scenario(name, None)
+def test_deterministic_objectives_train_like_one_device(
+    full_runs, name, tmp_path
+):
+    workers, _, _ = full_runs
+    expected = one_device(name, tmp_path)
     for result in workers:
         assert_same_training(result[name], expected)
 
 
 @pytest.mark.multiworker
+def test_robustness_figures_equal_one_device(full_runs, tmp_path):
+    # RobustnessMonitor's val_* logs (compared above with the History) and
+    # evaluate_robustness after training: every worker evaluates the whole
+    # subset, with the same figures as one process.
+    workers, _, _ = full_runs
+    expected = one_device("monitor", tmp_path)
+    assert {"val_robust_accuracy", "val_pgd_accuracy"} <= set(
+        expected["history"]
+    )
+    for result in workers:
+        got = result["monitor"]
+        for key in ("val_robust_accuracy", "val_fgsm_accuracy"):
+            assert got["history"][key] == expected["history"][key], key
+        report, expected_report = got["report"], expected["report"]
+        for key in ("clean_accuracy", "robust_accuracy"):
+            assert report[key] == expected_report[key], key
+        for name, entry in expected_report["attacks"].items():
+            for key in ("accuracy", "success_rate"):
+                assert report["attacks"][name][key] == entry[key], key
+            for key in ("mean_norm", "max_norm"):
+                np.testing.assert_allclose(
+                    report["attacks"][name][key], entry[key], rtol=1e-5
+                )
+
+
+def _event_files(log_dir):
+    return sorted(
+        os.path.relpath(os.path.join(d, f), log_dir)
+        for d, _, files in os.walk(log_dir)
+        for f in files
+        if ".tfevents." in f
+    )
+
+
+@pytest.mark.multiworker
+def test_only_the_chief_writes_the_monitor_events(full_runs, tmp_path):
+    workers, _, log_dir = full_runs
+    written = _event_files(log_dir)
+    one_device("monitor", tmp_path)
+    # One file per run directory, as one process writes, all the chief's.
+    assert [os.path.dirname(f) for f in written] == [
+        os.path.dirname(f) for f in _event_files(tmp_path)
+    ]
+    chief = workers[0]["pid"]
+    assert all(f".{chief}." in os.path.basename(f) for f in written)
+
+
+@pytest.mark.multiworker
 @pytest.mark.parametrize("name", SEEDED)
 def test_seeded_objectives_and_gans_train_like_two_replicas(full_runs, name):
-    workers, reference = full_runs
+    workers, reference, _ = full_runs
     assert reference["replica_ids"] == [0, 1]
     for result in workers:
         assert_same_training(result[name], reference[name])
+
+
+# -------------------------------------- a worker killed, both restarted
+BACKUP_SCENARIO = "madry_fixed"  # AdversarialTraining, compared with one device
+KILL_AT = 7  # after step 7 = epoch 1, batch 2; last backup after step 6
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    backup_dir = str(tmp_path_factory.mktemp("backup") / "run")
+    env = {"TMPDIR": str(tmp_path_factory.mktemp("worker_tmp"))}
+    args = ["backup", BACKUP_SCENARIO, backup_dir]
+    killed, killed_seconds = launch([*args, str(KILL_AT)], env=env)
+    saved = sorted(os.listdir(backup_dir))
+    with open(os.path.join(backup_dir, "training_metadata.json")) as f:
+        metadata = json.load(f)
+    resumed, resumed_seconds = launch([*args, "0"], env=env)
+    print(
+        f"killed run: {killed_seconds:.1f} s, resumed run: "
+        f"{resumed_seconds:.1f} s"
+    )
+    return {
+        "killed": killed,
+        "saved": saved,
+        "metadata": metadata,
+        "resumed": resumed,
+        "backup_dir": backup_dir,
+    }
+
+
+@pytest.mark.multiworker
+def test_a_killed_worker_leaves_the_chiefs_mid_epoch_backup(
+    killed_and_resumed,
+):
+    run = killed_and_resumed
+    (chief_code, _, _), (code, out, _) = run["killed"]
+    assert code == -signal.SIGKILL and f"KILLED after step {KILL_AT}" in out
+    assert chief_code != 0  # stopped by the "cluster manager"
+    assert run["saved"] == ["latest.weights.h5", "training_metadata.json"]
+    assert run["metadata"] == {"epoch": 1, "batch": 1}
+
+
+@pytest.mark.multiworker
+def test_restarted_workers_end_like_an_uninterrupted_run(killed_and_resumed):
+    run = killed_and_resumed
+    expected = program.run_scenario(BACKUP_SCENARIO, None)
+    for index, (code, out, err) in enumerate(run["resumed"]):
+        assert code == 0, err[-4000:]
+        result = _result(out, err, f"worker {index}")
+        assert result["iterations"] == expected["iterations"] == 8
+        np.testing.assert_allclose(
+            flat_weights(result),
+            flat_weights(expected),
+            rtol=0,
+            atol=ATOL,
+        )
+        # The resumed run trains epoch 1 only (from its third batch on).
+        assert len(result["history"]["loss"]) == 1
+    assert not os.path.exists(run["backup_dir"])
