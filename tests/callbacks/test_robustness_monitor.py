@@ -395,7 +395,7 @@ def test_one_hot_labels_and_verbose_line(capsys):
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"verbose": 3}, ValueError, "verbose"),
         ({"log_dir": 3}, TypeError, "log_dir"),
-        ({"attacks": "pgd"}, TypeError, "attacks"),
+        ({"attacks": "deepfool"}, ValueError, "attacks"),
         ({"attacks": {"robust": FGSM()}}, ValueError, "attacks"),
         ({"attacks": FGSM(targeted=True)}, ValueError, "targeted"),
         ({"attacks": FGSM(eps=[0.1] * 20)}, ValueError, "scalar eps"),
