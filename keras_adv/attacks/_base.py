@@ -381,7 +381,7 @@ class Attack:
             `x_adv` with the dtype of `x`, gradient stopped.
         """
         if check:
-            self._check_graph_inputs(x, y)
+            self.check_input_types(x, y)
         eps = self.eps if eps is None else eps
         seed = self.seed_generator if seed is None else seed
         x_adv = self._run(model, x, y, eps, seed)
@@ -417,16 +417,13 @@ class Attack:
         """
         loss = self._loss
         try:
-            losses_module.serialize(loss)
-            unsaved = False
-        except ValueError:
-            unsaved = True
-            self._loss = "ce"  # placeholder for get_config only
-        try:
             config = dict(self.get_config())
-        finally:
-            self._loss = loss
-        if unsaved:
+        except ValueError:  # only the loss can fail to serialise here
+            self._loss = "ce"  # placeholder for get_config only
+            try:
+                config = dict(self.get_config())
+            finally:
+                self._loss = loss
             config["loss"] = f"<callable {id(loss)}>"
         config.pop("eps", None)
         return json.dumps(config, sort_keys=True, default=repr)
@@ -614,10 +611,6 @@ class Attack:
 
     def check_input_types(self, x, y=None):
         """Trace-time checks: float `x`, numeric labels (raise TypeError)."""
-        self._check_graph_inputs(x, y)
-
-    def _check_graph_inputs(self, x, y):
-        """Trace-time checks of `perturb`'s arguments (dtypes, targets)."""
         self._check_x_dtype(x.dtype)
         if y is not None:
             self._check_label_dtype(ops.convert_to_tensor(y))

@@ -13,6 +13,7 @@ from keras_adv import losses
 from keras_adv._api import register
 from keras_adv.attacks import fold_seed
 from keras_adv.attacks import sparse_labels
+from keras_adv.training._objectives import FGSMObjective
 from keras_adv.training._objectives import Madry
 from keras_adv.training._objectives import weighted_batch_mean
 
@@ -117,7 +118,7 @@ class NFGSM(Madry):
 
 
 @register
-class GradAlign(Madry):
+class GradAlign(FGSMObjective):
     """FGSM training with the GradAlign regulariser.
 
     Trains on FGSM examples (one step of `step_factor * eps` from `x`, no
@@ -159,6 +160,9 @@ class GradAlign(Madry):
         adv_weight=1.0,
         training_mode_attack=False,
     ):
+        self.step_factor = _validation.check_number(
+            "step_factor", step_factor, minimum=0.0
+        )
         super().__init__(
             attack,
             adv_weight=adv_weight,
@@ -167,21 +171,6 @@ class GradAlign(Madry):
         self.grad_align_lambda = _validation.check_number(
             "grad_align_lambda", grad_align_lambda, minimum=0.0
         )
-        self.step_factor = _validation.check_number(
-            "step_factor", step_factor, minimum=0.0
-        )
-
-    def adversarial_examples(self, model, x, y, eps, seed):
-        attack = self.train_attack
-        tm = attack.threat_model
-        x32 = ops.cast(x, "float32")
-        eps32 = ops.cast(eps, "float32")
-        _, grad = attack.objective_and_gradient(
-            attack.model_logits(model), x32, sparse_labels(y)
-        )
-        step = self.step_factor * tm.eps_tensor(x32, eps32)
-        x_adv = tm.project(x32 + step * tm.ascent_direction(grad), x32, eps32)
-        return ops.cast(ops.stop_gradient(x_adv), x.dtype)
 
     def extra_loss(
         self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None

@@ -234,8 +234,49 @@ class Madry(Objective):
         return config
 
 
+class FGSMObjective(Madry):
+    """Base of objectives that train on one FGSM step (internal).
+
+    The attack is FGSM, with a random start in the ball when the class sets
+    `random_start`, and a step of `self.step_factor * eps` projected back
+    onto the ball, built from `attack`'s threat model, loss and
+    `from_logits`. Subclasses set `random_start` and `self.step_factor`.
+    """
+
+    random_start = False
+
+    def _make_train_attack(self, attack):
+        train_attack = FGSM(
+            eps=1.0,
+            norm=attack.norm,
+            value_range=attack.value_range,
+            loss=attack.loss,
+            random_start=self.random_start,
+            from_logits=attack.from_logits,
+            training=self.training_mode_attack,
+            seed=attack.seed,
+        )
+        train_attack.threat_model = attack.threat_model  # live eps
+        return train_attack
+
+    def adversarial_examples(self, model, x, y, eps, seed):
+        attack = self.train_attack
+        x32 = ops.cast(x, "float32")
+        eps32 = ops.cast(eps, "float32")
+        eps_b = attack.threat_model.eps_tensor(x32, eps32)
+        x_adv = attack.run_once(
+            attack.model_logits(model),
+            x32,
+            sparse_labels(y),
+            eps32,
+            self.step_factor * eps_b,
+            seed,
+        )
+        return ops.cast(ops.stop_gradient(x_adv), x.dtype)
+
+
 @register
-class FGSMRS(Madry):
+class FGSMRS(FGSMObjective):
     """FGSM from a uniform random start ("fast is better than free").
 
     The attack is FGSM with a random start in the ball and a step of
@@ -264,6 +305,8 @@ class FGSMRS(Madry):
         adversarial training", ICLR 2020, arXiv:2001.03994.
     """
 
+    random_start = True
+
     def __init__(
         self,
         attack,
@@ -279,36 +322,6 @@ class FGSMRS(Madry):
             adv_weight=adv_weight,
             training_mode_attack=training_mode_attack,
         )
-
-    def _make_train_attack(self, attack):
-        train_attack = FGSM(
-            eps=1.0,
-            norm=attack.norm,
-            value_range=attack.value_range,
-            loss=attack.loss,
-            random_start=True,
-            from_logits=attack.from_logits,
-            training=self.training_mode_attack,
-            seed=attack.seed,
-        )
-        train_attack.threat_model = attack.threat_model
-        return train_attack
-
-    def adversarial_examples(self, model, x, y, eps, seed):
-        attack = self.train_attack
-        model_logits = attack.model_logits(model)
-        x32 = ops.cast(x, "float32")
-        eps32 = ops.cast(eps, "float32")
-        eps_b = attack.threat_model.eps_tensor(x32, eps32)
-        x_adv = attack.run_once(
-            model_logits,
-            x32,
-            sparse_labels(y),
-            eps32,
-            self.step_factor * eps_b,
-            seed,
-        )
-        return ops.cast(ops.stop_gradient(x_adv), x.dtype)
 
     def get_config(self):
         config = super().get_config()
