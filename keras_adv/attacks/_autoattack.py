@@ -32,6 +32,18 @@ class EOTModelLogits(ModelLogits):
     Args:
         model_logits: The `ModelLogits` to average.
         iterations: Int >= 1, passes per gradient. Defaults to `20`.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_adv
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> adapter = keras_adv.attacks.ModelLogits(model, from_logits=True)
+    >>> eot = keras_adv.attacks.EOTModelLogits(adapter, iterations=4)
+    >>> x = keras.ops.ones((1, 2))
+    >>> _, g1 = adapter.value_and_input_gradient(lambda z: z[:, 0], x)
+    >>> _, g4 = eot.value_and_input_gradient(lambda z: z[:, 0], x)
+    >>> bool(np.allclose(g1, g4))  # a deterministic model: same gradient
+    True
     """
 
     def __init__(self, model_logits, iterations=20):
