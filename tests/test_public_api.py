@@ -47,6 +47,7 @@ EXPECTED = {
     ],
     "training": [
         "FGSMRS",
+        "Free",
         "GradAlign",
         "Madry",
         "NFGSM",

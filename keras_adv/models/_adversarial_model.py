@@ -71,6 +71,8 @@ class AdversarialModel(keras.Model):
         "noise_multiplier",
         "clip",
         "grad_align_lambda",
+        "replays",
+        "carry",
     )
 
     def __init__(

@@ -6,6 +6,7 @@ objects work in `keras_adv.models.AdversarialModel` and in the
 """
 
 from keras_adv.training._fast import NFGSM
+from keras_adv.training._fast import Free
 from keras_adv.training._fast import GradAlign
 from keras_adv.training._objectives import FGSMRS
 from keras_adv.training._objectives import TRADES
@@ -19,6 +20,7 @@ from keras_adv.training._objectives import weighted_batch_mean
 
 __all__ = [
     "FGSMRS",
+    "Free",
     "GradAlign",
     "NFGSM",
     "TRADES",

@@ -1,8 +1,10 @@
-"""Single-step adversarial training that avoids catastrophic overfitting.
+"""Fast adversarial training: single-step and "free" objectives.
 
-N-FGSM (noise larger than the ball, no projection) and GradAlign (FGSM
-plus a gradient-alignment regulariser) as `Objective`s: they run in the
-`AdversarialTraining` callback and in `AdversarialModel` like the others.
+N-FGSM (noise larger than the ball, no projection), GradAlign (FGSM plus a
+gradient-alignment regulariser) and Free-m (every minibatch replayed m
+times, the input gradient of each pass reused for the perturbation) as
+`Objective`s: they run in the `AdversarialTraining` callback and in
+`AdversarialModel` like the others.
 """
 
 import tensorflow as tf
@@ -15,6 +17,7 @@ from keras_adv.attacks import fold_seed
 from keras_adv.attacks import sparse_labels
 from keras_adv.training._objectives import FGSMObjective
 from keras_adv.training._objectives import Madry
+from keras_adv.training._objectives import Objective
 from keras_adv.training._objectives import weighted_batch_mean
 
 
@@ -209,5 +212,168 @@ class GradAlign(FGSMObjective):
         config.update(
             grad_align_lambda=self.grad_align_lambda,
             step_factor=self.step_factor,
+        )
+        return config
+
+
+def _loss_metric(model):
+    """The model's `loss` tracker (the first of `model.metrics`), or None."""
+    for metric in model.metrics:
+        if metric.name == "loss":
+            return metric
+    return None
+
+
+@register
+class Free(Objective):
+    """ "Free" adversarial training: every minibatch replayed `replays` times.
+
+    Each replay is one forward-backward pass on `x + delta` that yields
+    both the weight gradient (applied by the optimizer) and, for free, the
+    input gradient, which moves `delta` one step of `step_factor * eps`
+    along the ascent direction before it is projected back onto the ball
+    (and `x + delta` onto the value range). `delta` starts at zero and is
+    carried from one minibatch to the next, as in the paper (when the next
+    batch has the same size and no `tf.distribute` strategy is in use;
+    otherwise that minibatch starts from zero).
+
+    The objective writes the whole training step: the model's own
+    `train_step` is not called (the input gradient must come from the same
+    backward pass as the weight gradient). It uses only public Keras API:
+    `model.compute_loss`, `model.optimizer.scale_loss` and `.apply`,
+    `model.compute_metrics` and the `loss` tracker of `model.metrics`.
+
+    Epochs: one epoch makes `replays` optimizer updates per minibatch, so
+    `E` epochs of Free-m cost about as much as `m * E` clean epochs and
+    see as many updates. To compare with a method trained for `N` epochs,
+    train Free-m for `N / m` epochs (as the paper does); learning-rate
+    schedules keyed on `optimizer.iterations` advance `m` steps per batch.
+
+    Degenerate settings: with eps 0 every replay is a plain training step
+    on the clean batch (plain `fit` on every minibatch repeated `replays`
+    times); with `replays=1` and eps 0 it is exactly plain `fit`.
+
+    Args:
+        attack: An untargeted attack supplying the threat model (eps, norm,
+            value range) and the loss whose input gradient moves `delta`
+            is the model's compiled loss.
+        replays: Int >= 1, the number of times each minibatch is trained
+            on (m in the paper). Defaults to `4`.
+        step_factor: Float >= 0, the step on `delta` in units of eps (1 in
+            the paper). Defaults to `1.0`.
+        carry: Bool, carry `delta` over to the next minibatch (the paper's
+            setting). Defaults to `True`.
+
+    Example:
+
+    >>> import keras_adv
+    >>> objective = keras_adv.training.Free(
+    ...     keras_adv.attacks.PGD(eps=0.3), replays=8)
+    >>> objective.replays, objective.step_factor
+    (8, 1.0)
+
+    Reference:
+        Shafahi, Najibi, Ghiasi, Xu, Dickerson, Studer, Davis, Taylor and
+        Goldstein, "Adversarial Training for Free!", NeurIPS 2019,
+        arXiv:1904.12843.
+    """
+
+    replaces_train_step = True
+
+    def __init__(self, attack, replays=4, step_factor=1.0, carry=True):
+        super().__init__(attack, training_mode_attack=True)
+        self.replays = _validation.check_int("replays", replays, minimum=1)
+        self.step_factor = _validation.check_number(
+            "step_factor", step_factor, minimum=0.0
+        )
+        self.carry = _validation.check_bool("carry", carry)
+        self._delta = None
+
+    # ----------------------------------------------------------- carrying
+    def _can_carry(self, x):
+        if not self.carry or tf.distribute.has_strategy():
+            return False
+        return x.shape.is_fully_defined()
+
+    def _carried_in(self, x32):
+        if not self._can_carry(x32):
+            return ops.zeros_like(x32)
+        if self._delta is None:
+            with tf.init_scope():
+                self._delta = tf.Variable(
+                    tf.zeros(x32.shape, "float32"),
+                    trainable=False,
+                    name="free_delta",
+                )
+        if tuple(self._delta.shape) != tuple(x32.shape):
+            return ops.zeros_like(x32)  # another batch size: start at zero
+        return tf.identity(self._delta)
+
+    def _carry_out(self, delta):
+        if self._delta is None or not self._can_carry(delta):
+            return []
+        if tuple(self._delta.shape) != tuple(delta.shape):
+            return []
+        return [self._delta.assign(delta)]
+
+    # --------------------------------------------------------------- step
+    def train_step(self, model, x, y, sample_weight, eps, seed):
+        """Runs the `replays` updates on one minibatch (graph-safe).
+
+        Returns:
+            `(logs, adv_pred)`: the model's metric results and the
+            predictions of the last replay (on `x + delta`).
+        """
+        del seed  # deterministic given the carried delta
+        tm = self.threat_model
+        x32 = ops.cast(x, "float32")
+        eps32 = ops.cast(eps, "float32")
+        step = self.step_factor * tm.eps_tensor(x32, eps32)
+        delta = tm.project(x32 + self._carried_in(x32), x32, eps=eps32) - x32
+        variables = list(model.trainable_variables)
+        loss_metric = _loss_metric(model)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        batch = ops.shape(x32)[0]
+        for _ in range(self.replays):
+            x_adv = ops.cast(tm.clip(x32 + delta), x.dtype)
+            with tf.GradientTape() as tape:
+                tape.watch(x_adv)
+                y_pred = model(x_adv, training=True)
+                loss = model.compute_loss(
+                    x=x_adv,
+                    y=y,
+                    y_pred=y_pred,
+                    sample_weight=sample_weight,
+                    training=True,
+                )
+                if loss_metric is not None:
+                    loss_metric.update_state(
+                        ops.cast(loss, "float32") * float(replicas),
+                        sample_weight=batch,
+                    )
+                scaled = model.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, [*variables, x_adv])
+            model.optimizer.apply(grads[:-1], variables)
+            g_x = ops.cast(grads[-1], "float32")
+            moved = x32 + delta + step * tm.ascent_direction(g_x)
+            delta = tm.project(moved, x32, eps=eps32) - x32
+        updates = self._carry_out(delta)
+        with tf.control_dependencies(updates):
+            logs = model.compute_metrics(x_adv, y, y_pred, sample_weight)
+        return logs, y_pred
+
+    def adversarial_examples(self, model, x, y, eps, seed):
+        raise NotImplementedError(
+            "Free builds its perturbations inside its own training step "
+            "(`Free.train_step`); it has no separate attack phase."
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["training_mode_attack"]
+        config.update(
+            replays=self.replays,
+            step_factor=self.step_factor,
+            carry=self.carry,
         )
         return config

@@ -87,6 +87,13 @@ class Objective:
             to `False`.
     """
 
+    #: Whether the objective writes the whole training step in a method
+    #: `train_step(model, x, y, sample_weight, eps, seed) -> (logs,
+    #: adv_pred)` instead of substituting the batch of the model's own
+    #: `train_step` (Free-m does: it reuses the input gradient of the
+    #: weight update's backward pass).
+    replaces_train_step = False
+
     def __init__(self, attack, training_mode_attack=False):
         self.attack = _check_attack(attack, type(self).__name__)
         self.training_mode_attack = _validation.check_bool(
@@ -530,7 +537,11 @@ _SHORTHANDS = {
 def _fast_objectives():
     from keras_adv.training import _fast
 
-    return {"n_fgsm": _fast.NFGSM, "grad_align": _fast.GradAlign}
+    return {
+        "n_fgsm": _fast.NFGSM,
+        "grad_align": _fast.GradAlign,
+        "free": _fast.Free,
+    }
 
 
 def get(objective, attack=None, **kwargs):
@@ -540,7 +551,7 @@ def get(objective, attack=None, **kwargs):
         objective: An `Objective` (returned as is), a serialised objective
             dict, or a shorthand: `"adversarial"` (= `"madry"`), `"fgsm_rs"`
             (alias `"fgsm-rs"`), `"trades"`, `"vat"`, `"n_fgsm"`,
-            `"grad_align"`.
+            `"grad_align"`, `"free"`.
         attack: The attack, for shorthands.
         **kwargs: The objective's other arguments, for shorthands (e.g.
             `beta=6.0` for "trades"); arguments the objective does not take

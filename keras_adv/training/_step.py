@@ -188,6 +188,15 @@ class AdversarialStep:
         with tf.control_dependencies(checks):
             x = tf.identity(x)
         seed = self.seed(model)
+        if objective.replaces_train_step:
+            # Free-m: the objective writes the whole step (one backward
+            # pass gives the weight and the input gradient).
+            logs, adv_pred = objective.train_step(
+                model, x, y, sample_weight, eps, seed
+            )
+            batch = _Batch(self, x, y, sample_weight, None, eps, seed)
+            self._update_trackers(model, batch, adv_pred)
+            return self._with_tracker_results(logs)
         x_adv = objective.adversarial_examples(attack_model, x, y, eps, seed)
         train_x, train_y, train_sw = objective.training_data(
             x, y, sample_weight, x_adv

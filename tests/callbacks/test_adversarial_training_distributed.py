@@ -31,7 +31,7 @@ x = rng.uniform(size=(128, 6)).astype("float32")
 y = rng.integers(0, 3, 128)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 out = {"replicas": strategy.num_replicas_in_sync}
-for objective in ["adversarial", "fgsm-rs", "trades", "vat"]:
+for objective in ["adversarial", "fgsm-rs", "trades", "vat", "free"]:
     with strategy.scope():
         model = keras.Sequential(
             [
@@ -59,6 +59,44 @@ for objective in ["adversarial", "fgsm-rs", "trades", "vat"]:
         for name in ("train_step", "compute_loss", "compute_metrics")
     )
     out[objective] = result
+
+
+def free_model():
+    init = keras.initializers.GlorotUniform(seed=1)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(3, kernel_initializer=init)]
+    )
+    model.compile(
+        keras.optimizers.SGD(0.5),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def free_fit(model):
+    model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[
+            AdversarialTraining(
+                PGD(eps=0.1), "free", replays=3, carry=False
+            )
+        ],
+    )
+    return model.get_weights()
+
+
+with strategy.scope():
+    replicated = free_model()
+weights = free_fit(replicated)
+single = free_fit(free_model())
+out["free_max_diff"] = max(
+    float(np.abs(a - b).max()) for a, b in zip(weights, single)
+)
 print("RESULT" + json.dumps(out))
 """
 
@@ -90,7 +128,7 @@ def test_two_replicas(results):
 
 
 @pytest.mark.parametrize(
-    "objective", ["adversarial", "fgsm-rs", "trades", "vat"]
+    "objective", ["adversarial", "fgsm-rs", "trades", "vat", "free"]
 )
 def test_objectives_train_and_unwrap(results, objective):
     logs = results[objective]
@@ -100,7 +138,7 @@ def test_objectives_train_and_unwrap(results, objective):
 
 
 @pytest.mark.parametrize(
-    "objective", ["adversarial", "fgsm-rs", "trades", "vat"]
+    "objective", ["adversarial", "fgsm-rs", "trades", "vat", "free"]
 )
 def test_adv_accuracy_is_an_exact_epoch_mean(results, objective):
     # 128 samples over 2 replicas: an exact mean is a multiple of 1/128.
@@ -114,3 +152,9 @@ def test_adv_metrics_match_keras_metrics(results, objective):
     logs = results[objective]
     np.testing.assert_allclose(logs["adv_accuracy"], logs["accuracy"])
     np.testing.assert_allclose(logs["adv_loss"], logs["loss"], rtol=1e-5)
+
+
+def test_free_on_two_replicas_equals_one_device(results):
+    # Under a strategy each minibatch starts from zero (no carry); the
+    # replicated Free-m step must then equal the single-device one.
+    assert results["free_max_diff"] < 1e-5
