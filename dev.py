@@ -10,6 +10,7 @@ environment unless the lock file or `pyproject.toml` changed.
     python3 dev.py test        # set up, then the test suite (what CI runs)
     python3 dev.py test --slow # also the long quality tests
     python3 dev.py test-floor  # fast tests at the oldest supported versions
+    python3 dev.py reference   # keras_adv's AutoAttack vs the reference's
     python3 dev.py bench       # set up, then the benchmarks in bench/
     python3 dev.py lint        # ruff check + ruff format --check
     python3 dev.py docs        # build the docs site into site/ (--strict)
@@ -34,6 +35,9 @@ STAMP = VENV / ".keras_adv_setup"
 # `test-floor`: the lowest supported versions, in a venv of their own.
 FLOOR_VENV = ROOT / ".venv-floor"
 FLOOR_LOCK = ROOT / "requirements" / "floor.txt"
+# `reference`: the reference AutoAttack (PyTorch, CPU) for a benchmark only.
+REFERENCE_VENV = ROOT / ".venv-reference"
+REFERENCE_LOCK = ROOT / "requirements" / "reference.txt"
 
 
 def _venv_python(venv_dir=VENV):
@@ -55,7 +59,7 @@ def _run(cmd, **kwargs):
     return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
 
 
-def setup(venv_dir=VENV, lock=LOCK):
+def setup(venv_dir=VENV, lock=LOCK, editable=True):
     """Creates `.venv` and installs the pinned dependencies (idempotent)."""
     if sys.version_info < (3, 10):  # noqa: UP036 - runs before the venv
         sys.exit("keras_adv needs Python >= 3.10; found " + sys.version)
@@ -68,7 +72,10 @@ def setup(venv_dir=VENV, lock=LOCK):
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
     py = _venv_python(venv_dir)
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
-    for cmd in (pip + ["-r", lock], pip + ["--no-deps", "-e", "."]):
+    cmds = [pip + ["-r", lock]]
+    if editable:
+        cmds.append(pip + ["--no-deps", "-e", "."])
+    for cmd in cmds:
         if _run(cmd) != 0:
             sys.exit("setup failed: " + " ".join(str(c) for c in cmd))
     stamp.write_text(fingerprint)
@@ -82,6 +89,20 @@ def _test_floor(rest):
     skip = ["--ignore=tests/test_lint.py", "--ignore=tests/test_docs_site.py"]
     cmd = [py, "-m", "pytest", "-p", "no:cacheprovider", *skip, *rest]
     return _run(cmd, env=_env())
+
+
+def _reference(rest):
+    """bench/reference_autoattack.py: keras_adv's side in `.venv`, then the
+    reference AutoAttack in `.venv-reference` (requirements/reference.txt).
+    `rest` goes to both steps (e.g. `--model pgd7.keras --out cmp.npz`)."""
+    setup()
+    setup(REFERENCE_VENV, REFERENCE_LOCK, editable=False)
+    script = "bench/reference_autoattack.py"
+    code = _run([_venv_python(), script, "keras", *rest], env=_env())
+    if code:
+        return code
+    py = _venv_python(REFERENCE_VENV)
+    return _run([py, script, "reference", *rest], env=_env())
 
 
 def _env():
@@ -109,6 +130,8 @@ def main(argv):
     command, rest = argv[0], argv[1:]
     if command == "test-floor":
         return _test_floor(rest)
+    if command == "reference":
+        return _reference(rest)
     setup()
     py = _venv_python()
     if command == "setup":
