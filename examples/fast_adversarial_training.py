@@ -1,4 +1,4 @@
-"""Single-step adversarial training: N-FGSM, FGSM-RS with a guard, GradAlign.
+"""Fast adversarial training: N-FGSM, FGSM-RS with a guard, GradAlign, Free-m.
 
 Trains the same small CNN (`keras_adv.testing.small_cnn`) three ways on
 the embedded MNIST subset, each with a single attack step per batch,
@@ -16,7 +16,12 @@ warm-up over the first third of the epochs (none below 3 epochs):
   previous epoch's weights (catastrophic overfitting);
 * `grad_align` (`keras_adv.training.GradAlign`): FGSM (step eps, no random
   start) plus the GradAlign regulariser, which needs double
-  backpropagation (Andriushchenko and Flammarion 2020, arXiv:2007.02617).
+  backpropagation (Andriushchenko and Flammarion 2020, arXiv:2007.02617);
+* `free` (`keras_adv.training.Free`): every minibatch replayed
+  `--free-replays` times, each pass's input gradient moving the carried
+  perturbation (Shafahi et al. 2019, arXiv:1904.12843); it trains for
+  `--epochs / --free-replays` epochs, the same number of passes as the
+  others' `--epochs` (compare like with like).
 
 Then it prints, for each, the clean and PGD-20 accuracy at `--eps`
 (L-inf) on the first `--eval-samples` test images
@@ -46,7 +51,7 @@ import keras  # noqa: E402
 
 import keras_adv  # noqa: E402
 
-METHODS = ("n_fgsm", "fgsm_rs", "grad_align")
+METHODS = ("n_fgsm", "fgsm_rs", "grad_align", "free")
 GUARD_SAMPLES = 500
 
 
@@ -71,13 +76,18 @@ def train(method, data, args):
         objective = keras_adv.training.NFGSM(attack)
     elif method == "fgsm_rs":
         objective = keras_adv.training.FGSMRS(attack, step_factor=1.25)
-    else:
+    elif method == "grad_align":
         objective = keras_adv.training.GradAlign(
             attack, grad_align_lambda=args.grad_align_lambda
         )
+    else:
+        objective = keras_adv.training.Free(attack, replays=args.free_replays)
+    epochs = args.epochs
+    if method == "free":
+        epochs = max(1, args.epochs // args.free_replays)
     callbacks = [
         keras_adv.callbacks.AdversarialTraining(
-            objective=objective, eps_warmup_epochs=args.epochs // 3
+            objective=objective, eps_warmup_epochs=epochs // 3
         )
     ]
     guard = None
@@ -93,7 +103,7 @@ def train(method, data, args):
     history = model.fit(
         x_train,
         y_train,
-        epochs=args.epochs,
+        epochs=epochs,
         batch_size=args.batch_size,
         callbacks=callbacks,
         verbose=args.verbose,
@@ -115,6 +125,13 @@ def main():
         default=0.2,
         help="weight of the GradAlign regulariser (the paper tunes it per "
         "eps; 0.2 is the library default)",
+    )
+    parser.add_argument(
+        "--free-replays",
+        type=int,
+        default=4,
+        help="replays per minibatch of Free-m (it trains for "
+        "epochs / replays epochs)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2)
