@@ -38,7 +38,11 @@ EXPECTED = {
         "sparse_labels",
     ],
     "threat_models": ["L2Ball", "LinfBall", "ThreatModel", "get"],
-    "layers": ["RandomLpNoise"],
+    "layers": [
+        "PerturbationBound",
+        "RandomLpNoise",
+        "bound_perturbation",
+    ],
     "distribute": [
         "fit_multi_worker",
         "is_multi_worker",

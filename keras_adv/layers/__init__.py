@@ -1,5 +1,8 @@
 """keras_adv.layers: Keras layers for robust models and generators."""
 
 from keras_adv.layers._noise import RandomLpNoise
+from keras_adv.layers._perturbation import PerturbationBound
+from keras_adv.layers._perturbation import bound_perturbation
 
 __all__ = ["RandomLpNoise"]
+__all__ += ["PerturbationBound", "bound_perturbation"]

@@ -1,5 +1,9 @@
 """Losses: attack objectives, robust-training terms and GAN losses."""
 
+from keras_adv.losses._advgan import CWLoss
+from keras_adv.losses._advgan import PerturbationHinge
+from keras_adv.losses._advgan import cw_loss
+from keras_adv.losses._advgan import perturbation_hinge
 from keras_adv.losses._dlr import dlr_loss
 from keras_adv.losses._dlr import targeted_dlr_loss
 from keras_adv.losses._gan import GANLoss
@@ -59,3 +63,4 @@ __all__ += [
     "vat_lds",
     "virtual_adversarial_perturbation",
 ]
+__all__ += ["CWLoss", "PerturbationHinge", "cw_loss", "perturbation_hinge"]
