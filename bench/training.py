@@ -30,6 +30,8 @@ from keras_adv.testing import small_cnn  # noqa: E402
 
 EPS = 0.3
 BATCH = 100
+FREE_REPLAYS = 4
+GRAD_ALIGN_LAMBDA = 0.2
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = time.perf_counter
 
@@ -134,10 +136,65 @@ def make_fused_step(objective, steps, model, optimizer, accuracy):
         logits = model(x, training=True)
         return tf.reduce_mean(_ce(y, logits)), logits
 
+    delta = tf.Variable(tf.zeros((BATCH, 28, 28, 1)), trainable=False)
+
+    def free_step(x, y):
+        # Free-m: one backward pass per replay gives both gradients.
+        d = delta.read_value()
+        for _ in range(FREE_REPLAYS):
+            x_adv = tf.clip_by_value(x + d, 0.0, 1.0)
+            with tf.GradientTape() as tape:
+                tape.watch(x_adv)
+                logits = model(x_adv, training=True)
+                loss = tf.reduce_mean(_ce(y, logits))
+            grads = tape.gradient(loss, [*model.trainable_weights, x_adv])
+            optimizer.apply_gradients(zip(grads[:-1], model.trainable_weights))
+            d = _project(x + d + EPS * tf.sign(grads[-1]), x) - x
+        accuracy.update_state(y, logits)
+        delta.assign(d)
+        return loss
+
+    def grad_align_loss(x, y, x_adv, seed):
+        noise = tf.random.stateless_uniform(tf.shape(x), seed, -EPS, EPS)
+        x_noise = tf.clip_by_value(x + noise, 0.0, 1.0)
+
+        def grad_at(z):
+            with tf.GradientTape() as inner:
+                inner.watch(z)
+                value = tf.reduce_sum(_ce(y, model(z, training=True)))
+            return tf.reshape(inner.gradient(value, z), [tf.shape(z)[0], -1])
+
+        g1, g2 = grad_at(x), grad_at(x_noise)
+        cos = tf.reduce_sum(g1 * g2, -1) / tf.maximum(
+            tf.norm(g1, axis=-1) * tf.norm(g2, axis=-1), 1e-12
+        )
+        loss, logits = clean_loss(x_adv, y)
+        return loss + GRAD_ALIGN_LAMBDA * tf.reduce_mean(1.0 - cos), logits
+
     @tf.function
     def step(x, y, seed):
         if objective == "clean":
             return train_on(lambda: clean_loss(x, y), x, y)
+        if objective == "free":
+            return free_step(x, y)
+        if objective in ("n_fgsm", "grad_align"):
+            if objective == "n_fgsm":
+                noise = tf.random.stateless_uniform(
+                    tf.shape(x), seed, -2.0 * EPS, 2.0 * EPS
+                )
+                start = tf.clip_by_value(x + noise, 0.0, 1.0)
+            else:
+                start = x
+            g = _input_grad(lambda z: _ce(y, model(z, training=False)), start)
+            x_adv = start + EPS * tf.sign(g)
+            if objective == "n_fgsm":
+                x_adv = tf.clip_by_value(x_adv, 0.0, 1.0)
+            else:
+                x_adv = _project(x_adv, x)
+            x_adv = tf.stop_gradient(x_adv)
+            if objective == "n_fgsm":
+                return train_on(lambda: clean_loss(x_adv, y), x_adv, y)
+            return train_on(lambda: grad_align_loss(x, y, x_adv, seed), x, y)
         if objective in ("pgd", "fgsm-rs"):
             n, size = (steps, 2.5 * EPS / steps)
             if objective == "fgsm-rs":
@@ -219,6 +276,14 @@ def callback_for(objective, steps):
         made = keras_adv.training.FGSMRS(attack, step_factor=1.25)
     elif objective == "trades":
         made = keras_adv.training.TRADES(attack, beta=6.0)
+    elif objective == "n_fgsm":
+        made = keras_adv.training.NFGSM(attack)
+    elif objective == "grad_align":
+        made = keras_adv.training.GradAlign(
+            attack, grad_align_lambda=GRAD_ALIGN_LAMBDA
+        )
+    elif objective == "free":
+        made = keras_adv.training.Free(attack, replays=FREE_REPLAYS)
     else:
         made = keras_adv.training.VAT(attack)
     return keras_adv.callbacks.AdversarialTraining(objective=made)
@@ -232,7 +297,16 @@ def main():
     parser.add_argument(
         "--objectives",
         nargs="*",
-        default=["clean", "fgsm-rs", "pgd", "trades", "vat"],
+        default=[
+            "clean",
+            "fgsm-rs",
+            "n_fgsm",
+            "grad_align",
+            "free",
+            "pgd",
+            "trades",
+            "vat",
+        ],
     )
     parser.add_argument(
         "--clock",
@@ -258,7 +332,11 @@ def main():
             clean_fit = fit_t
         rows.append((objective, fit_t, fused_t, ratio))
 
-    label = {"pgd": f"pgd-{args.steps}", "trades": f"trades-{args.steps}"}
+    label = {
+        "pgd": f"pgd-{args.steps}",
+        "trades": f"trades-{args.steps}",
+        "free": f"free-{FREE_REPLAYS}",
+    }
     print(
         f"{args.samples} samples, batch {BATCH}, small_cnn(width=16), "
         f"median of {args.repeats} epochs, {args.clock} clock"
