@@ -39,6 +39,7 @@ EXPECTED = {
     ],
     "threat_models": ["L2Ball", "LinfBall", "ThreatModel", "get"],
     "layers": [
+        "GaussianSampling",
         "PerturbationBound",
         "RandomLpNoise",
         "bound_perturbation",
@@ -66,7 +67,10 @@ EXPECTED = {
     "models": [
         "AdversarialModel",
         "GAN",
+        "PerturbationCVAE",
         "SoftmaxGAN",
+        "cvae_mnist_conv",
+        "cvae_mnist_fc",
         "dcgan_discriminator",
         "dcgan_generator",
     ],

@@ -4,6 +4,10 @@ from keras_adv.losses._advgan import CWLoss
 from keras_adv.losses._advgan import PerturbationHinge
 from keras_adv.losses._advgan import cw_loss
 from keras_adv.losses._advgan import perturbation_hinge
+from keras_adv.losses._cvae import BetaSchedule
+from keras_adv.losses._cvae import bernoulli_reconstruction
+from keras_adv.losses._cvae import gaussian_kl
+from keras_adv.losses._cvae import gaussian_reconstruction
 from keras_adv.losses._dlr import dlr_loss
 from keras_adv.losses._dlr import targeted_dlr_loss
 from keras_adv.losses._gan import GANLoss
@@ -64,3 +68,9 @@ __all__ += [
     "virtual_adversarial_perturbation",
 ]
 __all__ += ["CWLoss", "PerturbationHinge", "cw_loss", "perturbation_hinge"]
+__all__ += [
+    "BetaSchedule",
+    "bernoulli_reconstruction",
+    "gaussian_kl",
+    "gaussian_reconstruction",
+]

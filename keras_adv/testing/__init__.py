@@ -4,6 +4,7 @@
 callbacks); the rest are tiny deterministic models and round trips.
 """
 
+from keras_adv.testing.cvae import shift_cvae
 from keras_adv.testing.models import linear_classifier
 from keras_adv.testing.models import mnist_cnn
 from keras_adv.testing.models import small_cnn
@@ -17,5 +18,6 @@ __all__ = [
     "assert_keras_round_trip",
     "linear_classifier",
     "mnist_cnn",
+    "shift_cvae",
     "small_cnn",
 ]

@@ -1,0 +1,206 @@
+"""The MNIST networks of Wong and Kolter (2021) as `PerturbationCVAE`s.
+
+Both follow the reference configurations `mnist_fc` and `mnist_conv`
+(Bernoulli decoder, sigmoid output):
+
+* fully connected: each encoder is one hidden ReLU layer of 784 units
+  with two linear heads of 784 (the latent is 784-dimensional); the
+  decoder maps `[flatten(x), z]` through 784 ReLU units to 784 sigmoids;
+* convolutional: each encoder is conv 3x3 (32) + max-pool, conv 3x3 (64) +
+  max-pool and two conv 3x3 heads of 128 channels (a 128 x 7 x 7 latent);
+  the decoder is conditioned on `x` at three scales: a 1x1 stride-4 conv
+  of `x` joins `z` (7 x 7), a 1x1 stride-2 conv of `x` joins the
+  upsampled features (14 x 14) and `x` itself joins them at 28 x 28.
+"""
+
+import math
+
+import keras
+
+from keras_adv import _validation
+from keras_adv.models._cvae import PerturbationCVAE
+
+MNIST_SHAPE = (28, 28, 1)
+
+
+def _check_shape(input_shape, multiple=1):
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            _validation.invalid(
+                "input_shape", "a tuple (height, width, channels)", input_shape
+            )
+        ) from None
+    if (
+        len(shape) != 3
+        or min(shape) < 1
+        or shape[0] % multiple
+        or shape[1] % multiple
+    ):
+        raise ValueError(
+            _validation.invalid(
+                "input_shape",
+                "(height, width, channels) with height and width divisible "
+                f"by {multiple}",
+                input_shape,
+            )
+        )
+    return shape
+
+
+def _dense_encoder(inputs, flat, hidden, latent_dim, name):
+    h = keras.layers.Dense(hidden, activation="relu", name="hidden")(flat)
+    mean = keras.layers.Dense(latent_dim, name="mean")(h)
+    log_var = keras.layers.Dense(latent_dim, name="log_var")(h)
+    return keras.Model(inputs, [mean, log_var], name=name)
+
+
+def cvae_mnist_fc(
+    hidden=784, latent_dim=784, input_shape=MNIST_SHAPE, **cvae_kwargs
+):
+    """The fully connected MNIST CVAE of the paper (latent 784).
+
+    Args:
+        hidden: Int >= 1, width of the hidden layers. Defaults to `784`.
+        latent_dim: Int >= 1, latent dimension. Defaults to `784`.
+        input_shape: `(height, width, channels)`. Defaults to `(28, 28, 1)`.
+        **cvae_kwargs: `PerturbationCVAE` arguments (`beta`,
+            `reconstruction`, `log_var_range`, `seed`, `name`).
+
+    Returns:
+        A `PerturbationCVAE` (compile it before `fit`).
+
+    Example:
+
+    >>> import keras_adv
+    >>> cvae = keras_adv.models.cvae_mnist_fc(hidden=32, latent_dim=8)
+    >>> cvae.latent_shape
+    (8,)
+
+    Reference:
+        Wong and Kolter, "Learning perturbation sets for robust machine
+        learning", ICLR 2021, arXiv:2007.08450 (reference `mnist_fc`).
+    """
+    hidden = _validation.check_int("hidden", hidden, minimum=1)
+    latent_dim = _validation.check_int("latent_dim", latent_dim, minimum=1)
+    shape = _check_shape(input_shape)
+    size = math.prod(shape)
+
+    x = keras.Input(shape, name="x")
+    prior = _dense_encoder(
+        x, keras.layers.Flatten()(x), hidden, latent_dim, "prior"
+    )
+
+    x = keras.Input(shape, name="x")
+    x_tilde = keras.Input(shape, name="x_tilde")
+    flat = keras.layers.Concatenate()(
+        [keras.layers.Flatten()(x), keras.layers.Flatten()(x_tilde)]
+    )
+    recognition = _dense_encoder(
+        [x, x_tilde], flat, hidden, latent_dim, "recognition"
+    )
+
+    x = keras.Input(shape, name="x")
+    z = keras.Input((latent_dim,), name="z")
+    h = keras.layers.Concatenate()([keras.layers.Flatten()(x), z])
+    h = keras.layers.Dense(hidden, activation="relu", name="hidden")(h)
+    h = keras.layers.Dense(size, activation="sigmoid", name="output")(h)
+    decoder = keras.Model(
+        [x, z], keras.layers.Reshape(shape)(h), name="decoder"
+    )
+    return PerturbationCVAE(prior, recognition, decoder, **cvae_kwargs)
+
+
+def _conv_encoder(inputs, h, channels, latent_channels, name):
+    for i, width in enumerate(channels):
+        h = keras.layers.Conv2D(
+            width, 3, padding="same", activation="relu", name=f"conv{i + 1}"
+        )(h)
+        h = keras.layers.MaxPooling2D(2)(h)
+    mean = keras.layers.Conv2D(latent_channels, 3, padding="same", name="mean")(
+        h
+    )
+    log_var = keras.layers.Conv2D(
+        latent_channels, 3, padding="same", name="log_var"
+    )(h)
+    return keras.Model(inputs, [mean, log_var], name=name)
+
+
+def cvae_mnist_conv(
+    channels=(32, 64),
+    latent_channels=128,
+    input_shape=MNIST_SHAPE,
+    **cvae_kwargs,
+):
+    """The convolutional MNIST CVAE of the paper (latent 128 x 7 x 7).
+
+    The decoder sees `x` at three scales (7 x 7 through a 1x1 stride-4
+    conv, 14 x 14 through a 1x1 stride-2 conv, and 28 x 28 itself), so
+    the latent code only has to carry the perturbation, not the digit.
+
+    Args:
+        channels: Pair of ints, widths of the two conv stages. Defaults to
+            `(32, 64)`.
+        latent_channels: Int >= 1, channels of the latent map. Defaults to
+            `128`.
+        input_shape: `(height, width, channels)`, height and width
+            divisible by 4. Defaults to `(28, 28, 1)`.
+        **cvae_kwargs: `PerturbationCVAE` arguments.
+
+    Returns:
+        A `PerturbationCVAE`.
+
+    Example:
+
+    >>> import keras_adv
+    >>> keras_adv.models.cvae_mnist_conv(channels=(4, 8),
+    ...     latent_channels=2).latent_shape
+    (7, 7, 2)
+
+    Reference:
+        Wong and Kolter, "Learning perturbation sets for robust machine
+        learning", ICLR 2021, arXiv:2007.08450 (reference `mnist_conv`).
+    """
+    if not isinstance(channels, list | tuple) or len(channels) != 2:
+        raise ValueError(
+            _validation.invalid("channels", "a pair of ints", channels)
+        )
+    c1, c2 = (_validation.check_int("channels", c, minimum=1) for c in channels)
+    latent_channels = _validation.check_int(
+        "latent_channels", latent_channels, minimum=1
+    )
+    shape = _check_shape(input_shape, multiple=4)
+    depth = shape[-1]
+    latent_shape = (shape[0] // 4, shape[1] // 4, latent_channels)
+
+    x = keras.Input(shape, name="x")
+    prior = _conv_encoder(x, x, (c1, c2), latent_channels, "prior")
+
+    x = keras.Input(shape, name="x")
+    x_tilde = keras.Input(shape, name="x_tilde")
+    joined = keras.layers.Concatenate()([x, x_tilde])
+    recognition = _conv_encoder(
+        [x, x_tilde], joined, (c1, c2), latent_channels, "recognition"
+    )
+
+    x = keras.Input(shape, name="x")
+    z = keras.Input(latent_shape, name="z")
+    x4 = keras.layers.Conv2D(depth, 1, strides=4, name="x_down4")(x)
+    x2 = keras.layers.Conv2D(depth, 1, strides=2, name="x_down2")(x)
+    h = keras.layers.Concatenate()([x4, z])
+    h = keras.layers.Conv2D(
+        c2, 3, padding="same", activation="relu", name="conv3"
+    )(h)
+    h = keras.layers.UpSampling2D(2)(h)
+    h = keras.layers.Concatenate()([x2, h])
+    h = keras.layers.Conv2D(
+        c1, 3, padding="same", activation="relu", name="conv4"
+    )(h)
+    h = keras.layers.UpSampling2D(2)(h)
+    h = keras.layers.Concatenate()([x, h])
+    out = keras.layers.Conv2D(
+        depth, 3, padding="same", activation="sigmoid", name="output"
+    )(h)
+    decoder = keras.Model([x, z], out, name="decoder")
+    return PerturbationCVAE(prior, recognition, decoder, **cvae_kwargs)
