@@ -17,10 +17,12 @@ EXPECTED = {
         "AutoAttack",
         "AutoAttackReport",
         "BIM",
+        "BlackBox",
         "CarliniWagnerL2",
         "EOTModelLogits",
         "FAB",
         "FGSM",
+        "GeneratorAttack",
         "IterativeAttack",
         "MIM",
         "ModelLogits",
@@ -65,6 +67,7 @@ EXPECTED = {
         "weighted_batch_mean",
     ],
     "models": [
+        "AdvGAN",
         "AdversarialModel",
         "GAN",
         "PerturbationCVAE",
@@ -73,6 +76,11 @@ EXPECTED = {
         "cvae_mnist_fc",
         "dcgan_discriminator",
         "dcgan_generator",
+        "advgan_discriminator",
+        "advgan_generator",
+        "mnist_model_a",
+        "mnist_model_b",
+        "mnist_model_c",
     ],
 }
 PRIVATE_IMPLEMENTATION = (

@@ -14,11 +14,13 @@ from keras_adv.attacks._base import Attack
 from keras_adv.attacks._base import as_stateless_seed
 from keras_adv.attacks._base import fold_seed
 from keras_adv.attacks._base import input_assertions
+from keras_adv.attacks._blackbox import BlackBox
 from keras_adv.attacks._cw import CarliniWagnerL2
 from keras_adv.attacks._fab import FAB
 from keras_adv.attacks._fab import projection_l2
 from keras_adv.attacks._fab import projection_linf
 from keras_adv.attacks._fgsm import FGSM
+from keras_adv.attacks._generator import GeneratorAttack
 from keras_adv.attacks._iterative import IterativeAttack
 from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import check_classifier_outputs
@@ -58,3 +60,4 @@ __all__ = [
     "projection_linf",
     "sparse_labels",
 ]
+__all__ += ["BlackBox", "GeneratorAttack"]

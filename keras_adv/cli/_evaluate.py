@@ -77,11 +77,29 @@ def _make_attacks(attacks, names, norm, steps, seed):
     stepped = ("pgd", "bim", "mim")
     made = {}
     for name in names:
+        if name.startswith("generator:"):
+            key = "generator"
+            count = sum(k.startswith("generator") for k in made)
+            key = key if not count else f"{key}_{count + 1}"
+            made[key] = _generator_attack(
+                attacks, name[len("generator:") :], norm
+            )
+            continue
         kwargs = {"norm": norm, "seed": seed}
         if name in stepped:
             kwargs["steps"] = steps
         made[name] = classes[name](**kwargs)
     return made
+
+
+def _generator_attack(attacks, path, norm):
+    """A `GeneratorAttack` from a saved generator; failures are usage errors."""
+    try:
+        return attacks.GeneratorAttack(path, norm=norm)
+    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as e:
+        raise UsageError(
+            f"--attack generator:{path}: cannot load a generator: {summary(e)}"
+        ) from e
 
 
 def run(args):

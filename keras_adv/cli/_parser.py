@@ -18,6 +18,8 @@ ATTACKS = (
     "square",
     "autoattack",
 )
+# `generator:PATH.keras`: a saved generator (keras_adv.attacks.GeneratorAttack).
+GENERATOR_PREFIX = "generator"
 NORMS = ("linf", "l2")
 TRAIN_METHODS = ("clean", "pgd", "fgsm-rs", "trades")  # recipes.METHODS
 
@@ -29,15 +31,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _attack_name(part):
+    """Lower-case attack name; `generator:PATH` keeps its path as given."""
+    part = part.strip()
+    head, sep, path = part.partition(":")
+    if sep and head.strip().lower() == GENERATOR_PREFIX:
+        return f"{GENERATOR_PREFIX}:{path.strip()}" if path.strip() else ""
+    return part.lower()
+
+
 def parse_attacks(text):
-    """`"fgsm,pgd"` -> `["fgsm", "pgd"]` (lower case, no duplicates)."""
-    names = [part.strip().lower() for part in text.split(",")]
+    """`"fgsm,pgd"` -> `["fgsm", "pgd"]` (lower case, no duplicates).
+
+    `generator:PATH.keras` names a saved AdvGAN generator.
+    """
+    names = [_attack_name(part) for part in text.split(",")]
     if not text.strip() or any(not name for name in names):
         raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {', '.join(ATTACKS)}; "
-            f"received {text!r}"
+            f"expected a comma-separated list of {', '.join(ATTACKS)} or "
+            f"generator:PATH.keras; received {text!r}"
         )
-    unknown = [name for name in names if name not in ATTACKS]
+    unknown = [
+        name
+        for name in names
+        if name not in ATTACKS and not name.startswith(f"{GENERATOR_PREFIX}:")
+    ]
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown attack {unknown[0]!r}; choose from {', '.join(ATTACKS)}"
@@ -154,6 +172,7 @@ def _add_evaluate(sub):
         type=parse_attacks,
         default="fgsm,pgd",
         help=f"comma-separated attacks among {', '.join(ATTACKS)} "
+        "and generator:PATH.keras (a saved AdvGAN generator) "
         "(default: %(default)s)",
     )
     evaluate.add_argument(

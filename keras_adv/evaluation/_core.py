@@ -54,9 +54,15 @@ def default_attacks():
 
 
 def attack_by_name(name):
-    """A default-configured attack from its name (see `ATTACK_NAMES`)."""
+    """A default-configured attack from its name (see `ATTACK_NAMES`).
+
+    `"generator:PATH.keras"` loads a saved generator as a
+    `keras_adv.attacks.GeneratorAttack`.
+    """
     from keras_adv import attacks as attacks_module
 
+    if isinstance(name, str) and name.lower().startswith("generator:"):
+        return attacks_module.GeneratorAttack(name[len("generator:") :])
     factories = {
         "fgsm": lambda: attacks_module.FGSM(),
         "pgd": lambda: attacks_module.PGD(steps=10, seed=0),
@@ -83,6 +89,13 @@ ATTACK_NAMES = (
 )
 
 
+def _attack_key(name):
+    """The report name of an attack given by name (`generator:...` ->
+    `generator`)."""
+    name = name.lower()
+    return "generator" if name.startswith("generator:") else name
+
+
 def attack_dict(attacks):
     """Normalises `attacks` to an ordered dict `name -> Attack`.
 
@@ -94,7 +107,7 @@ def attack_dict(attacks):
     if attacks is None:
         return default_attacks()
     if isinstance(attacks, str):
-        return {attacks.lower(): attack_by_name(attacks)}
+        return {_attack_key(attacks): attack_by_name(attacks)}
     if isinstance(attacks, Attack):
         attacks = [attacks]
     if isinstance(attacks, dict):
@@ -103,7 +116,7 @@ def attack_dict(attacks):
         items, counts = [], {}
         for attack in attacks:
             if isinstance(attack, str):
-                base = attack.lower()
+                base = _attack_key(attack)
                 attack = attack_by_name(attack)
             else:
                 base = type(attack).__name__.lower()

@@ -1,6 +1,12 @@
 """keras_adv.models."""
 
 from keras_adv.models._adversarial_model import AdversarialModel
+from keras_adv.models._advgan import AdvGAN
+from keras_adv.models._advgan_nets import advgan_discriminator
+from keras_adv.models._advgan_nets import advgan_generator
+from keras_adv.models._advgan_nets import mnist_model_a
+from keras_adv.models._advgan_nets import mnist_model_b
+from keras_adv.models._advgan_nets import mnist_model_c
 from keras_adv.models._cvae import PerturbationCVAE
 from keras_adv.models._cvae_nets import cvae_mnist_conv
 from keras_adv.models._cvae_nets import cvae_mnist_fc
@@ -12,4 +18,6 @@ from keras_adv.models._softmax_gan import SoftmaxGAN
 __all__ = []
 __all__ += ["GAN", "SoftmaxGAN", "dcgan_discriminator", "dcgan_generator"]
 __all__ += ["AdversarialModel"]
+__all__ += ["AdvGAN", "advgan_discriminator", "advgan_generator"]
+__all__ += ["mnist_model_a", "mnist_model_b", "mnist_model_c"]
 __all__ += ["PerturbationCVAE", "cvae_mnist_conv", "cvae_mnist_fc"]

@@ -102,6 +102,10 @@ class Objective:
         self.train_attack = self._make_train_attack(attack)
 
     def _make_train_attack(self, attack):
+        if hasattr(attack, "with_training"):
+            # Attacks holding trained weights outside their config
+            # (GeneratorAttack) copy themselves.
+            return attack.with_training(self.training_mode_attack)
         train_attack = type(attack).from_config(attack.get_config())
         train_attack.threat_model = attack.threat_model  # live eps variable
         train_attack.training = self.training_mode_attack

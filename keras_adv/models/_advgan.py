@@ -1,0 +1,649 @@
+"""`AdvGAN`: a generator that attacks in one forward pass (Xiao et al.)."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_adv import _validation
+from keras_adv import threat_models
+from keras_adv._api import register
+from keras_adv.attacks import BlackBox
+from keras_adv.attacks import ModelLogits
+from keras_adv.losses import _advgan as advgan_losses
+from keras_adv.models._gan import GAN
+
+DISTILLATIONS = ("static", "dynamic")
+#: The logged terms, in the order of the logs.
+TRACKERS = (
+    "d_loss",
+    "g_loss",
+    "g_gan",
+    "g_adv",
+    "g_hinge",
+    "success_rate",
+    "perturbation_norm",
+)
+
+
+def _default_optimizer():
+    return keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.5)
+
+
+def _num_classes(model, num_classes):
+    if num_classes is not None:
+        return _validation.check_int("num_classes", num_classes, minimum=2)
+    try:
+        classes = model.outputs[0].shape[-1]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        classes = None
+    if classes is None:
+        raise ValueError(
+            _validation.invalid(
+                "num_classes",
+                "the number of classes (it cannot be read from a subclassed "
+                "or unbuilt target model)",
+                None,
+            )
+        )
+    return int(classes)
+
+
+@register
+class AdvGAN(GAN):
+    """AdvGAN: trains a generator of adversarial perturbations with `fit`.
+
+    A generator `G` maps an input `x` to a perturbation `G(x)` (end it with
+    `keras_adv.layers.PerturbationBound` so that it lies in the threat
+    model); a discriminator `D` keeps `x_adv = project(x + G(x))` looking
+    like the real data; the attacked classifier `f` (`target_model`) is
+    frozen: it is called in inference mode (no batch-norm statistics or
+    dropout) and only the generator's and discriminator's variables are
+    updated. `fit(x, y)` alternates, per batch, `d_steps` discriminator
+    updates (`x` real, `x_adv` fake) and one generator update on
+
+        `L_G = L_adv + alpha * L_GAN + beta * L_hinge`,
+
+    with `L_adv` the batch mean of the C&W loss `cw_loss(y, f(x_adv),
+    kappa)`, `L_GAN` the compiled `GANLoss`'s generator term (least
+    squares, as in the paper, by default) and `L_hinge` the batch mean of
+    `max(0, ||G(x)||_2 - c)`. All means are over the batch (so the weights
+    do not depend on the batch size).
+
+    Targeted attacks (`targeted=True`) use one generator conditioned on the
+    target (inputs `[x, one-hot target]`, see
+    `keras_adv.models.advgan_generator(num_classes=...)`; the paper trains
+    one generator per target). The targets of a batch come from
+    `target_fn(labels)` or, by default, uniformly from the classes other
+    than each sample's label.
+
+    Logs (epoch means): `d_loss`, `g_loss` (the total), `g_gan`, `g_adv`,
+    `g_hinge`, `success_rate` (share of the batch the target model
+    classifies as the target, or away from the label `y` when untargeted)
+    and `perturbation_norm` (mean L2 norm of `x_adv - x`). With a black
+    box: `s_loss` (distillation loss) and `queries` (total samples
+    queried). `keras_adv.callbacks.AdvGANMonitor` adds image grids and a
+    histogram of the adversarial labels, where a collapse to one label
+    shows.
+
+    Black box (`black_box=BlackBox(...)`): `target_model` is then a
+    surrogate trained on the black box's answers. Static distillation:
+    call `distill(x)` before `fit` (the surrogate is fitted to the black
+    box's outputs on `x`, then frozen). Dynamic distillation (the
+    paper's): `distill(x)` as a warm start, then every `fit` step also
+    queries the black box on `x` and `x_adv` and takes one surrogate step
+    on the answers (optimizer `s_optimizer` of `compile`). The black box
+    is not part of the config: re-attach it after loading.
+
+    After training, `keras_adv.attacks.GeneratorAttack(advgan)` attacks
+    new inputs in one forward pass, and `advgan.generator` saves alone as
+    a plain Keras model.
+
+    Args:
+        generator: A Keras model `x -> perturbation` (conditioned:
+            `[x, one-hot target] -> perturbation`).
+        discriminator: A Keras model `x -> one logit per sample`.
+        target_model: The attacked Keras classifier (logits or
+            probabilities, `(batch, classes)`), or the surrogate of a black
+            box.
+        eps: Float >= 0, radius of the threat model; `x + G(x)` is
+            projected onto it. Defaults to `0.3`.
+        norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
+        targeted: Bool. Defaults to `False`.
+        alpha: Float >= 0, weight of the GAN term. Defaults to `1.0`.
+        beta: Float >= 0, weight of the hinge term. Defaults to `1.0`.
+        c: Float >= 0, the hinge's L2 budget. Defaults to `3.0`.
+        kappa: Float >= 0, the C&W confidence. Defaults to `0.0`.
+        value_range: Pair `(low, high)`. Defaults to `(0.0, 1.0)`.
+        num_classes: Int or None (read from `target_model`).
+        target_fn: Optional callable `labels -> targets` (graph-safe,
+            registered with `keras.saving.register_keras_serializable` to
+            be saved); targeted only.
+        from_logits: Bool or None: whether `target_model` outputs logits
+            (None infers it, see `keras_adv.attacks.ModelLogits`).
+        black_box: Optional `keras_adv.attacks.BlackBox`.
+        distillation: `"static"` or `"dynamic"`, with a black box.
+            Defaults to `"dynamic"` when a black box is given.
+        d_steps: Int >= 1, discriminator steps per generator step.
+            Defaults to `1`.
+        seed: Int or None, seed of the random targets. Defaults to `None`.
+        **kwargs: Passed to `keras.Model`.
+
+    Example:
+
+    ```python
+    import keras_adv
+    from keras_adv.models import AdvGAN, advgan_discriminator
+    from keras_adv.models import advgan_generator, mnist_model_c
+
+    (x, y), (x_test, y_test) = keras_adv.datasets.load_mnist_subset()
+    classifier = mnist_model_c()  # trained beforehand
+    advgan = AdvGAN(advgan_generator(eps=0.3), advgan_discriminator(),
+                    classifier, eps=0.3, seed=0)
+    advgan.compile()
+    advgan.fit(x, y, batch_size=64, epochs=10)
+    attack = keras_adv.attacks.GeneratorAttack(advgan)
+    x_adv = attack(classifier, x_test, y_test)  # one forward pass
+    ```
+
+    Reference:
+        Xiao, Li, Zhu, He, Liu and Song, "Generating Adversarial Examples
+        with Adversarial Networks", IJCAI 2018, arXiv:1801.02610.
+    """
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        target_model,
+        eps=0.3,
+        norm="linf",
+        targeted=False,
+        alpha=1.0,
+        beta=1.0,
+        c=3.0,
+        kappa=0.0,
+        value_range=(0.0, 1.0),
+        num_classes=None,
+        target_fn=None,
+        from_logits=None,
+        black_box=None,
+        distillation=None,
+        d_steps=1,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.pop("latent_dim", None)
+        super().__init__(
+            generator,
+            discriminator,
+            latent_dim=1,
+            d_steps=d_steps,
+            seed=seed,
+            **kwargs,
+        )
+        if not isinstance(target_model, keras.Model):
+            raise TypeError(
+                _validation.invalid(
+                    "target_model", "a keras.Model", target_model
+                )
+            )
+        self.target_model = target_model
+        self.threat_model = threat_models.get(norm, eps, value_range)
+        self.eps = _validation.check_number("eps", eps, minimum=0.0)
+        self.norm = self.threat_model.norm
+        self.value_range = self.threat_model.value_range
+        self.targeted = _validation.check_bool("targeted", targeted)
+        self.alpha = _validation.check_number("alpha", alpha, minimum=0.0)
+        self.beta = _validation.check_number("beta", beta, minimum=0.0)
+        self.c = _validation.check_number("c", c, minimum=0.0)
+        self.kappa = _validation.check_number("kappa", kappa, minimum=0.0)
+        self.num_classes = _num_classes(target_model, num_classes)
+        if target_fn is not None and not callable(target_fn):
+            raise TypeError(
+                _validation.invalid("target_fn", "a callable", target_fn)
+            )
+        if target_fn is not None and not self.targeted:
+            raise ValueError(
+                _validation.invalid(
+                    "target_fn", "None for an untargeted AdvGAN", target_fn
+                )
+            )
+        self.target_fn = target_fn
+        if from_logits is not None:
+            from_logits = _validation.check_bool("from_logits", from_logits)
+        self.from_logits = from_logits
+        self.target_logits = ModelLogits(target_model, from_logits)
+        inputs = getattr(generator, "inputs", None) or []
+        self.conditioned = len(inputs) == 2
+        if self.targeted != self.conditioned:
+            raise ValueError(
+                _validation.invalid(
+                    "generator",
+                    "a generator with inputs [x, one-hot target] for a "
+                    "targeted AdvGAN and one input x otherwise "
+                    f"(targeted={self.targeted})",
+                    f"a generator with {len(inputs)} input(s)",
+                )
+            )
+        if self.conditioned and inputs[1].shape[-1] != self.num_classes:
+            raise ValueError(
+                _validation.invalid(
+                    "generator",
+                    f"a target input of width {self.num_classes}",
+                    tuple(inputs[1].shape),
+                )
+            )
+        if black_box is not None and not isinstance(black_box, BlackBox):
+            raise TypeError(
+                _validation.invalid(
+                    "black_box", "a keras_adv.attacks.BlackBox", black_box
+                )
+            )
+        if distillation is not None:
+            distillation = _validation.check_choice(
+                "distillation", distillation, set(DISTILLATIONS)
+            )
+        if black_box is not None and distillation is None:
+            distillation = "dynamic"
+        self.black_box = black_box
+        self.distillation = distillation
+        self.trackers = [keras.metrics.Mean(name=n) for n in TRACKERS[2:]]
+        self.s_loss_tracker = keras.metrics.Mean(name="s_loss")
+        self.s_optimizer = None
+        self._s_optimizer_config = None
+        self._distill_function = None
+
+    # ----------------------------------------------------------- compile
+    def compile(
+        self,
+        d_optimizer=None,
+        g_optimizer=None,
+        loss="least_squares",
+        s_optimizer=None,
+        **kwargs,
+    ):
+        """Configures AdvGAN for training.
+
+        Args:
+            d_optimizer: Discriminator optimizer. Defaults to
+                Adam(1e-3, beta_1=0.5).
+            g_optimizer: Generator optimizer, same default.
+            loss: The GAN term: a `keras_adv.losses.GANLoss` or its name.
+                Defaults to `"least_squares"` (the paper's).
+            s_optimizer: Optimizer of the surrogate (black box
+                distillation). Defaults to Adam(1e-3).
+            **kwargs: As `keras_adv.models.GAN.compile`.
+        """
+        self._s_optimizer_config = keras.optimizers.get(
+            keras.optimizers.Adam(1e-3) if s_optimizer is None else s_optimizer
+        )
+        self.s_optimizer = self._s_optimizer_config
+        super().compile(
+            d_optimizer=_default_optimizer()
+            if d_optimizer is None
+            else d_optimizer,
+            g_optimizer=_default_optimizer()
+            if g_optimizer is None
+            else g_optimizer,
+            loss=loss,
+            **kwargs,
+        )
+
+    def _build_optimizers(self):
+        super()._build_optimizers()
+        s_opt = self.s_optimizer
+        if (
+            s_opt is not None
+            and self.distillation is not None
+            and self.target_model.built
+            and not s_opt.built
+        ):
+            s_opt.build(self.target_model.trainable_variables)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config and self._s_optimizer_config is not None:
+            config["s_optimizer"] = keras.saving.serialize_keras_object(
+                self._s_optimizer_config
+            )
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        if "s_optimizer" in config:
+            config["s_optimizer"] = keras.saving.deserialize_keras_object(
+                config["s_optimizer"]
+            )
+        super().compile_from_config(config)
+
+    # ----------------------------------------------------------- metrics
+    @property
+    def metrics(self):
+        trackers = [self.d_loss_tracker, self.g_loss_tracker, *self.trackers]
+        if self._dynamic():
+            trackers.append(self.s_loss_tracker)
+        return trackers
+
+    def _dynamic(self):
+        return self.black_box is not None and self.distillation == "dynamic"
+
+    # ------------------------------------------------------------ attack
+    def sample_targets(self, labels):
+        """Targets for a batch: `target_fn(labels)` or uniform `!= labels`.
+
+        Graph-safe; int32 `(batch,)`.
+        """
+        labels = ops.cast(ops.reshape(labels, [-1]), "int32")
+        if self.target_fn is not None:
+            return ops.cast(ops.reshape(self.target_fn(labels), [-1]), "int32")
+        shift = keras.random.randint(
+            ops.shape(labels),
+            1,
+            self.num_classes,
+            seed=self.seed_generator,
+            dtype="int32",
+        )
+        return (labels + shift) % self.num_classes
+
+    def generator_inputs(self, x, targets=None):
+        """`x`, or `[x, one-hot targets]` for a conditioned generator."""
+        if not self.conditioned:
+            return x
+        if targets is None:
+            raise ValueError(
+                "A targeted AdvGAN needs the target classes. Received: "
+                "targets=None"
+            )
+        return [x, ops.one_hot(ops.cast(targets, "int32"), self.num_classes)]
+
+    def perturbation(self, x, targets=None, training=False):
+        """The generator's raw perturbation `G(x)` (float32)."""
+        delta = self.generator(
+            self.generator_inputs(x, targets), training=training
+        )
+        return ops.cast(delta, "float32")
+
+    def adversarial(self, x, delta):
+        """`x + delta` projected onto the threat model."""
+        return self.threat_model.project(x + delta, x)
+
+    def call(self, inputs, training=False):
+        """`x_adv` for `x` (untargeted) or `[x, targets]` (targeted)."""
+        if isinstance(inputs, list | tuple):
+            x, targets = inputs
+        else:
+            x, targets = inputs, None
+        x = ops.cast(x, "float32")
+        return self.adversarial(
+            x, self.perturbation(x, targets, training=training)
+        )
+
+    def attack(self):
+        """The trained generator as a `keras_adv.attacks.GeneratorAttack`."""
+        from keras_adv.attacks import GeneratorAttack
+
+        return GeneratorAttack(self)
+
+    def generate(self, x, targets=None, batch_size=256):
+        """Adversarial examples for an array `x`, eagerly, in batches.
+
+        Args:
+            x: Float array of inputs in `value_range`.
+            targets: Int array of targets (targeted AdvGAN).
+            batch_size: Int. Defaults to `256`.
+
+        Returns:
+            A numpy array of the shape of `x`.
+        """
+        batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
+        x = np.asarray(x, "float32")
+        if self.targeted and targets is None:
+            raise ValueError(
+                "A targeted AdvGAN needs the target classes. Received: "
+                "targets=None"
+            )
+        parts = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size]
+            inputs = (
+                xb if targets is None else [xb, targets[i : i + batch_size]]
+            )
+            parts.append(ops.convert_to_numpy(self(inputs)))
+        return np.concatenate(parts, axis=0)
+
+    # -------------------------------------------------------------- steps
+    def _labels(self, x, y):
+        if y is None:
+            logits = self.target_logits(x)
+            return ops.cast(ops.argmax(logits, axis=-1), "int32")
+        return ops.cast(ops.reshape(y, [-1]), "int32")
+
+    def discriminator_step(self, x, y=None):
+        """One discriminator update: `x` real, `x_adv` fake.
+
+        `y` are the attack labels (the targets when targeted).
+        """
+        x_adv = self.adversarial(x, self.perturbation(x, y, training=True))
+        x_adv = ops.stop_gradient(x_adv)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminate(x, training=True)
+            fake_logits = self.discriminate(x_adv, training=True)
+            d_loss = self.discriminator_loss(real_logits, fake_logits)
+        self.apply_update(
+            tape,
+            d_loss,
+            self.discriminator.trainable_variables,
+            self.d_optimizer,
+        )
+        return {"d_loss": d_loss}
+
+    def generator_terms(self, x, y, training=True):
+        """The generator's loss terms on a batch (call inside a tape).
+
+        Returns:
+            Dict with `g_loss`, `g_gan`, `g_adv`, `g_hinge`, `success_rate`,
+            `perturbation_norm` and `x_adv`.
+        """
+        delta = self.perturbation(x, y, training=training)
+        x_adv = self.adversarial(x, delta)
+        logits = self.target_logits(x_adv)
+        real_logits = None
+        if getattr(self.gan_loss, "generator_uses_real_logits", True):
+            real_logits = ops.stop_gradient(
+                self.discriminate(x, training=training)
+            )
+        fake_logits = self.discriminate(x_adv, training=training)
+        g_gan = self.generator_loss(real_logits, fake_logits)
+        g_adv = ops.mean(
+            advgan_losses.cw_loss(y, logits, self.kappa, self.targeted)
+        )
+        g_hinge = ops.mean(advgan_losses.perturbation_hinge(delta, self.c))
+        g_loss = g_adv + self.alpha * g_gan + self.beta * g_hinge
+        predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
+        hit = (
+            ops.equal(predicted, y)
+            if self.targeted
+            else ops.not_equal(predicted, y)
+        )
+        diff = ops.reshape(x_adv - x, (ops.shape(x)[0], -1))
+        return {
+            "g_loss": g_loss,
+            "g_gan": g_gan,
+            "g_adv": g_adv,
+            "g_hinge": g_hinge,
+            "success_rate": ops.mean(ops.cast(hit, "float32")),
+            "perturbation_norm": ops.mean(
+                ops.sqrt(ops.sum(ops.square(diff), axis=-1))
+            ),
+            "x_adv": x_adv,
+        }
+
+    def generator_step(self, x, y=None):
+        """One generator update; `y` are the labels (targets if targeted)."""
+        with tf.GradientTape() as tape:
+            values = self.generator_terms(x, y, training=True)
+        self.apply_update(
+            tape,
+            values["g_loss"],
+            self.generator.trainable_variables,
+            self.g_optimizer,
+        )
+        return values
+
+    def surrogate_step(self, x, answers):
+        """One surrogate update on black-box `answers` (graph-safe).
+
+        The loss is the cross-entropy between the answers (probabilities or
+        one-hot labels) and the surrogate's softmax, averaged over the
+        batch; the surrogate runs in training mode.
+
+        Returns:
+            Dict `{"s_loss": scalar}`.
+        """
+        surrogate = ModelLogits(
+            self.target_model, self.target_logits.from_logits, training=True
+        )
+        variables = self.target_model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = surrogate(x)
+            s_loss = ops.mean(
+                ops.categorical_crossentropy(answers, logits, from_logits=True)
+            )
+        self.apply_update(tape, s_loss, variables, self.s_optimizer)
+        return {"s_loss": s_loss}
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = ops.cast(x, "float32")
+        labels = self._labels(x, y)
+        if self.targeted:
+            labels = self.sample_targets(labels)
+        values = {}
+        for _ in range(self.d_steps):
+            values.update(self.discriminator_step(x, labels))
+        values.update(self.generator_step(x, labels))
+        x_adv = ops.stop_gradient(values.pop("x_adv"))
+        if self._dynamic():
+            batch = ops.concatenate([x, x_adv], axis=0)
+            values.update(self.surrogate_step(batch, self.black_box(batch)))
+        results = self.update_trackers(values)
+        if self.black_box is not None:
+            results["queries"] = self.black_box.queries
+        return results
+
+    def test_step(self, data):
+        """Validation: every term on a batch, without updates."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = ops.cast(x, "float32")
+        labels = self._labels(x, y)
+        if self.targeted:
+            labels = self.sample_targets(labels)
+        values = self.generator_terms(x, labels, training=False)
+        x_adv = values.pop("x_adv")
+        real_logits = self.discriminate(x, training=False)
+        fake_logits = self.discriminate(x_adv, training=False)
+        values["d_loss"] = self.discriminator_loss(real_logits, fake_logits)
+        return self.update_trackers(values)
+
+    # -------------------------------------------------------- distillation
+    def distill(self, x, epochs=5, batch_size=64, verbose=0):
+        """Static distillation: fits the surrogate to the black box on `x`.
+
+        Queries the black box once on every sample of `x` (counted), then
+        trains `target_model` for `epochs` on the answers with the
+        cross-entropy (optimizer `s_optimizer` of `compile`). Eager; runs
+        one compiled step per batch.
+
+        Args:
+            x: Float array of inputs.
+            epochs: Int >= 1. Defaults to `5`.
+            batch_size: Int >= 1. Defaults to `64`.
+            verbose: 0 or 1 (prints the loss per epoch). Defaults to `0`.
+
+        Returns:
+            Dict with the last epoch's mean `s_loss`, the surrogate's
+            `agreement` with the black box's labels on `x`, and `queries`.
+        """
+        if self.black_box is None:
+            raise ValueError(
+                "distill() needs a black box: AdvGAN(..., black_box="
+                "keras_adv.attacks.BlackBox(fn, num_classes))."
+            )
+        self._check_compiled()
+        epochs = _validation.check_int("epochs", epochs, minimum=1)
+        batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
+        x = np.asarray(x, "float32")
+        answers = self.black_box.predict(x, batch_size=256)
+        if not self.s_optimizer.built:
+            self.s_optimizer.build(self.target_model.trainable_variables)
+        if self._distill_function is None:
+            self._distill_function = tf.function(
+                self.surrogate_step, reduce_retracing=True
+            )
+        rng = np.random.default_rng(self.seed)
+        loss = 0.0
+        for epoch in range(epochs):
+            order = rng.permutation(len(x))
+            losses = []
+            for i in range(0, len(x), batch_size):
+                index = order[i : i + batch_size]
+                out = self._distill_function(x[index], answers[index])
+                losses.append(float(out["s_loss"]))
+            loss = float(np.mean(losses))
+            if verbose:
+                print(f"distill epoch {epoch + 1}/{epochs}: s_loss {loss:.4f}")
+        predicted = np.concatenate(
+            [
+                np.asarray(self.target_logits(x[i : i + 256])).argmax(-1)
+                for i in range(0, len(x), 256)
+            ]
+        )
+        return {
+            "s_loss": loss,
+            "agreement": float(np.mean(predicted == answers.argmax(-1))),
+            "queries": self.black_box.query_count,
+        }
+
+    # -------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.pop("latent_dim", None)
+        target_fn = self.target_fn
+        if target_fn is not None:
+            target_fn = keras.saving.serialize_keras_object(target_fn)
+        config.update(
+            {
+                "target_model": keras.saving.serialize_keras_object(
+                    self.target_model
+                ),
+                "eps": self.eps,
+                "norm": self.norm,
+                "targeted": self.targeted,
+                "alpha": self.alpha,
+                "beta": self.beta,
+                "c": self.c,
+                "kappa": self.kappa,
+                "value_range": list(self.value_range),
+                "num_classes": self.num_classes,
+                "target_fn": target_fn,
+                "from_logits": self.from_logits,
+                "distillation": self.distillation,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator", "target_model"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        if config.get("target_fn") is not None:
+            config["target_fn"] = keras.saving.deserialize_keras_object(
+                config["target_fn"]
+            )
+        distillation = config.pop("distillation", None)
+        model = cls(**config)
+        # The black box is not configuration: re-attach it after loading.
+        model.distillation = distillation
+        return model

@@ -1,0 +1,324 @@
+"""The networks of the AdvGAN paper: generator, discriminator, MNIST A/B/C.
+
+Instance normalisation is Keras' `GroupNormalization` with one group per
+channel. All builders return ordinary Functional or Sequential Keras
+models; the classifiers output logits.
+"""
+
+import keras
+
+from keras_adv import _validation
+from keras_adv.layers import PerturbationBound
+
+
+def _init(seed, offset):
+    return keras.initializers.GlorotUniform(
+        seed=None if seed is None else seed + offset
+    )
+
+
+def _instance_norm(filters):
+    return keras.layers.GroupNormalization(groups=filters)
+
+
+def _check_shape(input_shape):
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            _validation.invalid(
+                "input_shape", "(height, width, channels)", input_shape
+            )
+        ) from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            _validation.invalid(
+                "input_shape", "(height, width, channels)", input_shape
+            )
+        )
+    return shape
+
+
+def advgan_generator(
+    input_shape=(28, 28, 1),
+    eps=0.3,
+    norm="linf",
+    num_classes=None,
+    mode="tanh",
+    seed=None,
+    name="advgan_generator",
+):
+    """The AdvGAN generator: `x -> perturbation` in the eps ball.
+
+    The paper's image-to-image network (after CycleGAN's): `c3s1-8`
+    (3x3 convolution, stride 1, 8 filters, instance norm, ReLU), `d16`,
+    `d32` (3x3, stride 2), four `r32` residual blocks (two 3x3
+    convolutions with 32 filters, instance norm, a skip connection), `u16`,
+    `u8` (3x3 transposed convolutions, stride 2) and `c3s1-C` (3x3, `C`
+    image channels, no norm), followed by
+    `keras_adv.layers.PerturbationBound(eps, norm, mode)`.
+
+    With `num_classes` the generator is conditioned on a target class (a
+    targeted AdvGAN with one generator, ours; the paper trains one per
+    target): it takes `[x, one-hot target]`, and the one-hot vector,
+    broadcast over the image, joins the input and the residual blocks'
+    input as extra channels.
+
+    Args:
+        input_shape: `(height, width, channels)`, height and width
+            multiples of 4. Defaults to `(28, 28, 1)`.
+        eps: Float >= 0, radius of the perturbations. Defaults to `0.3`.
+        norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
+        num_classes: Optional int >= 2: a conditioned generator.
+        mode: `PerturbationBound` mode, `"tanh"` or `"clip"`. Defaults to
+            `"tanh"`.
+        seed: Optional int, weight-initialisation seed.
+        name: Model name.
+
+    Returns:
+        A Functional `keras.Model`.
+
+    Example:
+
+    >>> import keras_adv
+    >>> g = keras_adv.models.advgan_generator(eps=0.3)
+    >>> g.output.shape
+    (None, 28, 28, 1)
+
+    Reference:
+        Xiao et al., "Generating Adversarial Examples with Adversarial
+        Networks", IJCAI 2018, arXiv:1801.02610; Zhu et al., "Unpaired
+        Image-to-Image Translation using Cycle-Consistent Adversarial
+        Networks", ICCV 2017, arXiv:1703.10593.
+    """
+    height, width, channels = _check_shape(input_shape)
+    if height % 4 or width % 4:
+        raise ValueError(
+            _validation.invalid(
+                "input_shape",
+                "height and width multiples of 4 (two stride-2 stages)",
+                input_shape,
+            )
+        )
+    if num_classes is not None:
+        num_classes = _validation.check_int(
+            "num_classes", num_classes, minimum=2
+        )
+    bound = PerturbationBound(eps, norm=norm, mode=mode, name="bound")
+    counter = iter(range(1000))
+
+    def conv(t, filters, strides=1, transpose=False, norm_relu=True):
+        layer = (
+            keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
+        )
+        t = layer(
+            filters,
+            3,
+            strides=strides,
+            padding="same",
+            kernel_initializer=_init(seed, next(counter)),
+        )(t)
+        if norm_relu:
+            t = _instance_norm(filters)(t)
+            t = keras.layers.ReLU()(t)
+        return t
+
+    x = keras.Input(input_shape, name="x")
+    inputs = [x]
+    h = x
+    condition = None
+    if num_classes is not None:
+        target = keras.Input((num_classes,), name="target")
+        inputs.append(target)
+        condition = keras.layers.Reshape((1, 1, num_classes))(target)
+        full = keras.layers.UpSampling2D((height, width))(condition)
+        h = keras.layers.Concatenate()([x, full])
+    h = conv(h, 8)
+    h = conv(h, 16, strides=2)
+    h = conv(h, 32, strides=2)
+    if condition is not None:
+        small = keras.layers.UpSampling2D((height // 4, width // 4))(condition)
+        h = keras.layers.Concatenate()([h, small])
+        h = conv(h, 32)
+    for _ in range(4):
+        r = conv(h, 32)
+        r = conv(r, 32, norm_relu=False)
+        r = _instance_norm(32)(r)
+        h = keras.layers.Add()([h, r])
+    h = conv(h, 16, strides=2, transpose=True)
+    h = conv(h, 8, strides=2, transpose=True)
+    raw = conv(h, channels, norm_relu=False)
+    delta = bound(raw)
+    return keras.Model(inputs if len(inputs) > 1 else x, delta, name=name)
+
+
+def advgan_discriminator(
+    input_shape=(28, 28, 1), seed=None, name="advgan_discriminator"
+):
+    """The AdvGAN discriminator: `x -> one logit`.
+
+    `C8` (4x4 convolution, stride 2, LeakyReLU 0.2, no normalisation),
+    `C16` and `C32` (4x4 convolution, stride 2, instance norm, LeakyReLU
+    0.2), then a dense layer with one output (no sigmoid).
+
+    Args:
+        input_shape: `(height, width, channels)`. Defaults to `(28, 28, 1)`.
+        seed: Optional int, weight-initialisation seed.
+        name: Model name.
+
+    Returns:
+        A Sequential `keras.Model`.
+
+    Example:
+
+    >>> import keras_adv
+    >>> keras_adv.models.advgan_discriminator().output.shape
+    (None, 1)
+
+    Reference:
+        Xiao et al., "Generating Adversarial Examples with Adversarial
+        Networks", IJCAI 2018, arXiv:1801.02610.
+    """
+    shape = _check_shape(input_shape)
+    layers = [keras.Input(shape)]
+    for i, filters in enumerate((8, 16, 32)):
+        layers.append(
+            keras.layers.Conv2D(
+                filters,
+                4,
+                strides=2,
+                padding="same",
+                kernel_initializer=_init(seed, i),
+            )
+        )
+        if i:
+            layers.append(_instance_norm(filters))
+        layers.append(keras.layers.LeakyReLU(0.2))
+    layers += [
+        keras.layers.Flatten(),
+        keras.layers.Dense(1, kernel_initializer=_init(seed, 9)),
+    ]
+    return keras.Sequential(layers, name=name)
+
+
+def _classifier(layers, num_classes, seed, name, input_shape):
+    shape = _check_shape(input_shape)
+    num_classes = _validation.check_int("num_classes", num_classes, minimum=2)
+    built = [keras.Input(shape)]
+    for i, (kind, args) in enumerate(layers):
+        if kind == "conv":
+            filters, size, strides, padding = args
+            built.append(
+                keras.layers.Conv2D(
+                    filters,
+                    size,
+                    strides=strides,
+                    padding=padding,
+                    activation="relu",
+                    kernel_initializer=_init(seed, i),
+                )
+            )
+        elif kind == "dense":
+            built.append(
+                keras.layers.Dense(
+                    args, activation="relu", kernel_initializer=_init(seed, i)
+                )
+            )
+        elif kind == "dropout":
+            built.append(keras.layers.Dropout(args, seed=seed))
+        elif kind == "pool":
+            built.append(keras.layers.MaxPooling2D(2))
+        else:
+            built.append(keras.layers.Flatten())
+    built.append(
+        keras.layers.Dense(num_classes, kernel_initializer=_init(seed, 99))
+    )
+    return keras.Sequential(built, name=name)
+
+
+def mnist_model_a(input_shape=(28, 28, 1), num_classes=10, seed=None):
+    """MNIST model A of Tramèr et al. (the AdvGAN paper's model A).
+
+    Conv(64, 5x5) + ReLU, Conv(64, 5x5) + ReLU (valid padding),
+    Dropout(0.25), FC(128) + ReLU, Dropout(0.5), FC(10) logits.
+
+    Example:
+
+    >>> import keras_adv
+    >>> keras_adv.models.mnist_model_a().count_params()
+    3382346
+
+    Reference:
+        Tramèr et al., "Ensemble Adversarial Training: Attacks and
+        Defenses", ICLR 2018, arXiv:1705.07204 (Appendix, Table 5).
+    """
+    spec = [
+        ("conv", (64, 5, 1, "valid")),
+        ("conv", (64, 5, 1, "valid")),
+        ("dropout", 0.25),
+        ("flatten", None),
+        ("dense", 128),
+        ("dropout", 0.5),
+    ]
+    return _classifier(spec, num_classes, seed, "mnist_model_a", input_shape)
+
+
+def mnist_model_b(input_shape=(28, 28, 1), num_classes=10, seed=None):
+    """MNIST model B of Tramèr et al. (the AdvGAN paper's model B).
+
+    Dropout(0.2), Conv(64, 8x8, stride 2, same) + ReLU, Conv(128, 6x6,
+    stride 2, valid) + ReLU, Conv(128, 5x5, stride 1, valid) + ReLU,
+    Dropout(0.5), FC(10) logits.
+
+    Example:
+
+    >>> import keras_adv
+    >>> keras_adv.models.mnist_model_b().count_params()
+    710218
+
+    Reference:
+        Tramèr et al., "Ensemble Adversarial Training: Attacks and
+        Defenses", ICLR 2018, arXiv:1705.07204 (Appendix, Table 5).
+    """
+    spec = [
+        ("dropout", 0.2),
+        ("conv", (64, 8, 2, "same")),
+        ("conv", (128, 6, 2, "valid")),
+        ("conv", (128, 5, 1, "valid")),
+        ("dropout", 0.5),
+        ("flatten", None),
+    ]
+    return _classifier(spec, num_classes, seed, "mnist_model_b", input_shape)
+
+
+def mnist_model_c(input_shape=(28, 28, 1), num_classes=10, seed=None):
+    """The MNIST model of Carlini and Wagner (the AdvGAN paper's model C).
+
+    Conv(32, 3x3) + ReLU, Conv(32, 3x3) + ReLU, MaxPool(2x2),
+    Conv(64, 3x3) + ReLU, Conv(64, 3x3) + ReLU, MaxPool(2x2),
+    FC(200) + ReLU, Dropout(0.5), FC(200) + ReLU, FC(10) logits (valid
+    padding).
+
+    Example:
+
+    >>> import keras_adv
+    >>> keras_adv.models.mnist_model_c().count_params()
+    312202
+
+    Reference:
+        Carlini and Wagner, "Towards Evaluating the Robustness of Neural
+        Networks", IEEE S&P 2017, arXiv:1608.04644.
+    """
+    spec = [
+        ("conv", (32, 3, 1, "valid")),
+        ("conv", (32, 3, 1, "valid")),
+        ("pool", None),
+        ("conv", (64, 3, 1, "valid")),
+        ("conv", (64, 3, 1, "valid")),
+        ("pool", None),
+        ("flatten", None),
+        ("dense", 200),
+        ("dropout", 0.5),
+        ("dense", 200),
+    ]
+    return _classifier(spec, num_classes, seed, "mnist_model_c", input_shape)

@@ -1,0 +1,347 @@
+"""Tests of AdvGAN: the loss terms in closed form, the frozen target, the
+optimal attack of a linear model, targets, saving and the black box."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_adv
+from keras_adv.attacks import BlackBox
+from keras_adv.losses import cw_loss
+from keras_adv.models import AdvGAN
+from keras_adv.testing import linear_classifier
+
+FEATURES = 4
+EPS = 0.3
+# A linear classifier: class 1 iff w . (x - 0.5) > 0.
+W = np.array([1.0, -1.0, 0.5, -0.5], "float32")
+
+
+def linear_target():
+    weights = np.stack([-W, W], axis=1) / 2.0
+    bias = np.stack([W @ np.full(4, 0.5), -(W @ np.full(4, 0.5))]) / 2.0
+    return linear_classifier(weights, bias)
+
+
+def points(n, seed=0):
+    """Inputs whose margin is below what an eps-step can undo."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.35, 0.65, size=(n, FEATURES)).astype("float32")
+    y = ((x - 0.5) @ W > 0).astype("int64")
+    return x, y
+
+
+def dense_generator(num_classes=None, zero=False, seed=0):
+    init = "zeros" if zero else keras.initializers.GlorotUniform(seed=seed)
+    x = keras.Input((FEATURES,))
+    inputs = [x]
+    h = x
+    if num_classes:
+        t = keras.Input((num_classes,))
+        inputs.append(t)
+        h = keras.layers.Concatenate()([x, t])
+    h = keras.layers.Dense(16, activation="relu", kernel_initializer=init)(h)
+    raw = keras.layers.Dense(FEATURES, kernel_initializer=init)(h)
+    delta = keras_adv.layers.PerturbationBound(EPS)(raw)
+    return keras.Model(inputs if num_classes else x, delta)
+
+
+def dense_discriminator(seed=1):
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(8, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(1, kernel_initializer=init),
+        ]
+    )
+
+
+def make(target=None, generator=None, lr=1e-2, **kwargs):
+    gan = AdvGAN(
+        generator or dense_generator(),
+        dense_discriminator(),
+        target or linear_target(),
+        eps=EPS,
+        seed=0,
+        **kwargs,
+    )
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(lr),
+        g_optimizer=keras.optimizers.Adam(lr),
+    )
+    return gan
+
+
+def test_terms_in_closed_form_for_a_zero_generator():
+    x, y = points(32)
+    target = linear_target()
+    gan = make(target, dense_generator(zero=True), alpha=2.0, beta=3.0, c=0.0)
+    logs = gan.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    logits = np.asarray(target(x))
+    d_real = np.asarray(gan.discriminator(x)).reshape(-1)
+    # x_adv = x: the GAN terms are LSGAN's on D(x) for both batches.
+    g_gan = 0.5 * np.mean((d_real - 1.0) ** 2)
+    d_loss = 0.5 * np.mean((d_real - 1.0) ** 2) + 0.5 * np.mean(d_real**2)
+    g_adv = float(np.mean(cw_loss(y, logits)))
+    assert logs["perturbation_norm"] == pytest.approx(0.0, abs=1e-7)
+    assert logs["g_hinge"] == pytest.approx(0.0, abs=1e-7)
+    assert logs["success_rate"] == pytest.approx(
+        np.mean(logits.argmax(-1) != y)
+    )
+    assert logs["g_gan"] == pytest.approx(g_gan, rel=1e-5)
+    assert logs["d_loss"] == pytest.approx(d_loss, rel=1e-5)
+    assert logs["g_adv"] == pytest.approx(g_adv, rel=1e-5)
+    assert logs["g_loss"] == pytest.approx(g_adv + 2.0 * g_gan, rel=1e-5)
+
+
+def test_total_is_the_weighted_sum_and_every_term_is_logged():
+    x, y = points(64)
+    gan = make(alpha=0.5, beta=2.0, c=0.1)
+    history = gan.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    logs = {k: v[-1] for k, v in history.history.items()}
+    assert sorted(logs) == sorted(keras_adv.models._advgan.TRACKERS)
+    expected = logs["g_adv"] + 0.5 * logs["g_gan"] + 2.0 * logs["g_hinge"]
+    assert logs["g_loss"] == pytest.approx(expected, rel=1e-5)
+    assert 0.0 < logs["perturbation_norm"] <= EPS * 2.0 + 1e-6
+
+
+def test_learns_the_optimal_attack_of_a_linear_model():
+    x, y = points(512)
+    target = linear_target()
+    gan = make(target, alpha=0.0, kappa=0.2)
+    gan.fit(x, y, batch_size=64, epochs=30, shuffle=False, verbose=0)
+    x_new, y_new = points(256, seed=1)
+    x_adv = gan.generate(x_new)
+    assert np.abs(x_adv - x_new).max() <= EPS + 1e-6
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    success = np.mean(np.asarray(target(x_adv)).argmax(-1) != y_new)
+    assert success >= 0.95
+    # The optimum moves every coordinate against the true class.
+    sign = np.where(y_new == 1, -1.0, 1.0)[:, None] * np.sign(W)
+    agree = np.mean(np.sign(x_adv - x_new) == sign)
+    assert agree >= 0.9
+
+
+def _bn_dropout_target():
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.9, seed=0),
+            keras.layers.Dense(2),
+        ]
+    )
+    # Non-trivial moving statistics, so that training mode would differ.
+    bn = model.layers[1]
+    bn.moving_mean.assign(np.full(8, 0.3, "float32"))
+    bn.moving_variance.assign(np.full(8, 2.0, "float32"))
+    return model
+
+
+def test_target_is_frozen_and_called_in_inference_mode():
+    x, y = points(64)
+    target = _bn_dropout_target()
+    before = [w.copy() for w in target.get_weights()]
+    # Learning rate 0: the networks do not move, so the training step's
+    # terms must equal the (inference-mode) evaluation's exactly unless
+    # the target ran with dropout or batch statistics.
+    gan = make(target, lr=0.0)
+    history = gan.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    logs = gan.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    assert history.history["g_adv"][-1] == pytest.approx(
+        logs["g_adv"], rel=1e-5
+    )
+    gan = make(target, lr=1e-1)
+    gan.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    for old, new in zip(before, target.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert target.trainable  # the user's model is not modified
+
+
+def test_untargeted_labels_default_to_the_target_predictions():
+    x, _ = points(32)
+    target = linear_target()
+    gan = make(target, dense_generator(zero=True))
+    predicted = np.asarray(target(x)).argmax(-1)
+    logs = gan.evaluate(x, batch_size=32, verbose=0, return_dict=True)
+    assert logs["success_rate"] == 0.0
+    assert logs["g_adv"] == pytest.approx(
+        float(np.mean(cw_loss(predicted, np.asarray(target(x))))), rel=1e-5
+    )
+
+
+def test_random_targets_are_uniform_over_the_other_classes():
+    gan = make(
+        linear_classifier(np.eye(4, 5)),
+        dense_generator(num_classes=5),
+        targeted=True,
+    )
+    labels = np.repeat(np.arange(5), 400)
+    targets = np.asarray(gan.sample_targets(labels))
+    assert np.all(targets != labels)
+    for label in range(5):
+        counts = np.bincount(targets[labels == label], minlength=5)
+        others = np.delete(counts, label)
+        assert others.min() > 60  # 100 expected each
+
+
+@keras.saving.register_keras_serializable(package="test_advgan")
+def next_class(labels):
+    return (labels + 1) % 2
+
+
+def test_target_fn_and_conditioned_generator(tmp_path):
+    x, y = points(64)
+    gan = make(
+        generator=dense_generator(num_classes=2),
+        targeted=True,
+        target_fn=next_class,
+        alpha=0.0,
+    )
+    np.testing.assert_array_equal(gan.sample_targets(y), (y + 1) % 2)
+    history = gan.fit(x, y, batch_size=64, epochs=20, verbose=0)
+    assert history.history["success_rate"][-1] >= 0.9
+    path = str(tmp_path / "t.keras")
+    gan.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.target_fn is next_class
+    targets = (y + 1) % 2
+    np.testing.assert_allclose(
+        loaded.generate(x, targets), gan.generate(x, targets), atol=1e-7
+    )
+
+
+def test_keras_round_trip_of_the_whole_model_and_the_generator(tmp_path):
+    x, y = points(64)
+    gan = make(alpha=0.3, beta=0.7, c=0.2, kappa=0.1)
+    gan.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    path = str(tmp_path / "advgan.keras")
+    gan.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is AdvGAN
+    for key in ("alpha", "beta", "c", "kappa", "eps", "norm", "targeted"):
+        assert getattr(loaded, key) == getattr(gan, key)
+    np.testing.assert_allclose(loaded.generate(x), gan.generate(x), atol=1e-7)
+    np.testing.assert_allclose(
+        loaded.target_model(x), gan.target_model(x), atol=1e-7
+    )
+    # Training resumes from the saved optimizer state.
+    loaded.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    # The generator alone is a plain Keras model.
+    gen_path = str(tmp_path / "generator.keras")
+    gan.generator.save(gen_path)
+    generator = keras.saving.load_model(gen_path, safe_mode=True)
+    np.testing.assert_allclose(generator(x), gan.generator(x), atol=1e-7)
+    assert json.loads(json.dumps(gan.get_config()))["alpha"] == 0.3
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"target_model": "f"}, TypeError, "target_model"),
+        ({"alpha": -1.0}, ValueError, "alpha"),
+        ({"c": float("inf")}, ValueError, "c"),
+        ({"eps": -0.1}, ValueError, "eps"),
+        ({"norm": "l1"}, ValueError, "norm"),
+        ({"targeted": True}, ValueError, "generator"),
+        ({"target_fn": next_class}, ValueError, "target_fn"),
+        ({"black_box": lambda x: x}, TypeError, "black_box"),
+        ({"distillation": "online"}, ValueError, "distillation"),
+    ],
+)
+def test_invalid_arguments(kwargs, error, name):
+    args = {
+        "generator": dense_generator(),
+        "discriminator": dense_discriminator(),
+        "target_model": linear_target(),
+        **kwargs,
+    }
+    with pytest.raises(error, match=f"`{name}`"):
+        AdvGAN(**args)
+
+
+def test_fit_before_compile_raises():
+    gan = AdvGAN(dense_generator(), dense_discriminator(), linear_target())
+    with pytest.raises((RuntimeError, ValueError), match="compile"):
+        gan.fit(*points(8), verbose=0)
+
+
+# ------------------------------------------------------------- black box
+class ArgmaxOnly(keras.Model):
+    """A classifier revealing one-hot labels only (argmax: no gradient)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def call(self, x, training=False):
+        labels = keras.ops.argmax(self.inner(x), axis=-1)
+        return keras.ops.one_hot(labels, 2)
+
+
+def surrogate(seed=0):
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(16, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(2, kernel_initializer=init),
+        ]
+    )
+
+
+def test_black_box_answers_carry_no_gradient_and_are_counted():
+    import tensorflow as tf
+
+    box = BlackBox(ArgmaxOnly(linear_target()), 2, output="labels")
+    x = tf.constant(points(5)[0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        answers = box(x)
+    assert tape.gradient(answers, x) is None
+    assert box.query_count == 5
+    np.testing.assert_array_equal(np.asarray(answers).argmax(-1), points(5)[1])
+    # A numpy callable (labels as ids) through tf.numpy_function.
+    numpy_box = BlackBox(lambda a: (a - 0.5) @ W > 0, 2, output="labels")
+    np.testing.assert_array_equal(numpy_box.labels(points(7)[0]), points(7)[1])
+    assert numpy_box.query_count == 7
+
+
+@pytest.mark.parametrize("distillation", ["static", "dynamic"])
+def test_distillation_queries_are_counted_exactly(distillation):
+    x, y = points(128)
+    box = BlackBox(ArgmaxOnly(linear_target()), 2, output="labels")
+    student = surrogate()
+    gan = AdvGAN(
+        dense_generator(),
+        dense_discriminator(),
+        student,
+        eps=EPS,
+        black_box=box,
+        distillation=distillation,
+        seed=0,
+    )
+    gan.compile(s_optimizer=keras.optimizers.Adam(1e-2))
+    result = gan.distill(x, epochs=30, batch_size=32)
+    assert result["queries"] == 128 == box.query_count
+    assert result["agreement"] >= 0.9
+    before = [w.copy() for w in student.get_weights()]
+    history = gan.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    spent = 0 if distillation == "static" else 2 * 2 * 128
+    assert box.query_count == 128 + spent
+    assert history.history["queries"][-1] == 128 + spent
+    changed = any(
+        not np.array_equal(a, b) for a, b in zip(before, student.get_weights())
+    )
+    assert changed is (distillation == "dynamic")
+    assert ("s_loss" in history.history) is (distillation == "dynamic")
+
+
+def test_distill_without_a_black_box_raises():
+    gan = make()
+    with pytest.raises(ValueError, match="black box"):
+        gan.distill(points(8)[0])
