@@ -171,9 +171,10 @@ def advgan_discriminator(
 
     Example:
 
-    >>> import keras_adv
-    >>> keras_adv.models.advgan_discriminator().output.shape
-    (None, 1)
+    >>> import numpy as np, keras_adv
+    >>> d = keras_adv.models.advgan_discriminator()
+    >>> tuple(d(np.zeros((2, 28, 28, 1), "float32")).shape)
+    (2, 1)
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
