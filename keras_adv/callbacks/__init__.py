@@ -1,6 +1,8 @@
 """keras_adv.callbacks."""
 
 from keras_adv.callbacks._adversarial_training import AdversarialTraining
+from keras_adv.callbacks._advgan_monitor import AdvGANMonitor
+from keras_adv.callbacks._advgan_monitor import label_figures
 from keras_adv.callbacks._gan_monitor import GANMonitor
 from keras_adv.callbacks._overfitting_guard import OverfittingGuard
 from keras_adv.callbacks._robustness_monitor import RobustnessMonitor
@@ -11,3 +13,4 @@ __all__ = [
     "OverfittingGuard",
     "RobustnessMonitor",
 ]
+__all__ += ["AdvGANMonitor", "label_figures"]
