@@ -22,6 +22,7 @@ from keras_adv.attacks._fab import projection_linf
 from keras_adv.attacks._fgsm import FGSM
 from keras_adv.attacks._generator import GeneratorAttack
 from keras_adv.attacks._iterative import IterativeAttack
+from keras_adv.attacks._latent_pgd import LatentPGD
 from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import check_classifier_outputs
 from keras_adv.attacks._logits import looks_like_probabilities
@@ -61,3 +62,4 @@ __all__ = [
     "sparse_labels",
 ]
 __all__ += ["BlackBox", "GeneratorAttack"]
+__all__ += ["LatentPGD"]

@@ -5,6 +5,11 @@ from keras_adv.datasets._loaders import load_npz
 from keras_adv.datasets._loaders import load_tfds
 from keras_adv.datasets._mnist_subset import load_mnist_subset
 from keras_adv.datasets._mnist_subset import mnist_subset_dataset
+from keras_adv.datasets._pairs import linf_noise_transform
+from keras_adv.datasets._pairs import make_pairs
+from keras_adv.datasets._pairs import mnist_subset_pairs
+from keras_adv.datasets._pairs import pair_dataset
+from keras_adv.datasets._pairs import rts_transform
 
 __all__ = [
     "from_spec",
@@ -12,4 +17,11 @@ __all__ = [
     "load_npz",
     "load_tfds",
     "mnist_subset_dataset",
+]
+__all__ += [
+    "linf_noise_transform",
+    "make_pairs",
+    "mnist_subset_pairs",
+    "pair_dataset",
+    "rts_transform",
 ]

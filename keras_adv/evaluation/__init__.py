@@ -1,6 +1,9 @@
 """keras_adv.evaluation."""
 
 from keras_adv.evaluation import sanity
+from keras_adv.evaluation._perturbation_sets import RadiusCalibration
+from keras_adv.evaluation._perturbation_sets import calibrate_radius
+from keras_adv.evaluation._perturbation_sets import perturbation_set_errors
 from keras_adv.evaluation._plots import adversarial_grid
 from keras_adv.evaluation._plots import image_grid
 from keras_adv.evaluation._plots import robustness_grid
@@ -16,4 +19,9 @@ __all__ = [
     "robustness_grid",
     "sanity",
     "tile_images",
+]
+__all__ += [
+    "RadiusCalibration",
+    "calibrate_radius",
+    "perturbation_set_errors",
 ]

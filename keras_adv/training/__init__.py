@@ -8,6 +8,7 @@ objects work in `keras_adv.models.AdversarialModel` and in the
 from keras_adv.training._fast import NFGSM
 from keras_adv.training._fast import Free
 from keras_adv.training._fast import GradAlign
+from keras_adv.training._max_loss import MaxLoss
 from keras_adv.training._objectives import FGSMRS
 from keras_adv.training._objectives import TRADES
 from keras_adv.training._objectives import VAT
@@ -32,3 +33,4 @@ __all__ = [
     "scale_for_replicas",
     "weighted_batch_mean",
 ]
+__all__ += ["MaxLoss"]

@@ -548,6 +548,12 @@ def _fast_objectives():
     }
 
 
+def _set_objectives():
+    from keras_adv.training import _max_loss
+
+    return {"max_loss": _max_loss.MaxLoss}
+
+
 def get(objective, attack=None, **kwargs):
     """Returns an `Objective` from an instance, a config or a shorthand.
 
@@ -578,7 +584,7 @@ def get(objective, attack=None, **kwargs):
         return objective
     if isinstance(objective, dict):
         return keras.saving.deserialize_keras_object(objective)
-    shorthands = {**_SHORTHANDS, **_fast_objectives()}
+    shorthands = {**_SHORTHANDS, **_fast_objectives(), **_set_objectives()}
     key = _validation.check_choice("objective", objective, set(shorthands))
     if attack is None:
         raise TypeError(
