@@ -3,6 +3,7 @@
 from keras_adv.callbacks._adversarial_training import AdversarialTraining
 from keras_adv.callbacks._advgan_monitor import AdvGANMonitor
 from keras_adv.callbacks._advgan_monitor import label_figures
+from keras_adv.callbacks._advgan_update import AdvGANUpdate
 from keras_adv.callbacks._gan_monitor import GANMonitor
 from keras_adv.callbacks._overfitting_guard import OverfittingGuard
 from keras_adv.callbacks._robustness_monitor import RobustnessMonitor
@@ -14,3 +15,4 @@ __all__ = [
     "RobustnessMonitor",
 ]
 __all__ += ["AdvGANMonitor", "label_figures"]
+__all__ += ["AdvGANMonitor", "AdvGANUpdate", "label_figures"]

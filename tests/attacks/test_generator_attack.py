@@ -206,3 +206,21 @@ def test_attack_by_name_and_cli(tmp_path, capsys):
         )
     assert exit_info.value.code == 2
     assert "generator:missing.keras" in capsys.readouterr().err
+
+
+def test_speed_bench_runs_and_traces_once(capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "advgan_speed.py"
+    argv = sys.argv
+    sys.argv = ["advgan_speed.py", "--batch", "8", "--repeats", "1"]
+    sys.argv += ["--pgd-steps", "2"]
+    try:
+        runpy.run_path(str(bench), run_name="__main__")
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr().out
+    assert "speed-up generator vs PGD-2" in out
+    assert out.count("traces 1)") == 2

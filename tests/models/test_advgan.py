@@ -345,3 +345,33 @@ def test_distill_without_a_black_box_raises():
     gan = make()
     with pytest.raises(ValueError, match="black box"):
         gan.distill(points(8)[0])
+
+
+# ------------------------------------------- training against a generator
+def test_adversarial_training_against_a_jointly_updated_generator():
+    x, y = points(128)
+    classifier = linear_target()
+    classifier.compile(
+        keras.optimizers.SGD(0.1),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    gan = make(classifier)
+    before = [w.copy() for w in gan.generator.get_weights()]
+    attack = keras_adv.attacks.GeneratorAttack(gan)
+    update = keras_adv.callbacks.AdvGANUpdate(gan, (x, y), batch_size=32)
+    training = keras_adv.callbacks.AdversarialTraining(attack)
+    history = classifier.fit(
+        x, y, epochs=2, batch_size=32, verbose=0, callbacks=[update, training]
+    )
+    assert len(history.history["advgan_success_rate"]) == 2
+    assert "adv_accuracy" in history.history
+    assert training.objective.train_attack.generator is gan.generator
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(before, gan.generator.get_weights())
+    )
+    other = linear_target()
+    other.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="`advgan`"):
+        other.fit(x, y, epochs=1, verbose=0, callbacks=[update])
