@@ -112,6 +112,12 @@ class CVAEAugmentation(keras.layers.Layer):
             members = ops.where(replace, members, x)
         return ops.cast(members, inputs.dtype)
 
+    @property
+    def metrics(self):
+        # The CVAE's own loss trackers ("loss", "kl_loss", ...) must not
+        # join the metrics of the model that holds this layer.
+        return []
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

@@ -43,7 +43,9 @@ def test_in_fit_the_cvae_is_frozen_and_the_model_round_trips(tmp_path):
         ]
     )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
-    model.fit(X, np.zeros(64), epochs=2, verbose=0)
+    logs = model.fit(X, np.zeros(64), epochs=2, verbose=0).history
+    assert sorted(logs) == ["loss"]  # no CVAE trackers in the logs
+    assert logs["loss"][0] > 0.0
     for a, b in zip(before, cvae.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert len(model.trainable_weights) == 2
