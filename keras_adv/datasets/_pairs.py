@@ -6,8 +6,8 @@ Keras layers that only act with `training=True`:
 
 * `linf_noise_transform`: `clip(x + U(-eps, eps))` (`RandomLpNoise`);
 * `rts_transform`: rotation, scaling and translation from Keras'
-  preprocessing layers (`RandomRotation`, `RandomZoom`, then zero padding
-  and `RandomCrop` for the translation).
+  preprocessing layers (`RandomRotation`, `RandomZoom`,
+  `RandomTranslation`), drawn per image.
 
 `make_pairs` applies a transform once, with a fixed seed (held-out pairs
 for calibration and evaluation); `pair_dataset` draws fresh perturbations
@@ -60,10 +60,10 @@ def rts_transform(
     A `keras.Sequential` of `RandomRotation` (uniform angle in
     `[-rotation, rotation]` degrees), `RandomZoom` (the digit is scaled by
     a factor in `[scale[0], scale[1]]`; Keras' zoom factor `f` scales the
-    image by `1 / (1 + f)`), `ZeroPadding2D(translation)` and
-    `RandomCrop` back to the image size (a shift of up to `translation`
-    pixels on each axis). Empty areas are filled with 0 (black). Active
-    only with `training=True`.
+    image by `1 / (1 + f)`) and `RandomTranslation` (a shift of up to
+    `translation` pixels on each axis), each drawn per image. Empty areas
+    are filled with 0 (black). Active only with `training=True`. (Padding
+    and `RandomCrop` would draw one shift per batch, not per image.)
 
     Args:
         rotation: Float >= 0, the largest angle in degrees. Defaults to
@@ -122,8 +122,16 @@ def rts_transform(
             )
         )
     if translation > 0:
-        layers.append(keras.layers.ZeroPadding2D(translation))
-        layers.append(keras.layers.RandomCrop(height, width, seed=seeds[2]))
+        # Per image (Keras' RandomCrop draws one offset per batch).
+        layers.append(
+            keras.layers.RandomTranslation(
+                translation / height,
+                translation / width,
+                fill_mode="constant",
+                fill_value=0.0,
+                seed=seeds[2],
+            )
+        )
     if len(layers) == 1:
         layers.append(keras.layers.Identity())
     return keras.Sequential(layers, name="rts")
