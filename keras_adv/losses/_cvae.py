@@ -33,8 +33,10 @@ def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p):
                   + log_var_p - log_var_q).
 
     Args:
-        mean_q, log_var_q: Mean and log-variance of q, shape `(batch, ...)`.
-        mean_p, log_var_p: Mean and log-variance of p, same shape.
+        mean_q: Mean of q, shape `(batch, ...)`.
+        log_var_q: Log-variance of q, same shape.
+        mean_p: Mean of p, same shape.
+        log_var_p: Log-variance of p, same shape.
 
     Returns:
         Float32 tensor `(batch,)`, >= 0, zero iff the Gaussians are equal.
