@@ -148,7 +148,15 @@ def targeted_success(attack, model, x, y):
 
 
 def black_box_run(
-    x, y, x_test, y_test, distillation, box_model=None, epochs=None, seed=0
+    x,
+    y,
+    x_test,
+    y_test,
+    distillation,
+    box_model=None,
+    epochs=None,
+    seed=0,
+    **kwargs,
 ):
     """Model B as a black box, a model-C surrogate; success and queries."""
     if box_model is None:
@@ -156,7 +164,11 @@ def black_box_run(
     box = BlackBox(keras.Sequential([box_model, keras.layers.Softmax()]), 10)
     surrogate = MODELS["c"](seed=seed + 1)
     advgan = make_advgan(
-        surrogate, seed=seed, black_box=box, distillation=distillation
+        surrogate,
+        seed=seed,
+        black_box=box,
+        distillation=distillation,
+        **kwargs,
     )
     distilled = advgan.distill(x, epochs=CLASSIFIER_EPOCHS, batch_size=BATCH)
     advgan.fit(
@@ -175,7 +187,7 @@ def black_box_run(
 
 
 def robust_comparison(
-    x, y, x_test, y_test, epochs=None, seed=0, recipe_epochs=20
+    x, y, x_test, y_test, epochs=None, seed=0, recipe_epochs=20, **kwargs
 ):
     """The PGD-7 recipe model under AdvGAN, PGD-20 and APGD (eps 0.3)."""
     run = keras_adv.recipes.mnist_adversarial_training(
@@ -185,7 +197,9 @@ def robust_comparison(
         monitor=False,
         seed=seed,
     )
-    advgan, _ = train_advgan(run.model, x, y, epochs=epochs, seed=seed)
+    advgan, _ = train_advgan(
+        run.model, x, y, epochs=epochs, seed=seed, **kwargs
+    )
     report = keras_adv.evaluation.evaluate_robustness(
         run.model,
         (x_test, y_test),
