@@ -81,6 +81,33 @@ def test_works_with_adversarial_training_and_start_epoch():
     assert len(history.history["guard_robust_accuracy"]) == 1
 
 
+@pytest.mark.parametrize(
+    "objective",
+    ["adversarial", "fgsm_rs", "trades", "vat", "n_fgsm", "grad_align", "free"],
+)
+@pytest.mark.parametrize("path", ["callback", "model"])
+def test_fires_with_every_objective(objective, path):
+    model, x, y = _problem()
+    good = [w.copy() for w in model.get_weights()]
+    guard = OverfittingGuard((x, y), PGD(eps=0.1, steps=5, seed=0), drop=0.2)
+    attack = PGD(eps=0.1, steps=2, seed=0)
+    if path == "callback":
+        trained = model
+        callbacks = [AdversarialTraining(attack, objective), Sabotage(1), guard]
+    else:
+        trained = keras_adv.models.AdversarialModel(model, attack, objective)
+        trained.compile(
+            keras.optimizers.SGD(0.0),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        callbacks = [Sabotage(1), guard]
+    history = trained.fit(x, y, epochs=4, verbose=0, callbacks=callbacks)
+    assert history.history["guard_robust_accuracy"] == [1.0, 0.0]
+    assert guard.stopped_epoch == 1
+    for a, b in zip(model.get_weights(), good):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_errors_and_config():
     x = np.zeros((4, 1), "float32")
     y = np.zeros(4, "int64")
