@@ -13,7 +13,11 @@ from keras_adv.attacks._base import Attack
 def _generator_of(generator):
     """`(keras.Model, settings of an AdvGAN or {})` from the argument."""
     inner = getattr(generator, "generator", None)
-    if isinstance(generator, keras.Model) and isinstance(inner, keras.Model):
+    if (
+        isinstance(generator, keras.Model)
+        and isinstance(inner, keras.Model)
+        and hasattr(generator, "target_model")
+    ):
         # An AdvGAN (duck-typed: keras_adv.models imports attacks).
         settings = {
             "eps": generator.eps,
