@@ -10,6 +10,7 @@ from keras_adv import threat_models
 from keras_adv._api import register
 from keras_adv.attacks import BlackBox
 from keras_adv.attacks import ModelLogits
+from keras_adv.attacks import sparse_labels
 from keras_adv.losses import _advgan as advgan_losses
 from keras_adv.models._gan import GAN
 
@@ -417,7 +418,7 @@ class AdvGAN(GAN):
         if y is None:
             logits = self.target_logits(x)
             return ops.cast(ops.argmax(logits, axis=-1), "int32")
-        return ops.cast(ops.reshape(y, [-1]), "int32")
+        return sparse_labels(y)  # ids, (batch, 1) or one-hot rows
 
     def discriminator_step(self, x, y=None):
         """One discriminator update: `x` real, `x_adv` fake.

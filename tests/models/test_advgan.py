@@ -162,6 +162,16 @@ def test_target_is_frozen_and_called_in_inference_mode():
     assert target.trainable  # the user's model is not modified
 
 
+def test_one_hot_labels_equal_class_ids():
+    x, y = points(32)
+    gan = make()
+    ids = gan.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    one_hot = gan.evaluate(
+        x, np.eye(2)[y], batch_size=32, verbose=0, return_dict=True
+    )
+    assert one_hot["g_adv"] == pytest.approx(ids["g_adv"], rel=1e-6)
+
+
 def test_untargeted_labels_default_to_the_target_predictions():
     x, _ = points(32)
     target = linear_target()
