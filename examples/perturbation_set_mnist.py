@@ -6,8 +6,10 @@ This script, for one kind of pairs (`--kind linf`: uniform noise of
 L-inf radius 0.3; `--kind rts`: rotation up to 45 degrees, scale
 0.7-1.3, translation up to 4 pixels):
 
-1. trains a CVAE (`--arch conv`: the paper's convolutional MNIST CVAE,
-   latent 128x7x7; `--arch fc`: the fully connected one, latent 784) on
+1. trains a CVAE (`--arch stn`: the spatial-transformer CVAE the paper
+   uses for RTS, latent 128; `--arch conv`: the paper's convolutional
+   MNIST CVAE, latent 128x7x7; `--arch fc`: the fully connected one,
+   latent 784) on
    3,500 training images with fresh perturbations every epoch and a beta
    warm-up (`BetaSchedule`), and times it;
 2. reports reconstruction and KL on the 1,000 held-out test pairs and
@@ -67,6 +69,7 @@ def build_cvae(arch, kind, steps_per_epoch, epochs, seed=0):
     builder = {
         "conv": keras_adv.models.cvae_mnist_conv,
         "fc": keras_adv.models.cvae_mnist_fc,
+        "stn": keras_adv.models.cvae_mnist_stn,
     }[arch]
     return builder(beta=schedule, seed=seed)
 
@@ -264,7 +267,7 @@ def robustness(tm, data, epochs, adv_epochs, out_dir, tag, seed=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kind", choices=["linf", "rts"], default="rts")
-    parser.add_argument("--arch", choices=["conv", "fc"], default="conv")
+    parser.add_argument("--arch", choices=["conv", "fc", "stn"], default="stn")
     parser.add_argument("--cvae-epochs", type=int, default=20)
     parser.add_argument("--percentile", type=float, default=99.0)
     parser.add_argument("--robustness", action="store_true")

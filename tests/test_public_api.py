@@ -83,6 +83,7 @@ EXPECTED = {
         "SoftmaxGAN",
         "cvae_mnist_conv",
         "cvae_mnist_fc",
+        "cvae_mnist_stn",
         "dcgan_discriminator",
         "dcgan_generator",
         "advgan_discriminator",

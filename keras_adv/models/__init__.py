@@ -10,6 +10,7 @@ from keras_adv.models._advgan_nets import mnist_model_c
 from keras_adv.models._cvae import PerturbationCVAE
 from keras_adv.models._cvae_nets import cvae_mnist_conv
 from keras_adv.models._cvae_nets import cvae_mnist_fc
+from keras_adv.models._cvae_nets import cvae_mnist_stn
 from keras_adv.models._dcgan import dcgan_discriminator
 from keras_adv.models._dcgan import dcgan_generator
 from keras_adv.models._gan import GAN
@@ -21,3 +22,4 @@ __all__ += ["AdversarialModel"]
 __all__ += ["AdvGAN", "advgan_discriminator", "advgan_generator"]
 __all__ += ["mnist_model_a", "mnist_model_b", "mnist_model_c"]
 __all__ += ["PerturbationCVAE", "cvae_mnist_conv", "cvae_mnist_fc"]
+__all__ += ["cvae_mnist_stn"]

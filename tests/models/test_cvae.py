@@ -130,3 +130,42 @@ def test_invalid_arguments_and_data():
     with pytest.raises(ValueError, match="inputs"):
         cvae(np.zeros((4, 2), "float32"))
     assert keras_adv.models.PerturbationCVAE is PerturbationCVAE
+
+
+def test_affine_warp_identity_shift_and_gradient():
+    import tensorflow as tf
+
+    from keras_adv.models._cvae_nets import AffineWarp
+
+    images = np.zeros((2, 28, 28, 1), "float32")
+    images[:, 10:18, 12:16] = 1.0
+    warp = AffineWarp()
+    identity = np.float32([[1, 0, 0, 0, 1, 0]] * 2)
+    np.testing.assert_allclose(warp([images, identity]), images, atol=1e-5)
+    # Sampling at x - 2 pixels moves the content 2 pixels right.
+    shift = np.float32([[1, 0, -4 / 27, 0, 1, 0]] * 2)
+    moved = np.asarray(warp([images, shift]))
+    np.testing.assert_allclose(moved[:, :, 2:], images[:, :, :-2], atol=1e-5)
+    theta = tf.Variable(identity)
+    with tf.GradientTape() as tape:
+        out = warp([images, theta])
+        centre = tf.reduce_sum(out * np.arange(28.0)[None, None, :, None])
+    grad = tape.gradient(centre, theta).numpy()
+    assert np.all(np.isfinite(grad)) and grad[0, 2] > 0
+
+
+def test_stn_builder_starts_at_the_identity_and_round_trips(tmp_path):
+    from keras_adv.models import cvae_mnist_stn
+
+    cvae = cvae_mnist_stn(latent_dim=4, transformers=2, seed=0)
+    assert cvae.latent_shape == (4,)
+    x = RNG.uniform(size=(3, 28, 28, 1)).astype("float32")
+    u = RNG.normal(size=(3, 4)).astype("float32")
+    out = np.asarray(cvae.perturb(x, u))
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    cvae.compile(optimizer="adam")
+    cvae.fit(x, x, epochs=1, verbose=0)
+    path = str(tmp_path / "stn.keras")
+    cvae.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.perturb(x, u), cvae.perturb(x, u), 1e-5)
