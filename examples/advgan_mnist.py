@@ -70,10 +70,13 @@ def train_classifier(name, x, y, epochs=CLASSIFIER_EPOCHS, seed=0):
     return model
 
 
-def make_advgan(target, targeted=False, seed=0, **kwargs):
+def make_advgan(target, targeted=False, seed=0, filters=8, **kwargs):
     """The paper's generator and discriminator against `target`."""
     generator = advgan_generator(
-        eps=EPS, num_classes=10 if targeted else None, seed=seed
+        eps=EPS,
+        num_classes=10 if targeted else None,
+        filters=filters,
+        seed=seed,
     )
     advgan = AdvGAN(
         generator,

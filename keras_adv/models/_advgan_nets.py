@@ -45,6 +45,7 @@ def advgan_generator(
     norm="linf",
     num_classes=None,
     mode="tanh",
+    filters=8,
     seed=None,
     name="advgan_generator",
 ):
@@ -61,8 +62,8 @@ def advgan_generator(
     With `num_classes` the generator is conditioned on a target class (a
     targeted AdvGAN with one generator, ours; the paper trains one per
     target): it takes `[x, one-hot target]`, and the one-hot vector,
-    broadcast over the image, joins the input and the residual blocks'
-    input as extra channels.
+    broadcast over the image, joins as extra channels the input, every
+    residual block's input and the first upsampling's input.
 
     Args:
         input_shape: `(height, width, channels)`, height and width
@@ -72,6 +73,9 @@ def advgan_generator(
         num_classes: Optional int >= 2: a conditioned generator.
         mode: `PerturbationBound` mode, `"tanh"` or `"clip"`. Defaults to
             `"tanh"`.
+        filters: Int >= 1, filters of the first layer (the paper's 8);
+            the others scale with it (`d16` is `2 * filters`, `r32`
+            `4 * filters`). Defaults to `8`.
         seed: Optional int, weight-initialisation seed.
         name: Model name.
 
@@ -104,6 +108,7 @@ def advgan_generator(
         num_classes = _validation.check_int(
             "num_classes", num_classes, minimum=2
         )
+    filters = _validation.check_int("filters", filters, minimum=1)
     bound = PerturbationBound(eps, norm=norm, mode=mode, name="bound")
     counter = iter(range(1000))
 
@@ -133,20 +138,25 @@ def advgan_generator(
         condition = keras.layers.Reshape((1, 1, num_classes))(target)
         full = keras.layers.UpSampling2D((height, width))(condition)
         h = keras.layers.Concatenate()([x, full])
-    h = conv(h, 8)
-    h = conv(h, 16, strides=2)
-    h = conv(h, 32, strides=2)
+    f1, f2, f4 = filters, 2 * filters, 4 * filters
+    h = conv(h, f1)
+    h = conv(h, f2, strides=2)
+    h = conv(h, f4, strides=2)
+    small = None
     if condition is not None:
         small = keras.layers.UpSampling2D((height // 4, width // 4))(condition)
-        h = keras.layers.Concatenate()([h, small])
-        h = conv(h, 32)
+
+    def conditioned(t):
+        # The target joins every block's input (one generator, 10 targets).
+        return t if small is None else keras.layers.Concatenate()([t, small])
+
     for _ in range(4):
-        r = conv(h, 32)
-        r = conv(r, 32, norm_relu=False)
-        r = _instance_norm(32)(r)
+        r = conv(conditioned(h), f4)
+        r = conv(r, f4, norm_relu=False)
+        r = _instance_norm(f4)(r)
         h = keras.layers.Add()([h, r])
-    h = conv(h, 16, strides=2, transpose=True)
-    h = conv(h, 8, strides=2, transpose=True)
+    h = conv(conditioned(h), f2, strides=2, transpose=True)
+    h = conv(h, f1, strides=2, transpose=True)
     raw = conv(h, channels, norm_relu=False)
     delta = bound(raw)
     return keras.Model(inputs if len(inputs) > 1 else x, delta, name=name)
