@@ -111,10 +111,15 @@ class AdvGAN(GAN):
             projected onto it. Defaults to `0.3`.
         norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
         targeted: Bool. Defaults to `False`.
-        alpha: Float >= 0, weight of the GAN term. Defaults to `1.0`.
-        beta: Float >= 0, weight of the hinge term. Defaults to `1.0`.
+        alpha: Float >= 0, weight of the GAN term. Defaults to `0.1`.
+        beta: Float >= 0, weight of the hinge term. Defaults to `0.1`.
         c: Float >= 0, the hinge's L2 budget. Defaults to `3.0`.
-        kappa: Float >= 0, the C&W confidence. Defaults to `0.0`.
+        kappa: Float >= 0, the C&W confidence (logits). Defaults to `5.0`.
+            The defaults weigh the adversarial term ten times the others,
+            as the public re-implementations do, and are the settings
+            measured in `docs/advgan.md` (with `kappa=0` the generator
+            stops at the training images' decision boundary and test
+            success drops from 96% to 88% on MNIST model C).
         value_range: Pair `(low, high)`. Defaults to `(0.0, 1.0)`.
         num_classes: Int or None (read from `target_model`).
         target_fn: Optional callable `labels -> targets` (graph-safe,
@@ -160,10 +165,10 @@ class AdvGAN(GAN):
         eps=0.3,
         norm="linf",
         targeted=False,
-        alpha=1.0,
-        beta=1.0,
+        alpha=0.1,
+        beta=0.1,
         c=3.0,
-        kappa=0.0,
+        kappa=5.0,
         value_range=(0.0, 1.0),
         num_classes=None,
         target_fn=None,

@@ -78,7 +78,14 @@ def make(target=None, generator=None, lr=1e-2, **kwargs):
 def test_terms_in_closed_form_for_a_zero_generator():
     x, y = points(32)
     target = linear_target()
-    gan = make(target, dense_generator(zero=True), alpha=2.0, beta=3.0, c=0.0)
+    gan = make(
+        target,
+        dense_generator(zero=True),
+        alpha=2.0,
+        beta=3.0,
+        c=0.0,
+        kappa=0.0,
+    )
     logs = gan.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
     logits = np.asarray(target(x))
     d_real = np.asarray(gan.discriminator(x)).reshape(-1)
@@ -175,7 +182,7 @@ def test_one_hot_labels_equal_class_ids():
 def test_untargeted_labels_default_to_the_target_predictions():
     x, _ = points(32)
     target = linear_target()
-    gan = make(target, dense_generator(zero=True))
+    gan = make(target, dense_generator(zero=True), kappa=0.0)
     predicted = np.asarray(target(x)).argmax(-1)
     logs = gan.evaluate(x, batch_size=32, verbose=0, return_dict=True)
     assert logs["success_rate"] == 0.0
