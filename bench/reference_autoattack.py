@@ -220,12 +220,29 @@ def run_keras(args):
 
 
 # ----------------------------------------------------------------- torch
+def nchw_dense_kernel(kernel, channels):
+    """A dense kernel after a Keras (H, W, C) flatten, for a (C, H, W) one.
+
+    Row `h * W * C + w * C + c` of `kernel` becomes row `c * H * W + h * W +
+    w`, so `flatten_chw(f) @ result == flatten_hwc(f) @ kernel` for a
+    square feature map `f` with `channels` channels.
+    """
+    hw = kernel.shape[0] // channels
+    side = int(round(hw**0.5))
+    if side * side * channels != kernel.shape[0]:
+        raise ValueError(f"not a square map of {channels} channels")
+    return (
+        kernel.reshape(side, side, channels, -1)
+        .transpose(2, 0, 1, 3)
+        .reshape(kernel.shape[0], -1)
+    )
+
+
 def _torch_model(spec, weights, in_channels):
     import torch
     from torch import nn
 
     layers, k, channels, flat_hwc = [], 0, in_channels, None
-    height = width = None
     for item in spec:
         if item["type"] == "conv":
             kh, kw = item["kernel"]
@@ -253,16 +270,7 @@ def _torch_model(spec, weights, in_channels):
         else:
             kernel = weights[k]  # (inputs, units)
             if flat_hwc is not None:
-                # Keras flattened (H, W, C), torch flattens (C, H, W).
-                hw = kernel.shape[0] // flat_hwc
-                height = width = int(round(hw**0.5))
-                if height * width != hw:
-                    raise ValueError("non-square feature map")
-                kernel = (
-                    kernel.reshape(height, width, flat_hwc, -1)
-                    .transpose(2, 0, 1, 3)
-                    .reshape(kernel.shape[0], -1)
-                )
+                kernel = nchw_dense_kernel(kernel, flat_hwc)
                 flat_hwc = None
             dense = nn.Linear(kernel.shape[0], kernel.shape[1])
             dense.weight.data = torch.from_numpy(np.ascontiguousarray(kernel.T))

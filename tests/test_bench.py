@@ -27,3 +27,41 @@ def test_training_bench_runs(monkeypatch):
     with pytest.raises(SystemExit) as info:
         runpy.run_path(str(BENCH / "training.py"), run_name="__main__")
     assert info.value.code == 0
+
+
+def test_reference_comparison_weight_layout():
+    """The Keras -> torch weight transfer of bench/reference_autoattack.py
+    (the comparison itself needs torch and runs outside the test suite)."""
+    import numpy as np
+
+    from keras_adv.testing import mnist_cnn
+
+    script = runpy.run_path(str(BENCH / "reference_autoattack.py"))
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2, 3, 3, 4))  # NHWC feature map
+    kernel = rng.normal(size=(36, 5))
+    permuted = script["nchw_dense_kernel"](kernel, 4)
+    chw = features.transpose(0, 3, 1, 2).reshape(2, -1)
+    np.testing.assert_allclose(chw @ permuted, features.reshape(2, -1) @ kernel)
+    # Row h*W*C + w*C + c moves to row c*H*W + h*W + w: (h, w, c) = (1, 2, 3).
+    np.testing.assert_array_equal(permuted[3 * 9 + 1 * 3 + 2], kernel[23])
+    with pytest.raises(ValueError, match="square"):
+        script["nchw_dense_kernel"](kernel[:30], 4)
+    spec = script["_architecture"](mnist_cnn())
+    assert [item["type"] for item in spec] == [
+        "conv",
+        "maxpool",
+        "conv",
+        "maxpool",
+        "flatten",
+        "dense",
+        "dense",
+    ]
+    assert spec[0] == {
+        "type": "conv",
+        "filters": 32,
+        "kernel": [3, 3],
+        "padding": "same",
+        "activation": "relu",
+    }
+    assert spec[-1] == {"type": "dense", "units": 10, "activation": "linear"}
