@@ -4,8 +4,10 @@ import keras
 import numpy as np
 
 from keras_adv import _validation
+from keras_adv._api import register
 
 
+@register
 class AdvGANUpdate(keras.callbacks.Callback):
     """Trains an AdvGAN against the model being trained, every few epochs.
 
@@ -20,7 +22,9 @@ class AdvGANUpdate(keras.callbacks.Callback):
     so it attacks with the updated weights. The AdvGAN's last
     `success_rate` is added to the epoch logs as `advgan_success_rate`.
 
-    Not serialisable (it holds the AdvGAN and the data).
+    `get_config` holds the settings; the AdvGAN and the data are objects
+    of the training script: rebuild with `AdvGANUpdate(advgan, data,
+    **config)`.
 
     Args:
         advgan: A compiled `keras_adv.models.AdvGAN` whose `target_model`
@@ -65,6 +69,14 @@ class AdvGANUpdate(keras.callbacks.Callback):
             "batch_size", batch_size, minimum=1
         )
         self.last_success_rate = None
+
+    def get_config(self):
+        """The settings (`epochs`, `freq`, `batch_size`)."""
+        return {
+            "epochs": self.epochs,
+            "freq": self.freq,
+            "batch_size": self.batch_size,
+        }
 
     def on_train_begin(self, logs=None):
         if self.advgan.target_model is not self.model:

@@ -388,6 +388,7 @@ def test_adversarial_training_against_a_jointly_updated_generator():
         not np.array_equal(a, b)
         for a, b in zip(before, gan.generator.get_weights())
     )
+    assert update.get_config() == {"epochs": 1, "freq": 1, "batch_size": 32}
     other = linear_target()
     other.compile("sgd", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="`advgan`"):
