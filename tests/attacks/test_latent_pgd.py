@@ -198,9 +198,9 @@ def test_max_loss_at_radius_zero_is_plain_training(line):
     np.testing.assert_allclose(weights[0], weights[1], atol=1e-6)
 
 
-def test_a_latent_step_costs_a_decoder_pass_more_than_pgd(line):
-    # Sanity of the cost model: on the same inputs LatentPGD with the
-    # shift CVAE (a linear decoder) agrees with L2 PGD from the centre.
+def test_on_a_ball_shaped_set_latent_pgd_is_l2_pgd(line):
+    # With g(z, x) = x + z and unit prior std, the latent steps are the
+    # input-space L2 steps: both searches agree from the centre.
     model, tm = line
     latent = LatentPGD(
         tm, steps=10, step_size=0.05, random_start=False, early_stop=False
@@ -216,3 +216,17 @@ def test_a_latent_step_costs_a_decoder_pass_more_than_pgd(line):
     np.testing.assert_allclose(
         latent(model, X_LINE, Y_LINE), pgd(model, X_LINE, Y_LINE), atol=1e-5
     )
+
+
+def test_adversarial_model_with_max_loss(line):
+    _, tm = line
+    base = linear_classifier([[1.0, -1.0]])
+    model = keras_adv.models.AdversarialModel(
+        base, LatentPGD(tm, steps=50, seed=0), objective="max_loss"
+    )
+    model.compile(
+        keras.optimizers.SGD(learning_rate=0.0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    logs = model.fit(X_LINE, Y_LINE, batch_size=20, epochs=1, verbose=0)
+    assert logs.history["adv_accuracy"][0] == pytest.approx(survive(0.5))
