@@ -52,7 +52,7 @@ MODELS = {
 }
 # The settings of the quality runs (see docs/advgan.md).
 ADVGAN_EPOCHS = 15
-TARGETED_EPOCHS = 25
+TARGETED_EPOCHS = 30
 CLASSIFIER_EPOCHS = 10
 BATCH = 64
 
