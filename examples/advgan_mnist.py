@@ -6,6 +6,7 @@ test images at L-inf eps 0.3 with `keras_adv.attacks.GeneratorAttack`
 (one forward pass per image, no gradient of the target):
 
     python examples/advgan_mnist.py                      # model C, untargeted
+    python examples/advgan_mnist.py --filters 16 --kappa 10 --epochs 30
     python examples/advgan_mnist.py --model a,b,c        # the paper's table
     python examples/advgan_mnist.py --targeted           # one conditioned G
     python examples/advgan_mnist.py --black-box          # B behind queries
@@ -231,6 +232,10 @@ def main(argv=None):
     parser.add_argument("--black-box", action="store_true")
     parser.add_argument("--robust", action="store_true")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--filters", type=int, default=8, help="generator width (paper: 8)"
+    )
+    parser.add_argument("--kappa", type=float, default=None)
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument("--log-dir", default=None)
     parser.add_argument("--out", default=None)
@@ -258,6 +263,8 @@ def main(argv=None):
             log_dir=log_dir,
             seed=args.seed,
             verbose=2,
+            filters=args.filters,
+            **({} if args.kappa is None else {"kappa": args.kappa}),
         )
         attack = GeneratorAttack(advgan)
         entry = {"clean_accuracy": accuracy}
