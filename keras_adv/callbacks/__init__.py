@@ -14,5 +14,4 @@ __all__ = [
     "OverfittingGuard",
     "RobustnessMonitor",
 ]
-__all__ += ["AdvGANMonitor", "label_figures"]
 __all__ += ["AdvGANMonitor", "AdvGANUpdate", "label_figures"]

@@ -125,7 +125,7 @@ def test_errors():
     with pytest.raises(TypeError, match="attack"):
         AdversarialModel(base(), None)
     with pytest.raises(ValueError, match="objective"):
-        AdversarialModel(base(), PGD(), objective="free")
+        AdversarialModel(base(), PGD(), objective="no_such_objective")
     inputs = keras.Input((FEATURES,))
     two = keras.Model(
         inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(2)(inputs)]
