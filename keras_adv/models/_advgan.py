@@ -431,18 +431,7 @@ class AdvGAN(GAN):
         `y` are the attack labels (the targets when targeted).
         """
         x_adv = self.adversarial(x, self.perturbation(x, y, training=True))
-        x_adv = ops.stop_gradient(x_adv)
-        with tf.GradientTape() as tape:
-            real_logits = self.discriminate(x, training=True)
-            fake_logits = self.discriminate(x_adv, training=True)
-            d_loss = self.discriminator_loss(real_logits, fake_logits)
-        self.apply_update(
-            tape,
-            d_loss,
-            self.discriminator.trainable_variables,
-            self.d_optimizer,
-        )
-        return {"d_loss": d_loss}
+        return self.update_discriminator(x, x_adv)
 
     def generator_terms(self, x, y, training=True):
         """The generator's loss terms on a batch (call inside a tape).

@@ -41,7 +41,9 @@ class GAN(keras.Model):
 
     * `sample_latent(batch_size)`: the latent batch (standard normal).
     * `discriminator_step(x, y)`: one discriminator update; returns a dict
-      of scalars (at least `"d_loss"`).
+      of scalars (at least `"d_loss"`). The default makes a fake batch and
+      calls `update_discriminator(real, fake)`, which a subclass with its
+      own fakes calls too.
     * `generator_step(x, y)`: one generator update; returns a dict of
       scalars (at least `"g_loss"`).
     * `discriminator_loss(real_logits, fake_logits)` and
@@ -363,9 +365,22 @@ class GAN(keras.Model):
         """
         batch_size = ops.shape(x)[0]
         fake = self.generator(self.sample_latent(batch_size), training=True)
+        return self.update_discriminator(x, fake)
+
+    def update_discriminator(self, real, fake):
+        """One discriminator update on a `real` and a `fake` batch.
+
+        `fake` is treated as a constant (no gradient reaches the
+        generator). The loss is `discriminator_loss` of the two batches'
+        logits, the networks in training mode; call it from an overridden
+        `discriminator_step` that makes its own fake batch.
+
+        Returns:
+            Dict `{"d_loss": scalar}`.
+        """
         fake = ops.stop_gradient(fake)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminate(x, training=True)
+            real_logits = self.discriminate(real, training=True)
             fake_logits = self.discriminate(fake, training=True)
             d_loss = self.discriminator_loss(real_logits, fake_logits)
         self.apply_update(
