@@ -11,6 +11,8 @@ from keras_adv import losses as losses_module
 from keras_adv._api import register
 from keras_adv.attacks._base import Attack
 from keras_adv.attacks._base import fold_seed
+from keras_adv.threat_models import LearnedPerturbationSet
+from keras_adv.threat_models._learned import check_instance
 
 # The paper's step sizes: radius / 20 for 50 evaluation steps, radius / 5
 # for 7 training steps; max(1 / 20, 1.4 / steps) gives both.
@@ -19,19 +21,12 @@ _STEP_BUDGET = 1.4
 
 
 def _check_threat_model(threat_model):
-    from keras_adv.threat_models import LearnedPerturbationSet
-
-    if isinstance(threat_model, dict):
-        threat_model = keras.saving.deserialize_keras_object(threat_model)
-    if not isinstance(threat_model, LearnedPerturbationSet):
-        raise TypeError(
-            _validation.invalid(
-                "threat_model",
-                "a keras_adv.threat_models.LearnedPerturbationSet",
-                type(threat_model).__name__,
-            )
-        )
-    return threat_model
+    return check_instance(
+        "threat_model",
+        threat_model,
+        LearnedPerturbationSet,
+        "keras_adv.threat_models.LearnedPerturbationSet",
+    )
 
 
 @register

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv.threat_models._learned import check_cvae
 
 
 @register
@@ -58,19 +59,7 @@ class CVAEAugmentation(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        from keras_adv.models import PerturbationCVAE
-
-        if isinstance(cvae, dict):
-            cvae = keras.saving.deserialize_keras_object(cvae)
-        if not isinstance(cvae, PerturbationCVAE):
-            raise TypeError(
-                _validation.invalid(
-                    "cvae",
-                    "a keras_adv.models.PerturbationCVAE",
-                    type(cvae).__name__,
-                )
-            )
-        self.cvae = cvae
+        self.cvae = check_cvae(cvae)
         self.cvae.trainable = False
         if radius is not None:
             radius = _validation.check_number(

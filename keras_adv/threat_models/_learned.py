@@ -33,20 +33,36 @@ def _l2_keepdims(u):
     return ops.sqrt(ops.sum(ops.square(u), axis=_reduce_axes(u), keepdims=True))
 
 
-def _check_cvae(cvae):
+def check_instance(name, value, cls, public_name):
+    """Argument `name` as a `cls`, deserialized first if a config dict.
+
+    Args:
+        name: Str, the argument's name in the error message.
+        value: A `cls` instance or its serialized config (a dict, as in a
+            `get_config` that holds the object).
+        cls: The expected class.
+        public_name: Str, the class's public path for the error message
+            (`"keras_adv.models.PerturbationCVAE"`).
+
+    Raises:
+        TypeError: if `value` is (or deserializes to) anything else.
+    """
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if not isinstance(value, cls):
+        raise TypeError(
+            _validation.invalid(name, f"a {public_name}", type(value).__name__)
+        )
+    return value
+
+
+def check_cvae(cvae):
+    """`cvae` as a `PerturbationCVAE` (see `check_instance`)."""
     from keras_adv.models import PerturbationCVAE
 
-    if isinstance(cvae, dict):
-        cvae = keras.saving.deserialize_keras_object(cvae)
-    if not isinstance(cvae, PerturbationCVAE):
-        raise TypeError(
-            _validation.invalid(
-                "cvae",
-                "a keras_adv.models.PerturbationCVAE",
-                type(cvae).__name__,
-            )
-        )
-    return cvae
+    return check_instance(
+        "cvae", cvae, PerturbationCVAE, "keras_adv.models.PerturbationCVAE"
+    )
 
 
 @register
@@ -93,7 +109,7 @@ class LearnedPerturbationSet(ThreatModel):
     norm = "latent"
 
     def __init__(self, cvae, radius=1.0, value_range=(0.0, 1.0)):
-        self.cvae = _check_cvae(cvae)
+        self.cvae = check_cvae(cvae)
         super().__init__(eps=radius, value_range=value_range)
 
     @property
