@@ -1,5 +1,6 @@
 """N-FGSM and GradAlign: closed forms on linear models, degenerate cases."""
 
+import _linear_models
 import keras
 import numpy as np
 import pytest
@@ -17,21 +18,11 @@ FEATURES, CLASSES = 6, 3
 
 
 def linear(seed=0):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    return keras.Sequential(
-        [
-            keras.Input((FEATURES,)),
-            keras.layers.Dense(CLASSES, kernel_initializer=init),
-        ]
-    )
+    return _linear_models.linear(FEATURES, CLASSES, seed)
 
 
 def compiled(model):
-    model.compile(
-        keras.optimizers.SGD(0.1),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    return model
+    return _linear_models.compiled(model, 0.1)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Free-m adversarial training: a numpy reference, degenerate cases, paths."""
 
+import _linear_models
 import keras
 import numpy as np
 import pytest
@@ -16,21 +17,11 @@ LR = 0.5
 
 
 def linear(seed=0):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    return keras.Sequential(
-        [
-            keras.Input((FEATURES,)),
-            keras.layers.Dense(CLASSES, kernel_initializer=init),
-        ]
-    )
+    return _linear_models.linear(FEATURES, CLASSES, seed)
 
 
 def compiled(model):
-    model.compile(
-        keras.optimizers.SGD(LR),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    return model
+    return _linear_models.compiled(model, LR)
 
 
 @pytest.fixture(scope="module")
