@@ -73,12 +73,27 @@ def train_classifier(name, x, y, epochs=CLASSIFIER_EPOCHS, seed=0):
     return model
 
 
-def make_advgan(target, targeted=False, seed=0, filters=8, **kwargs):
-    """The paper's generator and discriminator against `target`."""
+def make_advgan(
+    target,
+    targeted=False,
+    seed=0,
+    filters=8,
+    skip_connections=False,
+    cosine_lr=None,
+    decay_steps=None,
+    **kwargs,
+):
+    """The paper's generator and discriminator against `target`.
+
+    `cosine_lr`: peak learning rate of both Adam optimizers (beta_1 0.5),
+    decayed to 0 over `decay_steps` by a cosine; None keeps AdvGAN's
+    default (constant 1e-3).
+    """
     generator = advgan_generator(
         eps=EPS,
         num_classes=10 if targeted else None,
         filters=filters,
+        skip_connections=skip_connections,
         seed=seed,
     )
     advgan = AdvGAN(
@@ -90,7 +105,16 @@ def make_advgan(target, targeted=False, seed=0, filters=8, **kwargs):
         seed=seed,
         **kwargs,
     )
-    advgan.compile()
+
+    def optimizer():
+        if cosine_lr is None:
+            return None
+        schedule = keras.optimizers.schedules.CosineDecay(
+            cosine_lr, decay_steps
+        )
+        return keras.optimizers.Adam(schedule, beta_1=0.5)
+
+    advgan.compile(d_optimizer=optimizer(), g_optimizer=optimizer())
     return advgan
 
 
@@ -110,6 +134,8 @@ def train_advgan(
     if epochs is None:
         epochs = TARGETED_EPOCHS if targeted else ADVGAN_EPOCHS
     keras.utils.set_random_seed(seed)
+    if kwargs.get("cosine_lr") is not None:
+        kwargs["decay_steps"] = epochs * -(-len(x) // BATCH)
     advgan = make_advgan(target, targeted=targeted, seed=seed, **kwargs)
     callbacks = []
     if validation is not None:
@@ -256,7 +282,21 @@ def main(argv=None):
     parser.add_argument(
         "--filters", type=int, default=8, help="generator width (paper: 8)"
     )
+    parser.add_argument(
+        "--skip-connections",
+        action="store_true",
+        help="U-Net skips in the generator (ours)",
+    )
+    parser.add_argument(
+        "--cosine-lr",
+        type=float,
+        default=None,
+        help="peak learning rate, cosine-decayed to 0 (default: 1e-3 flat)",
+    )
     parser.add_argument("--kappa", type=float, default=None)
+    parser.add_argument("--alpha", type=float, default=None)
+    parser.add_argument("--beta", type=float, default=None)
+    parser.add_argument("--c", type=float, default=None, help="hinge L2 budget")
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument("--log-dir", default=None)
     parser.add_argument("--out", default=None)
@@ -290,7 +330,13 @@ def main(argv=None):
             seed=args.seed,
             verbose=2,
             filters=args.filters,
-            **({} if args.kappa is None else {"kappa": args.kappa}),
+            skip_connections=args.skip_connections,
+            cosine_lr=args.cosine_lr,
+            **{
+                k: getattr(args, k)
+                for k in ("kappa", "alpha", "beta", "c")
+                if getattr(args, k) is not None
+            },
         )
         attack = GeneratorAttack(advgan)
         entry = {"clean_accuracy": accuracy}

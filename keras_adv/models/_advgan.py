@@ -338,18 +338,29 @@ class AdvGAN(GAN):
     def sample_targets(self, labels):
         """Targets for a batch: `target_fn(labels)` or uniform `!= labels`.
 
-        Graph-safe; int32 `(batch,)`.
+        Graph-safe; int32 `(batch,)`. Under a distribution strategy each
+        replica folds its replica id into the draw (`replica_seed`).
         """
         labels = ops.cast(ops.reshape(labels, [-1]), "int32")
         if self.target_fn is not None:
             return ops.cast(ops.reshape(self.target_fn(labels), [-1]), "int32")
-        shift = keras.random.randint(
-            ops.shape(labels),
-            1,
-            self.num_classes,
-            seed=self.seed_generator,
-            dtype="int32",
-        )
+        seed = self.replica_seed()  # replicas draw different targets
+        if seed is None:
+            shift = keras.random.randint(
+                ops.shape(labels),
+                1,
+                self.num_classes,
+                seed=self.seed_generator,
+                dtype="int32",
+            )
+        else:
+            shift = tf.random.stateless_uniform(
+                ops.shape(labels),
+                seed,
+                minval=1,
+                maxval=self.num_classes,
+                dtype=tf.int32,
+            )
         return (labels + shift) % self.num_classes
 
     def generator_inputs(self, x, targets=None):

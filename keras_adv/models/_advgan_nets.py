@@ -46,6 +46,7 @@ def advgan_generator(
     num_classes=None,
     mode="tanh",
     filters=8,
+    skip_connections=False,
     seed=None,
     name="advgan_generator",
 ):
@@ -61,9 +62,13 @@ def advgan_generator(
 
     With `num_classes` the generator is conditioned on a target class (a
     targeted AdvGAN with one generator, ours; the paper trains one per
-    target): it takes `[x, one-hot target]`, and the one-hot vector,
-    broadcast over the image, joins as extra channels the input, every
-    residual block's input and the first upsampling's input.
+    target): it takes `[x, one-hot target]`, and every instance
+    normalisation becomes a conditional one (Dumoulin et al.): its scale
+    and shift are rows of a per-class table (`Dense` layers on the one-hot
+    target, scale initialised to 1 and shift to 0). A target joined as
+    constant extra channels would not do: the convolution turns a constant
+    channel into a constant offset, which the next instance normalisation
+    subtracts again.
 
     Args:
         input_shape: `(height, width, channels)`, height and width
@@ -76,6 +81,14 @@ def advgan_generator(
         filters: Int >= 1, filters of the first layer (the paper's 8);
             the others scale with it (`d16` is `2 * filters`, `r32`
             `4 * filters`). Defaults to `8`.
+        skip_connections: Bool. `True` adds U-Net skip connections (ours,
+            after Ronneberger et al.): after each upsampling, the encoder's
+            features of the same resolution (and, at full resolution, the
+            input) are concatenated and mixed by a 3x3 convolution with
+            instance norm and ReLU, so the perturbation is shaped at full
+            resolution rather than only from the 7x7 bottleneck. It raised
+            the targeted MNIST success by 3 points (`docs/advgan.md`).
+            Defaults to `False` (the paper's network).
         seed: Optional int, weight-initialisation seed.
         name: Model name.
 
@@ -93,7 +106,12 @@ def advgan_generator(
         Xiao et al., "Generating Adversarial Examples with Adversarial
         Networks", IJCAI 2018, arXiv:1801.02610; Zhu et al., "Unpaired
         Image-to-Image Translation using Cycle-Consistent Adversarial
-        Networks", ICCV 2017, arXiv:1703.10593.
+        Networks", ICCV 2017, arXiv:1703.10593; conditional instance
+        normalisation: Dumoulin, Shlens and Kudlur, "A Learned
+        Representation for Artistic Style", ICLR 2017, arXiv:1610.07629;
+        skip connections: Ronneberger, Fischer and Brox, "U-Net:
+        Convolutional Networks for Biomedical Image Segmentation", MICCAI
+        2015, arXiv:1505.04597.
     """
     height, width, channels = _check_shape(input_shape)
     if height % 4 or width % 4:
@@ -109,8 +127,32 @@ def advgan_generator(
             "num_classes", num_classes, minimum=2
         )
     filters = _validation.check_int("filters", filters, minimum=1)
+    skip_connections = _validation.check_bool(
+        "skip_connections", skip_connections
+    )
     bound = PerturbationBound(eps, norm=norm, mode=mode, name="bound")
     counter = iter(range(1000))
+    x = keras.Input(input_shape, name="x")
+    inputs = [x]
+    target = None
+    if num_classes is not None:
+        target = keras.Input((num_classes,), name="target")
+        inputs.append(target)
+
+    def norm_layer(t, filters):
+        # Instance norm; conditioned: scale and shift looked up per target.
+        if target is None:
+            return _instance_norm(filters)(t)
+        t = keras.layers.GroupNormalization(
+            groups=filters, center=False, scale=False
+        )(t)
+        gamma = keras.layers.Dense(
+            filters, kernel_initializer="zeros", bias_initializer="ones"
+        )(target)
+        beta = keras.layers.Dense(filters, kernel_initializer="zeros")(target)
+        gamma = keras.layers.Reshape((1, 1, filters))(gamma)
+        beta = keras.layers.Reshape((1, 1, filters))(beta)
+        return keras.layers.Add()([keras.layers.Multiply()([t, gamma]), beta])
 
     def conv(t, filters, strides=1, transpose=False, norm_relu=True):
         layer = (
@@ -124,39 +166,25 @@ def advgan_generator(
             kernel_initializer=_init(seed, next(counter)),
         )(t)
         if norm_relu:
-            t = _instance_norm(filters)(t)
+            t = norm_layer(t, filters)
             t = keras.layers.ReLU()(t)
         return t
 
-    x = keras.Input(input_shape, name="x")
-    inputs = [x]
-    h = x
-    condition = None
-    if num_classes is not None:
-        target = keras.Input((num_classes,), name="target")
-        inputs.append(target)
-        condition = keras.layers.Reshape((1, 1, num_classes))(target)
-        full = keras.layers.UpSampling2D((height, width))(condition)
-        h = keras.layers.Concatenate()([x, full])
     f1, f2, f4 = filters, 2 * filters, 4 * filters
-    h = conv(h, f1)
-    h = conv(h, f2, strides=2)
-    h = conv(h, f4, strides=2)
-    small = None
-    if condition is not None:
-        small = keras.layers.UpSampling2D((height // 4, width // 4))(condition)
-
-    def conditioned(t):
-        # The target joins every block's input (one generator, 10 targets).
-        return t if small is None else keras.layers.Concatenate()([t, small])
-
+    e1 = conv(x, f1)
+    e2 = conv(e1, f2, strides=2)
+    h = conv(e2, f4, strides=2)
     for _ in range(4):
-        r = conv(conditioned(h), f4)
+        r = conv(h, f4)
         r = conv(r, f4, norm_relu=False)
-        r = _instance_norm(f4)(r)
+        r = norm_layer(r, f4)
         h = keras.layers.Add()([h, r])
-    h = conv(conditioned(h), f2, strides=2, transpose=True)
+    h = conv(h, f2, strides=2, transpose=True)
+    if skip_connections:
+        h = conv(keras.layers.Concatenate()([h, e2]), f2)
     h = conv(h, f1, strides=2, transpose=True)
+    if skip_connections:
+        h = conv(keras.layers.Concatenate()([h, e1, x]), f1)
     raw = conv(h, channels, norm_relu=False)
     delta = bound(raw)
     return keras.Model(inputs if len(inputs) > 1 else x, delta, name=name)

@@ -261,18 +261,30 @@ class GAN(keras.Model):
         the generator's own.
         """
         shape = (batch_size, self.latent_dim)
+        seed = self.replica_seed()
+        if seed is None:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        return tf.random.stateless_normal(shape, seed=seed)
+
+    def replica_seed(self):
+        """This replica's stateless seed, or None with one replica.
+
+        Under a distribution strategy with several replicas, a stateless
+        seed drawn from `seed_generator` with the replica id folded in, so
+        that replicas (and workers) draw different random numbers; with one
+        replica None (draw from `seed_generator` itself). Graph-safe.
+        """
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         if replicas == 1:
-            return keras.random.normal(shape, seed=self.seed_generator)
+            return None
         from keras_adv.attacks import as_stateless_seed
         from keras_adv.attacks import fold_seed
 
-        seed = fold_seed(
+        return fold_seed(
             as_stateless_seed(self.seed_generator),
             tf.cast(ctx.replica_id_in_sync_group, tf.int32),
         )
-        return tf.random.stateless_normal(shape, seed=seed)
 
     def call(self, z, training=False):
         """Maps a latent batch to samples with the generator."""

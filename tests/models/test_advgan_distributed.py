@@ -1,0 +1,272 @@
+"""AdvGAN under tf.distribute.MirroredStrategy (2 CPU devices, subprocess).
+
+An AdvGAN trained on two replicas must equal the same AdvGAN trained on
+one device (same initial weights, data, global batch and order): every
+loss is a batch mean, and `GAN.apply_update` divides each replica's loss
+by the number of replicas, so the summed replica gradients are the
+one-device gradient of the global batch. Plain SGD is used because Adam
+is (up to its epsilon) invariant to the scale of the gradients and would
+hide a missing or doubled division; a control run without the division
+shows the comparison catches it.
+
+Covered: untargeted, and targeted with a deterministic registered
+`target_fn` (random targets are drawn per replica, so they cannot match a
+one-device run); the replicas must draw different random targets (each
+folds its replica id into the draw, as `GAN.sample_latent` does).
+
+Logical devices must be configured before TensorFlow initialises, so the
+runs happen in one subprocess.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+SCRIPT = r"""
+import json
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+import keras
+import numpy as np
+
+import keras_adv
+from keras_adv.models import AdvGAN
+from keras_adv.models import _gan as gan_module
+from keras_adv.testing import linear_classifier
+
+FEATURES = 4
+EPS = 0.3
+W = np.array([1.0, -1.0, 0.5, -0.5], "float32")
+
+
+@keras.saving.register_keras_serializable(package="test_advgan_distributed")
+def next_class(labels):
+    return (labels + 1) % 2
+
+
+def linear_target():
+    weights = np.stack([-W, W], axis=1) / 2.0
+    bias = np.stack([W @ np.full(4, 0.5), -(W @ np.full(4, 0.5))]) / 2.0
+    return linear_classifier(weights, bias)
+
+
+def dense_generator(num_classes=None, seed=0):
+    init = keras.initializers.GlorotUniform(seed=seed)
+    x = keras.Input((FEATURES,))
+    inputs = [x]
+    h = x
+    if num_classes:
+        t = keras.Input((num_classes,))
+        inputs.append(t)
+        h = keras.layers.Concatenate()([x, t])
+    h = keras.layers.Dense(16, activation="relu", kernel_initializer=init)(h)
+    raw = keras.layers.Dense(FEATURES, kernel_initializer=init)(h)
+    delta = keras_adv.layers.PerturbationBound(EPS)(raw)
+    return keras.Model(inputs if num_classes else x, delta)
+
+
+def dense_discriminator(seed=1):
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(8, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(1, kernel_initializer=init),
+        ]
+    )
+
+
+def points(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.35, 0.65, size=(n, FEATURES)).astype("float32")
+    y = ((x - 0.5) @ W > 0).astype("int64")
+    return x, y
+
+
+def flat(model):
+    return np.concatenate([np.ravel(w) for w in model.get_weights()]).tolist()
+
+
+def train(strategy, targeted):
+    scope = strategy.scope() if strategy is not None else tf.device("/cpu:0")
+    with scope:
+        gan = AdvGAN(
+            dense_generator(num_classes=2 if targeted else None),
+            dense_discriminator(),
+            linear_target(),
+            eps=EPS,
+            targeted=targeted,
+            target_fn=next_class if targeted else None,
+            # Every term weighs in: the hinge is active (c below the
+            # perturbation norms) and D takes two steps per G step.
+            alpha=0.5,
+            beta=2.0,
+            c=0.05,
+            d_steps=2,
+            seed=0,
+        )
+        gan.compile(
+            d_optimizer=keras.optimizers.SGD(0.1),
+            g_optimizer=keras.optimizers.SGD(0.1),
+        )
+    initial = {
+        "generator": flat(gan.generator),
+        "discriminator": flat(gan.discriminator),
+    }
+    x, y = points(64)
+    history = gan.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    logs = gan.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    return {
+        "generator": flat(gan.generator),
+        "discriminator": flat(gan.discriminator),
+        "target": flat(gan.target_model),
+        "initial": initial,
+        "history": {
+            k: [float(v) for v in vs] for k, vs in history.history.items()
+        },
+        "evaluate": {k: float(v) for k, v in logs.items()},
+        "g_iterations": int(gan.g_optimizer.iterations.numpy()),
+        "d_iterations": int(gan.d_optimizer.iterations.numpy()),
+    }
+
+
+def replica_targets(strategy):
+    # Random targets (5 classes, all labels 0) drawn inside the replicas.
+    with strategy.scope():
+        x = keras.Input((FEATURES,))
+        t = keras.Input((5,))
+        h = keras.layers.Concatenate()([x, t])
+        delta = keras_adv.layers.PerturbationBound(EPS)(
+            keras.layers.Dense(FEATURES)(h)
+        )
+        gan = AdvGAN(
+            keras.Model([x, t], delta),
+            dense_discriminator(),
+            linear_classifier(np.eye(FEATURES, 5)),
+            eps=EPS,
+            targeted=True,
+            seed=0,
+        )
+    labels = np.zeros(32, "int64")
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(labels).batch(32)
+    )
+    step = tf.function(lambda b: strategy.run(gan.sample_targets, args=(b,)))
+    batch = next(iter(dataset))
+    return [
+        v.numpy().tolist()
+        for v in strategy.experimental_local_results(step(batch))
+    ]
+
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+out = {"replicas": strategy.num_replicas_in_sync}
+for name, targeted in (("untargeted", False), ("target_fn", True)):
+    out[name] = {
+        "one_device": train(None, targeted),
+        "two_replicas": train(strategy, targeted),
+    }
+out["replica_targets"] = replica_targets(strategy)
+# Control: the same two-replica run without the division by the number of
+# replicas (summed, not averaged, replica gradients).
+gan_module._scale_for_replicas = lambda loss: loss
+out["unscaled"] = train(strategy, False)
+print("RESULT" + json.dumps(out))
+"""
+
+MODES = ("untargeted", "target_fn")
+RTOL = 1e-4
+ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def results():
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("KERAS_BACKEND", "tensorflow")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [
+        line for line in proc.stdout.splitlines() if line.startswith("RESULT")
+    ]
+    if proc.returncode != 0 or not lines:
+        raise AssertionError(proc.stderr[-3000:])
+    return json.loads(lines[-1][len("RESULT") :])
+
+
+def test_two_replicas_and_exact_step_counts(results):
+    assert results["replicas"] == 2
+    for mode in MODES:
+        for run in results[mode].values():
+            # 64 samples, global batch 16: 4 steps per epoch, 2 epochs;
+            # d_steps=2 discriminator updates per generator update.
+            assert run["g_iterations"] == 8
+            assert run["d_iterations"] == 16
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_replicas_train_the_same_networks_as_one_device(results, mode):
+    one = results[mode]["one_device"]
+    two = results[mode]["two_replicas"]
+    for net in ("generator", "discriminator"):
+        # The runs started alike and trained: the network moved.
+        np.testing.assert_array_equal(two["initial"][net], one["initial"][net])
+        moved = np.abs(np.subtract(one[net], one["initial"][net])).max()
+        assert moved > 100 * ATOL, net
+        np.testing.assert_allclose(
+            two[net], one[net], rtol=RTOL, atol=ATOL, err_msg=net
+        )
+    # The frozen target is untouched by either run.
+    np.testing.assert_array_equal(two["target"], one["target"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_replicas_log_the_one_device_epoch_means(results, mode):
+    one = results[mode]["one_device"]
+    two = results[mode]["two_replicas"]
+    assert sorted(two["history"]) == sorted(one["history"])
+    for key, values in one["history"].items():
+        np.testing.assert_allclose(
+            two["history"][key], values, rtol=RTOL, atol=ATOL, err_msg=key
+        )
+    assert one["history"]["g_hinge"][0] > 1e-3  # the hinge term is active
+    for key, value in one["evaluate"].items():
+        np.testing.assert_allclose(
+            two["evaluate"][key], value, rtol=RTOL, atol=ATOL, err_msg=key
+        )
+
+
+def test_the_comparison_detects_unaveraged_replica_gradients(results):
+    # Without the 1/replicas scaling the two replicas' gradients add up to
+    # twice the one-device gradient; with SGD the weights then differ.
+    one = results["untargeted"]["one_device"]
+    unscaled = results["unscaled"]
+    diff = np.abs(np.subtract(unscaled["generator"], one["generator"])).max()
+    assert diff > 100 * ATOL
+
+
+def test_replicas_draw_independent_random_targets(results):
+    first, second = results["replica_targets"]
+    assert len(first) == len(second) == 16
+    # Labels are all 0: targets are uniform over classes 1-4.
+    assert min(first + second) >= 1
+    assert max(first + second) <= 4
+    # Independent draws agree on all 16 samples with probability 4**-16.
+    assert first != second
