@@ -6,57 +6,19 @@ import json
 import keras
 import numpy as np
 import pytest
+from _advgan_models import EPS
+from _advgan_models import FEATURES
+from _advgan_models import W
+from _advgan_models import dense_discriminator
+from _advgan_models import dense_generator
+from _advgan_models import linear_target
+from _advgan_models import points
 
 import keras_adv
 from keras_adv.attacks import BlackBox
 from keras_adv.losses import cw_loss
 from keras_adv.models import AdvGAN
 from keras_adv.testing import linear_classifier
-
-FEATURES = 4
-EPS = 0.3
-# A linear classifier: class 1 iff w . (x - 0.5) > 0.
-W = np.array([1.0, -1.0, 0.5, -0.5], "float32")
-
-
-def linear_target():
-    weights = np.stack([-W, W], axis=1) / 2.0
-    bias = np.stack([W @ np.full(4, 0.5), -(W @ np.full(4, 0.5))]) / 2.0
-    return linear_classifier(weights, bias)
-
-
-def points(n, seed=0):
-    """Inputs whose margin is below what an eps-step can undo."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.35, 0.65, size=(n, FEATURES)).astype("float32")
-    y = ((x - 0.5) @ W > 0).astype("int64")
-    return x, y
-
-
-def dense_generator(num_classes=None, zero=False, seed=0):
-    init = "zeros" if zero else keras.initializers.GlorotUniform(seed=seed)
-    x = keras.Input((FEATURES,))
-    inputs = [x]
-    h = x
-    if num_classes:
-        t = keras.Input((num_classes,))
-        inputs.append(t)
-        h = keras.layers.Concatenate()([x, t])
-    h = keras.layers.Dense(16, activation="relu", kernel_initializer=init)(h)
-    raw = keras.layers.Dense(FEATURES, kernel_initializer=init)(h)
-    delta = keras_adv.layers.PerturbationBound(EPS)(raw)
-    return keras.Model(inputs if num_classes else x, delta)
-
-
-def dense_discriminator(seed=1):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    return keras.Sequential(
-        [
-            keras.Input((FEATURES,)),
-            keras.layers.Dense(8, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(1, kernel_initializer=init),
-        ]
-    )
 
 
 def make(target=None, generator=None, lr=1e-2, **kwargs):

@@ -38,58 +38,21 @@ tf.config.set_logical_device_configuration(
 import keras
 import numpy as np
 
+import sys
 import keras_adv
-from keras_adv.models import AdvGAN
-from keras_adv.models import _gan as gan_module
 from keras_adv.testing import linear_classifier
 
-FEATURES = 4
-EPS = 0.3
-W = np.array([1.0, -1.0, 0.5, -0.5], "float32")
+from keras_adv.models import AdvGAN
+from keras_adv.models import _gan as gan_module
+
+sys.path.insert(0, "tests/models")
+from _advgan_models import EPS, FEATURES, dense_discriminator, dense_generator
+from _advgan_models import linear_target, points
 
 
 @keras.saving.register_keras_serializable(package="test_advgan_distributed")
 def next_class(labels):
     return (labels + 1) % 2
-
-
-def linear_target():
-    weights = np.stack([-W, W], axis=1) / 2.0
-    bias = np.stack([W @ np.full(4, 0.5), -(W @ np.full(4, 0.5))]) / 2.0
-    return linear_classifier(weights, bias)
-
-
-def dense_generator(num_classes=None, seed=0):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    x = keras.Input((FEATURES,))
-    inputs = [x]
-    h = x
-    if num_classes:
-        t = keras.Input((num_classes,))
-        inputs.append(t)
-        h = keras.layers.Concatenate()([x, t])
-    h = keras.layers.Dense(16, activation="relu", kernel_initializer=init)(h)
-    raw = keras.layers.Dense(FEATURES, kernel_initializer=init)(h)
-    delta = keras_adv.layers.PerturbationBound(EPS)(raw)
-    return keras.Model(inputs if num_classes else x, delta)
-
-
-def dense_discriminator(seed=1):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    return keras.Sequential(
-        [
-            keras.Input((FEATURES,)),
-            keras.layers.Dense(8, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(1, kernel_initializer=init),
-        ]
-    )
-
-
-def points(n, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.35, 0.65, size=(n, FEATURES)).astype("float32")
-    y = ((x - 0.5) @ W > 0).astype("int64")
-    return x, y
 
 
 def flat(model):

@@ -21,19 +21,18 @@ the draw by fixed noise, and a seeded CVAE is compared XLA to XLA.
 import keras
 import numpy as np
 import pytest
+from _advgan_models import EPS
+from _advgan_models import dense_discriminator
+from _advgan_models import dense_generator
+from _advgan_models import linear_target
+from _advgan_models import points
 from keras import ops
 
-import keras_adv
 from keras_adv.layers import GaussianSampling
 from keras_adv.losses import BetaSchedule
 from keras_adv.models import AdvGAN
 from keras_adv.models import cvae_mnist_fc
-from keras_adv.testing import linear_classifier
 
-FEATURES = 4
-EPS = 0.3
-# A linear classifier: class 1 iff w . (x - 0.5) > 0.
-W = np.array([1.0, -1.0, 0.5, -0.5], "float32")
 ATOL = 2e-6  # measured: at most 6e-8
 RTOL = 1e-5
 
@@ -59,48 +58,6 @@ def _assert_same_logs(jit_history, history):
         np.testing.assert_allclose(
             jit_history[key], values, rtol=RTOL, atol=1e-6, err_msg=key
         )
-
-
-def points(n, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.35, 0.65, size=(n, FEATURES)).astype("float32")
-    y = ((x - 0.5) @ W > 0).astype("int64")
-    return x, y
-
-
-def linear_target(num_classes=2):
-    if num_classes == 2:
-        weights = np.stack([-W, W], axis=1) / 2.0
-        bias = np.stack([W @ np.full(4, 0.5), -(W @ np.full(4, 0.5))]) / 2.0
-        return linear_classifier(weights, bias)
-    rng = np.random.default_rng(7)
-    return linear_classifier(rng.normal(size=(FEATURES, num_classes)))
-
-
-def dense_generator(num_classes=None, seed=0):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    x = keras.Input((FEATURES,))
-    inputs = [x]
-    h = x
-    if num_classes:
-        t = keras.Input((num_classes,))
-        inputs.append(t)
-        h = keras.layers.Concatenate()([x, t])
-    h = keras.layers.Dense(16, activation="relu", kernel_initializer=init)(h)
-    raw = keras.layers.Dense(FEATURES, kernel_initializer=init)(h)
-    delta = keras_adv.layers.PerturbationBound(EPS)(raw)
-    return keras.Model(inputs if num_classes else x, delta)
-
-
-def dense_discriminator(seed=1):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    return keras.Sequential(
-        [
-            keras.Input((FEATURES,)),
-            keras.layers.Dense(8, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(1, kernel_initializer=init),
-        ]
-    )
 
 
 @keras.saving.register_keras_serializable(package="test_jit_compile_models")
