@@ -4,22 +4,13 @@ Logical devices must be configured before TensorFlow initialises, so the
 run happens in a subprocess.
 """
 
-import json
-import os
-import subprocess
-import sys
-
+import _two_cpus
 import numpy as np
 import pytest
 
 SCRIPT = r"""
 import json
 import tensorflow as tf
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-)
 import keras
 import numpy as np
 
@@ -103,24 +94,7 @@ print("RESULT" + json.dumps(out))
 
 @pytest.fixture(scope="module")
 def results():
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("KERAS_BACKEND", "tensorflow")
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [
-        line for line in proc.stdout.splitlines() if line.startswith("RESULT")
-    ]
-    if proc.returncode != 0 or not lines:
-        raise AssertionError(proc.stderr[-3000:])
-    return json.loads(lines[-1][len("RESULT") :])
+    return _two_cpus.run(SCRIPT)
 
 
 def test_two_replicas(results):

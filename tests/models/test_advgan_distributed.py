@@ -15,39 +15,26 @@ one-device run); the replicas must draw different random targets (each
 folds its replica id into the draw, as `GAN.sample_latent` does).
 
 Logical devices must be configured before TensorFlow initialises, so the
-runs happen in one subprocess.
+runs happen in one subprocess (`tests/_two_cpus.py`).
 """
 
-import json
-import os
-import subprocess
-import sys
-
+import _two_cpus
 import numpy as np
 import pytest
 
 SCRIPT = r"""
 import json
 
-import tensorflow as tf
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-)
 import keras
 import numpy as np
-
-import sys
-import keras_adv
-from keras_adv.testing import linear_classifier
-
-from keras_adv.models import AdvGAN
-from keras_adv.models import _gan as gan_module
-
-sys.path.insert(0, "tests/models")
+import tensorflow as tf
 from _advgan_models import EPS, FEATURES, dense_discriminator, dense_generator
 from _advgan_models import linear_target, points
+
+import keras_adv
+from keras_adv.models import AdvGAN
+from keras_adv.models import _gan as gan_module
+from keras_adv.testing import linear_classifier
 
 
 @keras.saving.register_keras_serializable(package="test_advgan_distributed")
@@ -153,25 +140,7 @@ ATOL = 1e-5
 
 @pytest.fixture(scope="module")
 def results():
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("KERAS_BACKEND", "tensorflow")
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [
-        line for line in proc.stdout.splitlines() if line.startswith("RESULT")
-    ]
-    if proc.returncode != 0 or not lines:
-        raise AssertionError(proc.stderr[-3000:])
-    return json.loads(lines[-1][len("RESULT") :])
+    return _two_cpus.run(SCRIPT)
 
 
 def test_two_replicas_and_exact_step_counts(results):

@@ -4,21 +4,12 @@ Logical devices must be configured before TensorFlow initialises, so the
 run happens in a subprocess.
 """
 
-import json
-import os
-import subprocess
-import sys
-
+import _two_cpus
 import numpy as np
 
 SCRIPT = r"""
 import json
 import tensorflow as tf
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-)
 import keras
 import numpy as np
 
@@ -47,19 +38,7 @@ print("RESULT" + json.dumps(out))
 
 
 def test_softmax_gan_under_mirrored_strategy_is_per_replica():
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    root = os.path.join(os.path.dirname(__file__), "..", "..")
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-        timeout=300,
-    )
-    lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
-    assert lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT") :])
+    out = _two_cpus.run(SCRIPT)
     assert out["replicas"] == 2
     assert out["iterations"] == 8  # 4 global steps per epoch, 2 epochs
     # Each replica sees 16 real + 16 generated samples: log 32, not the
