@@ -66,8 +66,9 @@ def advgan_generator(
     normalisation becomes a conditional one (Dumoulin et al.): its scale
     and shift are rows of a per-class table (`Dense` layers on the one-hot
     target, scale initialised to 1 and shift to 0). A target joined as
-    constant extra channels would not do: the convolution turns a constant
-    channel into a constant offset, which the next instance normalisation
+    constant extra channels would reach the output only at the borders:
+    the convolution turns a constant channel into a constant offset (except
+    where the zero padding cuts it), which the next instance normalisation
     subtracts again.
 
     Args:
