@@ -61,3 +61,32 @@ def dense_discriminator(seed=1):
             keras.layers.Dense(1, kernel_initializer=init),
         ]
     )
+
+
+def every_term_advgan(classes=2, targeted=False, target_fn=None, **compile):
+    """A compiled dense AdvGAN (seed 0) in which every term weighs in.
+
+    The hinge is active (`c` below the perturbation norms), the GAN term
+    has weight 0.5 and D takes two steps per G step; both optimizers are
+    SGD(0.1), whose steps scale with the gradients (Adam's would not).
+    `compile` goes to `AdvGAN.compile` (e.g. `jit_compile`).
+    """
+    gan = keras_adv.models.AdvGAN(
+        dense_generator(num_classes=classes if targeted else None),
+        dense_discriminator(),
+        linear_target(classes),
+        eps=EPS,
+        targeted=targeted,
+        target_fn=target_fn,
+        alpha=0.5,
+        beta=2.0,
+        c=0.05,
+        d_steps=2,
+        seed=0,
+    )
+    gan.compile(
+        d_optimizer=keras.optimizers.SGD(0.1),
+        g_optimizer=keras.optimizers.SGD(0.1),
+        **compile,
+    )
+    return gan

@@ -29,9 +29,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from _advgan_models import EPS, FEATURES, dense_discriminator, dense_generator
-from _advgan_models import linear_target, points
+from _advgan_models import every_term_advgan, points
 
-import keras_adv
 from keras_adv.models import AdvGAN
 from keras_adv.models import _gan as gan_module
 from keras_adv.testing import linear_classifier
@@ -49,24 +48,8 @@ def flat(model):
 def train(strategy, targeted):
     scope = strategy.scope() if strategy is not None else tf.device("/cpu:0")
     with scope:
-        gan = AdvGAN(
-            dense_generator(num_classes=2 if targeted else None),
-            dense_discriminator(),
-            linear_target(),
-            eps=EPS,
-            targeted=targeted,
-            target_fn=next_class if targeted else None,
-            # Every term weighs in: the hinge is active (c below the
-            # perturbation norms) and D takes two steps per G step.
-            alpha=0.5,
-            beta=2.0,
-            c=0.05,
-            d_steps=2,
-            seed=0,
-        )
-        gan.compile(
-            d_optimizer=keras.optimizers.SGD(0.1),
-            g_optimizer=keras.optimizers.SGD(0.1),
+        gan = every_term_advgan(
+            targeted=targeted, target_fn=next_class if targeted else None
         )
     initial = {
         "generator": flat(gan.generator),
@@ -92,14 +75,8 @@ def train(strategy, targeted):
 def replica_targets(strategy):
     # Random targets (5 classes, all labels 0) drawn inside the replicas.
     with strategy.scope():
-        x = keras.Input((FEATURES,))
-        t = keras.Input((5,))
-        h = keras.layers.Concatenate()([x, t])
-        delta = keras_adv.layers.PerturbationBound(EPS)(
-            keras.layers.Dense(FEATURES)(h)
-        )
         gan = AdvGAN(
-            keras.Model([x, t], delta),
+            dense_generator(num_classes=5),
             dense_discriminator(),
             linear_classifier(np.eye(FEATURES, 5)),
             eps=EPS,

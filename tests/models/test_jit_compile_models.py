@@ -21,16 +21,12 @@ the draw by fixed noise, and a seeded CVAE is compared XLA to XLA.
 import keras
 import numpy as np
 import pytest
-from _advgan_models import EPS
-from _advgan_models import dense_discriminator
-from _advgan_models import dense_generator
-from _advgan_models import linear_target
+from _advgan_models import every_term_advgan
 from _advgan_models import points
 from keras import ops
 
 from keras_adv.layers import GaussianSampling
 from keras_adv.losses import BetaSchedule
-from keras_adv.models import AdvGAN
 from keras_adv.models import cvae_mnist_fc
 
 ATOL = 2e-6  # measured: at most 6e-8
@@ -76,25 +72,10 @@ ADVGAN_MODES = {
 
 def _advgan(jit_compile, mode):
     spec = ADVGAN_MODES[mode]
-    classes = spec["classes"]
-    gan = AdvGAN(
-        dense_generator(num_classes=classes if spec["targeted"] else None),
-        dense_discriminator(),
-        linear_target(classes),
-        eps=EPS,
-        targeted=spec["targeted"],
-        target_fn=spec["target_fn"],
-        # Every term weighs in: the hinge is active (c below the
-        # perturbation norms) and D takes two steps per G step.
-        alpha=0.5,
-        beta=2.0,
-        c=0.05,
-        d_steps=2,
-        seed=0,
-    )
-    gan.compile(
-        d_optimizer=keras.optimizers.SGD(0.1),
-        g_optimizer=keras.optimizers.SGD(0.1),
+    gan = every_term_advgan(
+        spec["classes"],
+        spec["targeted"],
+        spec["target_fn"],
         jit_compile=jit_compile,
     )
     assert gan.jit_compile is jit_compile
