@@ -47,6 +47,7 @@ def advgan_generator(
     mode="tanh",
     filters=8,
     skip_connections=False,
+    target_maps=0,
     seed=None,
     name="advgan_generator",
 ):
@@ -90,11 +91,24 @@ def advgan_generator(
             resolution rather than only from the 7x7 bottleneck. It raised
             the targeted MNIST success by 3 points (`docs/advgan.md`).
             Defaults to `False` (the paper's network).
+        target_maps: Int >= 0, conditioned generators only. `k > 0` adds
+            `k` learned full-resolution maps per target class (ours): a
+            `Dense` layer on the one-hot target, zero-initialised, reshaped
+            to `(height, width, k)` and joined to the input (and, with
+            `skip_connections`, to the full-resolution skip), so the
+            network is told *where* the target's strokes go, which
+            conditional norms (one scale and shift per channel) cannot
+            say. It raised the targeted MNIST success by 1 point at equal
+            training (`docs/advgan.md`). Defaults to `0`.
         seed: Optional int, weight-initialisation seed.
         name: Model name.
 
     Returns:
         A Functional `keras.Model`.
+
+    Raises:
+        ValueError: for invalid arguments, or `target_maps > 0` without
+            `num_classes`.
 
     Example:
 
@@ -131,6 +145,16 @@ def advgan_generator(
     skip_connections = _validation.check_bool(
         "skip_connections", skip_connections
     )
+    target_maps = _validation.check_int("target_maps", target_maps, minimum=0)
+    if target_maps and num_classes is None:
+        raise ValueError(
+            _validation.invalid(
+                "target_maps",
+                "0 for a generator without `num_classes` (the maps are "
+                "looked up per target class)",
+                target_maps,
+            )
+        )
     bound = PerturbationBound(eps, norm=norm, mode=mode, name="bound")
     counter = iter(range(1000))
     x = keras.Input(input_shape, name="x")
@@ -171,8 +195,14 @@ def advgan_generator(
             t = keras.layers.ReLU()(t)
         return t
 
+    maps = []
+    if target is not None and target_maps:
+        m = keras.layers.Dense(
+            height * width * target_maps, kernel_initializer="zeros"
+        )(target)
+        maps.append(keras.layers.Reshape((height, width, target_maps))(m))
     f1, f2, f4 = filters, 2 * filters, 4 * filters
-    e1 = conv(x, f1)
+    e1 = conv(keras.layers.Concatenate()([x, *maps]) if maps else x, f1)
     e2 = conv(e1, f2, strides=2)
     h = conv(e2, f4, strides=2)
     for _ in range(4):
@@ -185,7 +215,7 @@ def advgan_generator(
         h = conv(keras.layers.Concatenate()([h, e2]), f2)
     h = conv(h, f1, strides=2, transpose=True)
     if skip_connections:
-        h = conv(keras.layers.Concatenate()([h, e1, x]), f1)
+        h = conv(keras.layers.Concatenate()([h, e1, x, *maps]), f1)
     raw = conv(h, channels, norm_relu=False)
     delta = bound(raw)
     return keras.Model(inputs if len(inputs) > 1 else x, delta, name=name)

@@ -69,8 +69,80 @@ def test_conditioning_survives_instance_norm():
     assert np.abs(a - b).mean() > 1e-3
 
 
-def test_generator_with_skips_round_trips(tmp_path):
-    g = advgan_generator(eps=EPS, num_classes=10, skip_connections=True, seed=0)
+def _map_layers(g, k):
+    # The Reshape layers that turn the one-hot target into (28, 28, k) maps.
+    return [
+        layer
+        for layer in g.layers
+        if isinstance(layer, keras.layers.Reshape)
+        and tuple(layer.output.shape) == (None, 28, 28, k)
+    ]
+
+
+def _map_tables(g, k):
+    # The Dense layers holding the per-target maps (one row per class).
+    return [
+        layer
+        for layer in g.layers
+        if isinstance(layer, keras.layers.Dense) and layer.units == 28 * 28 * k
+    ]
+
+
+@pytest.mark.parametrize("skips", [False, True])
+def test_target_maps_start_at_zero(skips):
+    # Zero-initialised maps and conditional norms at scale 1, shift 0: at
+    # initialisation the output does not depend on the target.
+    g = advgan_generator(
+        eps=EPS, num_classes=10, skip_connections=skips, target_maps=3, seed=0
+    )
+    (maps,) = _map_layers(g, 3)
+    x = _images()
+    out = [
+        np.asarray(g([x, np.eye(10, dtype="float32")[[t] * 4]]))
+        for t in (0, 5, 9)
+    ]
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], out[2])
+    probe = keras.Model(g.inputs, maps.output)
+    np.testing.assert_array_equal(
+        probe([x, np.eye(10, dtype="float32")[:4]]), np.zeros((4, 28, 28, 3))
+    )
+
+
+@pytest.mark.parametrize("skips", [False, True])
+def test_target_maps_are_rows_of_a_per_target_table(skips):
+    g = advgan_generator(
+        eps=EPS, num_classes=10, skip_connections=skips, target_maps=2, seed=0
+    )
+    (maps,) = _map_layers(g, 2)
+    (dense,) = _map_tables(g, 2)
+    table = np.random.default_rng(0).normal(size=(10, 28 * 28 * 2))
+    dense.set_weights([table, np.zeros(28 * 28 * 2)])
+    x = _images()
+    targets = np.eye(10, dtype="float32")[[3, 3, 8, 8]]
+    got = np.asarray(keras.Model(g.inputs, maps.output)([x, targets]))
+    np.testing.assert_allclose(
+        got, table[[3, 3, 8, 8]].reshape(4, 28, 28, 2), rtol=1e-6
+    )
+    # The maps reach the perturbation: targets now give different outputs.
+    a = np.asarray(g([x, np.eye(10, dtype="float32")[[3] * 4]]))
+    b = np.asarray(g([x, np.eye(10, dtype="float32")[[8] * 4]]))
+    assert np.abs(a - b).mean() > 1e-3
+
+
+@pytest.mark.parametrize("target_maps", [0, 2])
+def test_generator_with_skips_round_trips(tmp_path, target_maps):
+    g = advgan_generator(
+        eps=EPS,
+        num_classes=10,
+        skip_connections=True,
+        target_maps=target_maps,
+        seed=0,
+    )
+    if target_maps:  # non-zero maps, so the round trip carries them
+        (dense,) = _map_tables(g, target_maps)
+        kernel, bias = dense.get_weights()
+        dense.set_weights([np.full_like(kernel, 0.5), bias])
     path = str(tmp_path / "g.keras")
     g.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -85,6 +157,8 @@ def test_generator_with_skips_round_trips(tmp_path):
         ({"filters": 0}, "filters"),
         ({"num_classes": 1}, "num_classes"),
         ({"input_shape": (30, 28, 1)}, "input_shape"),
+        ({"num_classes": 10, "target_maps": -1}, "target_maps"),
+        ({"target_maps": 2}, "target_maps"),  # maps need num_classes
     ],
 )
 def test_generator_invalid_arguments(kwargs, name):

@@ -105,3 +105,18 @@ def test_example_quick_run(example):
     results = example.main(["--quick", "--model", "c", "--black-box"])
     assert 0.0 <= results["model_c"]["success"] <= 1.0
     assert results["black_box_dynamic"]["queries"] > 256
+
+
+@pytest.mark.slow
+def test_example_quick_targeted_and_reference(example):
+    results = example.main(
+        ["--quick", "--targeted", "--skip-connections", "--target-maps", "2"]
+    )
+    rates = results["model_c"]["targeted_success"]
+    assert len(rates) == 10 and all(0.0 <= r <= 1.0 for r in rates)
+    reference = example.main(["--quick", "--pgd-reference"])["pgd_reference_c"]
+    for name in ("pgd100_ce", "pgd100_margin", "apgd100_ce_r5"):
+        assert len(reference[name]) == 10
+        assert reference[f"{name}_mean"] == pytest.approx(
+            np.mean(reference[name])
+        )
