@@ -98,8 +98,9 @@ def advgan_generator(
             `skip_connections`, to the full-resolution skip), so the
             network is told *where* the target's strokes go, which
             conditional norms (one scale and shift per channel) cannot
-            say. It raised the targeted MNIST success by 1 point at equal
-            training (`docs/advgan.md`). Defaults to `0`.
+            say. On targeted MNIST it speeds up the start and added 1.1
+            points at 16 filters, but only 0.1 at 32 (`docs/advgan.md`).
+            Defaults to `0`.
         seed: Optional int, weight-initialisation seed.
         name: Model name.
 
