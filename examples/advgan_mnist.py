@@ -107,7 +107,7 @@ def make_advgan(
         num_classes=10 if targeted else None,
         filters=filters,
         skip_connections=skip_connections,
-        target_maps=target_maps if targeted else 0,
+        target_maps=target_maps,
         seed=seed,
     )
     advgan = AdvGAN(
