@@ -355,3 +355,77 @@ def test_adversarial_training_against_a_jointly_updated_generator():
     other.compile("sgd", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="`advgan`"):
         other.fit(x, y, epochs=1, verbose=0, callbacks=[update])
+
+
+class HookByHook(AdvGAN):
+    """Overrides a hook (unchanged), so `fit` runs the hooks one by one."""
+
+    def discriminator_step(self, x, y=None):
+        return super().discriminator_step(x, y)
+
+
+class CountingPerturbation(AdvGAN):
+    """Counts the generator's forward passes (eager `fit`)."""
+
+    calls = 0
+
+    def perturbation(self, x, targets=None, training=False):
+        CountingPerturbation.calls += 1
+        return super().perturbation(x, targets, training)
+
+
+def _built(cls, targeted, d_steps, seed=0):
+    keras.utils.set_random_seed(seed)
+    gan = cls(
+        dense_generator(num_classes=2 if targeted else None),
+        dense_discriminator(),
+        linear_target(),
+        eps=EPS,
+        targeted=targeted,
+        d_steps=d_steps,
+        seed=0,
+    )
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-2),
+        g_optimizer=keras.optimizers.Adam(1e-2),
+    )
+    return gan
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_one_generator_pass_gives_the_updates_of_the_hooks(targeted, d_steps):
+    # The fused step computes G(x) once for the discriminator and the
+    # generator updates; a subclass that overrides a hook runs them one by
+    # one (G(x) per hook). Same updates, so the same weights and logs.
+    x, y = points(96)
+    fused = _built(AdvGAN, targeted, d_steps)
+    hooks = _built(HookByHook, targeted, d_steps)
+    assert fused._shares_perturbation() and not hooks._shares_perturbation()
+    logs = [
+        gan.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+        for gan in (fused, hooks)
+    ]
+    for net in ("generator", "discriminator"):
+        for a, b in zip(
+            getattr(fused, net).get_weights(), getattr(hooks, net).get_weights()
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for key, values in logs[0].history.items():
+        np.testing.assert_allclose(values, logs[1].history[key], rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls, passes", [(AdvGAN, 1), (HookByHook, 3)])
+def test_generator_forward_passes_per_step(cls, passes):
+    # d_steps=2: one pass for all updates, or one per hook call (2 + 1).
+    counting = type("Counting", (CountingPerturbation, cls), {})
+    gan = _built(counting, targeted=False, d_steps=2)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-2),
+        g_optimizer=keras.optimizers.Adam(1e-2),
+        run_eagerly=True,
+    )
+    CountingPerturbation.calls = 0
+    x, y = points(64)
+    gan.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert CountingPerturbation.calls == 4 * passes
