@@ -185,6 +185,7 @@ def make_fused_epoch(config, x, y, kappa, alpha, beta, c, two_pass=False):
         norm.reset_state()
         return float(epoch())
 
+    run.networks = (generator, discriminator)  # for tests/test_bench.py
     return run
 
 

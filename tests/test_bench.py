@@ -65,3 +65,50 @@ def test_reference_comparison_weight_layout():
         "activation": "relu",
     }
     assert spec[-1] == {"type": "dense", "units": 10, "activation": "linear"}
+
+
+def test_gan_training_bench_runs(monkeypatch, capsys):
+    for extra in ([], ["--paths"]):
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            ["gan_training.py", "--repeats", "1", "--samples", "64"]
+            + ["--configs", "untargeted", *extra],
+        )
+        runpy.run_path(str(BENCH / "gan_training.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "one-pass baseline" in out and "hook by hook" in out
+
+
+@pytest.mark.parametrize("two_pass", [False, True])
+def test_gan_training_baseline_makes_the_updates_of_fit(two_pass):
+    """The hand-written step is AdvGAN's step: same weights after an epoch
+    (untargeted, so no random targets; same initial weights)."""
+    import numpy as np
+
+    import keras_adv
+
+    script = runpy.run_path(str(BENCH / "gan_training.py"))
+    (x, y), _ = keras_adv.datasets.load_mnist_subset()
+    x, y = x[:128], y[:128].astype("int32")
+    generator, discriminator, target = script["networks"]("untargeted")
+    advgan = keras_adv.models.AdvGAN(
+        generator, discriminator, target, eps=script["EPS"], seed=0
+    )
+    advgan.compile(d_optimizer=script["adam"](), g_optimizer=script["adam"]())
+    fused = script["make_fused_epoch"](
+        "untargeted",
+        x,
+        y,
+        advgan.kappa,
+        advgan.alpha,
+        advgan.beta,
+        advgan.c,
+        two_pass=two_pass,
+    )
+    history = advgan.fit(x, y, batch_size=64, shuffle=False, verbose=0)
+    success = fused()
+    assert success == pytest.approx(history.history["success_rate"][-1])
+    for mine, theirs in zip((generator, discriminator), fused.networks):
+        for a, b in zip(mine.get_weights(), theirs.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
