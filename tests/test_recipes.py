@@ -13,7 +13,9 @@ from keras_adv.callbacks import AdversarialTraining
 from keras_adv.callbacks import OverfittingGuard
 from keras_adv.callbacks import RobustnessMonitor
 from keras_adv.training import FGSMRS
+from keras_adv.training import NFGSM
 from keras_adv.training import TRADES
+from keras_adv.training import Free
 from keras_adv.training import Madry
 
 
@@ -63,7 +65,14 @@ def test_defaults_are_the_readme_recipe():
         assert params["eps"].default == 0.3
         assert params["steps"].default == 7
         assert params["eps_warmup_epochs"].default is None  # 20 // 3 = 6
-    assert set(recipes.METHODS) == {"clean", "pgd", "fgsm-rs", "trades"}
+    assert set(recipes.METHODS) == {
+        "clean",
+        "pgd",
+        "fgsm-rs",
+        "trades",
+        "n-fgsm",
+        "free",
+    }
 
 
 def test_pgd_is_madry_pgd7_with_step_eps_over_3_and_warmup():
@@ -88,6 +97,34 @@ def test_trades_beta_6_and_fgsm_rs_with_its_guard():
     assert (guard.attack.eps, guard.attack.steps, guard.drop) == (0.3, 10, 0.2)
     assert guard.restore_best_weights
     assert _callbacks("clean") == []
+
+
+def test_single_step_methods_n_fgsm_and_free_4():
+    (trainer,) = _callbacks("n-fgsm")
+    assert type(trainer.objective) is NFGSM
+    assert trainer.objective.noise_multiplier == 2.0
+    assert trainer.objective.step_factor == 1.0
+    assert trainer.objective.clip is None
+    (trainer,) = _callbacks("free")
+    assert type(trainer.objective) is Free
+    assert trainer.objective.replays == 4
+    for method in ("n-fgsm", "free"):
+        (trainer,) = _callbacks(method)
+        assert (trainer.attack.eps, trainer.eps_warmup_epochs) == (0.3, 6)
+
+
+@pytest.mark.parametrize("method", ["n-fgsm", "free"])
+def test_single_step_methods_train_and_leave_a_plain_model(method, tmp_path):
+    model, x, y = _line_problem(learning_rate=0.1)
+    run = recipes.robust_fit(model, (x, y), method=method, epochs=2, eps=0.1)
+    assert run.epochs == 2
+    assert {"adv_loss", "adv_accuracy"} <= set(run.history.history)
+    path = str(tmp_path / "m.keras")
+    run.model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), run.model.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_monitor_then_tensorboard_last(tmp_path):

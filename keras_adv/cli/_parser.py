@@ -21,7 +21,14 @@ ATTACKS = (
 # `generator:PATH.keras`: a saved generator (keras_adv.attacks.GeneratorAttack).
 GENERATOR_PREFIX = "generator"
 NORMS = ("linf", "l2")
-TRAIN_METHODS = ("clean", "pgd", "fgsm-rs", "trades")  # recipes.METHODS
+TRAIN_METHODS = (  # recipes.METHODS
+    "clean",
+    "pgd",
+    "fgsm-rs",
+    "trades",
+    "n-fgsm",
+    "free",
+)
 
 
 class _Parser(argparse.ArgumentParser):
