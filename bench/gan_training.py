@@ -33,6 +33,7 @@ The numbers are only meaningful on a quiet machine.
 
 import argparse
 import os
+import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -47,11 +48,13 @@ from keras_adv.models import AdvGAN  # noqa: E402
 from keras_adv.models import advgan_discriminator  # noqa: E402
 from keras_adv.models import advgan_generator  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import InterleavedTimer  # noqa: E402
+from _timing import add_clock_argument  # noqa: E402
+
 EPS = 0.3
 BATCH = 64
 NUM_CLASSES = 10
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = time.perf_counter
 # name -> generator builder keywords (targeted when num_classes is set).
 CONFIGS = {
     "untargeted": {"filters": 8},
@@ -72,28 +75,24 @@ def networks(config):
     return generator, discriminator, target
 
 
+def compiled_advgan(config, cls=AdvGAN):
+    """`cls` (AdvGAN or a subclass) on fresh networks, Adam for both."""
+    generator, discriminator, target = networks(config)
+    advgan = cls(
+        generator,
+        discriminator,
+        target,
+        eps=EPS,
+        targeted="num_classes" in CONFIGS[config],
+        seed=0,
+    )
+    advgan.compile(d_optimizer=adam(), g_optimizer=adam())
+    return advgan
+
+
 def adam():
     # AdvGAN's default optimizers: Adam 1e-3, beta_1 0.5.
     return keras.optimizers.Adam(1e-3, beta_1=0.5)
-
-
-class InterleavedTimer(keras.callbacks.Callback):
-    """Times each fit epoch, then runs and times one fused epoch."""
-
-    def __init__(self, fused_epoch):
-        super().__init__()
-        self.fused_epoch = fused_epoch
-        self.fit_times = []
-        self.fused_times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = clock()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.fit_times.append(clock() - self._start)
-        start = clock()
-        self.fused_epoch()
-        self.fused_times.append(clock() - start)
 
 
 # ------------------------------------------------- hand-written baseline
@@ -189,18 +188,9 @@ def make_fused_epoch(config, x, y, kappa, alpha, beta, c, two_pass=False):
     return run
 
 
-def time_pair(config, x, y, repeats, two_pass=False):
+def time_pair(config, x, y, repeats, two_pass=False, clock="wall"):
     """Median fit and fused epoch times and the median of their ratios."""
-    generator, discriminator, target = networks(config)
-    advgan = AdvGAN(
-        generator,
-        discriminator,
-        target,
-        eps=EPS,
-        targeted="num_classes" in CONFIGS[config],
-        seed=0,
-    )
-    advgan.compile(d_optimizer=adam(), g_optimizer=adam())
+    advgan = compiled_advgan(config)
     fused_epoch = make_fused_epoch(
         config,
         x,
@@ -212,7 +202,7 @@ def time_pair(config, x, y, repeats, two_pass=False):
         two_pass=two_pass,
     )
     fused_epoch()  # trace
-    timer = InterleavedTimer(fused_epoch)
+    timer = InterleavedTimer(fused_epoch, clock)
     advgan.fit(
         x,
         y,
@@ -222,13 +212,7 @@ def time_pair(config, x, y, repeats, two_pass=False):
         shuffle=False,
         callbacks=[timer],
     )
-    fit_t = np.asarray(timer.fit_times[1:])
-    fused_t = np.asarray(timer.fused_times[1:])
-    return (
-        float(np.median(fit_t)),
-        float(np.median(fused_t)),
-        float(np.median(fit_t / fused_t)),
-    )
+    return timer.medians()
 
 
 class HookByHook(AdvGAN):
@@ -247,16 +231,7 @@ def time_paths(config, x, y, repeats):
     """
     models = {}
     for name, cls in (("shared", AdvGAN), ("hook by hook", HookByHook)):
-        generator, discriminator, target = networks(config)
-        advgan = cls(
-            generator,
-            discriminator,
-            target,
-            eps=EPS,
-            targeted="num_classes" in CONFIGS[config],
-            seed=0,
-        )
-        advgan.compile(d_optimizer=adam(), g_optimizer=adam())
+        advgan = compiled_advgan(config, cls)
         advgan.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
         models[name] = advgan
     times = {name: [] for name in models}
@@ -277,13 +252,7 @@ def main():
     parser.add_argument(
         "--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS)
     )
-    parser.add_argument(
-        "--clock",
-        choices=sorted(CLOCKS),
-        default="wall",
-        help="wall time, or process CPU time (less sensitive to other "
-        "processes on a shared machine)",
-    )
+    add_clock_argument(parser)
     parser.add_argument(
         "--baseline",
         choices=["one-pass", "two-pass"],
@@ -301,8 +270,6 @@ def main():
         "--filters", type=int, default=None, help="generator width"
     )
     args = parser.parse_args()
-    global clock
-    clock = CLOCKS[args.clock]
     (x, y), _ = keras_adv.datasets.load_mnist_subset()
     x, y = x[: args.samples], y[: args.samples].astype("int32")
     if args.filters is not None:
@@ -328,7 +295,12 @@ def main():
     print(f"{'AdvGAN':<12}{'fit s/epoch':>12}{'fused s/epoch':>15}{'ratio':>8}")
     for config in args.configs:
         fit_t, fused_t, ratio = time_pair(
-            config, x, y, args.repeats, args.baseline == "two-pass"
+            config,
+            x,
+            y,
+            args.repeats,
+            args.baseline == "two-pass",
+            args.clock,
         )
         print(f"{config:<12}{fit_t:>12.3f}{fused_t:>15.3f}{ratio:>8.2f}")
 

@@ -17,7 +17,7 @@ ratios. The numbers are only meaningful on a quiet machine.
 
 import argparse
 import os
-import time
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -28,12 +28,14 @@ import tensorflow as tf  # noqa: E402
 import keras_adv  # noqa: E402
 from keras_adv.testing import small_cnn  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import InterleavedTimer  # noqa: E402
+from _timing import add_clock_argument  # noqa: E402
+
 EPS = 0.3
 BATCH = 100
 FREE_REPLAYS = 4
 GRAD_ALIGN_LAMBDA = 0.2
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = time.perf_counter
 
 
 def build_model():
@@ -50,26 +52,7 @@ def compiled_model():
     return model
 
 
-class InterleavedTimer(keras.callbacks.Callback):
-    """Times each fit epoch, then runs and times one fused epoch."""
-
-    def __init__(self, fused_epoch):
-        super().__init__()
-        self.fused_epoch = fused_epoch
-        self.fit_times = []
-        self.fused_times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = clock()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.fit_times.append(clock() - self._start)
-        start = clock()
-        self.fused_epoch()
-        self.fused_times.append(clock() - start)
-
-
-def time_pair(objective, steps, x, y, repeats):
+def time_pair(objective, steps, x, y, repeats, clock="wall"):
     """Median fit and fused epoch times and the median of their ratios.
 
     Fit epochs and fused epochs alternate, so load changes on a shared
@@ -78,7 +61,7 @@ def time_pair(objective, steps, x, y, repeats):
     fused_epoch = make_fused_epoch(objective, steps, x, y)
     fused_epoch()  # trace
     model = compiled_model()
-    timer = InterleavedTimer(fused_epoch)
+    timer = InterleavedTimer(fused_epoch, clock)
     callback = callback_for(objective, steps)
     model.fit(
         x,
@@ -89,13 +72,7 @@ def time_pair(objective, steps, x, y, repeats):
         shuffle=False,
         callbacks=[timer] if callback is None else [callback, timer],
     )
-    fit_t = np.asarray(timer.fit_times[1:])
-    fused_t = np.asarray(timer.fused_times[1:])
-    return (
-        float(np.median(fit_t)),
-        float(np.median(fused_t)),
-        float(np.median(fit_t / fused_t)),
-    )
+    return timer.medians()
 
 
 # ------------------------------------------------ hand-written baselines
@@ -308,16 +285,8 @@ def main():
             "vat",
         ],
     )
-    parser.add_argument(
-        "--clock",
-        choices=sorted(CLOCKS),
-        default="wall",
-        help="wall time, or process CPU time (less sensitive to other "
-        "processes on a shared machine)",
-    )
+    add_clock_argument(parser)
     args = parser.parse_args()
-    global clock
-    clock = CLOCKS[args.clock]
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(args.samples, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, size=args.samples).astype("int64")
@@ -326,7 +295,7 @@ def main():
     clean_fit = None
     for objective in args.objectives:
         fit_t, fused_t, ratio = time_pair(
-            objective, args.steps, x, y, args.repeats
+            objective, args.steps, x, y, args.repeats, args.clock
         )
         if objective == "clean":
             clean_fit = fit_t

@@ -497,16 +497,19 @@ class AdvGAN(GAN):
             "x_adv": x_adv,
         }
 
-    def generator_step(self, x, y=None):
-        """One generator update; `y` are the labels (targets if targeted)."""
-        with tf.GradientTape() as tape:
-            values = self.generator_terms(x, y, training=True)
+    def _update_generator(self, tape, values):
         self.apply_update(
             tape,
             values["g_loss"],
             self.generator.trainable_variables,
             self.g_optimizer,
         )
+
+    def generator_step(self, x, y=None):
+        """One generator update; `y` are the labels (targets if targeted)."""
+        with tf.GradientTape() as tape:
+            values = self.generator_terms(x, y, training=True)
+        self._update_generator(tape, values)
         return values
 
     def surrogate_step(self, x, answers):
@@ -558,12 +561,7 @@ class AdvGAN(GAN):
             values.update(
                 self.generator_terms(x, labels, training=True, delta=delta)
             )
-        self.apply_update(
-            tape,
-            values["g_loss"],
-            self.generator.trainable_variables,
-            self.g_optimizer,
-        )
+        self._update_generator(tape, values)
         return values
 
     def train_step(self, data):
