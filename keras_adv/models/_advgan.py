@@ -73,7 +73,9 @@ class AdvGAN(GAN):
     change `G(x)`, so a step computes it once, under the generator's tape,
     and the discriminator updates use it as a constant (unless a subclass
     overrides `discriminator_step`, `generator_step` or `generator_terms`:
-    then each hook runs as written, each computing its own `G(x)`).
+    then each hook runs as written, each computing its own `G(x)`). A
+    generator with dropout or batch normalization therefore draws one mask
+    and updates its moving statistics once per step.
 
     Targeted attacks (`targeted=True`) use one generator conditioned on the
     target (inputs `[x, one-hot target]`, see
