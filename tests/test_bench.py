@@ -67,6 +67,7 @@ def test_reference_comparison_weight_layout():
     assert spec[-1] == {"type": "dense", "units": 10, "activation": "linear"}
 
 
+@pytest.mark.slow
 def test_gan_training_bench_runs(monkeypatch, capsys):
     for extra in ([], ["--paths"]):
         monkeypatch.setattr(
