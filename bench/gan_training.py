@@ -96,8 +96,11 @@ def adam():
 
 
 # ------------------------------------------------- hand-written baseline
-def make_fused_epoch(config, x, y, kappa, alpha, beta, c, two_pass=False):
+def make_fused_epoch(config, x, y, advgan, two_pass=False):
     """One epoch of the fused AdvGAN step: one `tf.function` per batch.
+
+    Fresh networks of `config`; the loss settings (`kappa`, `alpha`,
+    `beta`, `c`) are read from `advgan`, the model it is compared with.
 
     The batch loop is Python, as in Keras' own `fit` (one compiled call
     per batch): with the loop inside the graph the same step ran 3-6x
@@ -108,6 +111,7 @@ def make_fused_epoch(config, x, y, kappa, alpha, beta, c, two_pass=False):
     generator, discriminator, target = networks(config)
     target.trainable = False
     targeted = "num_classes" in CONFIGS[config]
+    kappa, alpha, beta, c = advgan.kappa, advgan.alpha, advgan.beta, advgan.c
     d_opt, g_opt = adam(), adam()
     d_opt.build(discriminator.trainable_variables)
     g_opt.build(generator.trainable_variables)
@@ -191,16 +195,7 @@ def make_fused_epoch(config, x, y, kappa, alpha, beta, c, two_pass=False):
 def time_pair(config, x, y, repeats, two_pass=False, clock="wall"):
     """Median fit and fused epoch times and the median of their ratios."""
     advgan = compiled_advgan(config)
-    fused_epoch = make_fused_epoch(
-        config,
-        x,
-        y,
-        advgan.kappa,
-        advgan.alpha,
-        advgan.beta,
-        advgan.c,
-        two_pass=two_pass,
-    )
+    fused_epoch = make_fused_epoch(config, x, y, advgan, two_pass=two_pass)
     fused_epoch()  # trace
     timer = InterleavedTimer(fused_epoch, clock)
     advgan.fit(

@@ -92,24 +92,14 @@ def test_gan_training_baseline_makes_the_updates_of_fit(two_pass):
     script = runpy.run_path(str(BENCH / "gan_training.py"))
     (x, y), _ = keras_adv.datasets.load_mnist_subset()
     x, y = x[:128], y[:128].astype("int32")
-    generator, discriminator, target = script["networks"]("untargeted")
-    advgan = keras_adv.models.AdvGAN(
-        generator, discriminator, target, eps=script["EPS"], seed=0
-    )
-    advgan.compile(d_optimizer=script["adam"](), g_optimizer=script["adam"]())
+    advgan = script["compiled_advgan"]("untargeted")
     fused = script["make_fused_epoch"](
-        "untargeted",
-        x,
-        y,
-        advgan.kappa,
-        advgan.alpha,
-        advgan.beta,
-        advgan.c,
-        two_pass=two_pass,
+        "untargeted", x, y, advgan, two_pass=two_pass
     )
     history = advgan.fit(x, y, batch_size=64, shuffle=False, verbose=0)
     success = fused()
     assert success == pytest.approx(history.history["success_rate"][-1])
-    for mine, theirs in zip((generator, discriminator), fused.networks):
-        for a, b in zip(mine.get_weights(), theirs.get_weights()):
+    nets = (advgan.generator, advgan.discriminator)
+    for net, twin in zip(nets, fused.networks):
+        for a, b in zip(net.get_weights(), twin.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
