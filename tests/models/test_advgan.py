@@ -21,8 +21,15 @@ from keras_adv.models import AdvGAN
 from keras_adv.testing import linear_classifier
 
 
-def make(target=None, generator=None, lr=1e-2, **kwargs):
-    gan = AdvGAN(
+def make(
+    target=None,
+    generator=None,
+    lr=1e-2,
+    cls=AdvGAN,
+    run_eagerly=False,
+    **kwargs,
+):
+    gan = cls(
         generator or dense_generator(),
         dense_discriminator(),
         target or linear_target(),
@@ -33,6 +40,7 @@ def make(target=None, generator=None, lr=1e-2, **kwargs):
     gan.compile(
         d_optimizer=keras.optimizers.Adam(lr),
         g_optimizer=keras.optimizers.Adam(lr),
+        run_eagerly=run_eagerly,
     )
     return gan
 
@@ -374,22 +382,15 @@ class CountingPerturbation(AdvGAN):
         return super().perturbation(x, targets, training)
 
 
-def _built(cls, targeted, d_steps, seed=0):
-    keras.utils.set_random_seed(seed)
-    gan = cls(
-        dense_generator(num_classes=2 if targeted else None),
-        dense_discriminator(),
-        linear_target(),
-        eps=EPS,
+def _built(cls, targeted, d_steps, **kwargs):
+    generator = dense_generator(num_classes=2 if targeted else None)
+    return make(
+        generator=generator,
+        cls=cls,
         targeted=targeted,
         d_steps=d_steps,
-        seed=0,
+        **kwargs,
     )
-    gan.compile(
-        d_optimizer=keras.optimizers.Adam(1e-2),
-        g_optimizer=keras.optimizers.Adam(1e-2),
-    )
-    return gan
 
 
 @pytest.mark.parametrize("targeted", [False, True])
@@ -419,12 +420,7 @@ def test_one_generator_pass_gives_the_updates_of_the_hooks(targeted, d_steps):
 def test_generator_forward_passes_per_step(cls, passes):
     # d_steps=2: one pass for all updates, or one per hook call (2 + 1).
     counting = type("Counting", (CountingPerturbation, cls), {})
-    gan = _built(counting, targeted=False, d_steps=2)
-    gan.compile(
-        d_optimizer=keras.optimizers.Adam(1e-2),
-        g_optimizer=keras.optimizers.Adam(1e-2),
-        run_eagerly=True,
-    )
+    gan = _built(counting, targeted=False, d_steps=2, run_eagerly=True)
     CountingPerturbation.calls = 0
     x, y = points(64)
     gan.fit(x, y, batch_size=16, epochs=1, verbose=0)
