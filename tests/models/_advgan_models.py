@@ -63,15 +63,18 @@ def dense_discriminator(seed=1):
     )
 
 
-def every_term_advgan(classes=2, targeted=False, target_fn=None, **compile):
+def every_term_advgan(
+    classes=2, targeted=False, target_fn=None, cls=None, **compile
+):
     """A compiled dense AdvGAN (seed 0) in which every term weighs in.
 
     The hinge is active (`c` below the perturbation norms), the GAN term
     has weight 0.5 and D takes two steps per G step; both optimizers are
     SGD(0.1), whose steps scale with the gradients (Adam's would not).
+    `cls` is the class to build (an `AdvGAN` subclass; `AdvGAN` if None);
     `compile` goes to `AdvGAN.compile` (e.g. `jit_compile`).
     """
-    gan = keras_adv.models.AdvGAN(
+    gan = (cls or keras_adv.models.AdvGAN)(
         dense_generator(num_classes=classes if targeted else None),
         dense_discriminator(),
         linear_target(classes),

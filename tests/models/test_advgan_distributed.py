@@ -11,7 +11,9 @@ shows the comparison catches it.
 
 Covered: untargeted, and targeted with a deterministic registered
 `target_fn` (random targets are drawn per replica, so they cannot match a
-one-device run); the replicas must draw different random targets (each
+one-device run), on the fused step `fit` takes by default, and untargeted
+on the hooks run one by one (a subclass overriding `discriminator_step`
+with `super()`, as `tests/models/test_advgan.py`); the replicas must draw different random targets (each
 folds its replica id into the draw, as `GAN.sample_latent` does).
 
 Logical devices must be configured before TensorFlow initialises, so the
@@ -45,12 +47,21 @@ def flat(model):
     return np.concatenate([np.ravel(w) for w in model.get_weights()]).tolist()
 
 
-def train(strategy, targeted):
+class HookByHook(AdvGAN):
+    # Overrides a hook (unchanged), so `fit` runs the hooks one by one.
+    def discriminator_step(self, x, y=None):
+        return super().discriminator_step(x, y)
+
+
+def train(strategy, targeted, cls=AdvGAN):
     scope = strategy.scope() if strategy is not None else tf.device("/cpu:0")
     with scope:
         gan = every_term_advgan(
-            targeted=targeted, target_fn=next_class if targeted else None
+            targeted=targeted,
+            target_fn=next_class if targeted else None,
+            cls=cls,
         )
+    assert gan._shares_perturbation() == (cls is AdvGAN)
     initial = {
         "generator": flat(gan.generator),
         "discriminator": flat(gan.discriminator),
@@ -97,10 +108,14 @@ def replica_targets(strategy):
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 out = {"replicas": strategy.num_replicas_in_sync}
-for name, targeted in (("untargeted", False), ("target_fn", True)):
+for name, targeted, cls in (
+    ("untargeted", False, AdvGAN),
+    ("target_fn", True, AdvGAN),
+    ("hooks", False, HookByHook),
+):
     out[name] = {
-        "one_device": train(None, targeted),
-        "two_replicas": train(strategy, targeted),
+        "one_device": train(None, targeted, cls),
+        "two_replicas": train(strategy, targeted, cls),
     }
 out["replica_targets"] = replica_targets(strategy)
 # Control: the same two-replica run without the division by the number of
@@ -110,7 +125,7 @@ out["unscaled"] = train(strategy, False)
 print("RESULT" + json.dumps(out))
 """
 
-MODES = ("untargeted", "target_fn")
+MODES = ("untargeted", "target_fn", "hooks")
 RTOL = 1e-4
 ATOL = 1e-5
 
