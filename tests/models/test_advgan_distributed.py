@@ -13,8 +13,9 @@ Covered: untargeted, and targeted with a deterministic registered
 `target_fn` (random targets are drawn per replica, so they cannot match a
 one-device run), on the fused step `fit` takes by default, and untargeted
 on the hooks run one by one (a subclass overriding `discriminator_step`
-with `super()`, as `tests/models/test_advgan.py`); the replicas must draw different random targets (each
-folds its replica id into the draw, as `GAN.sample_latent` does).
+with `super()`, as `tests/models/test_advgan.py`); the replicas must draw
+different random targets (each folds its replica id into the draw, as
+`GAN.sample_latent` does).
 
 Logical devices must be configured before TensorFlow initialises, so the
 runs happen in one subprocess (`tests/_two_cpus.py`).
