@@ -94,13 +94,15 @@ def make_advgan(
     target_maps=0,
     cosine_lr=None,
     decay_steps=None,
+    cls=AdvGAN,
     **kwargs,
 ):
     """The paper's generator and discriminator against `target`.
 
     `cosine_lr`: peak learning rate of both Adam optimizers (beta_1 0.5),
     decayed to 0 over `decay_steps` by a cosine; None keeps AdvGAN's
-    default (constant 1e-3).
+    default (constant 1e-3). `cls`: `AdvGAN` or a subclass (the other
+    keywords go to its constructor).
     """
     generator = advgan_generator(
         eps=EPS,
@@ -110,7 +112,7 @@ def make_advgan(
         target_maps=target_maps,
         seed=seed,
     )
-    advgan = AdvGAN(
+    advgan = cls(
         generator,
         advgan_discriminator(seed=seed),
         target,

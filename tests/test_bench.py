@@ -103,3 +103,14 @@ def test_gan_training_baseline_makes_the_updates_of_fit(two_pass):
     for net, twin in zip(nets, fused.networks):
         for a, b in zip(net.get_weights(), twin.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_advgan_teacher_probe_runs(capsys):
+    script = runpy.run_path(str(BENCH / "advgan_teacher.py"))
+    rates = script["main"](
+        ["--samples", "64", "--epochs", "1", "--apgd-steps", "2"]
+    )
+    assert len(rates) == 10 and all(0.0 <= r <= 1.0 for r in rates)
+    out = capsys.readouterr().out
+    assert "APGD target 9" in out and "imitation" in out
