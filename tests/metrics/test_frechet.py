@@ -130,7 +130,7 @@ def test_feature_extractor_layers(classifier):
 
 def test_loaded_classifier_with_flatten_layers():
     """Regression: an added Flatten must not clash with a loaded model's."""
-    from keras_adv.testing import assert_keras_round_trip
+    from keras_adv.testing import run_model_saving_test
 
     model = keras.Sequential(
         [
@@ -140,11 +140,11 @@ def test_loaded_classifier_with_flatten_layers():
             keras.layers.Dense(3),
         ]
     )
-    loaded = assert_keras_round_trip(model)
+    x = np.random.default_rng(0).uniform(size=(20, 4, 4, 1)).astype("f4")
+    loaded = run_model_saving_test(model, x)
     # Fresh name counters, as in a new process: an automatically named
     # Flatten would now be called "flatten" too.
     keras.backend.clear_session()
-    x = np.random.default_rng(0).uniform(size=(20, 4, 4, 1)).astype("f4")
     fd = ClassifierFrechetDistance(loaded, x)  # features after "flatten"
     assert fd(x) == pytest.approx(0.0, abs=1e-6)
     extractor = feature_extractor(loaded, 0)  # conv output, rank 4

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adv.models import GAN
-from keras_adv.testing import assert_keras_round_trip
+from keras_adv.testing import run_model_saving_test
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "gan.md")
 
@@ -121,9 +121,8 @@ def test_docs_conditional_gan_example_runs_and_round_trips():
     assert int(cgan.g_optimizer.iterations) == 8
     # Plain z cycles through the classes; generate() works unchanged.
     assert cgan.generate(3).shape == (3, 28, 28, 1)
-    loaded = assert_keras_round_trip(cgan)
+    z = np.random.default_rng(0).normal(size=(5, 16)).astype("float32")
+    loaded = run_model_saving_test(cgan, z)  # same generated samples
     assert type(loaded).__name__ == "ConditionalGAN"
     assert loaded.num_classes == 10
-    z = np.random.default_rng(0).normal(size=(5, 16)).astype("float32")
-    np.testing.assert_allclose(loaded(z), cgan(z), rtol=1e-5, atol=1e-6)
     assert int(loaded.g_optimizer.iterations) == 8
