@@ -1,4 +1,5 @@
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -148,3 +149,12 @@ def test_from_spec(tmp_path):
     for spec in ["", "mnist", "tfds:", "tfds:imagenet", "npz:", "csv:x"]:
         with pytest.raises(ValueError):
             datasets.from_spec(spec)
+
+
+def test_npz_float_images_outside_unit_range_are_refused(tmp_path):
+    path = os.path.join(tmp_path, "d.npz")
+    np.savez(path, x=np.full((2, 4, 4, 1), 200.0, "float32"), y=[0, 1])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        datasets.load_npz(path)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        datasets.from_spec("npz:" + path)

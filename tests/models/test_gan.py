@@ -318,3 +318,30 @@ def test_validation_reports_losses_without_updating():
     fake_logits = gan.discriminator(fake, training=False)
     d_loss = float(gan.discriminator_loss(real_logits, fake_logits))
     assert d_loss >= np.log(32) - 1e-4  # -mean(real) + lse(all) >= log N
+
+
+def _gan_with(discriminator):
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)])
+    gan = GAN(generator, discriminator, latent_dim=2, seed=0)
+    gan.compile(
+        d_optimizer=keras.optimizers.SGD(0.01),
+        g_optimizer=keras.optimizers.SGD(0.01),
+    )
+    return gan
+
+
+def test_gan_discriminator_with_two_logits_is_refused():
+    disc = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    x = np.zeros((8, 4), "float32")
+    with pytest.raises(ValueError, match="one logit per sample"):
+        _gan_with(disc).fit(x, epochs=1, batch_size=4, verbose=0)
+
+
+def test_gan_discriminator_with_two_outputs_is_refused():
+    inputs = keras.Input((4,))
+    disc = keras.Model(
+        inputs, [keras.layers.Dense(1)(inputs), keras.layers.Dense(1)(inputs)]
+    )
+    x = np.zeros((8, 4), "float32")
+    with pytest.raises(ValueError, match="2 outputs"):
+        _gan_with(disc).fit(x, epochs=1, batch_size=4, verbose=0)

@@ -1,4 +1,9 @@
-"""Bad attack inputs give clear errors naming the argument (fault campaign).
+"""The `Attack` base's entry path, shared by every attack.
+
+Bad inputs (eps, labels, x, model outputs) give clear errors naming the
+argument, eagerly and inside a traced `perturb`; a training-mode attack
+leaves BatchNorm statistics unchanged; an unregistered callable loss
+attacks and only refuses to serialise.
 
 `m` is a small Dense model on 8x8x1 inputs with 4 logits.
 """
