@@ -141,3 +141,182 @@ def _check_float_dtype(name, dtype, value):
         raise TypeError(
             invalid(name, "a numeric tensor", f"{value!r} of dtype {dtype}")
         )
+
+
+# ---------------------------------------------------------------- data
+# Checks of the data that enters an attack, a training step or an
+# evaluation: each host-side check has its in-graph twin
+# (`input_assertions`, `value_summary`), for data already inside a graph.
+
+
+def check_x_dtype(dtype, name="x"):
+    """Raises TypeError unless `dtype` is floating point."""
+    dtype = tf.as_dtype(dtype)
+    if not dtype.is_floating:
+        raise TypeError(
+            f"Attacks need floating-point inputs in `value_range`. "
+            f"Received: {name} with dtype {dtype.name}. Convert explicitly, "
+            "e.g. `x.astype('float32') / 255.0` for uint8 images."
+        )
+
+
+def check_x(x, name="x"):
+    """A float tensor from an array-like `x` (TypeError if not floating)."""
+    if getattr(x, "dtype", None) is None:
+        x = np.asarray(x)
+    check_x_dtype(x.dtype, name)
+    return tf.convert_to_tensor(x)
+
+
+def check_label_dtype(y, name="y"):
+    """Raises TypeError unless `y` holds numbers (not bools or strings)."""
+    dtype = tf.as_dtype(y.dtype)
+    if not (dtype.is_integer or dtype.is_floating) or dtype == tf.bool:
+        raise TypeError(
+            invalid(name, "integer class ids or one-hot rows", f"dtype {dtype}")
+        )
+
+
+def check_label_shape(y, x, name="y"):
+    """A label tensor of shape `(batch,)`, `(batch, 1)` or `(batch, C)`.
+
+    Raises:
+        TypeError: for non-numeric labels.
+        ValueError: for another rank, or a batch size other than `x`'s.
+    """
+    if isinstance(y, np.ndarray | list | tuple):
+        y = np.asarray(y)
+        if y.dtype.kind not in "iuf":
+            raise TypeError(
+                invalid(
+                    name,
+                    "integer class ids or one-hot rows",
+                    f"values of dtype {y.dtype}",
+                )
+            )
+    y = tf.convert_to_tensor(y)
+    check_label_dtype(y, name)
+    if len(y.shape) == 0 or len(y.shape) > 2:
+        raise ValueError(
+            invalid(
+                name,
+                "labels of shape (batch,), (batch, 1) or one-hot "
+                "(batch, classes)",
+                tuple(y.shape),
+            )
+        )
+    if (
+        y.shape[0] is not None
+        and x.shape[0] is not None
+        and y.shape[0] != x.shape[0]
+    ):
+        raise ValueError(
+            f"x and {name} have different batch sizes: "
+            f"x.shape={tuple(x.shape)}, {name}.shape={tuple(y.shape)}"
+        )
+    return y
+
+
+def check_label_values(y, num_classes, name="y"):
+    """Host-side: sparse labels are integers in `[0, num_classes)`.
+
+    One-hot rows `(batch, C)` must have `C == num_classes`.
+
+    Raises:
+        ValueError: naming `name`, for fractional, non-finite or
+            out-of-range labels, or one-hot rows of the wrong width.
+    """
+    shape = tuple(y.shape)
+    one_hot = len(shape) == 2 and shape[-1] != 1
+    if one_hot:
+        if shape[-1] != num_classes:
+            raise ValueError(
+                f"One-hot labels have {shape[-1]} classes but the model "
+                f"outputs {num_classes}."
+            )
+        return
+    values = np.asarray(y).reshape(-1)
+    if values.dtype.kind == "f" and (
+        not np.all(np.isfinite(values)) or np.any(values != np.round(values))
+    ):
+        raise ValueError(
+            invalid(name, "integer class ids", values[:8].tolist())
+        )
+    if values.size and (values.min() < 0 or values.max() >= num_classes):
+        raise ValueError(
+            f"Labels must be in [0, {num_classes}). Received: "
+            f"labels in [{values.min():g}, {values.max():g}]"
+        )
+
+
+def value_summary(x):
+    """[any NaN, min, max] of `x` (graph-safe; read by `check_summary`)."""
+    x = tf.cast(x, tf.float32)
+    return tf.stack(
+        [
+            tf.cast(tf.reduce_any(tf.math.is_nan(x)), tf.float32),
+            tf.reduce_min(x),
+            tf.reduce_max(x),
+        ]
+    )
+
+
+def check_summary(summary, value_range):
+    """Raises ValueError for a `value_summary` with NaNs or out of range."""
+    has_nan, x_min, x_max = np.asarray(summary).tolist()
+    if has_nan:
+        raise ValueError("Received: x containing NaN values.")
+    low, high = value_range
+    if x_min < low - 1e-6 or x_max > high + 1e-6:
+        raise ValueError(
+            f"Received: x with values in [{x_min:g}, {x_max:g}], "
+            f"outside value_range=({low:g}, {high:g}). Scale the "
+            "inputs or set the attack's value_range."
+        )
+
+
+def input_assertions(x, value_range, y=None):
+    """In-graph checks of attack inputs: NaN, value range, integer labels.
+
+    The in-graph twin of `check_summary` and `check_label_values`' integer
+    check. Returns a list of assertion ops (run them with
+    `tf.control_dependencies` before the result that depends on the
+    inputs). A failed check stops the step with a message naming the
+    argument. Graph-safe and cheap (one reduction over `x`).
+
+    Args:
+        x: Float tensor of inputs.
+        value_range: Pair `(low, high)`.
+        y: Optional labels; fractional sparse labels fail.
+    """
+    x32 = tf.cast(x, tf.float32)
+    low, high = value_range
+    x_min, x_max = tf.reduce_min(x32), tf.reduce_max(x32)
+    checks = [
+        tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(tf.math.is_nan(x32))),
+            ["Received: x containing NaN values."],
+        ),
+        tf.debugging.Assert(
+            tf.logical_and(x_min >= low - 1e-6, x_max <= high + 1e-6),
+            [
+                "Received: x with values in [min, max] =",
+                x_min,
+                x_max,
+                f"outside the attack's value_range=({low:g}, {high:g}). "
+                "Scale the inputs (e.g. x / 255) or set the attack's "
+                "value_range.",
+            ],
+        ),
+    ]
+    if y is not None:
+        y = tf.convert_to_tensor(y)
+        sparse = len(y.shape) < 2 or y.shape[-1] == 1
+        if sparse and y.dtype.is_floating:
+            checks.append(
+                tf.debugging.Assert(
+                    tf.reduce_all(tf.equal(y, tf.round(y))),
+                    ["Received: y with fractional class labels."],
+                )
+            )
+    return checks

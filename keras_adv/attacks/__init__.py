@@ -11,28 +11,18 @@ from keras_adv.attacks._autoattack import AutoAttack
 from keras_adv.attacks._autoattack import AutoAttackReport
 from keras_adv.attacks._autoattack import EOTModelLogits
 from keras_adv.attacks._base import Attack
-from keras_adv.attacks._base import as_stateless_seed
-from keras_adv.attacks._base import fold_seed
-from keras_adv.attacks._base import input_assertions
 from keras_adv.attacks._blackbox import BlackBox
 from keras_adv.attacks._cw import CarliniWagnerL2
 from keras_adv.attacks._fab import FAB
-from keras_adv.attacks._fab import projection_l2
-from keras_adv.attacks._fab import projection_linf
 from keras_adv.attacks._fgsm import FGSM
 from keras_adv.attacks._generator import GeneratorAttack
 from keras_adv.attacks._iterative import IterativeAttack
 from keras_adv.attacks._latent_pgd import LatentPGD
 from keras_adv.attacks._logits import ModelLogits
-from keras_adv.attacks._logits import check_classifier_outputs
-from keras_adv.attacks._logits import looks_like_probabilities
-from keras_adv.attacks._logits import output_kind
-from keras_adv.attacks._logits import sparse_labels
 from keras_adv.attacks._pgd import BIM
 from keras_adv.attacks._pgd import MIM
 from keras_adv.attacks._pgd import PGD
 from keras_adv.attacks._square import Square
-from keras_adv.attacks._square import p_selection
 
 __all__ = [
     "APGD",
@@ -50,16 +40,33 @@ __all__ = [
     "EOTModelLogits",
     "IterativeAttack",
     "ModelLogits",
-    "as_stateless_seed",
-    "check_classifier_outputs",
-    "fold_seed",
-    "input_assertions",
-    "looks_like_probabilities",
-    "output_kind",
-    "p_selection",
-    "projection_l2",
-    "projection_linf",
-    "sparse_labels",
 ]
 __all__ += ["BlackBox", "GeneratorAttack"]
 __all__ += ["LatentPGD"]
+
+# Helpers that were public before 0.2 (see CHANGELOG.md): still importable
+# from here, with a DeprecationWarning naming their home.
+_DEPRECATED = {
+    "as_stateless_seed": ("keras_adv._random", "as_stateless_seed"),
+    "fold_seed": ("keras_adv._random", "fold_seed"),
+    "input_assertions": ("keras_adv._validation", "input_assertions"),
+    "check_classifier_outputs": (
+        "keras_adv._outputs",
+        "check_classifier_outputs",
+    ),
+    "looks_like_probabilities": (
+        "keras_adv._outputs",
+        "looks_like_probabilities",
+    ),
+    "output_kind": ("keras_adv._outputs", "output_kind"),
+    "sparse_labels": ("keras_adv._outputs", "sparse_labels"),
+    "p_selection": ("keras_adv.attacks._square", "p_selection"),
+    "projection_l2": ("keras_adv.attacks._fab", "projection_l2"),
+    "projection_linf": ("keras_adv.attacks._fab", "projection_linf"),
+}
+
+
+def __getattr__(name):
+    from keras_adv import _api
+
+    return _api.deprecated_attribute(__name__, name, _DEPRECATED)

@@ -35,10 +35,10 @@ attack with `jit_compile=True`.
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.attacks._base import Attack
-from keras_adv.attacks._base import fold_seed
 from keras_adv.losses._dlr import dlr_loss
 from keras_adv.losses._dlr import targeted_dlr_loss
 
@@ -407,7 +407,7 @@ class APGD(Attack):
 
         def body(r, carry):
             x_adv, robust = carry
-            noise = self.start_noise(x, fold_seed(seed, r))
+            noise = self.start_noise(x, _random.fold_seed(seed, r))
 
             def run_r(noise, *per_sample):
                 return run(r, noise, *per_sample)

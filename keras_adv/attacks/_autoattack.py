@@ -7,12 +7,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.attacks._apgd import APGD
 from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._base import Attack
-from keras_adv.attacks._base import fold_seed
 from keras_adv.attacks._fab import FAB
 from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import looks_like_probabilities
@@ -232,7 +232,7 @@ class AutoAttack(Attack):
                 sub_x,
                 sub_y,
                 sub_eps,
-                fold_seed(seed, i),
+                _random.fold_seed(seed, i),
             )
             fooled = component.is_successful(model_logits(adv), sub_y)
             hit = tf.boolean_mask(index, fooled)[:, None]
@@ -264,7 +264,7 @@ class AutoAttack(Attack):
         """
         batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
         x = np.asarray(x)
-        self._check_x_dtype(x.dtype)
+        _validation.check_x_dtype(x.dtype)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
             y = y.argmax(1)

@@ -8,14 +8,14 @@ subclass writes one public method, `generate(model_logits, x, y, eps,
 seed)`, a graph-safe function of float32 tensors.
 """
 
-import json
 import weakref
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
+from keras_adv import _signature
 from keras_adv import _validation
 from keras_adv import losses as losses_module
 from keras_adv import threat_models
@@ -24,99 +24,9 @@ from keras_adv.attacks._logits import check_classifier_outputs
 from keras_adv.attacks._logits import looks_like_probabilities
 from keras_adv.attacks._logits import sparse_labels
 
-_SEED_MAX = 2**31 - 1
-
-
-def _value_summary(x):
-    """[any NaN, min, max] of `x` (graph-safe; checked after the attack)."""
-    x = tf.cast(x, tf.float32)
-    return tf.stack(
-        [
-            tf.cast(tf.reduce_any(tf.math.is_nan(x)), tf.float32),
-            tf.reduce_min(x),
-            tf.reduce_max(x),
-        ]
-    )
-
-
-def as_stateless_seed(seed):
-    """A `(2,)` int32 seed tensor from an int, a (2,) tensor or a generator.
-
-    A `keras.random.SeedGenerator` is advanced (one draw), so consecutive
-    calls give new seeds; ints and tensors are deterministic.
-    """
-    if isinstance(seed, keras.random.SeedGenerator):
-        return keras.random.randint(
-            (2,), 0, _SEED_MAX, seed=seed, dtype="int32"
-        )
-    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-        return tf.constant([int(seed), 0], tf.int32)
-    seed = tf.convert_to_tensor(seed)
-    if seed.dtype.is_floating or tuple(seed.shape) != (2,):
-        raise ValueError(
-            _validation.invalid(
-                "seed",
-                "an int, an int tensor of shape (2,) or a SeedGenerator",
-                seed,
-            )
-        )
-    return tf.cast(seed, tf.int32)
-
-
-def fold_seed(seed, index):
-    """A new stateless seed from `seed` and an int `index` (restarts, steps).
-
-    Different indices give statistically independent streams.
-    """
-    return tf.random.experimental.stateless_fold_in(
-        tf.cast(seed, tf.int32), index
-    )
-
-
-def input_assertions(x, value_range, y=None):
-    """In-graph checks of attack inputs: NaN, value range, integer labels.
-
-    Returns a list of assertion ops (run them with `tf.control_dependencies`
-    before the result that depends on the inputs). A failed check stops
-    the step with a message naming the argument. Graph-safe and cheap (one
-    reduction over `x`).
-
-    Args:
-        x: Float tensor of inputs.
-        value_range: Pair `(low, high)`.
-        y: Optional labels; fractional sparse labels fail.
-    """
-    x32 = tf.cast(x, tf.float32)
-    low, high = value_range
-    x_min, x_max = tf.reduce_min(x32), tf.reduce_max(x32)
-    checks = [
-        tf.debugging.Assert(
-            tf.logical_not(tf.reduce_any(tf.math.is_nan(x32))),
-            ["Received: x containing NaN values."],
-        ),
-        tf.debugging.Assert(
-            tf.logical_and(x_min >= low - 1e-6, x_max <= high + 1e-6),
-            [
-                "Received: x with values in [min, max] =",
-                x_min,
-                x_max,
-                f"outside the attack's value_range=({low:g}, {high:g}). "
-                "Scale the inputs (e.g. x / 255) or set the attack's "
-                "value_range.",
-            ],
-        ),
-    ]
-    if y is not None:
-        y = tf.convert_to_tensor(y)
-        sparse = len(y.shape) < 2 or y.shape[-1] == 1
-        if sparse and y.dtype.is_floating:
-            checks.append(
-                tf.debugging.Assert(
-                    tf.reduce_all(tf.equal(y, tf.round(y))),
-                    ["Received: y with fractional class labels."],
-                )
-            )
-    return checks
+_TARGETS_NEEDED = (
+    "A targeted attack needs `y`: the target classes. Received: y=None"
+)
 
 
 class Attack:
@@ -263,6 +173,21 @@ class Attack:
             "x, y, eps, seed)`."
         )
 
+    def generate_with_extras(self, model_logits, x, y, eps, seed):
+        """`generate`, and per-sample extra outputs (graph-safe).
+
+        Override this instead of `generate` in an attack that also reports
+        something per sample (Square: the queries it spent); then define
+        `generate` as `self.generate_with_extras(...)[0]`. The extras reach
+        callers through `perturb_with_extras`, with the same validation,
+        caching and seeds as every other entry point.
+
+        Returns:
+            `(x_adv, extras)`: `x_adv` as from `generate`, `extras` a dict
+            of tensors with a leading batch axis (empty by default).
+        """
+        return self.generate(model_logits, x, y, eps, seed), {}
+
     # ------------------------------------------- helpers for subclasses
     def objective(self, logits, y):
         """Per-sample value the attack maximises: the loss, or minus it.
@@ -286,11 +211,18 @@ class Attack:
             return ops.equal(predicted, y)
         return ops.not_equal(predicted, y)
 
-    def model_logits(self, model):
-        """The `ModelLogits` adapter this attack uses for `model`."""
+    def model_logits(self, model, training=None):
+        """The `ModelLogits` adapter this attack uses for `model`.
+
+        Args:
+            model: The Keras model.
+            training: Optional bool overriding the attack's `training`
+                flag for these forward passes.
+        """
         info = self._model_info.get(model, {})
         from_logits = info.get("from_logits", self.from_logits)
-        return ModelLogits(model, from_logits, training=self.training)
+        training = self.training if training is None else training
+        return ModelLogits(model, from_logits, training=training)
 
     # ----------------------------------------------------------- public API
     def __call__(self, model, x, y=None, eps=None):
@@ -318,45 +250,28 @@ class Attack:
                 or infinite eps, unsupported model outputs, or
                 `from_logits` contradicting the model.
         """
-        if not isinstance(model, keras.Model):
-            raise TypeError(
-                _validation.invalid("model", "a keras.Model", type(model))
-            )
-        x = self._check_x(x)
+        if tf.executing_eagerly():
+            return self._eager(model, x, y, eps, seed=None)[0]
+        # Called inside someone's traced function: the same checks, in
+        # the graph.
+        x = _validation.check_x(x)
         if y is not None:
-            y = self._check_y(y, x)
+            y = _validation.check_label_shape(y, x)
         elif self.targeted:
-            raise ValueError(
-                "A targeted attack needs `y`: the target classes. "
-                "Received: y=None"
-            )
+            raise ValueError(_TARGETS_NEEDED)
         eps = self._check_call_eps(eps, x)
-        eager = tf.executing_eagerly()
-        if eager:
-            self._check_model_once(model, x, y)
-        fn = self._get_function(model, y is None)
-        args = (x, eps) if y is None else (x, y, eps)
-        if not eager:
-            return fn(*args)[0]
-        # With training=True, layers such as BatchNormalization update
-        # their moving statistics in the forward passes: attacking must not
-        # change the model, so they are restored afterwards.
-        state = (
-            [(v, v.numpy()) for v in model.non_trainable_variables]
-            if self.training
-            else []
-        )
-        try:
-            x_adv, summary = self._concrete(model, fn, args)(*args)
-        finally:
-            for variable, value in state:
-                variable.assign(value)
-        # The value checks ran inside the attack graph (no extra device
-        # round trip); a bad input raises here and its result is dropped.
-        self._check_summary(summary)
-        return x_adv
+        return self._graph(model, x, y, eps, None, True, None)[0]
 
-    def perturb(self, model, x, y=None, eps=None, seed=None, check=True):
+    def perturb(
+        self,
+        model,
+        x,
+        y=None,
+        eps=None,
+        seed=None,
+        check=True,
+        training=None,
+    ):
         """Graph-safe entry point for code that is already traced.
 
         Used by training steps and evaluation graphs: no `tf.function` of
@@ -376,79 +291,120 @@ class Attack:
                 inside distribution strategies) or `SeedGenerator`.
                 Defaults to the attack's own `seed_generator`.
             check: Bool, run the input checks. Defaults to `True`.
+            training: Optional bool overriding the attack's `training` flag
+                for this call (an adversarial-training objective runs the
+                user's attack in the mode it was asked for, without copying
+                it). Defaults to None (the attack's own flag).
 
         Returns:
             `x_adv` with the dtype of `x`, gradient stopped.
         """
+        return self._graph(model, x, y, eps, seed, check, training)[0]
+
+    def perturb_with_extras(
+        self, model, x, y=None, eps=None, seed=None, check=True, training=None
+    ):
+        """`(x_adv, extras)`: adversarial examples and per-sample extras.
+
+        The extras are what `generate_with_extras` returns (Square: the
+        queries spent per sample; empty for most attacks). Called eagerly,
+        validates like `__call__` and runs a graph cached per model;
+        inside a graph, behaves like `perturb`. Arguments as `perturb`.
+        """
+        if tf.executing_eagerly():
+            return self._eager(model, x, y, eps, seed, training)
+        return self._graph(model, x, y, eps, seed, check, training)
+
+    # ------------------------------------------------------- entry paths
+    def _graph(self, model, x, y, eps, seed, check, training):
+        """The traced entry: trace-time checks, body, in-graph checks."""
         if check:
             self.check_input_types(x, y)
         eps = self.eps if eps is None else eps
         seed = self.seed_generator if seed is None else seed
-        x_adv = self._run(model, x, y, eps, seed)
+        x_adv, extras = self._run(model, x, y, eps, seed, training)
         if not check:
-            return x_adv
-        with tf.control_dependencies(input_assertions(x, self.value_range, y)):
-            return tf.identity(x_adv)
+            return x_adv, extras
+        assertions = _validation.input_assertions(x, self.value_range, y)
+        with tf.control_dependencies(assertions):
+            return tf.identity(x_adv), tf.nest.map_structure(
+                tf.identity, extras
+            )
+
+    def _eager(self, model, x, y, eps, seed, training=None):
+        """The eager entry: host checks, then the cached compiled graph."""
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                _validation.invalid("model", "a keras.Model", type(model))
+            )
+        x = _validation.check_x(x)
+        if y is not None:
+            y = _validation.check_label_shape(y, x)
+        elif self.targeted:
+            raise ValueError(_TARGETS_NEEDED)
+        eps = self._check_call_eps(eps, x)
+        self._check_model_once(model, x, y)
+        if seed is not None:
+            seed = _random.as_stateless_seed(seed)
+        training = self.training if training is None else bool(training)
+        fn = self._get_function(model, y is None, seed is None, training)
+        args = (x,) + (() if y is None else (y,)) + (eps,)
+        args += () if seed is None else (seed,)
+        # With training=True, layers such as BatchNormalization update
+        # their moving statistics in the forward passes: attacking must not
+        # change the model, so they are restored afterwards.
+        state = (
+            [(v, v.numpy()) for v in model.non_trainable_variables]
+            if training
+            else []
+        )
+        try:
+            x_adv, extras, summary = self._concrete(model, fn, args)(*args)
+        finally:
+            for variable, value in state:
+                variable.assign(value)
+        # The value checks ran inside the attack graph (no extra device
+        # round trip); a bad input raises here and its result is dropped.
+        _validation.check_summary(summary, self.value_range)
+        return x_adv, extras
 
     # --------------------------------------------------------- graph body
-    def _run(self, model, x, y, eps, seed):
+    def _run(self, model, x, y, eps, seed, training=None):
         dtype = x.dtype
         x = ops.cast(x, "float32")
         eps = ops.cast(eps, "float32")
-        model_logits = self.model_logits(model)
+        model_logits = self.model_logits(model, training)
         if y is None:
             if self.targeted:
-                raise ValueError(
-                    "A targeted attack needs `y`: the target classes. "
-                    "Received: y=None"
-                )
+                raise ValueError(_TARGETS_NEEDED)
             y = ops.argmax(model_logits(x), axis=-1)
         y = ops.stop_gradient(sparse_labels(y))
-        seed = as_stateless_seed(seed)
-        x_adv = self.generate(model_logits, x, y, eps, seed)
-        return ops.cast(ops.stop_gradient(x_adv), dtype)
+        seed = _random.as_stateless_seed(seed)
+        x_adv, extras = self.generate_with_extras(model_logits, x, y, eps, seed)
+        return ops.cast(ops.stop_gradient(x_adv), dtype), extras
 
     # ------------------------------------------------------ graph caching
-    def _graph_key(self):
-        """The configuration that shapes the graph (all but eps).
-
-        A callable loss that cannot be serialised (a lambda) still works
-        for attacking: it enters the key by identity.
-        """
-        loss = self._loss
-        try:
-            config = dict(self.get_config())
-        except ValueError:  # only the loss can fail to serialise here
-            self._loss = "ce"  # placeholder for get_config only
-            try:
-                config = dict(self.get_config())
-            finally:
-                self._loss = loss
-            config["loss"] = f"<callable {id(loss)}>"
-        config.pop("eps", None)
-        return json.dumps(config, sort_keys=True, default=repr)
-
-    def _get_function(self, model, labels_from_model):
-        """One `tf.function` per (model, configuration, y given or not)."""
+    def _get_function(self, model, labels_from_model, own_seed, training):
+        """One `tf.function` per (model, signature, argument kinds)."""
         per_model = self._functions.setdefault(model, {})
-        key = (self._graph_key(), labels_from_model)
+        key = (
+            _signature.graph_signature(self),
+            labels_from_model,
+            own_seed,
+            training,
+        )
         fn = per_model.get(key)
         if fn is not None:
             return fn
         model_ref = weakref.ref(model)
 
-        if labels_from_model:
-
-            def run(x, eps):
-                x_adv = self._run(
-                    model_ref(), x, None, eps, self.seed_generator
-                )
-                return x_adv, _value_summary(x)
-        else:
-
-            def run(x, y, eps):
-                x_adv = self._run(model_ref(), x, y, eps, self.seed_generator)
-                return x_adv, _value_summary(x)
+        def run(x, *rest):
+            rest = list(rest)
+            y = None if labels_from_model else rest.pop(0)
+            eps = rest.pop(0)
+            seed = self.seed_generator if own_seed else rest.pop(0)
+            x_adv, extras = self._run(model_ref(), x, y, eps, seed, training)
+            return x_adv, extras, _validation.value_summary(x)
 
         fn = tf.function(
             run, reduce_retracing=True, jit_compile=self.jit_compile
@@ -497,65 +453,6 @@ class Attack:
                 )
         return eps
 
-    @staticmethod
-    def _check_x_dtype(dtype):
-        dtype = tf.as_dtype(dtype)
-        if not dtype.is_floating:
-            raise TypeError(
-                "Attacks need floating-point inputs in `value_range`. "
-                f"Received: x with dtype {dtype.name}. Convert explicitly, "
-                "e.g. `x.astype('float32') / 255.0` for uint8 images."
-            )
-
-    def _check_x(self, x):
-        if getattr(x, "dtype", None) is None:
-            x = np.asarray(x)
-        self._check_x_dtype(x.dtype)
-        return tf.convert_to_tensor(x)
-
-    @staticmethod
-    def _check_label_dtype(y):
-        dtype = tf.as_dtype(y.dtype)
-        if not (dtype.is_integer or dtype.is_floating) or dtype == tf.bool:
-            raise TypeError(
-                _validation.invalid(
-                    "y", "integer class ids or one-hot rows", f"dtype {dtype}"
-                )
-            )
-
-    def _check_y(self, y, x):
-        if isinstance(y, np.ndarray | list | tuple):
-            y = np.asarray(y)
-            if y.dtype.kind not in "iuf":
-                raise TypeError(
-                    _validation.invalid(
-                        "y",
-                        "integer class ids or one-hot rows",
-                        f"values of dtype {y.dtype}",
-                    )
-                )
-        y = tf.convert_to_tensor(y)
-        self._check_label_dtype(y)
-        if len(y.shape) == 0 or len(y.shape) > 2:
-            raise ValueError(
-                _validation.invalid(
-                    "y",
-                    "labels of shape (batch,), (batch, 1) or one-hot "
-                    "(batch, classes)",
-                    tuple(y.shape),
-                )
-            )
-        if (
-            y.shape[0] is not None
-            and x.shape[0] is not None
-            and y.shape[0] != x.shape[0]
-        ):
-            raise ValueError(
-                f"x and y have different batch sizes: x.shape={tuple(x.shape)}"
-                f", y.shape={tuple(y.shape)}"
-            )
-        return y
-
     def _check_model_once(self, model, x, y):
         """Eager, once per model: output shape and from_logits; labels."""
         info = self._model_info.get(model)
@@ -581,52 +478,15 @@ class Attack:
             if mode is not None:
                 info["from_logits"] = mode
             self._model_info[model] = info
-        num_classes = info["num_classes"]
-        if y is None:
-            return
-        one_hot = len(y.shape) == 2 and y.shape[-1] != 1
-        if one_hot and y.shape[-1] != num_classes:
-            raise ValueError(
-                f"One-hot labels have {y.shape[-1]} classes but the model "
-                f"outputs {num_classes}."
-            )
-        if one_hot:
-            return
-        # Labels are small: check them on the host before the attack runs.
-        values = np.asarray(y).reshape(-1)
-        if values.dtype.kind == "f" and (
-            not np.all(np.isfinite(values))
-            or np.any(values != np.round(values))
-        ):
-            raise ValueError(
-                _validation.invalid(
-                    "y", "integer class ids", values[:8].tolist()
-                )
-            )
-        if values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(
-                f"Labels must be in [0, {num_classes}). Received: "
-                f"labels in [{values.min():g}, {values.max():g}]"
-            )
+        if y is not None:
+            # Labels are small: check them on the host before the attack.
+            _validation.check_label_values(y, info["num_classes"])
 
     def check_input_types(self, x, y=None):
         """Trace-time checks: float `x`, numeric labels (raise TypeError)."""
-        self._check_x_dtype(x.dtype)
+        _validation.check_x_dtype(x.dtype)
         if y is not None:
-            self._check_label_dtype(ops.convert_to_tensor(y))
-
-    def _check_summary(self, summary):
-        """Raises for NaNs or inputs outside the value range."""
-        has_nan, x_min, x_max = summary.numpy().tolist()
-        if has_nan:
-            raise ValueError("Received: x containing NaN values.")
-        low, high = self.value_range
-        if x_min < low - 1e-6 or x_max > high + 1e-6:
-            raise ValueError(
-                f"Received: x with values in [{x_min:g}, {x_max:g}], "
-                f"outside value_range=({low:g}, {high:g}). Scale the "
-                "inputs or set the attack's value_range."
-            )
+            _validation.check_label_dtype(ops.convert_to_tensor(y))
 
     # ------------------------------------------------------- serialisation
     def get_config(self):

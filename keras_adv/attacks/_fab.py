@@ -12,13 +12,11 @@ success is followed by a backward step towards the clean input.
 
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.attacks._base import Attack
-from keras_adv.attacks._base import fold_seed
 from keras_adv.attacks._logits import sparse_labels
-from keras_adv.threat_models._balls import random_normal
-from keras_adv.threat_models._balls import random_uniform
 
 #: Weights smaller than this (in absolute value) do not move a coordinate
 #: (as in the reference: exact zeros for L-inf, 1e-8 for L2).
@@ -151,7 +149,7 @@ def projection_linf(points, w, b, value_range=(0.0, 1.0)):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.attacks import projection_linf
+    >>> from keras_adv.attacks._fab import projection_linf
     >>> t = np.full((1, 3), 0.5, "float32")
     >>> w = np.array([[1.0, -2.0, 1.0]], "float32")
     >>> np.asarray(projection_linf(t, w, np.array([0.4], "float32")))
@@ -188,7 +186,7 @@ def projection_l2(points, w, b, value_range=(0.0, 1.0)):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.attacks import projection_l2
+    >>> from keras_adv.attacks._fab import projection_l2
     >>> t = np.full((1, 2), 0.5, "float32")
     >>> w = np.array([[3.0, 4.0]], "float32")
     >>> d = projection_l2(t, w, np.array([3.0], "float32"))
@@ -373,7 +371,7 @@ class FAB(Attack):
                     rank = run // self.restarts
                     pair = sparse_labels(ops.take(targets, rank, axis=1))
                 start = self._start(
-                    x0, eps, fold_seed(seed, run), run % self.restarts
+                    x0, eps, _random.fold_seed(seed, run), run % self.restarts
                 )
                 best, best_norm = self._search(
                     model_logits, x, x0, start, y, pair
@@ -396,9 +394,9 @@ class FAB(Attack):
         if self.restarts == 1:
             return x0
         if self.norm == "linf":
-            noise = random_uniform(ops.shape(x0), seed, -1.0, 1.0)
+            noise = _random.random_uniform(ops.shape(x0), seed, -1.0, 1.0)
         else:
-            noise = random_normal(ops.shape(x0), seed)
+            noise = _random.random_normal(ops.shape(x0), seed)
         noise = noise / ops.maximum(_norm(noise, self.norm), _TINY)[:, None]
         start = self.threat_model.clip(x0 + 0.5 * eps[:, None] * noise)
         return ops.where(restart > 0, start, x0)

@@ -9,9 +9,9 @@ strongest result. Subclasses change the update through two public hooks,
 
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv.attacks._base import Attack
-from keras_adv.attacks._base import fold_seed
 
 
 class IterativeAttack(Attack):
@@ -151,7 +151,7 @@ class IterativeAttack(Attack):
         eps_b = self.threat_model.eps_tensor(x, eps)
         step_size = self.step_size_for(eps_b)
         x_adv = self.run_once(
-            model_logits, x, y, eps, step_size, fold_seed(seed, 0)
+            model_logits, x, y, eps, step_size, _random.fold_seed(seed, 0)
         )
         if self.restarts == 1:
             return x_adv
@@ -159,7 +159,12 @@ class IterativeAttack(Attack):
         expand = [-1] + [1] * (len(x.shape) - 1)
         for restart in range(1, self.restarts):
             candidate = self.run_once(
-                model_logits, x, y, eps, step_size, fold_seed(seed, restart)
+                model_logits,
+                x,
+                y,
+                eps,
+                step_size,
+                _random.fold_seed(seed, restart),
             )
             obj, ok = self._score(model_logits, candidate, y)
             better = ops.logical_or(

@@ -1,16 +1,15 @@
 """`LatentPGD`: projected gradient ascent in a learned set's latent ball."""
 
-import json
-
 import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
+from keras_adv import _signature
 from keras_adv import _validation
 from keras_adv import losses as losses_module
 from keras_adv._api import register
 from keras_adv.attacks._base import Attack
-from keras_adv.attacks._base import fold_seed
 from keras_adv.threat_models import LearnedPerturbationSet
 from keras_adv.threat_models._learned import check_instance
 
@@ -142,7 +141,7 @@ class LatentPGD(Attack):
         radius = tm.latent_radius(mean, eps)
         step_size = self.step_size_for(radius)
         if self.random_start:
-            u = tm.random_latent(mean, seed=fold_seed(seed, 0), eps=eps)
+            u = tm.random_latent(mean, seed=_random.fold_seed(seed, 0), eps=eps)
         else:
             u = ops.zeros_like(mean)
         batch = ops.shape(x)[0]
@@ -210,16 +209,10 @@ class LatentPGD(Attack):
         )
 
     # ------------------------------------------------------ serialisation
-    def _settings(self, for_key=False):
-        try:
-            loss = losses_module.serialize(self.loss)
-        except ValueError:
-            if not for_key:
-                raise
-            loss = f"<callable {id(self.loss)}>"
+    def _settings(self):
         config = {
             "targeted": self.targeted,
-            "loss": loss,
+            "loss": losses_module.serialize(self.loss),
             "from_logits": self.from_logits,
             "training": self.training,
             "seed": self.seed,
@@ -233,13 +226,16 @@ class LatentPGD(Attack):
         )
         return config
 
-    def _graph_key(self):
-        # The CVAE enters by identity: serialising it on every call would
-        # cost more than a short attack.
-        settings = self._settings(for_key=True)
-        settings["cvae"] = id(self.threat_model.cvae)
+    def graph_config(self):
+        """The settings that shape the graph (see `keras_adv._signature`).
+
+        The CVAE enters by identity: serialising it on every call would
+        cost more than a short attack.
+        """
+        settings = self._settings()
+        settings["cvae"] = _signature.callable_token(self.threat_model.cvae)
         settings["value_range"] = list(self.value_range)
-        return json.dumps(settings, sort_keys=True, default=repr)
+        return settings
 
     def get_config(self):
         config = {

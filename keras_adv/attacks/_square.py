@@ -56,7 +56,7 @@ draws other random numbers under XLA, so results differ from the
 default graph's).
 
 The per-sample query counts are returned (`Square.perturb_with_queries`,
-`Square.generate_with_queries`), not stored in a variable: a stored
+`Square.generate_with_extras`), not stored in a variable: a stored
 count would be state shared by every caller, written from inside
 whatever graph runs the attack (a training step, each replica of a
 distribution strategy, an XLA cluster that needs its shape fixed), while
@@ -65,21 +65,15 @@ a returned tensor works in all of them.
 
 import bisect
 import math
-import weakref
 
-import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.attacks._base import Attack
-from keras_adv.attacks._base import _value_summary
-from keras_adv.attacks._base import as_stateless_seed
-from keras_adv.attacks._base import fold_seed
-from keras_adv.attacks._base import input_assertions
-from keras_adv.attacks._logits import sparse_labels
 
 #: Iterations, on the reference's scale of 10,000, after which p halves.
 P_BREAKPOINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -109,7 +103,7 @@ def p_selection(iteration, n_queries, p_init=0.8, rescale=True):
 
     Example:
 
-    >>> from keras_adv.attacks import p_selection
+    >>> from keras_adv.attacks._square import p_selection
     >>> [p_selection(i, 5000) for i in (0, 5, 6, 25, 26)]
     [0.8, 0.8, 0.4, 0.4, 0.2]
     >>> p_selection(26, 5000, rescale=False)
@@ -353,7 +347,7 @@ class Square(Attack):
     samples already misclassified are returned unchanged (as in AutoAttack).
     `restarts` repeat the search on the samples still robust.
 
-    Query counts: `perturb_with_queries` and `generate_with_queries`
+    Query counts: `perturb_with_queries` and `generate_with_extras`
     return, with `x_adv`, the number of model evaluations spent on each
     sample, counted as the reference does: 0 for a sample already
     misclassified, 1 for the start, 1 per iteration while the sample is
@@ -466,13 +460,12 @@ class Square(Attack):
         self.rescale_schedule = _validation.check_bool(
             "rescale_schedule", rescale_schedule
         )
-        self._query_functions = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------- public
     def generate(self, model_logits, x, y, eps, seed):
-        return self.generate_with_queries(model_logits, x, y, eps, seed)[0]
+        return self.generate_with_extras(model_logits, x, y, eps, seed)[0]
 
-    def generate_with_queries(self, model_logits, x, y, eps, seed):
+    def generate_with_extras(self, model_logits, x, y, eps, seed):
         """`generate`, and the queries spent per sample (graph-safe).
 
         Args:
@@ -483,7 +476,8 @@ class Square(Attack):
             seed: Int32 tensor `(2,)`, a stateless seed.
 
         Returns:
-            `(x_adv, queries)`: float32 like `x`, and int32 `(batch,)`.
+            `(x_adv, {"queries": queries})`: float32 like `x`, and int32
+            `(batch,)`.
         """
         h, w, c = _grid(x.shape)
         batch = ops.shape(x)[0]
@@ -506,7 +500,7 @@ class Square(Attack):
 
         def restart(r, carry):
             x_adv, robust, queries = carry
-            run_seed = fold_seed(seed, r)
+            run_seed = _random.fold_seed(seed, r)
 
             def run():
                 found, best, spent = self._search(
@@ -526,7 +520,7 @@ class Square(Attack):
             x_adv, _, queries = restart(0, carry)
         else:
             x_adv, _, queries = ops.fori_loop(0, self.restarts, restart, carry)
-        return ops.reshape(x_adv, ops.shape(x)), queries
+        return ops.reshape(x_adv, ops.shape(x)), {"queries": queries}
 
     def perturb_with_queries(
         self, model, x, y=None, eps=None, seed=None, check=True
@@ -536,7 +530,8 @@ class Square(Attack):
         Graph-safe like `perturb` (use it inside a `tf.function`, a
         training step or a distribution strategy: the counts are returned,
         not stored). Called eagerly, it validates its inputs like
-        `__call__` and runs a compiled graph cached per model.
+        `__call__` and runs a compiled graph cached per model (the base
+        class's `perturb_with_extras`).
 
         Args:
             model: The Keras model.
@@ -553,96 +548,10 @@ class Square(Attack):
             `(x_adv, queries)`: `x_adv` with the dtype of `x` (no
             gradient), `queries` int32 `(batch,)`.
         """
-        if not tf.executing_eagerly():
-            if check:
-                self.check_input_types(x, y)
-            eps = self.eps if eps is None else eps
-            seed = self.seed_generator if seed is None else seed
-            x_adv, queries = self._run_with_queries(model, x, y, eps, seed)
-            if not check:
-                return x_adv, queries
-            checks = input_assertions(x, self.value_range, y)
-            with tf.control_dependencies(checks):
-                return tf.identity(x_adv), tf.identity(queries)
-        return self._eager_with_queries(model, x, y, eps, seed)
-
-    # ------------------------------------------------------------ running
-    def _run_with_queries(self, model, x, y, eps, seed):
-        """`Attack._run` returning the query counts too."""
-        dtype = x.dtype
-        x = ops.cast(x, "float32")
-        eps = ops.cast(eps, "float32")
-        model_logits = self.model_logits(model)
-        if y is None:
-            if self.targeted:
-                raise ValueError(
-                    "A targeted attack needs `y`: the target classes. "
-                    "Received: y=None"
-                )
-            y = ops.argmax(model_logits(x), axis=-1)
-        y = ops.stop_gradient(sparse_labels(y))
-        x_adv, queries = self.generate_with_queries(
-            model_logits, x, y, eps, as_stateless_seed(seed)
+        x_adv, extras = self.perturb_with_extras(
+            model, x, y, eps=eps, seed=seed, check=check
         )
-        return ops.cast(ops.stop_gradient(x_adv), dtype), queries
-
-    def _eager_with_queries(self, model, x, y, eps, seed):
-        if not isinstance(model, keras.Model):
-            raise TypeError(
-                _validation.invalid("model", "a keras.Model", type(model))
-            )
-        x = self._check_x(x)
-        if y is not None:
-            y = self._check_y(y, x)
-        elif self.targeted:
-            raise ValueError(
-                "A targeted attack needs `y`: the target classes. "
-                "Received: y=None"
-            )
-        eps = self._check_call_eps(eps, x)
-        self._check_model_once(model, x, y)
-        if seed is not None:
-            seed = as_stateless_seed(seed)
-        fn = self._query_function(model, y is None, seed is None)
-        args = [x] + ([] if y is None else [y]) + [eps]
-        args += [] if seed is None else [seed]
-        state = (
-            [(v, v.numpy()) for v in model.non_trainable_variables]
-            if self.training
-            else []
-        )
-        try:
-            x_adv, queries, summary = fn(*args)
-        finally:
-            for variable, value in state:
-                variable.assign(value)
-        self._check_summary(summary)
-        return x_adv, queries
-
-    def _query_function(self, model, labels_from_model, own_seed):
-        """One `tf.function` per model, configuration and argument kind."""
-        per_model = self._query_functions.setdefault(model, {})
-        key = (self._graph_key(), labels_from_model, own_seed)
-        fn = per_model.get(key)
-        if fn is not None:
-            return fn
-        model_ref = weakref.ref(model)
-
-        def run(x, *rest):
-            rest = list(rest)
-            y = None if labels_from_model else rest.pop(0)
-            eps = rest.pop(0)
-            seed = self.seed_generator if own_seed else rest.pop(0)
-            x_adv, queries = self._run_with_queries(
-                model_ref(), x, y, eps, seed
-            )
-            return x_adv, queries, _value_summary(x)
-
-        fn = tf.function(
-            run, reduce_retracing=True, jit_compile=self.jit_compile
-        )
-        per_model[key] = fn
-        return fn
+        return x_adv, extras["queries"]
 
     # ------------------------------------------------------------- search
     def _search(self, query, x, y, eps, active, seed, schedule):
@@ -652,9 +561,9 @@ class Square(Attack):
         adversarial, the best point (image view), the queries spent.
         """
         if self.norm == "linf":
-            start = self._linf_start(x, eps, fold_seed(seed, 0))
+            start = self._linf_start(x, eps, _random.fold_seed(seed, 0))
         else:
-            start = self._l2_start(x, eps, fold_seed(seed, 0))
+            start = self._l2_start(x, eps, _random.fold_seed(seed, 0))
         batch = ops.shape(x)[0]
         spread = ops.reshape(eps, (-1, 1, 1, 1))
 
@@ -678,11 +587,13 @@ class Square(Attack):
             return ops.logical_and(i < self.n_queries - 1, ops.any(robust))
 
         def body(i, best, best_objective, robust, found, spent):
-            step_seed = fold_seed(seed, i + 1)
+            step_seed = _random.fold_seed(seed, i + 1)
             phase = schedule.phase(i)
             per_sample = (x, y, spread, best, best_objective)
             if self.norm == "l2":
-                signs = _signs((batch, x.shape[-1]), fold_seed(step_seed, 1))
+                signs = _signs(
+                    (batch, x.shape[-1]), _random.fold_seed(step_seed, 1)
+                )
                 per_sample += (signs,)
 
             def step(x_c, y_c, eps_c, best_c, objective_c, *signs_c):
@@ -774,10 +685,12 @@ class Square(Attack):
         batch = ops.shape(x)[0]
         _, h, w, c = x.shape
         tile_id, patterns, n_tiles = _l2_tiles(h, w)
-        flip = tf.random.stateless_uniform((n_tiles + 1,), fold_seed(seed, 0))
+        flip = tf.random.stateless_uniform(
+            (n_tiles + 1,), _random.fold_seed(seed, 0)
+        )
         flip = ops.take(flip < 0.5, tile_id)
         canvas = ops.where(flip, patterns[1], patterns[0])
-        signs = _signs((batch, n_tiles + 1, c), fold_seed(seed, 1))
+        signs = _signs((batch, n_tiles + 1, c), _random.fold_seed(seed, 1))
         signs = ops.take(signs, ops.reshape(tile_id, (-1,)), axis=1)
         delta = ops.reshape(signs, (-1, h, w, c)) * canvas[None, :, :, None]
         delta = delta / (_norm(delta, (1, 2, 3)) + _TINY)
@@ -788,7 +701,7 @@ class Square(Attack):
     def _l2_candidate(self, x, best, eps, signs, phase, seed, schedule):
         """Window 2 emptied, its mass moved into a new bump in window 1."""
         _, h, w, c = x.shape
-        u = tf.random.stateless_uniform((5,), fold_seed(seed, 0))
+        u = tf.random.stateless_uniform((5,), _random.fold_seed(seed, 0))
         side_h = ops.take(schedule.sides_h, phase)
         side_w = ops.take(schedule.sides_w, phase)
         top = _offset(u[0], h - side_h)

@@ -31,12 +31,12 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv import losses
+from keras_adv._outputs import check_classifier_outputs
+from keras_adv._outputs import looks_like_probabilities
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
 from keras_adv.attacks import Attack
 from keras_adv.attacks import ModelLogits
-from keras_adv.attacks import check_classifier_outputs
-from keras_adv.attacks import looks_like_probabilities
 
 _SEED_MAX = 2**31 - 1
 # Softmax outputs at least this close to 1 count as saturated (checks).

@@ -2,6 +2,8 @@
 
 from keras import ops
 
+from keras_adv import _signature
+
 
 def cross_entropy(labels, logits):
     """Per-sample softmax cross-entropy `-log softmax(logits)[label]`.
@@ -158,6 +160,11 @@ def serialize(loss):
     name = keras.saving.get_registered_name(loss)
     if keras.saving.get_registered_object(name) is loss:
         return keras.saving.serialize_keras_object(loss)
+    # While a graph signature is read, the callable enters by identity:
+    # only saving needs a serialisable loss.
+    token = _signature.callable_token(loss)
+    if token is not None:
+        return token
     raise ValueError(
         f"The attack loss {loss!r} cannot be serialised. Register it with "
         "`keras_adv.losses.register_attack_loss(name, fn)` or "

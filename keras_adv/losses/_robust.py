@@ -10,7 +10,7 @@ work for any norm the attacks support.
 import tensorflow as tf
 from keras import ops
 
-from keras_adv.threat_models._balls import random_normal
+from keras_adv import _random
 
 _TINY = 1e-12
 
@@ -150,7 +150,7 @@ def trades_perturbation(
         and Accuracy", ICML 2019, arXiv:1901.08573.
     """
     p_logits = ops.stop_gradient(ops.cast(clean_logits, "float32"))
-    noise = random_normal(ops.shape(x), seed)
+    noise = _random.random_normal(ops.shape(x), seed)
     x_adv = threat_model.project(x + 0.001 * noise, x, eps=eps)
     for _ in range(steps):
         grad = _kl_gradient(logits_fn, p_logits, x_adv)
@@ -201,7 +201,7 @@ def virtual_adversarial_perturbation(
         arXiv:1704.03976.
     """
     p_logits = ops.stop_gradient(ops.cast(clean_logits, "float32"))
-    d = random_normal(ops.shape(x), seed)
+    d = _random.random_normal(ops.shape(x), seed)
     for _ in range(power_iterations):
         d = xi * _l2_normalize(d)
         d = _kl_gradient(logits_fn, p_logits, x + d)

@@ -1,5 +1,7 @@
 """`AdvGAN`: a generator that attacks in one forward pass (Xiao et al.)."""
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -8,13 +10,13 @@ from keras import ops
 from keras_adv import _validation
 from keras_adv import threat_models
 from keras_adv._api import register
-from keras_adv.attacks import BlackBox
+from keras_adv.attacks import GeneratorAttack
 from keras_adv.attacks import ModelLogits
-from keras_adv.attacks import sparse_labels
+from keras_adv.attacks._logits import sparse_labels
 from keras_adv.losses import _advgan as advgan_losses
+from keras_adv.models import _distillation
 from keras_adv.models._gan import GAN
 
-DISTILLATIONS = ("static", "dynamic")
 #: The logged terms, in the order of the logs.
 TRACKERS = (
     "d_loss",
@@ -50,6 +52,31 @@ def _num_classes(model, num_classes):
     return int(classes)
 
 
+def _check_generator(generator, targeted, num_classes):
+    """Whether `generator` is conditioned (`[x, one-hot target]` inputs)."""
+    inputs = getattr(generator, "inputs", None) or []
+    conditioned = len(inputs) == 2
+    if targeted != conditioned:
+        raise ValueError(
+            _validation.invalid(
+                "generator",
+                "a generator with inputs [x, one-hot target] for a "
+                "targeted AdvGAN and one input x otherwise "
+                f"(targeted={targeted})",
+                f"a generator with {len(inputs)} input(s)",
+            )
+        )
+    if conditioned and inputs[1].shape[-1] != num_classes:
+        raise ValueError(
+            _validation.invalid(
+                "generator",
+                f"a target input of width {num_classes}",
+                tuple(inputs[1].shape),
+            )
+        )
+    return conditioned
+
+
 @register
 class AdvGAN(GAN):
     """AdvGAN: trains a generator of adversarial perturbations with `fit`.
@@ -69,13 +96,19 @@ class AdvGAN(GAN):
     kappa)`, `L_GAN` the compiled `GANLoss`'s generator term (least
     squares, as in the paper, by default) and `L_hinge` the batch mean of
     `max(0, ||G(x)||_2 - c)`. All means are over the batch (so the weights
-    do not depend on the batch size). The discriminator updates do not
-    change `G(x)`, so a step computes it once, under the generator's tape,
-    and the discriminator updates use it as a constant (unless a subclass
-    overrides `discriminator_step`, `generator_step` or `generator_terms`:
-    then each hook runs as written, each computing its own `G(x)`). A
-    generator with dropout or batch normalization therefore draws one mask
-    and updates its moving statistics once per step.
+    do not depend on the batch size).
+
+    One generator pass per step: a discriminator update does not change
+    `G(x)`, so the training step computes it once, under the generator's
+    tape, and hands it to the hooks: each of the `d_steps` calls
+    `discriminator_step(x, y, x_adv=...)` gets the adversarial batch (a
+    constant), and `generator_step(x, y, delta=..., tape=...)` continues
+    that tape. These are the updates of hooks that each compute their own
+    `G(x)`. A subclass may override any hook (one that ignores what it is
+    given computes its own `G(x)`, one generator pass more); the loss
+    terms are `generator_terms`. A generator with dropout or batch
+    normalization draws one mask and updates its moving statistics once
+    per step.
 
     Targeted attacks (`targeted=True`) use one generator conditioned on the
     target (inputs `[x, one-hot target]`, see
@@ -88,23 +121,21 @@ class AdvGAN(GAN):
     `g_hinge`, `success_rate` (share of the batch the target model
     classifies as the target, or away from the label `y` when untargeted)
     and `perturbation_norm` (mean L2 norm of `x_adv - x`). With a black
-    box: `s_loss` (distillation loss) and `queries` (total samples
-    queried). `keras_adv.callbacks.AdvGANMonitor` adds image grids and a
-    histogram of the adversarial labels, where a collapse to one label
-    shows.
+    box: `s_loss` (distillation loss, dynamic distillation) and `queries`
+    (total samples queried). `keras_adv.callbacks.AdvGANMonitor` adds
+    image grids and a histogram of the adversarial labels, where a
+    collapse to one label shows.
 
-    Black box (`black_box=BlackBox(...)`): `target_model` is then a
-    surrogate trained on the black box's answers. Static distillation:
-    call `distill(x)` before `fit` (the surrogate is fitted to the black
-    box's outputs on `x`, then frozen). Dynamic distillation (the
-    paper's): `distill(x)` as a warm start, then every `fit` step also
-    queries the black box on `x` and `x_adv` and takes one surrogate step
-    on the answers (optimizer `s_optimizer` of `compile`). The black box
-    is not part of the config: re-attach it after loading.
+    Black box (`distillation=keras_adv.models.Distillation(box)`):
+    `target_model` is then a surrogate trained on the black box's answers;
+    `distill(x)` fits it before `fit` (static distillation, or the warm
+    start of the paper's dynamic one, which also refits it at every `fit`
+    step). See `keras_adv.models.Distillation`.
 
     After training, `keras_adv.attacks.GeneratorAttack(advgan)` attacks
     new inputs in one forward pass, and `advgan.generator` saves alone as
-    a plain Keras model.
+    a plain Keras model. The settings and figures measured on MNIST are
+    in `docs/advgan.md`.
 
     Args:
         generator: A Keras model `x -> perturbation` (conditioned:
@@ -120,12 +151,10 @@ class AdvGAN(GAN):
         alpha: Float >= 0, weight of the GAN term. Defaults to `0.1`.
         beta: Float >= 0, weight of the hinge term. Defaults to `0.1`.
         c: Float >= 0, the hinge's L2 budget. Defaults to `3.0`.
-        kappa: Float >= 0, the C&W confidence (logits). Defaults to `5.0`.
-            The defaults weigh the adversarial term ten times the others,
-            as the public re-implementations do, and are the settings
-            measured in `docs/advgan.md` (with `kappa=0` the generator
-            stops at the training images' decision boundary and test
-            success drops from 96% to 88% on MNIST model C).
+        kappa: Float >= 0, the C&W confidence (logits): the generator is
+            pushed `kappa` logits past the decision boundary. Defaults to
+            `5.0`. The defaults weigh the adversarial term ten times the
+            others, as the public re-implementations do.
         value_range: Pair `(low, high)`. Defaults to `(0.0, 1.0)`.
         num_classes: Int or None (read from `target_model`).
         target_fn: Optional callable `labels -> targets` (graph-safe,
@@ -133,9 +162,10 @@ class AdvGAN(GAN):
             be saved); targeted only.
         from_logits: Bool or None: whether `target_model` outputs logits
             (None infers it, see `keras_adv.attacks.ModelLogits`).
-        black_box: Optional `keras_adv.attacks.BlackBox`.
-        distillation: `"static"` or `"dynamic"`, with a black box.
-            Defaults to `"dynamic"` when a black box is given.
+        distillation: Optional `keras_adv.models.Distillation`: the black
+            box `target_model` stands in for. (Deprecated forms, with a
+            `DeprecationWarning`: `black_box=BlackBox(...)` with
+            `distillation="static"` or `"dynamic"`.)
         d_steps: Int >= 1, discriminator steps per generator step.
             Defaults to `1`.
         seed: Int or None, seed of the random targets. Defaults to `None`.
@@ -179,13 +209,13 @@ class AdvGAN(GAN):
         num_classes=None,
         target_fn=None,
         from_logits=None,
-        black_box=None,
         distillation=None,
         d_steps=1,
         seed=None,
         **kwargs,
     ):
         kwargs.pop("latent_dim", None)
+        black_box = kwargs.pop("black_box", None)
         super().__init__(
             generator,
             discriminator,
@@ -226,44 +256,14 @@ class AdvGAN(GAN):
             from_logits = _validation.check_bool("from_logits", from_logits)
         self.from_logits = from_logits
         self.target_logits = ModelLogits(target_model, from_logits)
-        inputs = getattr(generator, "inputs", None) or []
-        self.conditioned = len(inputs) == 2
-        if self.targeted != self.conditioned:
-            raise ValueError(
-                _validation.invalid(
-                    "generator",
-                    "a generator with inputs [x, one-hot target] for a "
-                    "targeted AdvGAN and one input x otherwise "
-                    f"(targeted={self.targeted})",
-                    f"a generator with {len(inputs)} input(s)",
-                )
-            )
-        if self.conditioned and inputs[1].shape[-1] != self.num_classes:
-            raise ValueError(
-                _validation.invalid(
-                    "generator",
-                    f"a target input of width {self.num_classes}",
-                    tuple(inputs[1].shape),
-                )
-            )
-        if black_box is not None and not isinstance(black_box, BlackBox):
-            raise TypeError(
-                _validation.invalid(
-                    "black_box", "a keras_adv.attacks.BlackBox", black_box
-                )
-            )
-        if distillation is not None:
-            distillation = _validation.check_choice(
-                "distillation", distillation, set(DISTILLATIONS)
-            )
-        if black_box is not None and distillation is None:
-            distillation = "dynamic"
-        self.black_box = black_box
-        self.distillation = distillation
+        self.conditioned = _check_generator(
+            generator, self.targeted, self.num_classes
+        )
+        self.distillation = _distillation.from_arguments(
+            distillation, black_box
+        )
         self.trackers = [keras.metrics.Mean(name=n) for n in TRACKERS[2:]]
         self.s_loss_tracker = keras.metrics.Mean(name="s_loss")
-        self.s_optimizer = None
-        self._s_optimizer_config = None
         self._distill_function = None
 
     # ----------------------------------------------------------- compile
@@ -272,7 +272,6 @@ class AdvGAN(GAN):
         d_optimizer=None,
         g_optimizer=None,
         loss="least_squares",
-        s_optimizer=None,
         **kwargs,
     ):
         """Configures AdvGAN for training.
@@ -283,14 +282,20 @@ class AdvGAN(GAN):
             g_optimizer: Generator optimizer, same default.
             loss: The GAN term: a `keras_adv.losses.GANLoss` or its name.
                 Defaults to `"least_squares"` (the paper's).
-            s_optimizer: Optimizer of the surrogate (black box
-                distillation). Defaults to Adam(1e-3).
-            **kwargs: As `keras_adv.models.GAN.compile`.
+            **kwargs: As `keras_adv.models.GAN.compile`. (Deprecated:
+                `s_optimizer`, the surrogate's optimizer, now
+                `Distillation(optimizer=...)`.)
         """
-        self._s_optimizer_config = keras.optimizers.get(
-            keras.optimizers.Adam(1e-3) if s_optimizer is None else s_optimizer
-        )
-        self.s_optimizer = self._s_optimizer_config
+        s_optimizer = kwargs.pop("s_optimizer", None)
+        if s_optimizer is not None:
+            warnings.warn(
+                "AdvGAN.compile(s_optimizer=...) is deprecated: pass "
+                "keras_adv.models.Distillation(..., optimizer=...) to "
+                "AdvGAN (see CHANGELOG.md).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            self._set_surrogate_optimizer(s_optimizer)
         super().compile(
             d_optimizer=_default_optimizer()
             if d_optimizer is None
@@ -302,30 +307,32 @@ class AdvGAN(GAN):
             **kwargs,
         )
 
+    def _set_surrogate_optimizer(self, optimizer):
+        if self.distillation is not None:
+            self.distillation.optimizer = keras.optimizers.get(optimizer)
+            self._distill_function = None
+
+    @property
+    def s_optimizer(self):
+        """The surrogate's optimizer (the distillation's), or None.
+
+        An attribute of the model, so that `.keras` files and
+        `BackupAndRestore` save its state.
+        """
+        if self.distillation is None:
+            return None
+        return self.distillation.optimizer
+
     def _build_optimizers(self):
         super()._build_optimizers()
-        s_opt = self.s_optimizer
-        if (
-            s_opt is not None
-            and self.distillation is not None
-            and self.target_model.built
-            and not s_opt.built
-        ):
-            s_opt.build(self.target_model.trainable_variables)
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config and self._s_optimizer_config is not None:
-            config["s_optimizer"] = keras.saving.serialize_keras_object(
-                self._s_optimizer_config
-            )
-        return config
+        if self.distillation is not None and self.target_model.built:
+            self.distillation.build(self.target_model.trainable_variables)
 
     def compile_from_config(self, config):
         config = dict(config)
-        if "s_optimizer" in config:
-            config["s_optimizer"] = keras.saving.deserialize_keras_object(
-                config["s_optimizer"]
+        if "s_optimizer" in config:  # saved before Distillation held it
+            self._set_surrogate_optimizer(
+                keras.saving.deserialize_keras_object(config.pop("s_optimizer"))
             )
         super().compile_from_config(config)
 
@@ -337,8 +344,15 @@ class AdvGAN(GAN):
             trackers.append(self.s_loss_tracker)
         return trackers
 
+    @property
+    def black_box(self):
+        """The distillation's `BlackBox`, or None."""
+        if self.distillation is None:
+            return None
+        return self.distillation.black_box
+
     def _dynamic(self):
-        return self.black_box is not None and self.distillation == "dynamic"
+        return self.distillation is not None and self.distillation.dynamic
 
     # ------------------------------------------------------------ attack
     def sample_targets(self, labels):
@@ -404,8 +418,6 @@ class AdvGAN(GAN):
 
     def attack(self):
         """The trained generator as a `keras_adv.attacks.GeneratorAttack`."""
-        from keras_adv.attacks import GeneratorAttack
-
         return GeneratorAttack(self)
 
     def generate(self, x, targets=None, batch_size=256):
@@ -442,12 +454,25 @@ class AdvGAN(GAN):
             return ops.cast(ops.argmax(logits, axis=-1), "int32")
         return sparse_labels(y)  # ids, (batch, 1) or one-hot rows
 
-    def discriminator_step(self, x, y=None):
+    def _attack_labels(self, x, y):
+        """The labels `y` (or predictions), or sampled targets if targeted."""
+        labels = self._labels(x, y)
+        return self.sample_targets(labels) if self.targeted else labels
+
+    def discriminator_step(self, x, y=None, x_adv=None):
         """One discriminator update: `x` real, `x_adv` fake.
 
-        `y` are the attack labels (the targets when targeted).
+        Args:
+            x: The batch.
+            y: The attack labels (the targets when targeted).
+            x_adv: The adversarial batch (a constant), as the training
+                step passes it; computed from `G(x)` if None.
+
+        Returns:
+            Dict `{"d_loss": scalar}`.
         """
-        x_adv = self.adversarial(x, self.perturbation(x, y, training=True))
+        if x_adv is None:
+            x_adv = self.adversarial(x, self.perturbation(x, y, training=True))
         return self.update_discriminator(x, x_adv)
 
     def generator_terms(self, x, y, training=True, delta=None):
@@ -499,27 +524,50 @@ class AdvGAN(GAN):
             "x_adv": x_adv,
         }
 
-    def _update_generator(self, tape, values):
+    def generator_step(self, x, y=None, delta=None, tape=None):
+        """One generator update on `generator_terms`' `g_loss`.
+
+        Args:
+            x: The batch.
+            y: The attack labels (the targets when targeted).
+            delta: `G(x)` in training mode, recorded on `tape`, as the
+                training step passes it: the update continues that tape
+                instead of running the generator again. None (with `tape`
+                None): computed here, on a tape of its own.
+            tape: The `tf.GradientTape` (exited, not yet differentiated)
+                that recorded `delta`.
+
+        Returns:
+            The dict of `generator_terms`.
+        """
+        if (delta is None) != (tape is None):
+            raise ValueError(
+                _validation.invalid(
+                    "tape",
+                    "the GradientTape that recorded `delta` (both or "
+                    "neither given)",
+                    tape,
+                )
+            )
+        if tape is None:
+            tape = tf.GradientTape()
+        with tape:
+            values = self.generator_terms(x, y, training=True, delta=delta)
         self.apply_update(
             tape,
             values["g_loss"],
             self.generator.trainable_variables,
             self.g_optimizer,
         )
-
-    def generator_step(self, x, y=None):
-        """One generator update; `y` are the labels (targets if targeted)."""
-        with tf.GradientTape() as tape:
-            values = self.generator_terms(x, y, training=True)
-        self._update_generator(tape, values)
         return values
 
     def surrogate_step(self, x, answers):
         """One surrogate update on black-box `answers` (graph-safe).
 
-        The loss is the cross-entropy between the answers (probabilities or
-        one-hot labels) and the surrogate's softmax, averaged over the
-        batch; the surrogate runs in training mode.
+        The loss is `keras_adv.models.Distillation`'s: the cross-entropy
+        between the answers (probabilities or one-hot labels) and the
+        surrogate's softmax, averaged over the batch; the surrogate runs
+        in training mode, the optimizer is the distillation's.
 
         Returns:
             Dict `{"s_loss": scalar}`.
@@ -527,62 +575,29 @@ class AdvGAN(GAN):
         surrogate = ModelLogits(
             self.target_model, self.target_logits.from_logits, training=True
         )
-        variables = self.target_model.trainable_variables
         with tf.GradientTape() as tape:
-            logits = surrogate(x)
-            s_loss = ops.mean(
-                ops.categorical_crossentropy(answers, logits, from_logits=True)
-            )
-        self.apply_update(tape, s_loss, variables, self.s_optimizer)
-        return {"s_loss": s_loss}
-
-    def _shares_perturbation(self):
-        # The fused step replaces these hooks; a subclass's own run as is.
-        cls = type(self)
-        return all(
-            getattr(cls, name) is getattr(AdvGAN, name)
-            for name in (
-                "discriminator_step",
-                "generator_step",
-                "generator_terms",
-            )
+            s_loss = _distillation.surrogate_loss(answers, surrogate(x))
+        self.apply_update(
+            tape, s_loss, self.target_model.trainable_variables, self.s_optimizer
         )
-
-    def _shared_step(self, x, labels):
-        """`d_steps` discriminator updates, then one generator update, on
-        one `G(x)`: the updates of `discriminator_step` then
-        `generator_step` (a discriminator update does not change `G(x)`)
-        with one generator forward pass fewer per discriminator step."""
-        with tf.GradientTape() as tape:
-            delta = self.perturbation(x, labels, training=True)
-            with tape.stop_recording():
-                x_fake = ops.stop_gradient(self.adversarial(x, delta))
-                values = {}
-                for _ in range(self.d_steps):
-                    values.update(self.update_discriminator(x, x_fake))
-            values.update(
-                self.generator_terms(x, labels, training=True, delta=delta)
-            )
-        self._update_generator(tape, values)
-        return values
+        return {"s_loss": s_loss}
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         x = ops.cast(x, "float32")
-        labels = self._labels(x, y)
-        if self.targeted:
-            labels = self.sample_targets(labels)
-        if self._shares_perturbation():
-            values = self._shared_step(x, labels)
-        else:
-            values = {}
-            for _ in range(self.d_steps):
-                values.update(self.discriminator_step(x, labels))
-            values.update(self.generator_step(x, labels))
+        labels = self._attack_labels(x, y)
+        with tf.GradientTape() as tape:
+            delta = self.perturbation(x, labels, training=True)
+        x_fake = ops.stop_gradient(self.adversarial(x, delta))
+        values = {}
+        for _ in range(self.d_steps):
+            values.update(self.discriminator_step(x, labels, x_adv=x_fake))
+        values.update(self.generator_step(x, labels, delta=delta, tape=tape))
         x_adv = ops.stop_gradient(values.pop("x_adv"))
         if self._dynamic():
             batch = ops.concatenate([x, x_adv], axis=0)
-            values.update(self.surrogate_step(batch, self.black_box(batch)))
+            answers = self.distillation.black_box(batch)
+            values.update(self.surrogate_step(batch, answers))
         results = self.update_trackers(values)
         if self.black_box is not None:
             results["queries"] = self.black_box.queries
@@ -592,9 +607,7 @@ class AdvGAN(GAN):
         """Validation: every term on a batch, without updates."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         x = ops.cast(x, "float32")
-        labels = self._labels(x, y)
-        if self.targeted:
-            labels = self.sample_targets(labels)
+        labels = self._attack_labels(x, y)
         values = self.generator_terms(x, labels, training=False)
         x_adv = values.pop("x_adv")
         real_logits = self.discriminate(x, training=False)
@@ -602,14 +615,14 @@ class AdvGAN(GAN):
         values["d_loss"] = self.discriminator_loss(real_logits, fake_logits)
         return self.update_trackers(values)
 
-    # -------------------------------------------------------- distillation
     def distill(self, x, epochs=5, batch_size=64, verbose=0):
-        """Static distillation: fits the surrogate to the black box on `x`.
+        """Fits the surrogate (`target_model`) to the black box on `x`.
 
-        Queries the black box once on every sample of `x` (counted), then
-        trains `target_model` for `epochs` on the answers with the
-        cross-entropy (optimizer `s_optimizer` of `compile`). Eager; runs
-        one compiled step per batch.
+        Static distillation, or the warm start of a dynamic one: queries
+        the black box once on every sample of `x` (counted), then trains
+        the surrogate for `epochs` on the answers with `surrogate_step`
+        (one compiled step per batch; see
+        `keras_adv.models.Distillation.fit`).
 
         Args:
             x: Float array of inputs.
@@ -621,53 +634,32 @@ class AdvGAN(GAN):
             Dict with the last epoch's mean `s_loss`, the surrogate's
             `agreement` with the black box's labels on `x`, and `queries`.
         """
-        if self.black_box is None:
+        if self.distillation is None:
             raise ValueError(
-                "distill() needs a black box: AdvGAN(..., black_box="
-                "keras_adv.attacks.BlackBox(fn, num_classes))."
+                "distill() needs a black box: AdvGAN(..., distillation="
+                "keras_adv.models.Distillation(keras_adv.attacks.BlackBox("
+                "fn, num_classes)))."
             )
-        self._check_compiled()
-        epochs = _validation.check_int("epochs", epochs, minimum=1)
-        batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
-        x = np.asarray(x, "float32")
-        answers = self.black_box.predict(x, batch_size=256)
-        if not self.s_optimizer.built:
-            self.s_optimizer.build(self.target_model.trainable_variables)
+        self.distillation.check_black_box("distill()")
+        self.distillation.build(self.target_model.trainable_variables)
         if self._distill_function is None:
             self._distill_function = tf.function(
                 self.surrogate_step, reduce_retracing=True
             )
-        rng = np.random.default_rng(self.seed)
-        loss = 0.0
-        for epoch in range(epochs):
-            order = rng.permutation(len(x))
-            losses = []
-            for i in range(0, len(x), batch_size):
-                index = order[i : i + batch_size]
-                out = self._distill_function(x[index], answers[index])
-                losses.append(float(out["s_loss"]))
-            loss = float(np.mean(losses))
-            if verbose:
-                print(f"distill epoch {epoch + 1}/{epochs}: s_loss {loss:.4f}")
-        predicted = np.concatenate(
-            [
-                np.asarray(self.target_logits(x[i : i + 256])).argmax(-1)
-                for i in range(0, len(x), 256)
-            ]
+        return self.distillation.fit(
+            self._distill_function,
+            self.target_logits,
+            x,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=self.seed,
+            verbose=verbose,
         )
-        return {
-            "s_loss": loss,
-            "agreement": float(np.mean(predicted == answers.argmax(-1))),
-            "queries": self.black_box.query_count,
-        }
 
     # -------------------------------------------------------------- config
     def get_config(self):
         config = super().get_config()
         config.pop("latent_dim", None)
-        target_fn = self.target_fn
-        if target_fn is not None:
-            target_fn = keras.saving.serialize_keras_object(target_fn)
         config.update(
             {
                 "target_model": keras.saving.serialize_keras_object(
@@ -682,9 +674,13 @@ class AdvGAN(GAN):
                 "kappa": self.kappa,
                 "value_range": list(self.value_range),
                 "num_classes": self.num_classes,
-                "target_fn": target_fn,
+                "target_fn": keras.saving.serialize_keras_object(
+                    self.target_fn
+                ),
                 "from_logits": self.from_logits,
-                "distillation": self.distillation,
+                "distillation": keras.saving.serialize_keras_object(
+                    self.distillation
+                ),
             }
         )
         return config
@@ -694,12 +690,13 @@ class AdvGAN(GAN):
         config = dict(config)
         for key in ("generator", "discriminator", "target_model"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
-        if config.get("target_fn") is not None:
-            config["target_fn"] = keras.saving.deserialize_keras_object(
-                config["target_fn"]
+        for key in ("target_fn", "distillation"):
+            value = config.get(key)
+            if isinstance(value, dict):
+                config[key] = keras.saving.deserialize_keras_object(value)
+        if isinstance(config.get("distillation"), str):
+            # Saved before 0.2: the mode alone (the black box never is).
+            config["distillation"] = _distillation.from_arguments(
+                config["distillation"], None, warn=False
             )
-        distillation = config.pop("distillation", None)
-        model = cls(**config)
-        # The black box is not configuration: re-attach it after loading.
-        model.distillation = distillation
-        return model
+        return cls(**config)

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.losses import _gan as gan_losses
@@ -278,13 +279,7 @@ class GAN(keras.Model):
         replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         if replicas == 1:
             return None
-        from keras_adv.attacks import as_stateless_seed
-        from keras_adv.attacks import fold_seed
-
-        return fold_seed(
-            as_stateless_seed(self.seed_generator),
-            tf.cast(ctx.replica_id_in_sync_group, tf.int32),
-        )
+        return _random.fold_replica(self.seed_generator)
 
     def call(self, z, training=False):
         """Maps a latent batch to samples with the generator."""

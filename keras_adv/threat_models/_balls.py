@@ -16,10 +16,9 @@ methods read it at run time, so changing it does not retrace a
 `tf.function`.
 """
 
-import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
 
@@ -49,29 +48,6 @@ def broadcast_per_sample(value, x):
             )
         )
     return value
-
-
-def random_uniform(shape, seed, minval=0.0, maxval=1.0):
-    """Uniform noise from a `SeedGenerator`, an int, or a (2,) seed tensor."""
-    if tf.is_tensor(seed):
-        return tf.random.stateless_uniform(
-            shape, seed=ops.cast(seed, "int32"), minval=minval, maxval=maxval
-        )
-    return keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed)
-
-
-def random_normal(shape, seed):
-    """Standard normal noise from a `SeedGenerator`, an int or a seed tensor."""
-    if tf.is_tensor(seed):
-        return tf.random.stateless_normal(shape, seed=ops.cast(seed, "int32"))
-    return keras.random.normal(shape, seed=seed)
-
-
-def _split_seed(seed):
-    """Two independent seeds from one (stateless tensor seeds are offset)."""
-    if tf.is_tensor(seed):
-        return seed, seed + ops.cast([0, 1], seed.dtype)
-    return seed, seed
 
 
 class ThreatModel:
@@ -211,7 +187,7 @@ class LinfBall(ThreatModel):
         return ops.clip(delta, -eps, eps)
 
     def _sample_delta(self, x, eps, seed):
-        return random_uniform(ops.shape(x), seed, -1.0, 1.0) * eps
+        return _random.random_uniform(ops.shape(x), seed, -1.0, 1.0) * eps
 
     def ascent_direction(self, grad):
         """`sign(grad)`: maximises `<grad, d>` over `||d||_inf <= 1`."""
@@ -258,8 +234,8 @@ class L2Ball(ThreatModel):
         return delta * factor
 
     def _sample_delta(self, x, eps, seed):
-        seed_dir, seed_radius = _split_seed(seed)
-        direction = random_normal(ops.shape(x), seed_dir)
+        seed_dir, seed_radius = _random.split_seed(seed)
+        direction = _random.random_normal(ops.shape(x), seed_dir)
         direction = direction / ops.maximum(
             self._norm_keepdims(direction), _TINY
         )
@@ -267,7 +243,9 @@ class L2Ball(ThreatModel):
         for d in x.shape[1:]:
             dims *= d
         batch_shape = [ops.shape(x)[0]] + [1] * (len(x.shape) - 1)
-        radius = ops.power(random_uniform(batch_shape, seed_radius), 1.0 / dims)
+        radius = ops.power(
+            _random.random_uniform(batch_shape, seed_radius), 1.0 / dims
+        )
         return direction * radius * eps
 
     def ascent_direction(self, grad):

@@ -17,14 +17,12 @@ distance of `x'`.
 import keras
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.threat_models._balls import ThreatModel
 from keras_adv.threat_models._balls import _reduce_axes
-from keras_adv.threat_models._balls import _split_seed
 from keras_adv.threat_models._balls import broadcast_per_sample
-from keras_adv.threat_models._balls import random_normal
-from keras_adv.threat_models._balls import random_uniform
 
 _TINY = 1e-12
 
@@ -160,11 +158,11 @@ class LearnedPerturbationSet(ThreatModel):
             eps: Optional radius override.
         """
         seed = 0 if seed is None else seed
-        seed_dir, seed_len = _split_seed(seed)
-        direction = random_normal(ops.shape(mean), seed_dir)
+        seed_dir, seed_len = _random.split_seed(seed)
+        direction = _random.random_normal(ops.shape(mean), seed_dir)
         direction = direction / ops.maximum(_l2_keepdims(direction), _TINY)
         batch_shape = [ops.shape(mean)[0]] + [1] * (len(mean.shape) - 1)
-        length = random_uniform(batch_shape, seed_len)
+        length = _random.random_uniform(batch_shape, seed_len)
         return direction * length * self.latent_radius(mean, eps)
 
     def random_start(self, x, seed=None, eps=None):

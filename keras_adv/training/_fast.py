@@ -13,8 +13,8 @@ from keras import ops
 from keras_adv import _validation
 from keras_adv import losses
 from keras_adv._api import register
-from keras_adv.attacks import fold_seed
-from keras_adv.attacks import sparse_labels
+from keras_adv._outputs import sparse_labels
+from keras_adv._random import fold_seed
 from keras_adv.training._objectives import FGSMObjective
 from keras_adv.training._objectives import Madry
 from keras_adv.training._objectives import Objective

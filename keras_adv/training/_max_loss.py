@@ -3,7 +3,7 @@
 from keras import ops
 
 from keras_adv._api import register
-from keras_adv.attacks import sparse_labels
+from keras_adv._outputs import sparse_labels
 from keras_adv.losses import cross_entropy
 from keras_adv.training._objectives import Madry
 

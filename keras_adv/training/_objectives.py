@@ -23,10 +23,10 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._outputs import sparse_labels
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import Attack
 from keras_adv.attacks import IterativeAttack
-from keras_adv.attacks import sparse_labels
 from keras_adv.losses import _robust as robust
 
 _TRADES_DEFAULT_STEPS = 10

@@ -23,9 +23,9 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import losses as margin
-from keras_adv.attacks import fold_seed
-from keras_adv.attacks import input_assertions
-from keras_adv.attacks import sparse_labels
+from keras_adv._outputs import sparse_labels
+from keras_adv._random import fold_seed
+from keras_adv._validation import input_assertions
 from keras_adv.training._objectives import scale_for_replicas
 
 ADV_LOSS = "adv_loss"
@@ -109,7 +109,7 @@ class AdversarialStep:
         expects probabilities (`from_logits=False`), or the reverse, trains
         on a wrong loss (plain Keras accepts it silently).
         """
-        from keras_adv.attacks import output_kind
+        from keras_adv._outputs import output_kind
 
         attack_model = model if attack_model is None else attack_model
         loss = getattr(model, "loss", None)

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
+from keras_adv._random import fold_seed
 from keras_adv.attacks import ModelLogits
-from keras_adv.attacks import fold_seed
 from keras_adv.attacks._apgd import APGD
 from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._apgd import checkpoint_schedule

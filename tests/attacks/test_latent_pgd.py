@@ -147,7 +147,7 @@ def test_max_loss_trains_on_the_worse_input(line):
     x, y = X_LINE, Y_LINE
     chosen = np.asarray(
         objective.adversarial_examples(
-            model, x, y, 0.5, keras_adv.attacks.as_stateless_seed(0)
+            model, x, y, 0.5, keras_adv._random.as_stateless_seed(0)
         )
     )
     logits = np.asarray(model(chosen))

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import attacks
 from keras_adv.attacks import _square
 from keras_adv.attacks._square import Square
@@ -277,14 +278,14 @@ def test_l2_updates_keep_the_norm_at_eps():
     best = attack._l2_start(x, tf.fill((6,), 2.0), seed)
     norms = [_distances(x, best)[1]]
     for i in range(59):
-        signs = _square._signs((6, 2), attacks.fold_seed(seed, 100 + i))
+        signs = _square._signs((6, 2), _random.fold_seed(seed, 100 + i))
         best = attack._l2_candidate(
             x,
             best,
             eps,
             signs,
             schedule.phase(i),
-            attacks.fold_seed(seed, i),
+            _random.fold_seed(seed, i),
             schedule,
         )
         norms.append(_distances(x, best)[1])

@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import attacks
-from keras_adv.attacks import fold_seed
+from keras_adv._random import fold_seed
 from keras_adv.testing import TestCase
 from keras_adv.testing import linear_classifier
 

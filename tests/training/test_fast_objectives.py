@@ -94,7 +94,7 @@ def test_grad_align_term_matches_closed_form(data):
     )
     tm = objective.threat_model
     x_noise = np.asarray(
-        tm.random_start(x, seed=keras_adv.attacks.fold_seed(seed, 1), eps=0.2)
+        tm.random_start(x, seed=keras_adv._random.fold_seed(seed, 1), eps=0.2)
     )
     expected = _grad_align_term(model, x, y, x_noise, 2.0)
     assert float(term) == pytest.approx(expected, rel=1e-4, abs=1e-6)
