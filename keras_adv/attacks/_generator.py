@@ -182,22 +182,6 @@ class GeneratorAttack(Attack):
         delta = self.perturbation(x, y if self.conditioned else None)
         return self.threat_model.project(x + delta, x, eps)
 
-    def with_training(self, training):
-        """A copy sharing the generator and the threat model.
-
-        `AdversarialTraining` copies its attack for the training step; the
-        generator's weights are not part of a config, so the copy shares
-        the generator itself.
-        """
-        config = self.get_config()
-        config["generator"] = self.generator
-        config.pop("loss", None)
-        config.pop("training", None)
-        copy = type(self)(**config)
-        copy.threat_model = self.threat_model
-        copy.training = training
-        return copy
-
     def get_config(self):
         config = super().get_config()
         del config["loss"], config["training"]

@@ -180,26 +180,6 @@ class LatentPGD(Attack):
     def generate(self, model_logits, x, y, eps, seed):
         return self.latent_search(model_logits, x, y, eps, seed)[1]
 
-    def with_training(self, training):
-        """A copy sharing the threat model (and CVAE) with `training` set.
-
-        Adversarial-training objectives use it instead of a config round
-        trip, which would rebuild the CVAE without its weights.
-        """
-        return LatentPGD(
-            self.threat_model,
-            steps=self.steps,
-            step_size=self.step_size,
-            random_start=self.random_start,
-            early_stop=self.early_stop,
-            targeted=self.targeted,
-            loss=self.loss,
-            from_logits=self.from_logits,
-            training=_validation.check_bool("training", training),
-            seed=self.seed,
-            jit_compile=self.jit_compile,
-        )
-
     def __repr__(self):
         return (
             f"LatentPGD({self.threat_model!r}, steps={self.steps}, "

@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.callbacks import _install
-from keras_adv.training import _objectives
+from keras_adv.training import _registry as objectives
 from keras_adv.training._step import AdversarialStep
 
 
@@ -102,7 +102,7 @@ class AdversarialTraining(keras.callbacks.Callback):
                     "argument: add a keras_adv.callbacks.OverfittingGuard "
                     "callback after AdversarialTraining instead."
                 )
-        self.objective = _objectives.get(objective, attack, **objective_kwargs)
+        self.objective = objectives.get(objective, attack, **objective_kwargs)
         self.start_epoch = _validation.check_int(
             "start_epoch", start_epoch, minimum=0
         )
@@ -112,7 +112,6 @@ class AdversarialTraining(keras.callbacks.Callback):
         self._eps_scale = None
         self._trackers = None
         self._installation = None
-        self._model = None
 
     @property
     def attack(self):
@@ -166,7 +165,6 @@ class AdversarialTraining(keras.callbacks.Callback):
         step.check_structure(model)
         step.check_compiled_loss(model)
         self._installation = _install.Installation(model, step, step.owner)
-        self._model = model
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._installation is None:
@@ -204,7 +202,8 @@ class AdversarialTraining(keras.callbacks.Callback):
         """True while the adversarial step is installed on the model."""
         return (
             self._installation is not None
-            and _install.installation(self._model) is self._installation
+            and _install.installation(self._installation.model)
+            is self._installation
         )
 
     def restore(self):

@@ -4,7 +4,7 @@ import keras
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.training import _objectives
+from keras_adv.training import _registry as objectives
 from keras_adv.training._step import AdversarialStep
 
 
@@ -86,7 +86,7 @@ class AdversarialModel(keras.Model):
             raise TypeError(
                 _validation.invalid("base_model", "a keras.Model", base_model)
             )
-        self.objective = _objectives.get(objective, attack, **objective_kwargs)
+        self.objective = objectives.get(objective, attack, **objective_kwargs)
         self.base_model = base_model
         self.adv_loss_tracker = keras.metrics.Mean(name="adv_loss")
         self.adv_accuracy_tracker = keras.metrics.Mean(name="adv_accuracy")

@@ -8,16 +8,16 @@ objects work in `keras_adv.models.AdversarialModel` and in the
 from keras_adv.training._fast import NFGSM
 from keras_adv.training._fast import Free
 from keras_adv.training._fast import GradAlign
+from keras_adv.training._madry import FGSMRS
+from keras_adv.training._madry import Madry
 from keras_adv.training._max_loss import MaxLoss
-from keras_adv.training._objectives import FGSMRS
-from keras_adv.training._objectives import TRADES
-from keras_adv.training._objectives import VAT
-from keras_adv.training._objectives import Madry
-from keras_adv.training._objectives import Objective
-from keras_adv.training._objectives import get
-from keras_adv.training._objectives import labelled_mask
-from keras_adv.training._objectives import scale_for_replicas
-from keras_adv.training._objectives import weighted_batch_mean
+from keras_adv.training._objective import Objective
+from keras_adv.training._objective import scale_for_replicas
+from keras_adv.training._objective import weighted_batch_mean
+from keras_adv.training._registry import get
+from keras_adv.training._regularised import TRADES
+from keras_adv.training._regularised import VAT
+from keras_adv.training._regularised import labelled_mask
 
 __all__ = [
     "FGSMRS",

@@ -5,7 +5,7 @@ from keras import ops
 from keras_adv._api import register
 from keras_adv._outputs import sparse_labels
 from keras_adv.losses import cross_entropy
-from keras_adv.training._objectives import Madry
+from keras_adv.training._madry import Madry
 
 
 @register
@@ -45,7 +45,7 @@ class MaxLoss(Madry):
 
     def adversarial_examples(self, model, x, y, eps, seed):
         x_adv = super().adversarial_examples(model, x, y, eps, seed)
-        adapter = self.train_attack.model_logits(model)
+        adapter = self.model_logits(model)
         labels = sparse_labels(y)
         clean = cross_entropy(labels, adapter(ops.cast(x, "float32")))
         adv = cross_entropy(labels, adapter(ops.cast(x_adv, "float32")))

@@ -464,12 +464,16 @@ def test_fgsm_rs_uses_random_start_and_125_eps():
 
 
 def test_training_mode_attack_flag():
+    # The step runs the user's attack itself (no copy), in the mode the
+    # objective asks for; the attack is not modified.
     attack = PGD(eps=0.1, training=True)
+    model = sequential()
     objective = AdversarialTraining(attack).objective
-    assert objective.train_attack.training is False
+    assert objective.train_attack is attack
+    assert objective.model_logits(model).training is False
     objective = AdversarialTraining(attack, training_mode_attack=True).objective
-    assert objective.train_attack.training is True
-    assert attack.training is True  # the user's attack is not modified
+    assert objective.model_logits(model).training is True
+    assert attack.training is True
 
 
 # ------------------------------------------------------------------ errors

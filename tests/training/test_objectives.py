@@ -372,3 +372,51 @@ def test_degenerate_setting_is_plain_fit(
         strong = DEGENERATE[setting](PGD(eps=0.3, steps=2, seed=0))
         weights = train_mlp(degenerate_data, "float32", strong, engine)
         assert max_difference(weights, plain_float32) > 1e-3
+
+
+# ------------------------------------------------- the user's own attack
+def _cross_entropy_lambda():
+    return lambda y, z: keras.losses.sparse_categorical_crossentropy(
+        y, z, from_logits=True
+    )
+
+
+@pytest.mark.parametrize("objective", ["madry", "trades", "fgsm_rs"])
+@pytest.mark.parametrize("engine", ["callback", "model"])
+def test_a_callable_loss_trains_like_its_registered_twin(objective, engine):
+    # An attack with an unregistered callable loss (the same math as
+    # "ce") trains exactly like the attack with loss="ce": the step runs
+    # the user's attack itself, no config round trip that would refuse
+    # the lambda.
+    w, b, x, y = linear_problem()
+    weights = []
+    for loss in ("ce", _cross_entropy_lambda()):
+        attack = PGD(eps=0.1, steps=3, loss=loss, seed=0)
+        model = linear_classifier(w, b)
+        if engine == "model":
+            model = AdversarialModel(model, attack, objective=objective)
+            callbacks = []
+        else:
+            callbacks = [AdversarialTraining(attack, objective=objective)]
+        compile_sgd(model)
+        model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        if engine == "callback":
+            objective_object = callbacks[0].objective
+            assert objective_object.attack is attack
+        weights.append([np.asarray(w) for w in model.get_weights()])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_callable_loss_refuses_to_save_not_to_run():
+    attack = PGD(eps=0.1, steps=2, loss=_cross_entropy_lambda())
+    with pytest.raises(ValueError, match="cannot be serialised"):
+        attack.get_config()

@@ -1,0 +1,179 @@
+"""The `Objective` base class of adversarial-training objectives.
+
+An objective says what one adversarial training step optimises. The
+training engine (`AdversarialModel`, and the `AdversarialTraining` callback
+that installs the same step on any model) calls three public methods:
+
+1. `adversarial_examples(model, x, y, eps, seed)`: before the gradient tape,
+   builds `x_adv` (no gradient flows through it).
+2. `training_data(x, y, sample_weight, x_adv)`: the batch that Keras' own
+   `train_step` then trains on (the substitution objectives put `x_adv`
+   there; the regularised ones keep the clean batch).
+3. `extra_loss(model, x, y, y_pred, sample_weight, x_adv)`: inside the
+   tape, a term added to the compiled loss in `compute_loss` (TRADES' KL,
+   VAT's LDS), with the predictions on `x_adv` for the adversarial metrics.
+
+Keras keeps the compiled loss, regularisers, loss scaling, metrics and
+distribution. The objectives themselves live in `_madry.py` (Madry,
+FGSM-RS), `_regularised.py` (TRADES, VAT), `_fast.py` and `_max_loss.py`;
+names in `_registry.py`.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_adv import _validation
+from keras_adv.attacks import Attack
+
+
+def _check_attack(attack, owner):
+    if not isinstance(attack, Attack):
+        raise TypeError(
+            _validation.invalid(
+                "attack",
+                "a keras_adv.attacks.Attack instance (e.g. "
+                "keras_adv.attacks.PGD(eps=0.3))",
+                attack,
+            )
+        )
+    if attack.targeted:
+        raise ValueError(
+            f"{owner} needs an untargeted attack: with targeted=True the "
+            "labels would be used as targets and the 'adversarial' step "
+            "would move towards the correct class. Received: "
+            f"attack={attack!r}"
+        )
+    return attack
+
+
+def scale_for_replicas(value):
+    """Divides a per-replica loss term by the number of replicas in sync.
+
+    Keras sums gradients over replicas and scales its compiled loss the
+    same way, so an extra term must be scaled too.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = value / float(replicas)
+    return value
+
+
+def weighted_batch_mean(values, sample_weight):
+    """`sum(values * w) / batch` (Keras' "sum_over_batch_size")."""
+    values = ops.cast(values, "float32")
+    if sample_weight is not None:
+        values = values * ops.cast(ops.reshape(sample_weight, [-1]), "float32")
+    batch = ops.cast(ops.shape(values)[0], "float32")
+    return ops.sum(values) / ops.maximum(batch, 1.0)
+
+
+class Objective:
+    """Base class of adversarial-training objectives.
+
+    Subclasses override any of the three hooks; the defaults train on
+    `x_adv` from `self.attack` (the Madry substitution) and add no term.
+
+    Args:
+        attack: An untargeted `keras_adv.attacks.Attack`, which supplies the
+            threat model (eps, norm, value range).
+        training_mode_attack: Bool, run the attack's forward passes with
+            `training=True` (BatchNorm batch statistics, dropout). Defaults
+            to `False`.
+    """
+
+    #: Whether the objective writes the whole training step in a method
+    #: `train_step(model, x, y, sample_weight, eps, seed) -> (logs,
+    #: adv_pred)` instead of substituting the batch of the model's own
+    #: `train_step` (Free-m does: it reuses the input gradient of the
+    #: weight update's backward pass).
+    replaces_train_step = False
+
+    def __init__(self, attack, training_mode_attack=False):
+        self.attack = _check_attack(attack, type(self).__name__)
+        self.training_mode_attack = _validation.check_bool(
+            "training_mode_attack", training_mode_attack
+        )
+        self.train_attack = self._make_train_attack(attack)
+
+    def _make_train_attack(self, attack):
+        """The attack the step runs: the user's own, not a copy.
+
+        A copy would lose what its config cannot carry (a callable loss,
+        a generator's weights); the training mode is passed per call
+        instead (`perturb(..., training=)`). Objectives that run a
+        different attack built from the user's settings (the FGSM
+        objectives) override this.
+        """
+        return attack
+
+    def model_logits(self, model):
+        """The attack's logits adapter for `model`, in the training mode."""
+        return self.train_attack.model_logits(
+            model, training=self.training_mode_attack
+        )
+
+    @property
+    def threat_model(self):
+        return self.attack.threat_model
+
+    # -------------------------------------------------------------- hooks
+    def adversarial_examples(self, model, x, y, eps, seed):
+        """`x_adv` for the batch (graph-safe, before the tape)."""
+        return self.train_attack.perturb(
+            model,
+            x,
+            y,
+            eps=eps,
+            seed=seed,
+            training=self.training_mode_attack,
+        )
+
+    def training_data(self, x, y, sample_weight, x_adv):
+        """The `(x, y, sample_weight)` Keras' `train_step` trains on."""
+        return x_adv, y, sample_weight
+
+    def adversarial_predictions(self, x, y_pred):
+        """The part of the step's `y_pred` made on `x_adv`, or None."""
+        return y_pred
+
+    def extra_loss(
+        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
+    ):
+        """`(term, adv_pred)`: a loss term added in `compute_loss`.
+
+        Called inside the gradient tape with the clean batch (`x`, `y`,
+        `sample_weight` as given to `train_step`), Keras' predictions
+        `y_pred` on the training batch, `x_adv`, the eps in use and the
+        step's stateless seed. `term` is a scalar averaged like the
+        compiled loss (see `weighted_batch_mean`); the engine scales it for
+        distribution. `adv_pred` (predictions on `x_adv`, or None) feeds
+        the adversarial metrics. Returns `(None, None)` when the objective
+        adds nothing.
+        """
+        return None, None
+
+    def needs_labels(self):
+        """Whether batches must carry labels."""
+        return True
+
+    # ------------------------------------------------------ serialisation
+    def get_config(self):
+        return {
+            "attack": keras.saving.serialize_keras_object(self.attack),
+            "training_mode_attack": self.training_mode_attack,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["attack"] = keras.saving.deserialize_keras_object(
+            config["attack"]
+        )
+        return cls(**config)
+
+    def __repr__(self):
+        config = self.get_config()
+        config["attack"] = self.attack
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        return f"{type(self).__name__}({args})"
