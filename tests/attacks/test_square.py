@@ -13,11 +13,11 @@ from keras import ops
 
 from keras_adv import _random
 from keras_adv import attacks
-from keras_adv.attacks import _square
+from keras_adv.attacks import _square_schedule
 from keras_adv.attacks._square import Square
-from keras_adv.attacks._square import meta_pseudo_gaussian
-from keras_adv.attacks._square import p_selection
-from keras_adv.attacks._square import window_side
+from keras_adv.attacks._square_schedule import meta_pseudo_gaussian
+from keras_adv.attacks._square_schedule import p_selection
+from keras_adv.attacks._square_schedule import window_side
 from keras_adv.testing import TestCase
 from keras_adv.testing import linear_classifier
 from keras_adv.testing import small_cnn
@@ -177,7 +177,7 @@ def test_p_schedule_without_rescaling_is_autoattacks_standard():
         if iteration < 5000:
             assert p_selection(iteration, 5000, rescale=False) == p
     assert p_selection(4999, 5000, rescale=False) == P / 128
-    schedule = _square._Schedule(5000, 0.8, "linf", 28, 28, 1, False)
+    schedule = _square_schedule._Schedule(5000, 0.8, "linf", 28, 28, 1, False)
     np.testing.assert_array_equal(
         schedule.starts, [11, 51, 201, 501, 1001, 2001, 4001, 5000, 5000]
     )
@@ -195,12 +195,12 @@ def test_window_sides_and_phase_starts():
     assert window_side(0.4, 3072, 3) == 20
     # Python's round: half to even, as the reference.
     assert window_side(0.25, 25, 1) == 2
-    schedule = _square._Schedule(5000, 0.8, "linf", 28, 28, 1)
+    schedule = _square_schedule._Schedule(5000, 0.8, "linf", 28, 28, 1)
     starts = [6, 26, 101, 251, 501, 1001, 2001, 3001, 4001]
     np.testing.assert_array_equal(schedule.starts, starts)
     np.testing.assert_array_equal(schedule.sides_h, linf)
     # A 1 x 16 vector: windows are cut to one row.
-    schedule = _square._Schedule(100, 0.8, "linf", 1, 16, 1)
+    schedule = _square_schedule._Schedule(100, 0.8, "linf", 1, 16, 1)
     assert set(schedule.sides_h) == {1}
     assert schedule.sides_w[0] == 4
 
@@ -272,13 +272,15 @@ def test_l2_updates_keep_the_norm_at_eps():
     rng = np.random.default_rng(1)
     x = rng.uniform(-1.0, 1.0, size=(6, 10, 10, 2)).astype("float32")
     attack = Square(eps=2.0, norm="l2", n_queries=60, value_range=(-9, 9))
-    schedule = _square._Schedule(60, 0.8, "l2", 10, 10, 2)
+    schedule = _square_schedule._Schedule(60, 0.8, "l2", 10, 10, 2)
     eps = tf.fill((6, 1, 1, 1), 2.0)
     seed = tf.constant([3, 4])
     best = attack._l2_start(x, tf.fill((6,), 2.0), seed)
     norms = [_distances(x, best)[1]]
     for i in range(59):
-        signs = _square._signs((6, 2), _random.fold_seed(seed, 100 + i))
+        signs = _square_schedule._signs(
+            (6, 2), _random.fold_seed(seed, 100 + i)
+        )
         best = attack._l2_candidate(
             x,
             best,
@@ -531,7 +533,7 @@ def test_docstring_example(monkeypatch):
     monkeypatch.setattr(attacks, "Square", Square, raising=False)
     for name in ("p_selection", "window_side", "meta_pseudo_gaussian"):
         monkeypatch.setattr(
-            attacks, name, getattr(_square, name), raising=False
+            attacks, name, getattr(_square_schedule, name), raising=False
         )
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
