@@ -1,13 +1,12 @@
 """Installs an `AdversarialStep` on an existing model for one `fit`.
 
-The only module of keras_adv that relies on Keras behaviour beyond its
-documented override points (pinned by `tests/callbacks/test_install.py`):
-
-1. `fit` calls `model.make_train_function()` and then the callbacks'
-   `on_train_begin`, and calls `model.train_function` on every step;
-2. the train function that `make_train_function(force=True)` builds calls
-   `model.train_step`, and Keras' `train_step` calls `model.compute_loss`
-   and `model.compute_metrics`, all looked up on the instance.
+It relies on Keras behaviour beyond its documented override points, all
+of it through `keras_adv/_keras_internals.py` (sections 1 and 2, pinned by
+`tests/test_keras_internals.py`): `fit` calls `make_train_function()`
+before the callbacks' `on_train_begin` and reads `model.train_function`
+on every step; the train function calls `train_step`, and Keras'
+`train_step` calls `compute_loss` and `compute_metrics`, all looked up on
+the instance.
 
 Installing puts `train_step`, `compute_loss`, `compute_metrics` and
 `make_train_function` in the model's instance `__dict__` (the class and
@@ -22,7 +21,8 @@ import inspect
 
 import tensorflow as tf
 
-_MARK = "_keras_adv_installation"
+from keras_adv import _keras_internals as internals
+
 _NAMES = (
     "train_step",
     "compute_loss",
@@ -33,8 +33,8 @@ _NAMES = (
 
 def installation(model):
     """The active `Installation` on `model`, or None."""
-    step = model.__dict__.get("train_step")
-    return getattr(step, _MARK, None)
+    owner = internals.overrider(model, "train_step")
+    return owner if isinstance(owner, Installation) else None
 
 
 def _accepts_training(method):
@@ -87,18 +87,20 @@ class Installation:
             self.remove()
             return model.make_train_function(force=force)
 
-        functions = {
-            "train_step": train_step,
-            "compute_loss": compute_loss,
-            "compute_metrics": compute_metrics,
-            "make_train_function": make_train_function,
-        }
-        for name, fn in functions.items():
-            setattr(fn, _MARK, self)
-            model.__dict__[name] = fn
-        type(model).make_train_function(model, force=True)
-        inner = model.train_function
+        internals.override(
+            model,
+            self,
+            {
+                "train_step": train_step,
+                "compute_loss": compute_loss,
+                "compute_metrics": compute_metrics,
+                "make_train_function": make_train_function,
+            },
+        )
+        internals.rebuild_train_function(model)
+        internals.wrap_train_function(model, self._removed_on_error)
 
+    def _removed_on_error(self, inner):
         def train_function(iterator):
             try:
                 return inner(iterator)
@@ -108,16 +110,13 @@ class Installation:
                 self.remove()
                 raise
 
-        model.train_function = train_function
+        return train_function
 
     def remove(self):
         """Removes the installation (idempotent). Returns True if it was on."""
         model = self.model
         if installation(model) is not self:
             return False
-        for name in _NAMES:
-            fn = model.__dict__.get(name)
-            if getattr(fn, _MARK, None) is self:
-                del model.__dict__[name]
-        type(model).make_train_function(model, force=True)
+        internals.remove_overrides(model, self, _NAMES)
+        internals.rebuild_train_function(model)
         return True

@@ -1,45 +1,23 @@
-"""Keras' own `fit` on `MultiWorkerMirroredStrategy` (two private seams).
+"""Keras' own `fit` on `MultiWorkerMirroredStrategy`.
 
-Keras 3.15's TensorFlow trainer (`backend/tensorflow/trainer.py`)
-breaks in multi-worker mode at two places (keras-team/keras#20585):
-
-1. `TensorFlowTrainer._maybe_symbolic_build` (called by `fit` and
-   `evaluate` whenever the model was created in a strategy scope) reduces
-   the first distributed batch, a nest `(x, y)` of `PerReplica` values,
-   with `strategy.reduce("MEAN", batch, axis=None)`, only to read its
-   shapes and dtypes. `MirroredStrategy` maps that reduction over the nest;
-   `CollectiveAllReduceExtended._reduce_to` does not, and hands the tuple to
-   `CrossDeviceOps.reduce`, whose `convert_to_tensor` raises "Attempt to
-   convert a value (PerReplica:{...}) with an unsupported type".
-2. `reduce_per_replica`, called by the train and test functions on the
-   step's logs, uses `strategy.reduce("MEAN", value, axis=0)` for every
-   log in multi-worker mode; logs are scalars, so the reduction fails
-   ("Invalid reduction dimension 0 for input with 0 dimensions").
-
-The adapter leaves the model's class, `train_step`, `compute_loss` and
-callbacks alone and puts two functions in the model's instance `__dict__`
-for the duration of a `with multi_worker_support(model):` block:
-
-1. `_maybe_symbolic_build(iterator=...)` takes the first batch's local
-   values (shapes and dtypes are all the symbolic build needs) and calls
-   Keras' own `_maybe_symbolic_build(data_batch=...)`, which then builds
-   the model, metrics and optimizer exactly as on one machine;
-2. `_make_function(step_function)` calls Keras' own `_make_function` on the
-   step with every scalar log reshaped to `(1,)`; Keras' `axis=0` mean
-   over the replicas then turns it back into the scalar the callbacks
-   expect (the mean of the replicas' values, as on one machine's
-   `MirroredStrategy`).
-
-Both are used only in multi-worker mode (a `MultiWorkerMirroredStrategy`
-whose cluster has more than one task, which is when Keras takes its
-multi-worker branches); elsewhere the block changes nothing.
-`tests/distribute/test_multi_worker.py` pins the Keras behaviour this
-relies on, and that plain `fit` still fails without it.
+Keras 3.15's TensorFlow trainer breaks in multi-worker mode at two places
+(keras-team/keras#20585): the symbolic build from the first distributed
+batch, and the reduction of the step's scalar logs. For the duration of a
+`with multi_worker_support(model):` block the model gets two instance-level
+seams that make both work (`install_multi_worker_seams` in
+`keras_adv/_keras_internals.py`, which explains them); its class,
+`train_step`, `compute_loss` and callbacks are left alone. The seams are
+used only in multi-worker mode (a `MultiWorkerMirroredStrategy` whose
+cluster has more than one task, which is when Keras takes its multi-worker
+branches); elsewhere the block changes nothing.
+`tests/test_keras_internals.py` pins the Keras behaviour this relies on,
+and `tests/distribute/test_multi_worker.py` that plain `fit` still fails
+without it.
 
 `fit_multi_worker` also adapts every `keras.callbacks.BackupAndRestore`
 among the callbacks, for the duration of its `fit` (instance-level hooks
-again; `tests/distribute/test_backup_and_restore.py` pins the Keras
-attributes they use). Keras 3.15's callback
+again; the callback's private state is read and set through
+`keras_adv/_keras_internals.py`). Keras 3.15's callback
 (`callbacks/backup_and_restore.py`) has two gaps:
 
 1. every worker writes `latest.weights.h5` and the metadata into the same
@@ -63,8 +41,6 @@ attributes they use). Keras 3.15's callback
 """
 
 import contextlib
-import json
-import os
 import shutil
 import tempfile
 
@@ -72,10 +48,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adv import _keras_internals as internals
 from keras_adv import _validation
 
-_MARK = "_keras_adv_multi_worker"
-_SEAMS = ("_maybe_symbolic_build", "_make_function")
 _AUTO = tf.data.experimental.AutoShardPolicy.AUTO
 _DATA = tf.data.experimental.AutoShardPolicy.DATA
 
@@ -107,77 +82,6 @@ def is_multi_worker(strategy):
         spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs
     )
     return tasks > 1
-
-
-def _local_value(value):
-    """The first local replica's value of a distributed value."""
-    if isinstance(value, tf.distribute.DistributedValues):
-        return value.values[0]
-    return value
-
-
-def _rank1_logs(step_function):
-    """Wraps a step so that its scalar logs have shape `(1,)`."""
-
-    def to_rank1(value):
-        if tf.is_tensor(value) and value.shape.rank == 0:
-            return tf.reshape(value, [1])
-        return value
-
-    def step(data):
-        return keras.tree.map_structure(to_rank1, step_function(data))
-
-    return step
-
-
-class _Support:
-    """One installation of the two seams on `model` (see module doc)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def install(self):
-        model = self.model
-        cls = type(model)
-
-        def _maybe_symbolic_build(iterator=None, data_batch=None):
-            if iterator is not None and data_batch is None:
-                for _, _, batches in iterator:
-                    batch = next(batches)
-                    data_batch = keras.tree.map_structure(_local_value, batch)
-                    break
-            return cls._maybe_symbolic_build(model, data_batch=data_batch)
-
-        def _make_function(step_function):
-            return cls._make_function(model, _rank1_logs(step_function))
-
-        for name, fn in (
-            ("_maybe_symbolic_build", _maybe_symbolic_build),
-            ("_make_function", _make_function),
-        ):
-            setattr(fn, _MARK, self)
-            model.__dict__[name] = fn
-        _forget_functions(model)
-
-    def remove(self):
-        model = self.model
-        for name in _SEAMS:
-            fn = model.__dict__.get(name)
-            if getattr(fn, _MARK, None) is self:
-                del model.__dict__[name]
-        _forget_functions(model)
-
-
-def _forget_functions(model):
-    # Train/test functions built with (or without) the seams are rebuilt by
-    # the next `fit`/`evaluate` (`make_train_function` reuses a set one).
-    model.train_function = None
-    model.test_function = None
-
-
-def _installed(model):
-    fn = model.__dict__.get("_make_function")
-    return getattr(fn, _MARK, None)
 
 
 def _check_model(model):
@@ -230,20 +134,15 @@ _BACKUP_HOOKS = (
     "on_train_batch_end",
     "on_train_end",
 )
-# Keras' attributes naming the files `_save_model` writes.
-_BACKUP_PATHS = (
-    "backup_dir",
-    "_weights_path",
-    "_training_metadata_path",
-    "_prev_weights_path",
-    "_prev_training_metadata_path",
-)
 
 
-def _adapter(hook):
-    """The `_Resume` whose bound method `hook` is, or None."""
-    owner = getattr(hook, "__self__", None)
-    return owner if isinstance(owner, _Resume) else None
+def _adapter(callback):
+    """The `_Resume` adapting `callback`, or None."""
+    for name in _BACKUP_HOOKS:
+        owner = internals.overrider(callback, name)
+        if isinstance(owner, _Resume):
+            return owner
+    return None
 
 
 def _agreed(strategy, values, what):
@@ -275,23 +174,23 @@ class _Resume:
 
     def __init__(self, callback):
         self.callback = callback
-        self.paths = {name: getattr(callback, name) for name in _BACKUP_PATHS}
+        self.paths = internals.backup_paths(callback)
         self.private_dir = None
         self.skip_epoch = None
         self.skip = 0
 
     # --------------------------------------------------------- install
     def install(self):
-        for name in _BACKUP_HOOKS:
-            self.callback.__dict__[name] = getattr(self, name)
+        internals.override(
+            self.callback,
+            self,
+            {name: getattr(self, name) for name in _BACKUP_HOOKS},
+        )
 
     def remove(self):
         callback = self.callback
-        for name in _BACKUP_HOOKS:
-            if _adapter(callback.__dict__.get(name)) is self:
-                del callback.__dict__[name]
-        for name, value in self.paths.items():
-            setattr(callback, name, value)
+        internals.remove_overrides(callback, self, _BACKUP_HOOKS)
+        internals.set_backup_paths(callback, self.paths)
         if self.private_dir is not None:
             shutil.rmtree(self.private_dir, ignore_errors=True)
             self.private_dir = None
@@ -299,14 +198,13 @@ class _Resume:
     # -------------------------------------------------------- position
     def _saved_position(self):
         """`(epoch, batches done in it)` of the backup, or None."""
-        path = self.paths["_training_metadata_path"]
         if not isinstance(self.callback.save_freq, int):
             return None  # "epoch": Keras' own restore is exact
-        if not tf.io.gfile.exists(path):
+        position = internals.backup_position(self.paths)
+        if position is None:
             return None
-        with tf.io.gfile.GFile(path) as f:
-            metadata = json.loads(f.read())
-        return int(metadata["epoch"]), int(metadata["batch"]) + 1
+        epoch, batch = position
+        return epoch, batch + 1
 
     # ----------------------------------------------------------- hooks
     def on_train_begin(self, logs=None):
@@ -314,15 +212,15 @@ class _Resume:
         model = callback.model
         type(callback).on_train_begin(callback, logs)
         position = self._saved_position()
-        epoch = model._initial_epoch or 0
+        epoch = internals.initial_epoch(model) or 0
         if position is not None:
             epoch, done = position
             steps = (callback.params or {}).get("steps")
             if steps is not None and done >= steps:
                 epoch, done = epoch + 1, 0
-                model._initial_epoch = epoch
+                internals.set_initial_epoch(model, epoch)
             self.skip_epoch, self.skip = epoch, done
-        callback._current_epoch = epoch
+        internals.set_backup_epoch(callback, epoch)
         strategy = model.distribute_strategy
         if is_multi_worker(strategy):
             _agreed(strategy, [epoch, self.skip], "where to resume")
@@ -333,14 +231,7 @@ class _Resume:
         # Keras writes `backup_dir`'s files and removes `backup_dir` at the
         # end: a worker other than the chief does both in its own place.
         self.private_dir = tempfile.mkdtemp(prefix="keras_adv_backup_")
-        callback = self.callback
-        for name, value in self.paths.items():
-            relative = os.path.relpath(value, self.paths["backup_dir"])
-            setattr(
-                callback,
-                name,
-                os.path.normpath(os.path.join(self.private_dir, relative)),
-            )
+        internals.relocate_backup(self.callback, self.paths, self.private_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         type(self.callback).on_epoch_begin(self.callback, epoch, logs)
@@ -352,26 +243,15 @@ class _Resume:
 
     def on_train_batch_begin(self, batch, logs=None):
         type(self.callback).on_train_batch_begin(self.callback, batch, logs)
-        if not self._skipping(batch):
-            return
-        model = self.callback.model
-        train_function = model.train_function
-
-        def skip_batches(iterator):
-            # Batches the backup already includes: read, not trained.
-            model.train_function = train_function
-            for _ in range(model.steps_per_execution):
-                next(iterator)
-            return {}
-
-        model.train_function = skip_batches
+        if self._skipping(batch):
+            # A batch the backup already includes: read, not trained.
+            internals.skip_next_train_step(self.callback.model)
 
     def on_train_batch_end(self, batch, logs=None):
         callback = self.callback
         if self._skipping(batch):
             # The backup is this position's: count from it, do not save.
-            callback._last_batch_seen = batch
-            callback._batches_seen_since_last_saving = 0
+            internals.count_skipped_batch(callback, batch)
             return
         type(callback).on_train_batch_end(callback, batch, logs)
 
@@ -395,10 +275,9 @@ def _resumable_backups(callbacks):
     adapted = []
     try:
         for callback in _callback_list(callbacks):
-            if isinstance(
-                callback, keras.callbacks.BackupAndRestore
-            ) and not any(
-                _adapter(callback.__dict__.get(n)) for n in _BACKUP_HOOKS
+            if (
+                isinstance(callback, keras.callbacks.BackupAndRestore)
+                and _adapter(callback) is None
             ):
                 resume = _Resume(callback)
                 resume.install()
@@ -453,16 +332,19 @@ def multi_worker_support(model):
     """
     _check_model(model)
     strategy = model.distribute_strategy
-    if not is_multi_worker(strategy) or _installed(model) is not None:
+    if (
+        not is_multi_worker(strategy)
+        or internals.multi_worker_seams_owner(model) is not None
+    ):
         yield model
         return
     _check_variables_in_scope(model, strategy)
-    support = _Support(model)
-    support.install()
+    owner = object()  # this block's installation
+    internals.install_multi_worker_seams(model, owner)
     try:
         yield model
     finally:
-        support.remove()
+        internals.remove_multi_worker_seams(model, owner)
 
 
 def shard_by_data(dataset):

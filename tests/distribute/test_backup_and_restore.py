@@ -9,8 +9,8 @@ adapts it (`keras_adv/distribute/_multi_worker.py`). These tests run on
 one machine, interrupting with an exception; `test_multi_worker.py` kills
 a worker process (SIGKILL) of a two-worker run.
 
-The first tests pin the Keras attributes and behaviour the adaptation
-relies on.
+The Keras attributes and behaviour the adaptation relies on are pinned in
+`tests/test_keras_internals.py`.
 """
 
 import json
@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_adv import _keras_internals as internals
 from keras_adv.attacks import PGD
 from keras_adv.callbacks import AdversarialTraining
 from keras_adv.distribute import _multi_worker
@@ -126,25 +127,14 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-# ------------------------------------------- pins of Keras' behaviour
-def test_keras_backup_and_restore_has_the_attributes_used(tmp_path):
-    callback = keras.callbacks.BackupAndRestore(str(tmp_path), save_freq=2)
-    for name in _multi_worker._BACKUP_PATHS:
-        assert isinstance(getattr(callback, name), str), name
-    for name in _multi_worker._BACKUP_PATHS[1:]:
-        assert getattr(callback, name).startswith(str(tmp_path)), name
-    assert callback._last_batch_seen == 0
-    assert callback._batches_seen_since_last_saving == 0
-    assert callback._current_epoch == 0
-    assert keras.Model()._initial_epoch is None
-
-
+# ------------------------------------------------------- Keras alone
 def test_keras_alone_repeats_the_batches_of_a_mid_epoch_backup(
     tmp_path, uninterrupted
 ):
-    # keras/src/callbacks/backup_and_restore.py: `_load_model` reads the
-    # metadata's "epoch", never its "batch". If Keras resumes at the step
-    # one day, the adaptation would skip those batches a second time.
+    # Why the adaptation exists (keras/src/callbacks/backup_and_restore.py:
+    # `_load_model` reads the metadata's "epoch", never its "batch"). If
+    # Keras resumes at the step one day, the adaptation would skip those
+    # batches a second time.
     backup_dir = str(tmp_path / "backup")
     assert run("plain", backup_dir, interrupt_at=7, fit=keras_fit) is None
     assert metadata(backup_dir) == {"epoch": 1, "batch": 1}
@@ -241,13 +231,13 @@ def test_epoch_backups_are_left_to_keras(tmp_path, uninterrupted):
 
 def test_the_callback_is_left_as_it_was_after_an_exception(tmp_path):
     callback = keras.callbacks.BackupAndRestore(str(tmp_path), save_freq=2)
-    paths = {n: getattr(callback, n) for n in _multi_worker._BACKUP_PATHS}
+    paths = internals.backup_paths(callback)
     with pytest.raises(RuntimeError, match="boom"):
         with _multi_worker._resumable_backups([callback]):
             assert set(_multi_worker._BACKUP_HOOKS) <= set(vars(callback))
             raise RuntimeError("boom")
     assert not set(_multi_worker._BACKUP_HOOKS) & set(vars(callback))
-    assert {n: getattr(callback, n) for n in paths} == paths
+    assert internals.backup_paths(callback) == paths
 
 
 def test_workers_agree_on_one_machine():

@@ -18,11 +18,12 @@ The default suite runs the plain model and TRADES through the callback
 TRADES through `AdversarialTraining`, `AdversarialModel`, `GAN`,
 `SoftmaxGAN`) against a reference process (about two minutes).
 
-The first tests pin the Keras behaviour that `keras_adv.distribute` relies
-on (see `keras_adv/distribute/_multi_worker.py`).
+The Keras behaviour `keras_adv.distribute` relies on is pinned in
+`tests/test_keras_internals.py`; here,
+`test_keras_fit_still_fails_without_the_adapter` says whether the adapter
+is still needed.
 """
 
-import inspect
 import json
 import os
 import signal
@@ -37,8 +38,8 @@ import multi_worker_program as program
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras.src.backend.tensorflow import trainer as tf_trainer
 
+from keras_adv import _keras_internals as internals
 from keras_adv.distribute import _multi_worker
 from keras_adv.distribute import fit_multi_worker
 from keras_adv.distribute import is_multi_worker
@@ -214,58 +215,6 @@ def assert_same_training(actual, expected, atol=ATOL):
         )
 
 
-# ------------------------------------------- pins of Keras' behaviour
-def test_keras_trainer_has_the_seams_the_adapter_uses():
-    trainer = tf_trainer.TensorFlowTrainer
-    params = inspect.signature(trainer._maybe_symbolic_build).parameters
-    assert list(params) == ["self", "iterator", "data_batch"]
-    params = inspect.signature(trainer._make_function).parameters
-    assert list(params) == ["self", "step_function"]
-    assert callable(tf_trainer._collective_all_reduce_multi_worker)
-
-
-def test_fit_and_evaluate_build_through_the_instance():
-    model = _model()
-    calls = []
-    original = model._maybe_symbolic_build
-
-    def spy(iterator=None, data_batch=None):
-        calls.append(iterator is not None and data_batch is None)
-        return original(iterator=iterator, data_batch=data_batch)
-
-    model.__dict__["_maybe_symbolic_build"] = spy
-    model.fit(_dataset(), epochs=1, verbose=0)
-    model.evaluate(_dataset(), verbose=0)
-    assert calls == [True, True]
-
-
-def test_train_and_test_functions_are_made_through_the_instance():
-    model = _model()
-    steps = []
-    original = model._make_function
-
-    def spy(step_function):
-        steps.append(step_function)
-        return original(step_function)
-
-    model.__dict__["_make_function"] = spy
-    model.make_train_function(force=True)
-    model.make_test_function(force=True)
-    assert steps == [model.train_step, model.test_step]
-
-
-def test_symbolic_build_from_a_data_batch_builds_in_the_scope():
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    with strategy.scope():
-        model = keras.Sequential([keras.layers.Dense(2)])
-        model.compile("sgd", "mse")
-    assert not model.built
-    x = tf.zeros((4, 3))
-    model._maybe_symbolic_build(data_batch=(x, tf.zeros((4, 2))))
-    assert model.built and model.optimizer.built
-    assert strategy.extended.variable_created_in_scope(model.weights[0].value)
-
-
 # ------------------------------------------------ adapter in-process
 def test_is_multi_worker_is_false_on_one_machine():
     assert not is_multi_worker(tf.distribute.get_strategy())
@@ -276,41 +225,8 @@ def test_support_changes_nothing_on_one_machine():
     model = _model()
     with multi_worker_support(model) as same:
         assert same is model
-        assert not {"_maybe_symbolic_build", "_make_function"} & set(
-            vars(model)
-        )
+        assert not set(internals.MULTI_WORKER_SEAMS) & set(vars(model))
         model.fit(_dataset(), epochs=1, verbose=0)
-
-
-def test_installed_seams_train_like_keras_and_leave_no_trace():
-    # The seams themselves, on one device in a strategy scope: the model is
-    # built from the first batch's local values, logs come out as scalars.
-    def train(install):
-        keras.utils.set_random_seed(0)
-        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-        with strategy.scope():
-            model = keras.Sequential([keras.layers.Dense(2)])
-            model.compile(
-                keras.optimizers.SGD(0.1),
-                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            )
-        support = _multi_worker._Support(model)
-        if install:
-            support.install()
-            assert set(_multi_worker._SEAMS) <= set(vars(model))
-        history = model.fit(_dataset(), epochs=2, verbose=0)
-        weights = model.get_weights()
-        if install:
-            support.remove()
-            assert not set(_multi_worker._SEAMS) & set(vars(model))
-            assert model.train_function is None
-        return history.history["loss"], weights
-
-    loss, weights = train(install=True)
-    expected_loss, expected_weights = train(install=False)
-    np.testing.assert_allclose(loss, expected_loss, rtol=1e-6)
-    for w, e in zip(weights, expected_weights):
-        np.testing.assert_allclose(w, e, rtol=1e-6)
 
 
 def test_support_is_removed_after_an_exception(monkeypatch):
@@ -318,9 +234,9 @@ def test_support_is_removed_after_an_exception(monkeypatch):
     model = _model()
     with pytest.raises(RuntimeError, match="boom"):
         with multi_worker_support(model):
-            assert _multi_worker._installed(model) is not None
+            assert internals.multi_worker_seams_owner(model) is not None
             raise RuntimeError("boom")
-    assert not set(_multi_worker._SEAMS) & set(vars(model))
+    assert not set(internals.MULTI_WORKER_SEAMS) & set(vars(model))
 
 
 def test_multi_worker_needs_a_dataset(monkeypatch):
