@@ -5,8 +5,11 @@ Usage: `python scripts/import_cycles.py [--package DIR]`.
 Every module of the package is parsed with `ast` (nothing is imported) and
 every `import` statement counts, function-local ones included:
 `import keras_adv.a.b` is an edge to `keras_adv.a.b`; `from keras_adv.a
-import name` is an edge to `keras_adv.a` and, when `keras_adv.a.name` is a
-module, to it as well; relative imports are resolved the same way. Imports
+import name` is an edge to the module `keras_adv.a.name` when there is one,
+else to `keras_adv.a` (a submodule's parent packages are not counted:
+Python imports them first whichever form the import takes, and counting
+them would make every import inside a package a cycle through its
+`__init__`); relative imports are resolved the same way. Imports
 made from strings (`importlib.import_module(...)`) are not seen.
 
 A cycle is a strongly connected component of more than one module: each is
@@ -47,10 +50,12 @@ def _imported(node, name, is_package, modules):
         base = f"{package}.{node.module}" if node.module else package
     else:
         base = node.module
-    targets = {base} if base in modules else set()
+    targets = set()
     for alias in node.names:
         if f"{base}.{alias.name}" in modules:
             targets.add(f"{base}.{alias.name}")
+        elif base in modules:
+            targets.add(base)
     return targets
 
 

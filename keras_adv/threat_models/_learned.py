@@ -54,13 +54,35 @@ def check_instance(name, value, cls, public_name):
     return value
 
 
-def check_cvae(cvae):
-    """`cvae` as a `PerturbationCVAE` (see `check_instance`)."""
-    from keras_adv.models import PerturbationCVAE
+#: What a learned set calls on its CVAE (`keras_adv.models.
+#: PerturbationCVAE` has them all).
+CVAE_METHODS = ("encode_prior", "decode", "latent_distance")
 
-    return check_instance(
-        "cvae", cvae, PerturbationCVAE, "keras_adv.models.PerturbationCVAE"
-    )
+
+def check_cvae(cvae):
+    """`cvae` as a trained conditional VAE, deserialised if a config dict.
+
+    Threat models sit below models in the package map, so the check is by
+    interface: a `keras.Model` with the methods of `CVAE_METHODS` (a
+    `keras_adv.models.PerturbationCVAE`, or a subclass).
+
+    Raises:
+        TypeError: for anything else, naming the argument.
+    """
+    if isinstance(cvae, dict):
+        cvae = keras.saving.deserialize_keras_object(cvae)
+    if not (
+        isinstance(cvae, keras.Model)
+        and all(callable(getattr(cvae, m, None)) for m in CVAE_METHODS)
+    ):
+        raise TypeError(
+            _validation.invalid(
+                "cvae",
+                "a keras_adv.models.PerturbationCVAE",
+                type(cvae).__name__,
+            )
+        )
+    return cvae
 
 
 @register
