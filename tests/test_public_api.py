@@ -68,6 +68,7 @@ EXPECTED = {
     "models": [
         "AdvGAN",
         "AdversarialModel",
+        "Distillation",
         "GAN",
         "PerturbationCVAE",
         "SoftmaxGAN",

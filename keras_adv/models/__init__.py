@@ -13,6 +13,7 @@ from keras_adv.models._cvae_nets import cvae_mnist_fc
 from keras_adv.models._cvae_nets import cvae_mnist_stn
 from keras_adv.models._dcgan import dcgan_discriminator
 from keras_adv.models._dcgan import dcgan_generator
+from keras_adv.models._distillation import Distillation
 from keras_adv.models._gan import GAN
 from keras_adv.models._softmax_gan import SoftmaxGAN
 
@@ -20,6 +21,7 @@ __all__ = []
 __all__ += ["GAN", "SoftmaxGAN", "dcgan_discriminator", "dcgan_generator"]
 __all__ += ["AdversarialModel"]
 __all__ += ["AdvGAN", "advgan_discriminator", "advgan_generator"]
+__all__ += ["Distillation"]
 __all__ += ["mnist_model_a", "mnist_model_b", "mnist_model_c"]
 __all__ += ["PerturbationCVAE", "cvae_mnist_conv", "cvae_mnist_fc"]
 __all__ += ["cvae_mnist_stn"]

@@ -13,7 +13,8 @@ from keras_adv._api import register
 from keras_adv.attacks import GeneratorAttack
 from keras_adv.attacks import ModelLogits
 from keras_adv.attacks._logits import sparse_labels
-from keras_adv.losses import _advgan as advgan_losses
+from keras_adv.models import _advgan_batch
+from keras_adv.models import _advgan_checks as checks
 from keras_adv.models import _distillation
 from keras_adv.models._gan import GAN
 
@@ -31,50 +32,6 @@ TRACKERS = (
 
 def _default_optimizer():
     return keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.5)
-
-
-def _num_classes(model, num_classes):
-    if num_classes is not None:
-        return _validation.check_int("num_classes", num_classes, minimum=2)
-    try:
-        classes = model.outputs[0].shape[-1]
-    except (AttributeError, IndexError, TypeError, ValueError):
-        classes = None
-    if classes is None:
-        raise ValueError(
-            _validation.invalid(
-                "num_classes",
-                "the number of classes (it cannot be read from a subclassed "
-                "or unbuilt target model)",
-                None,
-            )
-        )
-    return int(classes)
-
-
-def _check_generator(generator, targeted, num_classes):
-    """Whether `generator` is conditioned (`[x, one-hot target]` inputs)."""
-    inputs = getattr(generator, "inputs", None) or []
-    conditioned = len(inputs) == 2
-    if targeted != conditioned:
-        raise ValueError(
-            _validation.invalid(
-                "generator",
-                "a generator with inputs [x, one-hot target] for a "
-                "targeted AdvGAN and one input x otherwise "
-                f"(targeted={targeted})",
-                f"a generator with {len(inputs)} input(s)",
-            )
-        )
-    if conditioned and inputs[1].shape[-1] != num_classes:
-        raise ValueError(
-            _validation.invalid(
-                "generator",
-                f"a target input of width {num_classes}",
-                tuple(inputs[1].shape),
-            )
-        )
-    return conditioned
 
 
 @register
@@ -98,17 +55,15 @@ class AdvGAN(GAN):
     `max(0, ||G(x)||_2 - c)`. All means are over the batch (so the weights
     do not depend on the batch size).
 
-    One generator pass per step: a discriminator update does not change
-    `G(x)`, so the training step computes it once, under the generator's
-    tape, and hands it to the hooks: each of the `d_steps` calls
-    `discriminator_step(x, y, x_adv=...)` gets the adversarial batch (a
-    constant), and `generator_step(x, y, delta=..., tape=...)` continues
-    that tape. These are the updates of hooks that each compute their own
-    `G(x)`. A subclass may override any hook (one that ignores what it is
-    given computes its own `G(x)`, one generator pass more); the loss
-    terms are `generator_terms`. A generator with dropout or batch
-    normalization draws one mask and updates its moving statistics once
-    per step.
+    One generator pass per step: the discriminator updates do not change
+    `G(x)`, so the training step computes it once, on the generator's
+    tape, and passes it to the hooks: `discriminator_step(x, y,
+    x_adv=...)` (a constant) and `generator_step(x, y, delta=...,
+    tape=...)`, which continues the tape. The updates are those of hooks
+    that compute their own `G(x)`, which an overriding hook may still do
+    (one generator pass more); the loss terms are `generator_terms`. A
+    generator with dropout or batch normalization draws one mask and
+    updates its statistics once per step.
 
     Targeted attacks (`targeted=True`) use one generator conditioned on the
     target (inputs `[x, one-hot target]`, see
@@ -224,13 +179,7 @@ class AdvGAN(GAN):
             seed=seed,
             **kwargs,
         )
-        if not isinstance(target_model, keras.Model):
-            raise TypeError(
-                _validation.invalid(
-                    "target_model", "a keras.Model", target_model
-                )
-            )
-        self.target_model = target_model
+        self.target_model = checks.check_target_model(target_model)
         self.threat_model = threat_models.get(norm, eps, value_range)
         self.eps = _validation.check_number("eps", eps, minimum=0.0)
         self.norm = self.threat_model.norm
@@ -240,23 +189,13 @@ class AdvGAN(GAN):
         self.beta = _validation.check_number("beta", beta, minimum=0.0)
         self.c = _validation.check_number("c", c, minimum=0.0)
         self.kappa = _validation.check_number("kappa", kappa, minimum=0.0)
-        self.num_classes = _num_classes(target_model, num_classes)
-        if target_fn is not None and not callable(target_fn):
-            raise TypeError(
-                _validation.invalid("target_fn", "a callable", target_fn)
-            )
-        if target_fn is not None and not self.targeted:
-            raise ValueError(
-                _validation.invalid(
-                    "target_fn", "None for an untargeted AdvGAN", target_fn
-                )
-            )
-        self.target_fn = target_fn
+        self.num_classes = checks.num_classes_of(target_model, num_classes)
+        self.target_fn = checks.check_target_fn(target_fn, self.targeted)
         if from_logits is not None:
             from_logits = _validation.check_bool("from_logits", from_logits)
         self.from_logits = from_logits
         self.target_logits = ModelLogits(target_model, from_logits)
-        self.conditioned = _check_generator(
+        self.conditioned = checks.check_generator(
             generator, self.targeted, self.num_classes
         )
         self.distillation = _distillation.from_arguments(
@@ -296,16 +235,9 @@ class AdvGAN(GAN):
                 stacklevel=2,
             )
             self._set_surrogate_optimizer(s_optimizer)
-        super().compile(
-            d_optimizer=_default_optimizer()
-            if d_optimizer is None
-            else d_optimizer,
-            g_optimizer=_default_optimizer()
-            if g_optimizer is None
-            else g_optimizer,
-            loss=loss,
-            **kwargs,
-        )
+        d_optimizer = d_optimizer or _default_optimizer()
+        g_optimizer = g_optimizer or _default_optimizer()
+        super().compile(d_optimizer, g_optimizer, loss=loss, **kwargs)
 
     def _set_surrogate_optimizer(self, optimizer):
         if self.distillation is not None:
@@ -364,24 +296,12 @@ class AdvGAN(GAN):
         labels = ops.cast(ops.reshape(labels, [-1]), "int32")
         if self.target_fn is not None:
             return ops.cast(ops.reshape(self.target_fn(labels), [-1]), "int32")
-        seed = self.replica_seed()  # replicas draw different targets
-        if seed is None:
-            shift = keras.random.randint(
-                ops.shape(labels),
-                1,
-                self.num_classes,
-                seed=self.seed_generator,
-                dtype="int32",
-            )
-        else:
-            shift = tf.random.stateless_uniform(
-                ops.shape(labels),
-                seed,
-                minval=1,
-                maxval=self.num_classes,
-                dtype=tf.int32,
-            )
-        return (labels + shift) % self.num_classes
+        return _advgan_batch.other_classes(
+            labels,
+            self.num_classes,
+            self.seed_generator,
+            self.replica_seed(),  # replicas draw different targets
+        )
 
     def generator_inputs(self, x, targets=None):
         """`x`, or `[x, one-hot targets]` for a conditioned generator."""
@@ -433,11 +353,6 @@ class AdvGAN(GAN):
         """
         batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
         x = np.asarray(x, "float32")
-        if self.targeted and targets is None:
-            raise ValueError(
-                "A targeted AdvGAN needs the target classes. Received: "
-                "targets=None"
-            )
         parts = []
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size]
@@ -492,37 +407,30 @@ class AdvGAN(GAN):
         if delta is None:
             delta = self.perturbation(x, y, training=training)
         x_adv = self.adversarial(x, delta)
-        logits = self.target_logits(x_adv)
+        values = _advgan_batch.attack_terms(
+            x,
+            delta,
+            x_adv,
+            y,
+            self.target_logits(x_adv),
+            self.kappa,
+            self.c,
+            self.targeted,
+        )
         real_logits = None
         if getattr(self.gan_loss, "generator_uses_real_logits", True):
             real_logits = ops.stop_gradient(
                 self.discriminate(x, training=training)
             )
         fake_logits = self.discriminate(x_adv, training=training)
-        g_gan = self.generator_loss(real_logits, fake_logits)
-        g_adv = ops.mean(
-            advgan_losses.cw_loss(y, logits, self.kappa, self.targeted)
+        values["g_gan"] = self.generator_loss(real_logits, fake_logits)
+        values["g_loss"] = (
+            values["g_adv"]
+            + self.alpha * values["g_gan"]
+            + self.beta * values["g_hinge"]
         )
-        g_hinge = ops.mean(advgan_losses.perturbation_hinge(delta, self.c))
-        g_loss = g_adv + self.alpha * g_gan + self.beta * g_hinge
-        predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
-        hit = (
-            ops.equal(predicted, y)
-            if self.targeted
-            else ops.not_equal(predicted, y)
-        )
-        diff = ops.reshape(x_adv - x, (ops.shape(x)[0], -1))
-        return {
-            "g_loss": g_loss,
-            "g_gan": g_gan,
-            "g_adv": g_adv,
-            "g_hinge": g_hinge,
-            "success_rate": ops.mean(ops.cast(hit, "float32")),
-            "perturbation_norm": ops.mean(
-                ops.sqrt(ops.sum(ops.square(diff), axis=-1))
-            ),
-            "x_adv": x_adv,
-        }
+        values["x_adv"] = x_adv
+        return values
 
     def generator_step(self, x, y=None, delta=None, tape=None):
         """One generator update on `generator_terms`' `g_loss`.
@@ -541,14 +449,8 @@ class AdvGAN(GAN):
             The dict of `generator_terms`.
         """
         if (delta is None) != (tape is None):
-            raise ValueError(
-                _validation.invalid(
-                    "tape",
-                    "the GradientTape that recorded `delta` (both or "
-                    "neither given)",
-                    tape,
-                )
-            )
+            expected = "the tape that recorded `delta` (both or neither)"
+            raise ValueError(_validation.invalid("tape", expected, tape))
         if tape is None:
             tape = tf.GradientTape()
         with tape:
@@ -564,10 +466,8 @@ class AdvGAN(GAN):
     def surrogate_step(self, x, answers):
         """One surrogate update on black-box `answers` (graph-safe).
 
-        The loss is `keras_adv.models.Distillation`'s: the cross-entropy
-        between the answers (probabilities or one-hot labels) and the
-        surrogate's softmax, averaged over the batch; the surrogate runs
-        in training mode, the optimizer is the distillation's.
+        `Distillation.update` on `target_model` in training mode: the
+        cross-entropy between the answers and the surrogate's softmax.
 
         Returns:
             Dict `{"s_loss": scalar}`.
@@ -575,12 +475,13 @@ class AdvGAN(GAN):
         surrogate = ModelLogits(
             self.target_model, self.target_logits.from_logits, training=True
         )
-        with tf.GradientTape() as tape:
-            s_loss = _distillation.surrogate_loss(answers, surrogate(x))
-        self.apply_update(
-            tape, s_loss, self.target_model.trainable_variables, self.s_optimizer
+        return self.distillation.update(
+            surrogate,
+            self.target_model.trainable_variables,
+            x,
+            answers,
+            self.apply_update,
         )
-        return {"s_loss": s_loss}
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -618,21 +519,9 @@ class AdvGAN(GAN):
     def distill(self, x, epochs=5, batch_size=64, verbose=0):
         """Fits the surrogate (`target_model`) to the black box on `x`.
 
-        Static distillation, or the warm start of a dynamic one: queries
-        the black box once on every sample of `x` (counted), then trains
-        the surrogate for `epochs` on the answers with `surrogate_step`
-        (one compiled step per batch; see
-        `keras_adv.models.Distillation.fit`).
-
-        Args:
-            x: Float array of inputs.
-            epochs: Int >= 1. Defaults to `5`.
-            batch_size: Int >= 1. Defaults to `64`.
-            verbose: 0 or 1 (prints the loss per epoch). Defaults to `0`.
-
-        Returns:
-            Dict with the last epoch's mean `s_loss`, the surrogate's
-            `agreement` with the black box's labels on `x`, and `queries`.
+        Static distillation, or the warm start of a dynamic one:
+        `keras_adv.models.Distillation.fit` (same arguments and result)
+        with a compiled `surrogate_step` per batch.
         """
         if self.distillation is None:
             raise ValueError(
@@ -690,13 +579,17 @@ class AdvGAN(GAN):
         config = dict(config)
         for key in ("generator", "discriminator", "target_model"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
-        for key in ("target_fn", "distillation"):
-            value = config.get(key)
-            if isinstance(value, dict):
-                config[key] = keras.saving.deserialize_keras_object(value)
-        if isinstance(config.get("distillation"), str):
-            # Saved before 0.2: the mode alone (the black box never is).
-            config["distillation"] = _distillation.from_arguments(
-                config["distillation"], None, warn=False
+        if config.get("target_fn") is not None:
+            config["target_fn"] = keras.saving.deserialize_keras_object(
+                config["target_fn"]
             )
+        distillation = config.get("distillation")
+        if isinstance(distillation, str):
+            # Saved before 0.2: the mode alone (the black box never is).
+            distillation = _distillation.from_arguments(
+                distillation, None, warn=False
+            )
+        elif distillation is not None:
+            distillation = keras.saving.deserialize_keras_object(distillation)
+        config["distillation"] = distillation
         return cls(**config)

@@ -18,6 +18,7 @@ import keras_adv
 from keras_adv.attacks import BlackBox
 from keras_adv.losses import cw_loss
 from keras_adv.models import AdvGAN
+from keras_adv.models import Distillation
 from keras_adv.testing import linear_classifier
 
 
@@ -236,6 +237,8 @@ def test_keras_round_trip_of_the_whole_model_and_the_generator(tmp_path):
         ({"norm": "l1"}, ValueError, "norm"),
         ({"targeted": True}, ValueError, "generator"),
         ({"target_fn": next_class}, ValueError, "target_fn"),
+        ({"distillation": 3}, TypeError, "distillation"),
+        # The forms before Distillation (deprecated) are checked as before.
         ({"black_box": lambda x: x}, TypeError, "black_box"),
         ({"distillation": "online"}, ValueError, "distillation"),
     ],
@@ -298,34 +301,113 @@ def test_black_box_answers_carry_no_gradient_and_are_counted():
     assert numpy_box.query_count == 7
 
 
-@pytest.mark.parametrize("distillation", ["static", "dynamic"])
-def test_distillation_queries_are_counted_exactly(distillation):
-    x, y = points(128)
-    box = BlackBox(ArgmaxOnly(linear_target()), 2, output="labels")
-    student = surrogate()
+def black_box_advgan(mode, optimizer=None, box=None):
+    box = box or BlackBox(ArgmaxOnly(linear_target()), 2, output="labels")
     gan = AdvGAN(
         dense_generator(),
         dense_discriminator(),
-        student,
+        surrogate(),
         eps=EPS,
-        black_box=box,
-        distillation=distillation,
+        distillation=Distillation(box, mode=mode, optimizer=optimizer),
         seed=0,
     )
-    gan.compile(s_optimizer=keras.optimizers.Adam(1e-2))
+    gan.compile()
+    return gan
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_distillation_queries_are_counted_exactly(mode):
+    x, y = points(128)
+    gan = black_box_advgan(mode, keras.optimizers.Adam(1e-2))
+    box, student = gan.black_box, gan.target_model
     result = gan.distill(x, epochs=30, batch_size=32)
     assert result["queries"] == 128 == box.query_count
     assert result["agreement"] >= 0.9
     before = [w.copy() for w in student.get_weights()]
     history = gan.fit(x, y, batch_size=32, epochs=2, verbose=0)
-    spent = 0 if distillation == "static" else 2 * 2 * 128
+    spent = 0 if mode == "static" else 2 * 2 * 128
     assert box.query_count == 128 + spent
     assert history.history["queries"][-1] == 128 + spent
     changed = any(
         not np.array_equal(a, b) for a, b in zip(before, student.get_weights())
     )
-    assert changed is (distillation == "dynamic")
-    assert ("s_loss" in history.history) is (distillation == "dynamic")
+    assert changed is (mode == "dynamic")
+    assert ("s_loss" in history.history) is (mode == "dynamic")
+
+
+def test_deprecated_black_box_arguments_build_a_distillation():
+    x, y = points(64)
+    box = BlackBox(ArgmaxOnly(linear_target()), 2, output="labels")
+    with pytest.warns(DeprecationWarning, match="Distillation"):
+        old = AdvGAN(
+            dense_generator(),
+            dense_discriminator(),
+            surrogate(),
+            eps=EPS,
+            black_box=box,
+            seed=0,
+        )
+    assert old.distillation.black_box is box
+    assert old.distillation.mode == "dynamic"  # the default, as before
+    with pytest.warns(DeprecationWarning, match="optimizer"):
+        old.compile(s_optimizer=keras.optimizers.SGD(0.5))
+    assert isinstance(old.s_optimizer, keras.optimizers.SGD)
+    assert old.s_optimizer is old.distillation.optimizer
+    # The same updates as the Distillation form.
+    new = black_box_advgan("dynamic", keras.optimizers.SGD(0.5))
+    for gan in (old, new):
+        gan.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(old.get_weights(), new.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="`black_box`"):
+        AdvGAN(
+            dense_generator(),
+            dense_discriminator(),
+            surrogate(),
+            distillation=Distillation(box),
+            black_box=box,
+        )
+
+
+def test_save_and_load_with_a_distillation(tmp_path):
+    x, y = points(64)
+    gan = black_box_advgan("dynamic", keras.optimizers.Adam(1e-2))
+    gan.distill(x, epochs=2, batch_size=32)
+    gan.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    path = str(tmp_path / "black_box.keras")
+    gan.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded.distillation, Distillation)
+    assert loaded.distillation.mode == "dynamic"
+    assert loaded.black_box is None  # not configuration
+    assert loaded.s_optimizer.get_config() == gan.s_optimizer.get_config()
+    # The surrogate's optimizer state is saved with the model.
+    for a, b in zip(loaded.s_optimizer.variables, gan.s_optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_allclose(loaded.generate(x), gan.generate(x), atol=1e-7)
+    # Re-attached, the black box is queried by the next fit.
+    box = BlackBox(ArgmaxOnly(linear_target()), 2, output="labels")
+    loaded.distillation.black_box = box
+    history = loaded.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert box.query_count == 2 * 64 and "s_loss" in history.history
+
+
+def test_configs_saved_before_distillation_still_load():
+    # Before 0.2 the config held the mode alone, the compile config the
+    # surrogate's optimizer.
+    gan = black_box_advgan("static")
+    config = gan.get_config()
+    config["distillation"] = "static"
+    loaded = AdvGAN.from_config(config)
+    assert loaded.distillation.mode == "static"
+    assert loaded.black_box is None
+    compile_config = gan.get_compile_config()
+    compile_config["s_optimizer"] = keras.saving.serialize_keras_object(
+        keras.optimizers.SGD(0.25)
+    )
+    loaded.compile_from_config(compile_config)
+    assert isinstance(loaded.s_optimizer, keras.optimizers.SGD)
+    assert float(loaded.s_optimizer.learning_rate) == 0.25
 
 
 def test_distill_without_a_black_box_raises():
@@ -366,10 +448,17 @@ def test_adversarial_training_against_a_jointly_updated_generator():
 
 
 class HookByHook(AdvGAN):
-    """Overrides a hook (unchanged), so `fit` runs the hooks one by one."""
+    """Its discriminator updates compute their own `G(x)` each."""
 
-    def discriminator_step(self, x, y=None):
+    def discriminator_step(self, x, y=None, x_adv=None):
         return super().discriminator_step(x, y)
+
+
+class OwnPasses(HookByHook):
+    """Its generator update too computes its own `G(x)`, on its own tape."""
+
+    def generator_step(self, x, y=None, delta=None, tape=None):
+        return super().generator_step(x, y)
 
 
 class CountingPerturbation(AdvGAN):
@@ -395,14 +484,16 @@ def _built(cls, targeted, d_steps, **kwargs):
 
 @pytest.mark.parametrize("targeted", [False, True])
 @pytest.mark.parametrize("d_steps", [1, 2])
-def test_one_generator_pass_gives_the_updates_of_the_hooks(targeted, d_steps):
-    # The fused step computes G(x) once for the discriminator and the
-    # generator updates; a subclass that overrides a hook runs them one by
-    # one (G(x) per hook). Same updates, so the same weights and logs.
+@pytest.mark.parametrize("cls", [HookByHook, OwnPasses])
+def test_one_generator_pass_gives_the_updates_of_the_hooks(
+    targeted, d_steps, cls
+):
+    # The training step computes G(x) once and passes it to the hooks;
+    # hooks that ignore it compute G(x) each. Same updates, so the same
+    # weights and logs.
     x, y = points(96)
     fused = _built(AdvGAN, targeted, d_steps)
-    hooks = _built(HookByHook, targeted, d_steps)
-    assert fused._shares_perturbation() and not hooks._shares_perturbation()
+    hooks = _built(cls, targeted, d_steps)
     logs = [
         gan.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
         for gan in (fused, hooks)
@@ -416,9 +507,20 @@ def test_one_generator_pass_gives_the_updates_of_the_hooks(targeted, d_steps):
         np.testing.assert_allclose(values, logs[1].history[key], rtol=1e-5)
 
 
-@pytest.mark.parametrize("cls, passes", [(AdvGAN, 1), (HookByHook, 3)])
+def test_generator_step_takes_delta_and_its_tape_together():
+    gan = make()
+    x, y = points(8)
+    delta = gan.perturbation(x, training=True)
+    with pytest.raises(ValueError, match="`tape`"):
+        gan.generator_step(x, y, delta=delta)
+
+
+@pytest.mark.parametrize(
+    "cls, passes", [(AdvGAN, 1), (HookByHook, 3), (OwnPasses, 4)]
+)
 def test_generator_forward_passes_per_step(cls, passes):
-    # d_steps=2: one pass for all updates, or one per hook call (2 + 1).
+    # d_steps=2: one pass for all updates, plus one per hook call that
+    # computes its own G(x) (2 discriminator updates, 1 generator update).
     counting = type("Counting", (CountingPerturbation, cls), {})
     gan = _built(counting, targeted=False, d_steps=2, run_eagerly=True)
     CountingPerturbation.calls = 0
