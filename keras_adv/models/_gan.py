@@ -8,6 +8,7 @@ from keras import ops
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv.distribute import _replicas
 from keras_adv.losses import _gan as gan_losses
 
 _SEED_KEY = "seed_generator_state"
@@ -16,14 +17,6 @@ _SEED_KEY = "seed_generator_state"
 def _default_optimizer():
     # The DCGAN settings (Radford et al., arXiv:1511.06434).
     return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
-
-
-def _scale_for_replicas(loss):
-    """Divides by the number of replicas so summed gradients average."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:
-        loss = loss * (1.0 / replicas)
-    return loss
 
 
 @register
@@ -337,7 +330,7 @@ class GAN(keras.Model):
         Call it after leaving the tape's context.
         """
         with tape:
-            scaled = optimizer.scale_loss(_scale_for_replicas(loss))
+            scaled = optimizer.scale_loss(_replicas.scale_for_replicas(loss))
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
 

@@ -10,15 +10,17 @@ times, the input gradient of each pass reused for the perturbation) as
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _keras_internals as internals
 from keras_adv import _validation
 from keras_adv import losses
 from keras_adv._api import register
 from keras_adv._outputs import sparse_labels
 from keras_adv._random import fold_seed
-from keras_adv.training._objectives import FGSMObjective
-from keras_adv.training._objectives import Madry
-from keras_adv.training._objectives import Objective
-from keras_adv.training._objectives import weighted_batch_mean
+from keras_adv.distribute import _replicas
+from keras_adv.training._madry import FGSMObjective
+from keras_adv.training._madry import Madry
+from keras_adv.training._objective import Objective
+from keras_adv.training._objective import weighted_batch_mean
 
 
 def _per_sample_norm(g):
@@ -93,7 +95,7 @@ class NFGSM(Madry):
     def adversarial_examples(self, model, x, y, eps, seed):
         attack = self.train_attack
         tm = attack.threat_model
-        model_logits = attack.model_logits(model)
+        model_logits = self.model_logits(model)
         x32 = ops.cast(x, "float32")
         eps32 = ops.cast(eps, "float32")
         x_noise = tm.random_start(
@@ -181,7 +183,7 @@ class GradAlign(FGSMObjective):
         if self.grad_align_lambda == 0.0:
             return None, None
         tm = self.threat_model
-        adapter = self.train_attack.model_logits(model)
+        adapter = self.model_logits(model)
         labels = sparse_labels(y)
         x32 = ops.cast(x, "float32")
         x_noise = tm.random_start(
@@ -216,14 +218,6 @@ class GradAlign(FGSMObjective):
         return config
 
 
-def _loss_metric(model):
-    """The model's `loss` tracker (the first of `model.metrics`), or None."""
-    for metric in model.metrics:
-        if metric.name == "loss":
-            return metric
-    return None
-
-
 @register
 class Free(Objective):
     """ "Free" adversarial training: every minibatch replayed `replays` times.
@@ -239,9 +233,10 @@ class Free(Objective):
 
     The objective writes the whole training step: the model's own
     `train_step` is not called (the input gradient must come from the same
-    backward pass as the weight gradient). It uses only public Keras API:
-    `model.compute_loss`, `model.optimizer.scale_loss` and `.apply`,
-    `model.compute_metrics` and the `loss` tracker of `model.metrics`.
+    backward pass as the weight gradient). It calls `model.compute_loss`,
+    `model.optimizer.scale_loss` and `.apply` and `model.compute_metrics`,
+    and records the `loss` log as Keras' own `train_step` does (the one
+    private Keras name it needs, through `keras_adv/_keras_internals.py`).
 
     Epochs: one epoch makes `replays` optimizer updates per minibatch, so
     `E` epochs of Free-m cost about as much as `m * E` clean epochs and
@@ -331,8 +326,6 @@ class Free(Objective):
         step = self.step_factor * tm.eps_tensor(x32, eps32)
         delta = tm.project(x32 + self._carried_in(x32), x32, eps=eps32) - x32
         variables = list(model.trainable_variables)
-        loss_metric = _loss_metric(model)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         batch = ops.shape(x32)[0]
         for _ in range(self.replays):
             x_adv = ops.cast(tm.clip(x32 + delta), x.dtype)
@@ -346,11 +339,11 @@ class Free(Objective):
                     sample_weight=sample_weight,
                     training=True,
                 )
-                if loss_metric is not None:
-                    loss_metric.update_state(
-                        ops.cast(loss, "float32") * float(replicas),
-                        sample_weight=batch,
-                    )
+                internals.track_loss(
+                    model,
+                    _replicas.unscale_for_replicas(ops.cast(loss, "float32")),
+                    batch,
+                )
                 scaled = model.optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, [*variables, x_adv])
             model.optimizer.apply(grads[:-1], variables)

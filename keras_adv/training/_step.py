@@ -22,11 +22,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _keras_internals as internals
+from keras_adv import _random
 from keras_adv import losses as margin
 from keras_adv._outputs import sparse_labels
-from keras_adv._random import fold_seed
 from keras_adv._validation import input_assertions
-from keras_adv.training._objectives import scale_for_replicas
+from keras_adv.training._objective import scale_for_replicas
 
 ADV_LOSS = "adv_loss"
 ADV_ACCURACY = "adv_accuracy"
@@ -158,12 +159,9 @@ class AdversarialStep:
     # ------------------------------------------------------------ seeds
     def seed(self, model):
         """A stateless seed: the attack's seed, the step, the replica id."""
-        base = self.objective.attack.seed or 0
-        step = ops.cast(model.optimizer.iterations, "int32")
-        seed = ops.stack([ops.convert_to_tensor(base, "int32"), step])
-        ctx = tf.distribute.get_replica_context()
-        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
-        return fold_seed(seed, ops.cast(replica, "int32"))
+        return _random.step_seed(
+            self.objective.attack.seed, model.optimizer.iterations
+        )
 
     # ------------------------------------------------------------- step
     def train_step(self, model, base_train_step, data, attack_model=None):
@@ -283,10 +281,10 @@ class AdversarialStep:
         y = batch.y
         weight = batch.sample_weight
         if not self.objective.needs_labels():  # VAT: -1 marks unlabelled
-            from keras_adv.training._objectives import labelled_mask
+            from keras_adv.training._regularised import labelled_mask
 
             y, weight = labelled_mask(y, weight)
-        adapter = self.objective.train_attack.model_logits(model)
+        adapter = self.objective.model_logits(model)
         logits = adapter.head(adv_pred)
         labels = sparse_labels(y)
         ce = margin.cross_entropy(labels, logits)
@@ -309,13 +307,11 @@ class AdversarialStep:
 
 
 def _loss_result(model):
-    for metric in model.metrics:
-        if metric.name == "loss":
-            return metric.result()
-    return ops.zeros(())
+    tracker = internals.loss_tracker(model)
+    return ops.zeros(()) if tracker is None else tracker.result()
 
 
 def _base_extra_loss():
-    from keras_adv.training._objectives import Objective
+    from keras_adv.training._objective import Objective
 
     return Objective.extra_loss

@@ -34,8 +34,8 @@ import tensorflow as tf
 from _advgan_models import EPS, FEATURES, dense_discriminator, dense_generator
 from _advgan_models import every_term_advgan, points
 
+from keras_adv.distribute import _replicas
 from keras_adv.models import AdvGAN
-from keras_adv.models import _gan as gan_module
 from keras_adv.testing import linear_classifier
 
 
@@ -123,7 +123,7 @@ for name, targeted, cls in (
 out["replica_targets"] = replica_targets(strategy)
 # Control: the same two-replica run without the division by the number of
 # replicas (summed, not averaged, replica gradients).
-gan_module._scale_for_replicas = lambda loss: loss
+_replicas.scale_for_replicas = lambda loss: loss
 out["unscaled"] = train(strategy, False)
 print("RESULT" + json.dumps(out))
 """
