@@ -58,7 +58,7 @@ class TaughtAdvGAN(AdvGAN):
 
     `fit(x_in, y)` takes `x_in = concat([x, teacher], axis=-1)`, with
     `teacher[..., t]` the perturbation of `x` for target `t` (one channel
-    per target, single-channel images). The step is AdvGAN's fused step
+    per target, single-channel images). The step is AdvGAN's (one `G(x)`)
     with `lam * mean((x_adv - x - teacher[target])^2) / eps^2` added to
     the generator's loss and its own loss scaled by `adv_weight`.
     """

@@ -17,9 +17,11 @@ divided by the epoch time of a hand-written, fused `tf.function` step
 
 `--baseline two-pass` computes `G(x)` a second time for the discriminator
 update instead (the textbook GAN step, and AdvGAN's before it shared the
-pass). `--paths` times `AdvGAN.fit` against `fit` of a subclass that
-overrides a hook, so that the hooks run one by one with a `G(x)` each
-(the same updates: `tests/models/test_advgan.py`): what sharing saves.
+pass). `--paths` times `AdvGAN.fit` against `fit` of a subclass whose
+`discriminator_step` ignores the step's `G(x)` and computes its own (one
+generator pass more per discriminator update, as the hooks run one by one
+before the step passed `G(x)` to them; the same updates:
+`tests/models/test_advgan.py`): what sharing saves.
 `--filters N` sets both generators' width.
 
     python dev.py bench bench/gan_training.py [--repeats 5] [--clock cpu]
@@ -211,10 +213,10 @@ def time_pair(config, x, y, repeats, two_pass=False, clock="wall"):
 
 
 class HookByHook(AdvGAN):
-    """Overrides a hook (unchanged): `fit` runs the hooks one by one,
-    `G(x)` computed in each (AdvGAN's step before it shared the pass)."""
+    """Its discriminator updates compute their own `G(x)`: `d_steps + 1`
+    generator passes per step, as AdvGAN's step before it shared one."""
 
-    def discriminator_step(self, x, y=None):
+    def discriminator_step(self, x, y=None, x_adv=None):
         return super().discriminator_step(x, y)
 
 
@@ -258,8 +260,9 @@ def main():
     parser.add_argument(
         "--paths",
         action="store_true",
-        help="instead: AdvGAN.fit's shared G(x) against the hooks run one "
-        "by one (a subclass overriding discriminator_step), both fit",
+        help="instead: AdvGAN.fit's shared G(x) against a G(x) per "
+        "discriminator update (a subclass overriding discriminator_step), "
+        "both fit",
     )
     parser.add_argument(
         "--filters", type=int, default=None, help="generator width"

@@ -47,6 +47,7 @@ from keras_adv.attacks import BlackBox  # noqa: E402
 from keras_adv.attacks import GeneratorAttack  # noqa: E402
 from keras_adv.callbacks import AdvGANMonitor  # noqa: E402
 from keras_adv.models import AdvGAN  # noqa: E402
+from keras_adv.models import Distillation  # noqa: E402
 from keras_adv.models import advgan_discriminator  # noqa: E402
 from keras_adv.models import advgan_generator  # noqa: E402
 
@@ -235,7 +236,10 @@ def black_box_run(
     seed=0,
     **kwargs,
 ):
-    """Model B as a black box, a model-C surrogate; success and queries."""
+    """Model B as a black box, a model-C surrogate; success and queries.
+
+    `distillation` is the mode, `"static"` or `"dynamic"`.
+    """
     if box_model is None:
         box_model = train_classifier("b", x, y, seed=seed)
     box = BlackBox(keras.Sequential([box_model, keras.layers.Softmax()]), 10)
@@ -243,8 +247,7 @@ def black_box_run(
     advgan = make_advgan(
         surrogate,
         seed=seed,
-        black_box=box,
-        distillation=distillation,
+        distillation=Distillation(box, mode=distillation),
         **kwargs,
     )
     distilled = advgan.distill(x, epochs=CLASSIFIER_EPOCHS, batch_size=BATCH)

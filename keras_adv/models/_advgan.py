@@ -59,11 +59,11 @@ class AdvGAN(GAN):
     `G(x)`, so the training step computes it once, on the generator's
     tape, and passes it to the hooks: `discriminator_step(x, y,
     x_adv=...)` (a constant) and `generator_step(x, y, delta=...,
-    tape=...)`, which continues the tape. The updates are those of hooks
-    that compute their own `G(x)`, which an overriding hook may still do
-    (one generator pass more); the loss terms are `generator_terms`. A
-    generator with dropout or batch normalization draws one mask and
-    updates its statistics once per step.
+    tape=...)`, which continues the tape. An overriding hook may ignore
+    them and compute its own `G(x)`: the same update, one generator pass
+    more. The loss terms are `generator_terms`. A generator with dropout
+    or batch normalization draws one mask and updates its statistics once
+    per step.
 
     Targeted attacks (`targeted=True`) use one generator conditioned on the
     target (inputs `[x, one-hot target]`, see
@@ -82,10 +82,8 @@ class AdvGAN(GAN):
     collapse to one label shows.
 
     Black box (`distillation=keras_adv.models.Distillation(box)`):
-    `target_model` is then a surrogate trained on the black box's answers;
-    `distill(x)` fits it before `fit` (static distillation, or the warm
-    start of the paper's dynamic one, which also refits it at every `fit`
-    step). See `keras_adv.models.Distillation`.
+    `target_model` is a surrogate fitted to the black box's answers by
+    `distill(x)` before `fit`, and at every `fit` step when dynamic.
 
     After training, `keras_adv.attacks.GeneratorAttack(advgan)` attacks
     new inputs in one forward pass, and `advgan.generator` saves alone as
@@ -118,9 +116,8 @@ class AdvGAN(GAN):
         from_logits: Bool or None: whether `target_model` outputs logits
             (None infers it, see `keras_adv.attacks.ModelLogits`).
         distillation: Optional `keras_adv.models.Distillation`: the black
-            box `target_model` stands in for. (Deprecated forms, with a
-            `DeprecationWarning`: `black_box=BlackBox(...)` with
-            `distillation="static"` or `"dynamic"`.)
+            box `target_model` stands in for. (Deprecated, with a warning:
+            `black_box=BlackBox(...)`, `distillation="static"|"dynamic"`.)
         d_steps: Int >= 1, discriminator steps per generator step.
             Defaults to `1`.
         seed: Int or None, seed of the random targets. Defaults to `None`.
@@ -235,8 +232,10 @@ class AdvGAN(GAN):
                 stacklevel=2,
             )
             self._set_surrogate_optimizer(s_optimizer)
-        d_optimizer = d_optimizer or _default_optimizer()
-        g_optimizer = g_optimizer or _default_optimizer()
+        if d_optimizer is None:
+            d_optimizer = _default_optimizer()
+        if g_optimizer is None:
+            g_optimizer = _default_optimizer()
         super().compile(d_optimizer, g_optimizer, loss=loss, **kwargs)
 
     def _set_surrogate_optimizer(self, optimizer):
@@ -464,14 +463,8 @@ class AdvGAN(GAN):
         return values
 
     def surrogate_step(self, x, answers):
-        """One surrogate update on black-box `answers` (graph-safe).
-
-        `Distillation.update` on `target_model` in training mode: the
-        cross-entropy between the answers and the surrogate's softmax.
-
-        Returns:
-            Dict `{"s_loss": scalar}`.
-        """
+        """One surrogate update on black-box `answers` (graph-safe):
+        `Distillation.update` on `target_model` in training mode."""
         surrogate = ModelLogits(
             self.target_model, self.target_logits.from_logits, training=True
         )

@@ -8,7 +8,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_adv.losses import _advgan as advgan_losses
+from keras_adv.losses import cw_loss
+from keras_adv.losses import perturbation_hinge
 
 
 def other_classes(labels, num_classes, seed_generator, seed=None):
@@ -63,10 +64,8 @@ def attack_terms(x, delta, x_adv, labels, logits, kappa, c, targeted):
         hit = ops.not_equal(predicted, labels)
     diff = ops.reshape(x_adv - x, (ops.shape(x)[0], -1))
     return {
-        "g_adv": ops.mean(
-            advgan_losses.cw_loss(labels, logits, kappa, targeted)
-        ),
-        "g_hinge": ops.mean(advgan_losses.perturbation_hinge(delta, c)),
+        "g_adv": ops.mean(cw_loss(labels, logits, kappa, targeted)),
+        "g_hinge": ops.mean(perturbation_hinge(delta, c)),
         "success_rate": ops.mean(ops.cast(hit, "float32")),
         "perturbation_norm": ops.mean(
             ops.sqrt(ops.sum(ops.square(diff), axis=-1))

@@ -88,9 +88,9 @@ def advgan_generator(
             features of the same resolution (and, at full resolution, the
             input) are concatenated and mixed by a 3x3 convolution with
             instance norm and ReLU, so the perturbation is shaped at full
-            resolution rather than only from the 7x7 bottleneck. It raised
-            the targeted MNIST success by 3 points (`docs/advgan.md`).
-            Defaults to `False` (the paper's network).
+            resolution rather than only from the 7x7 bottleneck (its
+            measured effect: `docs/advgan.md`). Defaults to `False` (the
+            paper's network).
         target_maps: Int >= 0, conditioned generators only. `k > 0` adds
             `k` learned full-resolution maps per target class (ours): a
             `Dense` layer on the one-hot target, zero-initialised, reshaped
@@ -98,9 +98,7 @@ def advgan_generator(
             `skip_connections`, to the full-resolution skip), so the
             network is told *where* the target's strokes go, which
             conditional norms (one scale and shift per channel) cannot
-            say. On targeted MNIST it speeds up the start and added 1.1
-            points at 16 filters, but only 0.1 at 32 (`docs/advgan.md`).
-            Defaults to `0`.
+            say (its measured effect: `docs/advgan.md`). Defaults to `0`.
         seed: Optional int, weight-initialisation seed.
         name: Model name.
 
