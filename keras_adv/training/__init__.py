@@ -12,12 +12,10 @@ from keras_adv.training._madry import FGSMRS
 from keras_adv.training._madry import Madry
 from keras_adv.training._max_loss import MaxLoss
 from keras_adv.training._objective import Objective
-from keras_adv.training._objective import scale_for_replicas
 from keras_adv.training._objective import weighted_batch_mean
 from keras_adv.training._registry import get
 from keras_adv.training._regularised import TRADES
 from keras_adv.training._regularised import VAT
-from keras_adv.training._regularised import labelled_mask
 
 __all__ = [
     "FGSMRS",
@@ -29,8 +27,21 @@ __all__ = [
     "Madry",
     "Objective",
     "get",
-    "labelled_mask",
-    "scale_for_replicas",
     "weighted_batch_mean",
 ]
 __all__ += ["MaxLoss"]
+
+# Helpers that were public before 0.2 (see CHANGELOG.md).
+_DEPRECATED = {
+    "labelled_mask": ("keras_adv.training._regularised", "labelled_mask"),
+    "scale_for_replicas": (
+        "keras_adv.distribute._replicas",
+        "scale_for_replicas",
+    ),
+}
+
+
+def __getattr__(name):
+    from keras_adv import _api
+
+    return _api.deprecated_attribute(__name__, name, _DEPRECATED)

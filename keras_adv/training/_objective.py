@@ -20,7 +20,6 @@ names in `_registry.py`.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
@@ -45,18 +44,6 @@ def _check_attack(attack, owner):
             f"attack={attack!r}"
         )
     return attack
-
-
-def scale_for_replicas(value):
-    """Divides a per-replica loss term by the number of replicas in sync.
-
-    Keras sums gradients over replicas and scales its compiled loss the
-    same way, so an extra term must be scaled too.
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:
-        value = value / float(replicas)
-    return value
 
 
 def weighted_batch_mean(values, sample_weight):

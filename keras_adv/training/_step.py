@@ -27,7 +27,7 @@ from keras_adv import _random
 from keras_adv import losses as margin
 from keras_adv._outputs import sparse_labels
 from keras_adv._validation import input_assertions
-from keras_adv.training._objective import scale_for_replicas
+from keras_adv.distribute._replicas import scale_for_replicas
 
 ADV_LOSS = "adv_loss"
 ADV_ACCURACY = "adv_accuracy"
