@@ -10,9 +10,9 @@ from keras import ops
 from keras_adv import _validation
 from keras_adv import threat_models
 from keras_adv._api import register
+from keras_adv._outputs import sparse_labels
 from keras_adv.attacks import GeneratorAttack
 from keras_adv.attacks import ModelLogits
-from keras_adv.attacks._logits import sparse_labels
 from keras_adv.models import _advgan_batch
 from keras_adv.models import _advgan_checks as checks
 from keras_adv.models import _distillation
