@@ -6,6 +6,8 @@ Messages follow Keras: "Invalid value received for argument `x`. Expected
 
 import math
 import numbers
+import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -320,3 +322,277 @@ def input_assertions(x, value_range, y=None):
                 )
             )
     return checks
+
+
+# Value ranges, labels and generated outputs on the paths that take data
+# from users (pairs, noise layers, losses, generators): each host check
+# has an in-graph twin.
+
+
+def check_value_range_of(x, value_range, name="x"):
+    """Host-side: raises unless the array `x` is finite and in `value_range`.
+
+    The check of data given to something that clips to a value range
+    (`RandomLpNoise`, `make_pairs`): without it, pixels in 0..255 would be
+    clipped silently into a `(0, 1)` range. The in-graph twin is
+    `value_range_assertions`.
+
+    Args:
+        x: Array-like of numbers.
+        value_range: Pair `(low, high)`.
+        name: The argument named in the message.
+
+    Raises:
+        ValueError: naming `name`, for NaN or values outside the range.
+    """
+    values = np.asarray(x, dtype="float64")
+    if values.size == 0:
+        return
+    if np.any(np.isnan(values)):
+        raise ValueError(invalid(name, "values without NaN", "NaN values"))
+    low, high = value_range
+    x_min, x_max = float(values.min()), float(values.max())
+    if x_min < low - 1e-6 or x_max > high + 1e-6:
+        raise ValueError(
+            invalid(
+                name,
+                f"values in value_range=({low:g}, {high:g}) (scale the "
+                "inputs, e.g. x / 255, or set value_range to their units)",
+                f"values in [{x_min:g}, {x_max:g}]",
+            )
+        )
+
+
+def value_range_assertions(x, value_range, name="x"):
+    """In-graph twin of `check_value_range_of`: a list of assertion ops.
+
+    Run them with `tf.control_dependencies` before the result that depends
+    on `x`. Graph-safe and cheap (one min and one max over `x`); under XLA
+    assertions are no-ops.
+    """
+    x32 = tf.cast(x, tf.float32)
+    low, high = value_range
+    x_min, x_max = tf.reduce_min(x32), tf.reduce_max(x32)
+    in_range = tf.logical_and(x_min >= low - 1e-6, x_max <= high + 1e-6)
+    return [
+        tf.debugging.Assert(
+            tf.logical_and(
+                in_range, tf.logical_not(tf.reduce_any(tf.math.is_nan(x32)))
+            ),
+            [
+                f"Invalid value received for argument `{name}`. Expected "
+                f"values in value_range=({low:g}, {high:g}) without NaN "
+                "(scale the inputs, e.g. x / 255, or set value_range to "
+                f"their units). Received: {name} with values in [min, max] =",
+                x_min,
+                x_max,
+            ],
+        )
+    ]
+
+
+def label_assertions(y, num_classes, name="y", unlabelled=False):
+    """In-graph check of sparse class labels: integers in `[0, classes)`.
+
+    The in-graph twin of `check_label_values`, for labels that enter a
+    graph without passing a host check (a loss called inside a user's
+    step, a generator conditioned on targets). One-hot rows
+    `(batch, C)` are checked for their width at trace time (a
+    `ValueError`); sparse labels with one min and one max reduction
+    (cheap: a loss may call this every step).
+
+    Args:
+        y: Int or float tensor of labels `(batch,)`, `(batch, 1)` or
+            one-hot `(batch, C)`.
+        num_classes: Int (or scalar int tensor), the number of classes.
+        name: The argument named in the message.
+        unlabelled: Bool, also accept `-1` (documented as "unlabelled"
+            where a loss ignores such samples, e.g. VAT's).
+
+    Returns:
+        A list of assertion ops (empty for one-hot rows).
+
+    Raises:
+        ValueError: for one-hot rows whose width is not `num_classes`.
+    """
+    y = tf.convert_to_tensor(y)
+    if len(y.shape) == 2 and y.shape[-1] is not None and y.shape[-1] != 1:
+        if isinstance(num_classes, int) and y.shape[-1] != num_classes:
+            raise ValueError(
+                invalid(
+                    name,
+                    f"one-hot rows of {num_classes} classes",
+                    f"rows of shape {tuple(y.shape)}",
+                )
+            )
+        return []
+    low = -1 if unlabelled else 0
+    values = tf.reshape(y, [-1])
+    checks = []
+    if values.dtype.is_floating:
+        checks.append(
+            tf.debugging.Assert(
+                tf.reduce_all(tf.equal(values, tf.round(values))),
+                [
+                    f"Invalid value received for argument `{name}`. "
+                    "Expected integer class labels. Received: fractional "
+                    "or non-finite labels, e.g.",
+                    values,
+                ],
+                summarize=8,
+            )
+        )
+    values = tf.cast(values, tf.float32)
+    smallest, largest = tf.reduce_min(values), tf.reduce_max(values)
+    checks.append(
+        tf.debugging.Assert(
+            tf.logical_and(
+                smallest >= low,
+                largest < tf.cast(num_classes, tf.float32),
+            ),
+            [
+                f"Invalid value received for argument `{name}`. Expected "
+                f"class labels in [{low}, num_classes) with num_classes =",
+                num_classes,
+                f"{'(-1: unlabelled)' if unlabelled else ''}. "
+                "Received: labels from",
+                smallest,
+                "to",
+                largest,
+            ],
+        )
+    )
+    return checks
+
+
+def check_generator_output(x_shape, output_shape, name="generator"):
+    """Raises unless a generator maps inputs of `x_shape` to that shape.
+
+    A perturbation generator (`G(x)`, added to `x`) must output one value
+    per input coordinate; another shape would broadcast into a wrong
+    result. Batch axes (the first) are not compared; unknown dimensions
+    pass.
+
+    Raises:
+        ValueError: naming `name`, with both shapes.
+    """
+    x_shape, output_shape = tuple(x_shape), tuple(output_shape)
+    same = len(x_shape) == len(output_shape) and all(
+        a is None or b is None or a == b
+        for a, b in zip(x_shape[1:], output_shape[1:], strict=True)
+    )
+    if not same:
+        raise ValueError(
+            invalid(
+                name,
+                f"a model whose output has the shape of its input x "
+                f"(a perturbation per coordinate); x has shape {x_shape}",
+                f"a model with output shape {output_shape}",
+            )
+        )
+
+
+def class_ids(y, name="y", one_hot=True):
+    """Host-side: int64 class ids `(n,)` from an array of labels.
+
+    Accepts integer-valued ids of shape `(n,)` or `(n, 1)` (any numeric
+    dtype) and, with `one_hot`, one-hot rows `(n, classes)` (their argmax).
+    The upper bound, the number of classes, is `check_classes`' job.
+
+    Raises:
+        ValueError: naming `name`, for non-numeric, non-finite, fractional
+            or negative labels, or labels of another shape.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind not in "iuf":
+        raise ValueError(
+            invalid(name, "integer class labels", f"labels of dtype {y.dtype}")
+        )
+    if y.ndim == 2 and y.shape[1] > 1 and one_hot:
+        if not np.all(np.isfinite(y)):
+            raise ValueError(invalid(name, "finite one-hot labels", "NaN/inf"))
+        return np.argmax(y, axis=1).astype("int64")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        shapes = "(n,), (n, 1) or one-hot (n, classes)" if one_hot else ""
+        shapes = shapes or "(n,) or (n, 1)"
+        raise ValueError(
+            invalid(name, f"class labels of shape {shapes}", y.shape)
+        )
+    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+        raise ValueError(invalid(name, "integer class labels", y[:5].tolist()))
+    if y.size and y.min() < 0:
+        raise ValueError(invalid(name, "class labels >= 0", _label_span(y)))
+    return y.astype("int64")
+
+
+def check_classes(ids, num_classes, name="y", owner="the model's classes"):
+    """Host-side: raises unless the class ids `ids` are `< num_classes`.
+
+    Args:
+        ids: Int array of class ids (see `class_ids`).
+        num_classes: Int, the number of classes.
+        name: The argument named in the message.
+        owner: Where the number of classes comes from, for the message.
+    """
+    ids = np.asarray(ids)
+    if ids.size and int(ids.max()) >= num_classes:
+        raise ValueError(
+            invalid(
+                name,
+                f"class labels in [0, {num_classes}) ({owner})",
+                _label_span(ids),
+            )
+        )
+
+
+def _label_span(y):
+    return f"labels from {y.min():g} to {y.max():g}"
+
+
+def check_same_length(x, y, name):
+    """Raises unless the arrays `x` and `y` have as many samples."""
+    if len(x) != len(y):
+        raise ValueError(
+            invalid(
+                name,
+                "x and y with the same number of samples",
+                f"x and y of different lengths ({len(x)} and {len(y)})",
+            )
+        )
+
+
+def check_log_dir(log_dir, run):
+    """A TensorBoard `log_dir` as a string, or None, checked now.
+
+    Raises when the run directory `<log_dir>/<run>` cannot be written (a
+    path component is a file, or the deepest existing directory is not
+    writable), so that a callback fails at construction rather than when
+    training starts. Remote paths (`gs://` and the like) are left to
+    `tf.summary`. Nothing is created.
+
+    Raises:
+        TypeError: for a `log_dir` that is not a path.
+        ValueError: for a run directory that cannot be written.
+    """
+    if log_dir is None:
+        return None
+    if not isinstance(log_dir, str | os.PathLike):
+        raise TypeError(invalid("log_dir", "a path or None", log_dir))
+    log_dir = os.fspath(log_dir)
+    if "://" in log_dir:
+        return log_dir
+    path = os.path.abspath(os.path.join(log_dir, run))
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    try:
+        if not os.path.isdir(path):
+            raise NotADirectoryError(f"{path!r} is an existing file")
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError(
+            invalid("log_dir", f"a writable directory ({e})", log_dir)
+        ) from None
+    return log_dir

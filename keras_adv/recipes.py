@@ -8,12 +8,13 @@ documentation come from the code users run.
 
 * `robust_fit`: trains any compiled (or not yet compiled) Keras classifier
   with the recipe's callbacks for a method: `AdversarialTraining` (PGD-k,
-  TRADES, FGSM-RS, N-FGSM or Free-4, with an eps warm-up),
+  TRADES, FGSM-RS, N-FGSM or Free-4 from `keras_adv.training.get`, with an
+  eps warm-up),
   `OverfittingGuard` for FGSM-RS,
   `RobustnessMonitor` on validation data and Keras' `TensorBoard` when a
   log directory is given.
 * `mnist_adversarial_training`: the MNIST recipe of the README: the CNN of
-  `keras_adv.testing.mnist_cnn` trained with `robust_fit` on the embedded
+  `keras_adv.models.mnist_cnn` trained with `robust_fit` on the embedded
   MNIST subset (offline), then evaluated with `evaluate_robustness` (FGSM
   and PGD-20) on the test images.
 """
@@ -24,7 +25,9 @@ import time
 import keras
 import numpy as np
 
+from keras_adv import _names
 from keras_adv import _validation
+from keras_adv import training
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
 from keras_adv.callbacks import AdversarialTraining
@@ -33,26 +36,27 @@ from keras_adv.callbacks import RobustnessMonitor
 from keras_adv.datasets import load_mnist_subset
 from keras_adv.evaluation import RobustnessReport
 from keras_adv.evaluation import evaluate_robustness
-from keras_adv.testing import mnist_cnn
-from keras_adv.training import FGSMRS
-from keras_adv.training import NFGSM
-from keras_adv.training import TRADES
-from keras_adv.training import Free
-from keras_adv.training import Madry
+from keras_adv.models import mnist_cnn
 
 __all__ = ["METHODS", "TrainingRun", "mnist_adversarial_training", "robust_fit"]
 
-METHODS = ("clean", "pgd", "fgsm-rs", "trades", "n-fgsm", "free")
-"""The training methods of the recipes."""
+METHODS = _names.RECIPE_METHODS
+"""The training methods of the recipes: `"clean"` (plain `fit`) and the
+objectives of `keras_adv.training.get` they have settings for. The old
+spellings `"fgsm-rs"` and `"n-fgsm"` (and the objective aliases `"madry"`,
+`"adversarial"` for `"pgd"`) are accepted too."""
 
 # Settings of the recipes (the README's PGD-7 recipe and its relatives).
 _GUARD_SAMPLES = 500  # training samples watched by the FGSM-RS guard
 _GUARD_STEPS = 10  # PGD steps of the guard's attack
 _MONITOR_STEPS = 10  # PGD steps of the per-epoch monitor
 _EVAL_STEPS = 20  # PGD steps of the final evaluation
-_TRADES_BETA = 6.0
-_FGSM_RS_STEP_FACTOR = 1.25
-_FREE_REPLAYS = 4  # Free-m: every minibatch replayed m times
+# Objective arguments by method (Free-m: every minibatch replayed m times).
+_OBJECTIVE_SETTINGS = {
+    "trades": {"beta": 6.0},
+    "fgsm_rs": {"step_factor": 1.25},
+    "free": {"replays": 4},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,42 +99,33 @@ def _check_data(name, data, num_classes):
             )
         )
     x, y = np.asarray(data[0]), np.asarray(data[1])
-    if x.dtype.kind != "f":
-        raise TypeError(
-            _validation.invalid(
-                name,
-                "float inputs x (images scaled to [0, 1])",
-                f"x of dtype {x.dtype}",
-            )
-        )
-    if x.ndim == 0 or len(x) == 0 or y.ndim == 0 or len(x) != len(y):
+    _validation.check_x_dtype(x.dtype, name)
+    if x.ndim == 0 or len(x) == 0 or y.ndim == 0:
         raise ValueError(
             _validation.invalid(
                 name,
-                "non-empty x and y of the same length",
+                "non-empty arrays x and y",
                 f"x of shape {x.shape} and y of shape {y.shape}",
             )
         )
-    if y.dtype.kind not in "iu" or y.size != len(y):
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected "
-            "integer class labels y of shape (samples,). Received: y of "
-            f"dtype {y.dtype} and shape {y.shape}."
-        )
-    y = y.reshape(-1)
-    low, high = int(y.min()), int(y.max())
-    if low < 0 or (num_classes is not None and high >= num_classes):
-        expected = "labels >= 0"
-        if num_classes is not None:
-            expected = (
-                f"labels in [0, {num_classes}) for a model with "
-                f"{num_classes} outputs"
-            )
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected "
-            f"{expected}. Received: labels from {low} to {high}."
-        )
+    _validation.check_same_length(x, y, name)
+    y = _validation.class_ids(y, name, one_hot=False)
+    if num_classes is not None:
+        owner = f"a model with {num_classes} outputs"
+        _validation.check_classes(y, num_classes, name, owner)
     return x, y
+
+
+def _check_method(method):
+    """The canonical name of a recipe method (aliases accepted)."""
+    name = _names.canonical(method, METHODS, _names.OBJECTIVE_ALIASES)
+    if name is None:
+        raise ValueError(
+            _names.unknown(
+                "method", "method", method, METHODS, _names.OBJECTIVE_ALIASES
+            )
+        )
+    return name
 
 
 def _num_classes(model):
@@ -155,22 +150,14 @@ def _callbacks(
     callbacks = []
     if method != "clean":
         attack = PGD(eps=eps, steps=steps, step_size=eps / 3.0, seed=seed)
-        if method == "pgd":
-            objective = Madry(attack)
-        elif method == "trades":
-            objective = TRADES(attack, beta=_TRADES_BETA)
-        elif method == "n-fgsm":
-            objective = NFGSM(attack)
-        elif method == "free":
-            objective = Free(attack, replays=_FREE_REPLAYS)
-        else:
-            objective = FGSMRS(attack, step_factor=_FGSM_RS_STEP_FACTOR)
+        settings = _OBJECTIVE_SETTINGS.get(method, {})
+        objective = training.get(method, attack, **settings)
         callbacks.append(
             AdversarialTraining(
                 objective=objective, eps_warmup_epochs=eps_warmup_epochs
             )
         )
-    if method == "fgsm-rs":
+    if method == "fgsm_rs":
         # Catastrophic overfitting: PGD-10 accuracy on a fixed training
         # batch after every epoch; on a collapse, stop and restore.
         callbacks.append(
@@ -226,11 +213,11 @@ def robust_fit(
     * `"pgd"`: Madry et al.'s PGD adversarial training, `steps` steps of
       `eps / 3` from a random start (PGD-7 at eps 0.3 on MNIST);
     * `"trades"`: TRADES with `beta=6` and the same PGD settings;
-    * `"fgsm-rs"`: FGSM from a random start with a step of `1.25 eps`, with
+    * `"fgsm_rs"`: FGSM from a random start with a step of `1.25 eps`, with
       a `keras_adv.callbacks.OverfittingGuard` (PGD-10 accuracy on the
       first 500 training samples after every epoch; on a collapse of more
       than 0.2 it stops training and restores the previous epoch);
-    * `"n-fgsm"`: N-FGSM, one FGSM step of `eps` from uniform noise of
+    * `"n_fgsm"`: N-FGSM, one FGSM step of `eps` from uniform noise of
       radius `2 eps`, not projected back onto the ball (single-step cost);
     * `"free"`: Free-4, every minibatch replayed 4 times, each replay one
       forward-backward pass that updates the weights and the perturbation
@@ -262,8 +249,9 @@ def robust_fit(
             `(batch, classes)`.
         data: `(x, y)` training arrays: float inputs in `[0, 1]`, integer
             labels.
-        method: One of `"pgd"`, `"trades"`, `"fgsm-rs"`, `"n-fgsm"`,
-            `"free"`, `"clean"`. Defaults to `"pgd"`.
+        method: One of `"pgd"`, `"trades"`, `"fgsm_rs"`, `"n_fgsm"`,
+            `"free"`, `"clean"` (see `METHODS`; `"fgsm-rs"` and
+            `"n-fgsm"` are aliases). Defaults to `"pgd"`.
         epochs: Int >= 1. Defaults to `20`.
         batch_size: Int >= 1. Defaults to `16`.
         eps: Float >= 0, the L-inf radius. Defaults to `0.3`.
@@ -315,7 +303,7 @@ def robust_fit(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(_validation.invalid("model", "a keras.Model", model))
-    method = _validation.check_choice("method", method, set(METHODS))
+    method = _check_method(method)
     epochs = _validation.check_int("epochs", epochs, minimum=1)
     batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
     eps = _validation.check_number("eps", eps, minimum=0.0)
@@ -395,7 +383,7 @@ def mnist_adversarial_training(
 ):
     """The MNIST recipe: robust training, then an honest evaluation.
 
-    Builds `keras_adv.testing.mnist_cnn(seed=seed)` (two conv blocks with
+    Builds `keras_adv.models.mnist_cnn(seed=seed)` (two conv blocks with
     32 and 64 filters, dense 128, logits), trains it with `robust_fit` on
     the embedded MNIST subset (4,000 training images, offline) and
     evaluates it with `keras_adv.evaluation.evaluate_robustness` on the
@@ -414,8 +402,9 @@ def mnist_adversarial_training(
     (`TrainingRun.stopped_epoch`).
 
     Args:
-        method: One of `"pgd"`, `"trades"`, `"fgsm-rs"`, `"n-fgsm"`,
-            `"free"`, `"clean"`. Defaults to `"pgd"`.
+        method: One of `"pgd"`, `"trades"`, `"fgsm_rs"`, `"n_fgsm"`,
+            `"free"`, `"clean"` (see `METHODS`; `"fgsm-rs"` and
+            `"n-fgsm"` are aliases). Defaults to `"pgd"`.
         epochs: Int >= 1. Defaults to `20`.
         batch_size: Int >= 1. Defaults to `16`.
         eps: Float >= 0, the L-inf training radius (and the monitor's).

@@ -116,12 +116,16 @@ def test_parse_eps_and_attacks():
     assert _parser.parse_eps("0") == [0.0]
     assert _parser.parse_attacks("PGD,fgsm,pgd") == ["pgd", "fgsm"]
     assert set(_parser.TRAIN_METHODS) == set(keras_adv.recipes.METHODS)
+    assert _parser.parse_attacks("pgd20") == ["pgd20"]  # as in the API
+    assert _parser.parse_method("FGSM-RS") == "fgsm_rs"  # an old spelling
+    assert _parser.parse_method("madry") == "pgd"
 
 
 @pytest.mark.parametrize(
     "argv, expected",
     [
         (["evaluate", "m.keras", "--attack", "fgsm,cw"], "unknown attack 'cw'"),
+        (["evaluate", "m.keras", "--attack", "pdg"], "did you mean 'pgd'"),
         (["evaluate", "m.keras", "--attack", "fgsm,"], "--attack"),
         (["evaluate", "m.keras", "--eps", "0.1,abc"], "--eps"),
         (["evaluate", "m.keras", "--eps", "0.1;0.2"], "--eps"),
@@ -139,6 +143,7 @@ def test_parse_eps_and_attacks():
         (["train", "m.h5"], "ending in .keras"),
         (["train", "/no/such/dir/m.keras"], "no such directory"),
         (["train", "m.keras", "--method", "vat"], "--method"),
+        (["train", "m.keras", "--method", "trade"], "did you mean 'trades'"),
         (["train", "m.keras", "--eps", "-1"], "--eps"),
         (["train", "m.keras", "--data", "npz:"], "--data"),
         ([], "required: COMMAND"),
@@ -242,7 +247,8 @@ def test_train_with_a_negative_label(capsys, tmp_path):
         ["train", str(tmp_path / "m.keras"), "--data", f"npz:{data}"]
         + ["--epochs", "1", "-q"],
     )
-    assert "labels must be integer class indices >= 0; found -1" in line
+    assert "`--data`. Expected class labels >= 0" in line
+    assert "labels from -1 to 6" in line
     assert not (tmp_path / "m.keras").exists()
 
 
@@ -256,8 +262,8 @@ def test_evaluate_labels_beyond_the_model_classes(
         ["evaluate", saved_model, "--data", f"npz:{data}", "-q"]
         + ["--out", str(tmp_path / "out")],
     )
-    assert "labels must be class indices in [0, 10)" in line
-    assert "found 12" in line
+    assert "Expected class labels in [0, 10) (the 10 outputs of MODEL" in line
+    assert "labels from 0 to 12" in line
 
 
 def test_unprepared_tfds_dataset_fails_fast(tmp_path, saved_model):

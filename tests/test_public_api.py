@@ -29,6 +29,7 @@ EXPECTED = {
         "ModelLogits",
         "PGD",
         "Square",
+        "get",
     ],
     "threat_models": [
         "L2Ball",
@@ -82,6 +83,8 @@ EXPECTED = {
         "mnist_model_a",
         "mnist_model_b",
         "mnist_model_c",
+        "mnist_cnn",
+        "small_cnn",
     ],
 }
 PRIVATE_IMPLEMENTATION = (

@@ -68,11 +68,25 @@ def test_defaults_are_the_readme_recipe():
     assert set(recipes.METHODS) == {
         "clean",
         "pgd",
-        "fgsm-rs",
+        "fgsm_rs",
         "trades",
-        "n-fgsm",
+        "n_fgsm",
         "free",
     }
+
+
+def test_methods_are_objective_names_of_training_get_with_aliases():
+    attack = keras_adv.attacks.PGD(eps=0.3)
+    for method in recipes.METHODS[1:]:
+        objective = keras_adv.training.get(method, attack)
+        (trainer,) = _callbacks(method)[:1]
+        assert type(trainer.objective) is type(objective)
+    # Old spellings stay accepted and name the same method.
+    assert recipes._check_method("fgsm-rs") == "fgsm_rs"
+    assert recipes._check_method("N-FGSM") == "n_fgsm"
+    assert recipes._check_method("madry") == "pgd"
+    with pytest.raises(ValueError, match="Did you mean 'trades'"):
+        recipes._check_method("trade")
 
 
 def test_pgd_is_madry_pgd7_with_step_eps_over_3_and_warmup():
@@ -90,7 +104,7 @@ def test_trades_beta_6_and_fgsm_rs_with_its_guard():
     (trainer,) = _callbacks("trades")
     assert isinstance(trainer.objective, TRADES)
     assert trainer.objective.beta == 6.0
-    trainer, guard = _callbacks("fgsm-rs")
+    trainer, guard = _callbacks("fgsm_rs")
     assert isinstance(trainer.objective, FGSMRS)
     assert trainer.objective.step_factor == 1.25
     assert isinstance(guard, OverfittingGuard)
@@ -100,7 +114,7 @@ def test_trades_beta_6_and_fgsm_rs_with_its_guard():
 
 
 def test_single_step_methods_n_fgsm_and_free_4():
-    (trainer,) = _callbacks("n-fgsm")
+    (trainer,) = _callbacks("n_fgsm")
     assert type(trainer.objective) is NFGSM
     assert trainer.objective.noise_multiplier == 2.0
     assert trainer.objective.step_factor == 1.0
@@ -108,12 +122,12 @@ def test_single_step_methods_n_fgsm_and_free_4():
     (trainer,) = _callbacks("free")
     assert type(trainer.objective) is Free
     assert trainer.objective.replays == 4
-    for method in ("n-fgsm", "free"):
+    for method in ("n_fgsm", "free"):
         (trainer,) = _callbacks(method)
         assert (trainer.attack.eps, trainer.eps_warmup_epochs) == (0.3, 6)
 
 
-@pytest.mark.parametrize("method", ["n-fgsm", "free"])
+@pytest.mark.parametrize("method", ["n-fgsm", "free"])  # an alias too
 def test_single_step_methods_train_and_leave_a_plain_model(method, tmp_path):
     model, x, y = _line_problem(learning_rate=0.1)
     run = recipes.robust_fit(model, (x, y), method=method, epochs=2, eps=0.1)
@@ -174,7 +188,7 @@ def test_monitor_and_guard_on_the_line_model(tmp_path):
     run = recipes.robust_fit(
         model,
         (x, y),
-        method="fgsm-rs",
+        method="fgsm_rs",
         epochs=2,
         eps=0.1,
         validation_data=(x, y),
@@ -217,9 +231,9 @@ def test_invalid_data_names_the_problem():
         recipes.robust_fit(model, (x, np.where(y == 0, -1, 1)))
     with pytest.raises(ValueError, match=r"labels in \[0, 2\).*from 0 to 2"):
         recipes.robust_fit(model, (x, y), validation_data=(x, y * 2))
-    with pytest.raises(TypeError, match="float inputs"):
+    with pytest.raises(TypeError, match="floating-point inputs"):
         recipes.robust_fit(model, ((x * 255).astype("uint8"), y))
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same number of samples"):
         recipes.robust_fit(model, (x, y[:-1]))
     with pytest.raises(TypeError, match="keras.Model"):
         recipes.robust_fit("model", (x, y))

@@ -22,6 +22,7 @@ from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._pgd import BIM
 from keras_adv.attacks._pgd import MIM
 from keras_adv.attacks._pgd import PGD
+from keras_adv.attacks._registry import get
 from keras_adv.attacks._square import Square
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
 ]
 __all__ += ["BlackBox", "GeneratorAttack"]
 __all__ += ["LatentPGD"]
+__all__ += ["get"]
 
 # Helpers that were public before 0.2 (see CHANGELOG.md): still importable
 # from here, with a DeprecationWarning naming their home.

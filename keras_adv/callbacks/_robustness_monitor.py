@@ -1,9 +1,10 @@
 """`RobustnessMonitor`: robust accuracy in the epoch logs and in TensorBoard.
 
 The callback is a schedule, logs and summaries around the evaluation core
-it shares with `evaluate_robustness` (`keras_adv.evaluation._core`: data
-validation, one compiled graph per batch, the definitions of robust and
-worst case). This module is one of the TensorFlow seams (`tf.summary`).
+it shares with `evaluate_robustness` (through
+`keras_adv.evaluation.SubsetEvaluation`: data validation, one compiled
+graph per batch, the definitions of robust and worst case). This module is
+one of the TensorFlow seams (`tf.summary`).
 """
 
 import os
@@ -14,8 +15,9 @@ import tensorflow as tf
 
 from keras_adv import _validation
 from keras_adv._api import register
-from keras_adv.evaluation import _core
-from keras_adv.evaluation import _plots as plots
+from keras_adv.evaluation import SubsetEvaluation
+from keras_adv.evaluation import attack_config
+from keras_adv.evaluation import robustness_grid
 
 # Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
 ROBUST_KEY = "val_robust_accuracy"
@@ -34,6 +36,19 @@ _GRID_NOTE = (
     "Columns: fixed validation samples. Rows: clean input, then per attack "
     "the adversarial input and the perturbation (scaled per image)."
 )
+
+
+def _check_names(attacks):
+    clash = sorted(set(attacks) & set(_RESERVED_NAMES))
+    if clash:
+        raise ValueError(
+            _validation.invalid(
+                "attacks",
+                f"attack names other than {list(_RESERVED_NAMES)} "
+                "(they name the log keys of the monitor)",
+                clash,
+            )
+        )
 
 
 def attack_key(name):
@@ -156,28 +171,18 @@ class RobustnessMonitor(keras.callbacks.Callback):
         if verbose not in (0, 1):
             raise ValueError(_validation.invalid("verbose", "0 or 1", verbose))
         self.verbose = int(verbose)
-        self.log_dir = _core.check_log_dir(log_dir, "robustness")
-        self.attacks = _core.attack_dict(attacks)
-        clash = sorted(set(self.attacks) & set(_RESERVED_NAMES))
-        if clash:
-            raise ValueError(
-                _validation.invalid(
-                    "attacks",
-                    f"attack names other than {list(_RESERVED_NAMES)} "
-                    "(they name the log keys of the monitor)",
-                    clash,
-                )
-            )
-        for name, attack in self.attacks.items():
-            _core.scalar_eps(name, attack)
-        self.x, self.y = _core.take(
+        self.log_dir = _validation.check_log_dir(log_dir, "robustness")
+        self._subset = SubsetEvaluation(
             validation_data,
+            attacks,
             self.max_samples,
-            batch_size=self.batch_size,
+            self.batch_size,
+            self.seed,
             name="validation_data",
-            value_ranges={n: a.value_range for n, a in self.attacks.items()},
+            check_names=_check_names,
         )
-        self._evaluator = None
+        self.attacks = self._subset.attacks
+        self.x, self.y = self._subset.x, self._subset.y
         self._writer = None
         self._series_writers = {}
         self.last_results = None
@@ -225,26 +230,20 @@ class RobustnessMonitor(keras.callbacks.Callback):
     # ------------------------------------------------------ evaluation
     def tracing_count(self):
         """Traces of the evaluation graph so far (1 after the first run)."""
-        return 0 if self._evaluator is None else self._evaluator.tracing_count()
+        return self._subset.tracing_count()
 
     def evaluate(self, model=None):
         """Evaluates `model` (default: the trained model) on the subset.
 
         Returns:
-            The dict of `keras_adv.evaluation._core.evaluate_subset`:
-            `"clean_accuracy"`, `"robust_accuracy"`, `"accuracy"` and
-            `"eps"` (name -> float), `"seconds"`, and per-sample arrays
-            (predictions, margins, norms, the first adversarial inputs).
+            A dict: `"clean_accuracy"`, `"robust_accuracy"`, `"accuracy"`
+            and `"eps"` (name -> float), `"seconds"`, and per-sample arrays
+            (predictions, margins, norms, the first adversarial inputs);
+            see `keras_adv.evaluation.SubsetEvaluation.evaluate`.
         """
         model = self.model if model is None else model
-        keep = self.images if plots.is_image_batch(self.x) else 0
-        graph = self._evaluator = _core.evaluator(
-            model, self.attacks, self.x, keep_inputs=keep > 0
-        )
-        graph.check_labels(self.y, "validation_data")
-        eps = [_core.scalar_eps(n, a) for n, a in self.attacks.items()]
-        x, y, seed, batch_size = self.x, self.y, self.seed, self.batch_size
-        return _core.evaluate_subset(graph, x, y, eps, seed, batch_size, keep)
+        keep = self.images if self._subset.is_image else 0
+        return self._subset.evaluate(model, keep)
 
     # --------------------------------------------------------- hooks
     def on_train_begin(self, logs=None):
@@ -333,8 +332,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
             "| attack | class | norm | eps | settings |",
             "|---|---|---|---|---|",
         ]
+        eps = self._subset.eps()
         for name, attack in self.attacks.items():
-            config = attack.get_config()
+            config = attack_config(attack)
             details = ", ".join(
                 f"{k}={config[k]}"
                 for k in ("steps", "step_size", "restarts", "loss")
@@ -342,7 +342,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             )
             text.append(
                 f"| {name} | {type(attack).__name__} | {attack.norm} | "
-                f"{_core.scalar_eps(name, attack):g} | {details} |"
+                f"{eps[name]:g} | {details} |"
             )
         with self._writer.as_default():
             tf.summary.write(
@@ -415,7 +415,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
     def grid_image(self, epoch, results):
         """The uint8 grid image of an evaluation, or None (no images)."""
         n = min(self.images, len(self.x))
-        if n == 0 or not plots.is_image_batch(self.x):
+        if n == 0 or not self._subset.is_image:
             return None
         adversarial = {
             f"{name}\n{attack.norm} eps={results['eps'][name]:g}": (
@@ -429,7 +429,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             f"{100 * results['clean_accuracy']:.0f}%, "
             f"{self._summary(results, '.0f')} ({len(self.x)} samples)"
         )
-        return plots.robustness_grid(
+        return robustness_grid(
             self.x[:n],
             self.y[:n],
             results["clean_pred"][:n],

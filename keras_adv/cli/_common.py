@@ -4,9 +4,8 @@ import importlib.util
 import os
 import sys
 
-import numpy as np
-
 import keras_adv
+from keras_adv import _validation
 from keras_adv.cli._errors import UsageError
 from keras_adv.cli._errors import summary
 
@@ -35,20 +34,12 @@ def load_data(spec, split, max_samples):
         raise UsageError(f"--data: {summary(error)}") from error
 
 
-def check_labels(y, spec, num_classes=None, model=None):
-    """Labels must be class indices in `[0, num_classes)`."""
-    y = np.asarray(y)
-    low, high = int(y.min()), int(y.max())
-    if low >= 0 and (num_classes is None or high < num_classes):
-        return
-    bad = low if low < 0 else high
-    expected = "integer class indices >= 0"
+def check_labels(y, num_classes=None, model=None):
+    """Labels must be class ids in `[0, num_classes)` (the shared check)."""
+    ids = _validation.class_ids(y, "--data", one_hot=False)
     if num_classes is not None:
-        expected = (
-            f"class indices in [0, {num_classes}) for MODEL {model} "
-            f"({num_classes} outputs)"
-        )
-    raise ValueError(f"--data {spec}: labels must be {expected}; found {bad}")
+        owner = f"the {num_classes} outputs of MODEL {model}"
+        _validation.check_classes(ids, num_classes, "--data", owner)
 
 
 def write_outputs(report, out):

@@ -17,7 +17,7 @@ def run(args):
     warmup = args.epochs // 3
     print(
         f"Adversarial training (PGD-{STEPS}, eps {EPS}, eps warm-up over "
-        f"{warmup} epoch(s)) of keras_adv.testing.mnist_cnn on "
+        f"{warmup} epoch(s)) of keras_adv.models.mnist_cnn on "
         f"{train_samples} MNIST images, {args.epochs} epoch(s); robustness "
         f"monitored on {min(args.monitor_samples, test_samples)} test "
         f"images; then evaluated on {test_samples} test images.",

@@ -56,49 +56,38 @@ def check_model_fits(model, x, y, path, spec):
             "(batch, classes)"
         )
     num_classes = int(output_shape[-1])
-    _common.check_labels(y, spec, num_classes, path)
+    _common.check_labels(y, num_classes, path)
     return num_classes
 
 
+# --steps sets the iterations of these step-counted attacks; the others
+# keep their name's settings (pgd20: 20; APGD, FAB, Square: paper defaults).
+STEPPED = ("pgd", "bim", "mim")
+
+
 def _make_attacks(attacks, names, norm, steps, seed):
-    classes = {
-        "fgsm": attacks.FGSM,
-        "pgd": attacks.PGD,
-        "bim": attacks.BIM,
-        "mim": attacks.MIM,
-        "apgd": attacks.APGD,
-        "apgd_t": attacks.APGDT,
-        "fab_t": attacks.FAB,
-        "square": attacks.Square,
-        "autoattack": attacks.AutoAttack,
-    }
-    # --steps sets the iterations of the step-counted attacks; the
-    # reference-grade ones keep their paper defaults (APGD: 100).
-    stepped = ("pgd", "bim", "mim")
+    """`name -> Attack` of `keras_adv.attacks.get` for checked names."""
     made = {}
     for name in names:
         if name.startswith("generator:"):
-            key = "generator"
-            count = sum(k.startswith("generator") for k in made)
-            key = key if not count else f"{key}_{count + 1}"
-            made[key] = _generator_attack(
-                attacks, name[len("generator:") :], norm
-            )
+            count = sum(key.startswith("generator") for key in made)
+            key = "generator" if not count else f"generator_{count + 1}"
+            made[key] = _generator_attack(attacks, name, norm)
             continue
-        kwargs = {"norm": norm, "seed": seed}
-        if name in stepped:
-            kwargs["steps"] = steps
-        made[name] = classes[name](**kwargs)
+        overrides = {"norm": norm, "seed": seed}
+        if name in STEPPED:
+            overrides["steps"] = steps
+        made[name] = attacks.get(name, **overrides)
     return made
 
 
-def _generator_attack(attacks, path, norm):
+def _generator_attack(attacks, name, norm):
     """A `GeneratorAttack` from a saved generator; failures are usage errors."""
     try:
-        return attacks.GeneratorAttack(path, norm=norm)
+        return attacks.get(name, norm=norm)
     except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as e:
         raise UsageError(
-            f"--attack generator:{path}: cannot load a generator: {summary(e)}"
+            f"--attack {name}: cannot load a generator: {summary(e)}"
         ) from e
 
 

@@ -3,32 +3,18 @@
 import argparse
 import math
 
+from keras_adv import _names
 from keras_adv.cli._errors import PROG
 from keras_adv.cli._errors import UsageError
+from keras_adv.version import __version__
 
 COMMANDS = ("evaluate", "train", "demo")
-ATTACKS = (
-    "fgsm",
-    "pgd",
-    "bim",
-    "mim",
-    "apgd",
-    "apgd_t",
-    "fab_t",
-    "square",
-    "autoattack",
-)
-# `generator:PATH.keras`: a saved generator (keras_adv.attacks.GeneratorAttack).
-GENERATOR_PREFIX = "generator"
+# The names of keras_adv.attacks.get and of the recipes' methods (the
+# training objectives of keras_adv.training.get and "clean").
+ATTACKS = tuple(_names.ATTACKS)
+TRAIN_METHODS = _names.RECIPE_METHODS
 NORMS = ("linf", "l2")
-TRAIN_METHODS = (  # recipes.METHODS
-    "clean",
-    "pgd",
-    "fgsm-rs",
-    "trades",
-    "n-fgsm",
-    "free",
-)
+_GENERATOR = f"{_names.GENERATOR}:PATH.keras"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,36 +24,59 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _unknown(kind, text, names, aliases, extra=""):
+    guess = _names.closest(text, names, aliases)
+    hint = f"; did you mean {guess!r}?" if guess else ""
+    return argparse.ArgumentTypeError(
+        f"unknown {kind} {text.strip()!r}; choose from "
+        f"{', '.join(names)}{extra}{hint}"
+    )
+
+
 def _attack_name(part):
-    """Lower-case attack name; `generator:PATH` keeps its path as given."""
-    part = part.strip()
-    head, sep, path = part.partition(":")
-    if sep and head.strip().lower() == GENERATOR_PREFIX:
-        return f"{GENERATOR_PREFIX}:{path.strip()}" if path.strip() else ""
-    return part.lower()
+    """The canonical name of an attack; `generator:PATH` keeps its path."""
+    path = _names.generator_path(part)
+    if path is not None:
+        if not path:
+            raise argparse.ArgumentTypeError(
+                f"expected {_GENERATOR} (a saved generator); received {part!r}"
+            )
+        return f"{_names.GENERATOR}:{path}"
+    name = _names.canonical(part, _names.ATTACKS, _names.ATTACK_ALIASES)
+    if name is None:
+        raise _unknown(
+            "attack",
+            part,
+            ATTACKS,
+            _names.ATTACK_ALIASES,
+            extra=f" or {_GENERATOR}",
+        )
+    return name
 
 
 def parse_attacks(text):
-    """`"fgsm,pgd"` -> `["fgsm", "pgd"]` (lower case, no duplicates).
+    """`"fgsm,PGD"` -> `["fgsm", "pgd"]` (canonical names, no duplicates).
 
-    `generator:PATH.keras` names a saved AdvGAN generator.
+    The names of `keras_adv.attacks.get`; `generator:PATH.keras` names a
+    saved AdvGAN generator.
     """
-    names = [_attack_name(part) for part in text.split(",")]
-    if not text.strip() or any(not name for name in names):
+    parts = text.split(",")
+    if not text.strip() or any(not part.strip() for part in parts):
         raise argparse.ArgumentTypeError(
             f"expected a comma-separated list of {', '.join(ATTACKS)} or "
-            f"generator:PATH.keras; received {text!r}"
+            f"{_GENERATOR}; received {text!r}"
         )
-    unknown = [
-        name
-        for name in names
-        if name not in ATTACKS and not name.startswith(f"{GENERATOR_PREFIX}:")
-    ]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown attack {unknown[0]!r}; choose from {', '.join(ATTACKS)}"
-        )
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(_attack_name(part) for part in parts))
+
+
+def parse_method(text):
+    """A recipe method's canonical name (`"fgsm-rs"` -> `"fgsm_rs"`)."""
+    method = _names.canonical(
+        text, _names.RECIPE_METHODS, _names.OBJECTIVE_ALIASES
+    )
+    if method is None:
+        raise _unknown("method", text, TRAIN_METHODS, _names.OBJECTIVE_ALIASES)
+    return method
 
 
 def parse_eps(text):
@@ -145,6 +154,12 @@ def build_parser():
         help="show the full traceback of any error (also accepted after "
         "the command)",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__}",
+        help="print the installed keras_adv version and exit",
+    )
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
@@ -178,9 +193,9 @@ def _add_evaluate(sub):
         "--attack",
         type=parse_attacks,
         default="fgsm,pgd",
-        help=f"comma-separated attacks among {', '.join(ATTACKS)} "
-        "and generator:PATH.keras (a saved AdvGAN generator) "
-        "(default: %(default)s)",
+        help=f"comma-separated names of keras_adv.attacks.get among "
+        f"{', '.join(ATTACKS)} and {_GENERATOR} (a saved AdvGAN "
+        "generator) (default: %(default)s)",
     )
     evaluate.add_argument(
         "--eps",
@@ -199,7 +214,9 @@ def _add_evaluate(sub):
         "--steps",
         type=_positive,
         default=20,
-        help="steps of pgd, bim and mim (default: %(default)s)",
+        help="steps of pgd, bim and mim; pgd20 runs 20 and the "
+        "reference-grade attacks their paper defaults (default: "
+        "%(default)s)",
     )
     evaluate.add_argument(
         "--max-samples",
@@ -238,10 +255,10 @@ def _add_train(sub):
         "train",
         help="train a small CNN (optionally adversarially) and save it",
         description=(
-            "Trains keras_adv.testing.small_cnn on the training split of "
+            "Trains keras_adv.models.small_cnn on the training split of "
             "--data with keras_adv.recipes.robust_fit (the "
             "AdversarialTraining callback, an eps warm-up over the first "
-            "third of the epochs and, for fgsm-rs, the OverfittingGuard) "
+            "third of the epochs and, for fgsm_rs, the OverfittingGuard) "
             "and saves it as a .keras file, ready for `keras-adv evaluate`."
         ),
     )
@@ -256,9 +273,11 @@ def _add_train(sub):
     )
     train.add_argument(
         "--method",
+        type=parse_method,
         default="pgd",
-        choices=TRAIN_METHODS,
-        help="training objective (default: %(default)s)",
+        help=f"training method among {', '.join(TRAIN_METHODS)} (the "
+        "objectives of keras_adv.training.get; clean: plain fit) "
+        "(default: %(default)s)",
     )
     train.add_argument(
         "--eps",
@@ -305,7 +324,7 @@ def _add_demo(sub):
         help="adversarial training + TensorBoard monitoring + final report",
         description=(
             "Runs keras_adv.recipes.mnist_adversarial_training, the "
-            "README's recipe: trains keras_adv.testing.mnist_cnn with PGD-7 "
+            "README's recipe: trains keras_adv.models.mnist_cnn with PGD-7 "
             "at eps 0.3 (batch 16, eps warm-up over the first third of the "
             "epochs) on the embedded MNIST subset with the "
             "AdversarialTraining and RobustnessMonitor callbacks and Keras' "

@@ -1,14 +1,14 @@
 """`keras-adv train`: a small CNN trained by the library recipe, saved."""
 
 from keras_adv.cli import _common
-from keras_adv.testing import small_cnn
+from keras_adv.models import small_cnn
 
 
 def run(args):
     """Runs `keras-adv train` with checked `args`."""
     keras_adv = _common.load_library()
     x, y = _common.load_data(args.data, "train", args.max_samples)
-    _common.check_labels(y, args.data)
+    _common.check_labels(y)
     model = small_cnn(
         input_shape=x.shape[1:], num_classes=int(y.max()) + 1, seed=args.seed
     )

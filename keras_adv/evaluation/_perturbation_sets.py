@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 
 _PERCENTILES = (25.0, 50.0, 75.0, 90.0, 99.0, 99.9)
@@ -201,7 +202,7 @@ def _batch_errors(cvae, x, x_tilde, radius, steps, step_size, samples, seed):
     def draw(k, total):
         u = tf.random.stateless_normal(
             ops.shape(mean),
-            seed=tf.random.experimental.stateless_fold_in(seed, k),
+            seed=_random.fold_seed(seed, k),
         )
         return total + _mse(decode(_project(u, radius)), x_tilde)
 
@@ -209,12 +210,12 @@ def _batch_errors(cvae, x, x_tilde, radius, steps, step_size, samples, seed):
 
     direction = tf.random.stateless_normal(
         ops.shape(mean),
-        seed=tf.random.experimental.stateless_fold_in(seed, samples),
+        seed=_random.fold_seed(seed, samples),
     )
     direction = direction / ops.maximum(_l2(direction), 1e-12)
     length = tf.random.stateless_uniform(
         [ops.shape(mean)[0]] + [1] * (len(mean.shape) - 1),
-        seed=tf.random.experimental.stateless_fold_in(seed, samples + 1),
+        seed=_random.fold_seed(seed, samples + 1),
     )
     random_member = _mse(decode(direction * length * radius), x_tilde)
     identity = _mse(ops.cast(x, "float32"), x_tilde)

@@ -1,28 +1,33 @@
 """`evaluate_robustness`: one honest robustness figure for a Keras model.
 
 The data, the compiled per-batch graph and the definitions of robust and
-worst case come from the evaluation core (`keras_adv.evaluation._core`),
-shared with `RobustnessMonitor`; this module sweeps the radii, times the
-attacks, runs the gradient-masking checks and writes the report.
+worst case come from the evaluation core shared with `RobustnessMonitor`
+(`_data`, `_graph`, `_accounting`); this module sweeps the radii, times
+the attacks, runs the gradient-masking checks and writes the report.
 """
 
 import functools
 import time
+import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _random
 from keras_adv import _validation
 from keras_adv.attacks import PGD
 from keras_adv.attacks import Attack
-from keras_adv.evaluation import _core
 from keras_adv.evaluation import sanity
-from keras_adv.evaluation._core import attack_dict  # noqa: F401
-from keras_adv.evaluation._core import check_epsilons
-from keras_adv.evaluation._core import default_attacks  # noqa: F401
-from keras_adv.evaluation._core import take as take_samples  # noqa: F401
+from keras_adv.evaluation._accounting import Sweep
+from keras_adv.evaluation._accounting import robust_masks
+from keras_adv.evaluation._attack_set import attack_dict
+from keras_adv.evaluation._attack_set import check_epsilons
+from keras_adv.evaluation._data import Data
+from keras_adv.evaluation._data import sample_rank
+from keras_adv.evaluation._graph import evaluate_arrays
+from keras_adv.evaluation._graph import evaluator
 from keras_adv.evaluation._report import RobustnessReport
 
 # Samples kept for the unbounded-eps check (it runs a 20-step PGD).
@@ -56,12 +61,21 @@ class _SetNoise(Attack):
 
     The `noise_beats_attack` baseline of a non-ball threat model such as
     `LearnedPerturbationSet`: a uniformly random direction `u` of norm eps,
-    decoded into a member of the set.
+    decoded into a member of the set. It holds its set weakly: the cache
+    of baselines must not keep the user's threat model alive.
     """
 
     def __init__(self, threat_model):
         super().__init__(value_range=threat_model.value_range)
         self.threat_model = threat_model
+
+    @property
+    def threat_model(self):
+        return self._set()
+
+    @threat_model.setter
+    def threat_model(self, value):
+        self._set = weakref.ref(value)
 
     def generate(self, model_logits, x, y, eps, seed):
         tm = self.threat_model
@@ -74,14 +88,18 @@ class _SetNoise(Attack):
         return {"noise_of": id(self.threat_model)}
 
 
+# One noise baseline per learned set, so that its graphs are reused; keyed
+# weakly (nothing is stored on the user's threat model).
+_SET_NOISE = weakref.WeakKeyDictionary()
+
+
 def _noise_for(attack, value_range):
     """The random-noise baseline of `attack`'s threat model."""
     if attack.norm in ("linf", "l2"):
         return _noise(attack.norm, value_range)
-    noise = getattr(attack.threat_model, "_keras_adv_noise", None)
-    if noise is None:  # one object per set, so graphs are reused
-        noise = _SetNoise(attack.threat_model)
-        attack.threat_model._keras_adv_noise = noise
+    noise = _SET_NOISE.get(attack.threat_model)
+    if noise is None:
+        noise = _SET_NOISE[attack.threat_model] = _SetNoise(attack.threat_model)
     return noise
 
 
@@ -198,12 +216,12 @@ def evaluate_robustness(
     seed = _validation.check_int("seed", seed, minimum=0)
     if verbose not in (0, 1, 2):
         raise ValueError(_validation.invalid("verbose", "0, 1 or 2", verbose))
-    batches = _core.Data(
+    batches = Data(
         data,
         batch_size,
         max_samples,
         value_ranges={n: a.value_range for n, a in attacks.items()},
-        sample_rank=_core.sample_rank(model),
+        sample_rank=sample_rank(model),
     )
     value_range = next(iter(attacks.values())).value_range
     norms = sorted({attack.norm for attack in attacks.values()})
@@ -213,20 +231,7 @@ def evaluate_robustness(
         for norm in norms:
             first = next(a for a in attacks.values() if a.norm == norm)
             graph_attacks[f"noise {norm}"] = _noise_for(first, value_range)
-    zero = np.zeros(len(graph_attacks), "float32")
-
-    n = clean_total = 0
-    n_eps = len(epsilons)
-    correct = {name: np.zeros(n_eps) for name in attacks}
-    flipped = {name: np.zeros(n_eps) for name in attacks}
-    norm_sum = {name: np.zeros(n_eps) for name in attacks}
-    norm_max = {name: np.zeros(n_eps) for name in attacks}
-    seconds = dict.fromkeys(attacks, 0.0)
-    robust = np.zeros(n_eps)
-    noise_correct = {norm: np.zeros(n_eps) for norm in norms}
-    stats = dict.fromkeys(_core.CHECK_STATS, 0)
-    kept_x, kept_y, kept = [], [], 0
-
+    sweep = Sweep(attacks, epsilons, norms, checks, keep=_UNBOUNDED_SAMPLES)
     progbar = None
     if verbose:
         progbar = keras.utils.Progbar(
@@ -235,143 +240,84 @@ def evaluate_robustness(
             unit_name="batch",
             stateful_metrics=["samples"],
         )
-    evaluator = None
+    graph = None
     step = -1
-    for step, (x_np, y_np) in enumerate(batches):
-        if evaluator is None:
-            evaluator = _core.evaluator(model, graph_attacks, x_np, checks)
-        evaluator.check_labels(y_np, "data", batches.one_hot_width)
-        x, y = tf.convert_to_tensor(x_np), tf.convert_to_tensor(y_np)
-        seeds = _core.batch_seeds(seed, len(graph_attacks), step)
-        # The first call (clean inputs, every attack at eps 0) traces the
-        # graph; the attacks are timed on calls that run only them.
-        clean = evaluator(x, y, zero, seeds, clean=True)["clean"]
-        clean_ok = clean["correct"]
-        n += len(clean_ok)
-        clean_total += int(clean_ok.sum())
-        if checks:
-            for key in stats:
-                stats[key] += int(clean[key].sum())
-            if kept < _UNBOUNDED_SAMPLES:
-                take = min(_UNBOUNDED_SAMPLES - kept, len(x_np))
-                kept_x.append(x_np[:take])
-                kept_y.append(y_np[:take])
-                kept += take
-
-        for i, eps in enumerate(epsilons):
-            if eps == 0:
-                for name in attacks:
-                    correct[name][i] += clean_ok.sum()
-                robust[i] += clean_ok.sum()
-                for norm in norms:
-                    noise_correct[norm][i] += clean_ok.sum()
-                continue
-            under_attack = {}
-            for name in attacks:
-                start = time.perf_counter()
-                result = _attack_only(evaluator, name, eps, x, y, seeds)
-                seconds[name] += time.perf_counter() - start
-                under_attack[name] = result["correct"]
-                norm_sum[name][i] += result["norm"].sum()
-                norm_max[name][i] = max(
-                    norm_max[name][i], float(result["norm"].max())
-                )
-            survived, worst = _core.robust_masks(clean_ok, under_attack)
-            for name, ok in survived.items():
-                correct[name][i] += ok.sum()
-                flipped[name][i] += np.logical_and(clean_ok, ~ok).sum()
-            robust[i] += worst.sum()
-            if checks:
-                for norm in norms:
-                    ok = _attack_only(
-                        evaluator, f"noise {norm}", eps, x, y, seeds
-                    )["correct"]
-                    noise_correct[norm][i] += np.logical_and(ok, clean_ok).sum()
+    for step, (x, y) in enumerate(batches):
+        if graph is None:
+            graph = evaluator(model, graph_attacks, x, checks)
+        graph.check_labels(y, "data", batches.one_hot_width)
+        seeds = _random.batch_seeds(seed, len(graph_attacks), step)
+        _sweep_batch(graph, sweep, x, y, seeds)
         if progbar is not None:
-            progbar.update(step + 1, values=[("samples", n)])
+            progbar.update(step + 1, values=[("samples", sweep.num_samples)])
     if progbar is not None and batches.num_batches is None:
-        progbar.update(step + 1, values=[("samples", n)], finalize=True)
+        values = [("samples", sweep.num_samples)]
+        progbar.update(step + 1, values=values, finalize=True)
 
-    attack_entries = {}
-    for name, attack in attacks.items():
-        attack_entries[name] = {
-            "class_name": type(attack).__name__,
-            "config": _json_config(attack),
-            "norm": attack.norm,
-            # None for attacks that are not step-counted searches
-            # (AutoAttack, Square): they join no single/multi-step check.
-            "steps": (int(attack.steps) if hasattr(attack, "steps") else None),
-            "accuracy": (correct[name] / n).tolist(),
-            "success_rate": (flipped[name] / max(clean_total, 1)).tolist(),
-            "mean_norm": (norm_sum[name] / n).tolist(),
-            "max_norm": norm_max[name].tolist(),
-            "seconds": seconds[name],
-        }
-    report_data = {
-        "num_samples": n,
-        "clean_accuracy": clean_total / n,
-        "epsilons": epsilons,
-        "attacks": attack_entries,
-        "robust_accuracy": (robust / n).tolist(),
-    }
-    check_data = {}
-    warnings = []
+    fields = sweep.report_fields()
+    check_data, warnings = {}, []
     if checks:
-        check_data = _run_checks(
-            model, value_range, stats, n, noise_correct, kept_x, kept_y, seed
-        )
-        warnings = sanity.gradient_masking_warnings(report_data, check_data)
-    return RobustnessReport(checks=check_data, warnings=warnings, **report_data)
+        check_data = {
+            **sweep.check_fields(),
+            **_unbounded_check(model, value_range, sweep, seed),
+        }
+        warnings = sanity.gradient_masking_warnings(fields, check_data)
+    return RobustnessReport(checks=check_data, warnings=warnings, **fields)
 
 
-def _attack_only(evaluator, name, eps, x, y, seeds):
+def _sweep_batch(graph, sweep, x_np, y_np, seeds):
+    """Runs one batch clean, then each attack (and noise) at each radius.
+
+    The first call (clean inputs, every attack at eps 0) traces the graph;
+    the attacks are timed on calls that run only them.
+    """
+    x, y = tf.convert_to_tensor(x_np), tf.convert_to_tensor(y_np)
+    zero = np.zeros(len(graph.names), "float32")
+    clean = graph(x, y, zero, seeds, clean=True)["clean"]
+    clean_ok = sweep.add_clean(clean, x_np, y_np)
+    for i, eps in enumerate(sweep.epsilons):
+        if eps == 0:
+            sweep.add_unattacked(i, clean_ok)
+            continue
+        results, seconds = {}, {}
+        for name in sweep.attacks:
+            start = time.perf_counter()
+            results[name] = _attack_only(graph, name, eps, x, y, seeds)
+            seconds[name] = time.perf_counter() - start
+        sweep.add_attacks(i, clean_ok, results, seconds)
+        if sweep.checks:
+            for norm in sweep.noise_correct:
+                noise = _attack_only(graph, f"noise {norm}", eps, x, y, seeds)
+                sweep.add_noise(i, norm, clean_ok, noise["correct"])
+
+
+def _attack_only(graph, name, eps, x, y, seeds):
     """Per-sample results of one attack at `eps` (the others do not run)."""
-    eps_vector = np.zeros(len(evaluator.names), "float32")
-    eps_vector[evaluator.names.index(name)] = eps
-    return evaluator(x, y, eps_vector, seeds, clean=False)["attacks"][name]
+    eps_vector = np.zeros(len(graph.names), "float32")
+    eps_vector[graph.names.index(name)] = eps
+    return graph(x, y, eps_vector, seeds, clean=False)["attacks"][name]
 
 
-def _json_config(attack):
-    config = attack.get_config()
-    eps = config.get("eps")
-    if eps is not None and not isinstance(eps, int | float):
-        config["eps"] = np.asarray(ops.convert_to_numpy(eps)).tolist()
-    return config
-
-
-def _run_checks(
-    model, value_range, stats, n, noise_correct, kept_x, kept_y, seed
-):
-    """Measurements for `sanity.gradient_masking_warnings`."""
-    if stats["bounded"] == n and stats["sums_to_one"] == n:
-        output_kind = "probabilities"
-    elif stats["bounded"] == n:
-        output_kind = "bounded"
-    else:
-        output_kind = "logits"
+def _unbounded_check(model, value_range, sweep, seed):
+    """Accuracy under a 20-step PGD with eps the whole value range."""
     low, high = value_range
-    x = np.concatenate(kept_x)
-    y = np.concatenate(kept_y)
+    x = np.concatenate(sweep.kept_x)
+    y = np.concatenate(sweep.kept_y)
     start = time.perf_counter()
     pgd = {"unbounded": _unbounded_pgd(value_range)}
-    evaluator = _core.evaluator(model, pgd, x)
-    results = _core.evaluate_arrays(
-        evaluator, x, y, np.float32([high - low]), seed, _UNBOUNDED_BATCH
+    results = evaluate_arrays(
+        evaluator(model, pgd, x),
+        x,
+        y,
+        np.float32([high - low]),
+        seed,
+        _UNBOUNDED_BATCH,
     )
-    _, survived = _core.robust_masks(
+    _, survived = robust_masks(
         results["clean"]["correct"],
         {"unbounded": results["attacks"]["unbounded"]["correct"]},
     )
     return {
-        "output_kind": output_kind,
-        "zero_gradient_share": stats["zero_grad"] / n,
-        "saturated_share": (
-            stats["saturated"] / n if output_kind == "probabilities" else None
-        ),
-        "noise_accuracy": {
-            norm: (counts / n).tolist()
-            for norm, counts in noise_correct.items()
-        },
         "unbounded_eps": high - low,
         "unbounded_accuracy": int(survived.sum()) / len(x),
         "unbounded_samples": len(x),

@@ -7,6 +7,8 @@ from keras_adv.models._advgan_nets import advgan_generator
 from keras_adv.models._advgan_nets import mnist_model_a
 from keras_adv.models._advgan_nets import mnist_model_b
 from keras_adv.models._advgan_nets import mnist_model_c
+from keras_adv.models._classifiers import mnist_cnn
+from keras_adv.models._classifiers import small_cnn
 from keras_adv.models._cvae import PerturbationCVAE
 from keras_adv.models._cvae_nets import cvae_mnist_conv
 from keras_adv.models._cvae_nets import cvae_mnist_fc
@@ -25,3 +27,4 @@ __all__ += ["Distillation"]
 __all__ += ["mnist_model_a", "mnist_model_b", "mnist_model_c"]
 __all__ += ["PerturbationCVAE", "cvae_mnist_conv", "cvae_mnist_fc"]
 __all__ += ["cvae_mnist_stn"]
+__all__ += ["mnist_cnn", "small_cnn"]

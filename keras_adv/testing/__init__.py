@@ -6,10 +6,10 @@ serialisation checks as plain functions; the rest are tiny deterministic
 models and a config round trip.
 """
 
+from keras_adv.models import mnist_cnn
+from keras_adv.models import small_cnn
 from keras_adv.testing.cvae import shift_cvae
 from keras_adv.testing.models import linear_classifier
-from keras_adv.testing.models import mnist_cnn
-from keras_adv.testing.models import small_cnn
 from keras_adv.testing.serialization import assert_config_round_trip
 from keras_adv.testing.serialization import run_model_saving_test
 from keras_adv.testing.serialization import run_serialization_test

@@ -187,7 +187,9 @@ def test_attack_by_name_and_cli(tmp_path, capsys):
     )
     gen_path = tmp_path / "gen.keras"
     gen.save(gen_path)
-    attacks = keras_adv.evaluation._core.attack_dict(f"generator:{gen_path}")
+    attacks = keras_adv.evaluation._attack_set.attack_dict(
+        f"generator:{gen_path}"
+    )
     assert list(attacks) == ["generator"]
     assert isinstance(attacks["generator"], GeneratorAttack)
     out = tmp_path / "report"

@@ -16,8 +16,9 @@ import tensorflow as tf
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
 from keras_adv.callbacks import RobustnessMonitor
-from keras_adv.evaluation import _core
 from keras_adv.evaluation import evaluate_robustness
+from keras_adv.evaluation._accounting import robust_masks
+from keras_adv.evaluation._attack_set import attack_dict
 
 # Images of height 10 and a 10-class model: one-hot label rows have the
 # length of an image's first axis, the case that used to be ambiguous.
@@ -124,7 +125,7 @@ def test_the_seed_reaches_the_random_starts(problem):
 
 def test_robust_and_worst_case_definitions():
     clean = np.array([True, True, True, False])
-    robust, worst = _core.robust_masks(
+    robust, worst = robust_masks(
         clean,
         {"a": np.array([True, False, True, True]), "b": [True, True, 0, 1]},
     )
@@ -132,6 +133,56 @@ def test_robust_and_worst_case_definitions():
     assert robust["a"].tolist() == [True, False, True, False]
     assert robust["b"].tolist() == [True, True, False, False]
     assert worst.tolist() == [True, False, False, False]
+
+
+def _callable_loss_figures(loss, log_dir):
+    """PGD's figures on a 4-class Dense model, through both doors."""
+    rng = np.random.default_rng(0)
+    init = keras.initializers.GlorotUniform(seed=1)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, kernel_initializer=init)]
+    )
+    model.compile(
+        keras.optimizers.SGD(0.0),  # weights stay fixed
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = rng.uniform(size=(40, 6)).astype("float32")
+    y = np.asarray(model(x)).argmax(axis=1)
+    y[::5] = (y[::5] + 1) % 4
+    attack = PGD(eps=0.1, steps=3, loss=loss)
+    report = evaluate_robustness(
+        model, (x, y), attacks=[attack], epsilons=[0.0, 0.1], verbose=0
+    )
+    monitor = RobustnessMonitor((x, y), attacks=[attack], log_dir=log_dir)
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    return (
+        report.clean_accuracy,
+        report.accuracy("pgd", 0.1),
+        report.worst_case(0.1),
+        report.attacks["pgd"]["config"]["steps"],
+        report.warnings,
+        history.history["val_pgd_accuracy"],
+        monitor.last_results["adv_margin"]["pgd"],
+    )
+
+
+def test_an_attack_with_a_lambda_loss_runs_through_both_doors(tmp_path):
+    # A lambda cannot be serialised, but serialisation is only for saving:
+    # evaluation, the monitor (with its TensorBoard setup text) and their
+    # shared graph cache take callables by identity. The figures are those
+    # of loss="ce", the same cross-entropy, with the same (default) seeds.
+    ce = _callable_loss_figures("ce", tmp_path / "ce")
+    lam = _callable_loss_figures(
+        lambda y, z: keras.losses.sparse_categorical_crossentropy(
+            y, z, from_logits=True
+        ),
+        tmp_path / "lambda",
+    )
+    assert lam[:6] == ce[:6]
+    np.testing.assert_allclose(lam[6], ce[6], atol=1e-5)
+    clean, pgd, worst, steps, warnings, monitored = ce[:6]
+    assert 0.0 < pgd == worst == monitored[0] < clean == 0.8
+    assert steps == 3 and warnings == []
 
 
 # ------------------------------------------------------- copies, not views
@@ -302,12 +353,12 @@ def test_a_new_log_dir_is_accepted_and_not_created_early(problem, tmp_path):
 
 
 def test_attacks_by_name_including_autoattack():
-    attacks = _core.attack_dict(["pgd", "autoattack"])
+    attacks = attack_dict(["pgd", "autoattack"])
     assert list(attacks) == ["pgd", "autoattack"]
     assert type(attacks["autoattack"]).__name__ == "AutoAttack"
-    assert list(_core.attack_dict("apgd")) == ["apgd"]
+    assert list(attack_dict("apgd")) == ["apgd"]
     with pytest.raises(ValueError, match="attacks"):
-        _core.attack_dict("deepfool")
+        attack_dict("deepfool")
 
 
 def test_evaluate_robustness_with_autoattack_has_no_masking_false_alarm():

@@ -12,9 +12,10 @@ import keras_adv
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
 from keras_adv.evaluation import RobustnessReport
-from keras_adv.evaluation import _core
-from keras_adv.evaluation import _robustness as robustness
 from keras_adv.evaluation import evaluate_robustness
+from keras_adv.evaluation._attack_set import attack_dict
+from keras_adv.evaluation._data import take as take_samples
+from keras_adv.evaluation._graph import evaluator
 from keras_adv.testing import linear_classifier
 
 EPSILONS = [0.0, 0.1, 0.2, 0.3]
@@ -254,7 +255,7 @@ def test_one_trace_per_attack(linear_mnist, mnist):
             checks=False,
             verbose=0,
         )
-    graph = _core.evaluator(linear_mnist, attacks, x[:1])
+    graph = evaluator(linear_mnist, attacks, x[:1])
     assert graph.tracing_count() == 1
     for attack in attacks.values():
         assert attack.tracing_count(linear_mnist) == 0
@@ -369,14 +370,14 @@ def test_invalid_model_and_data(linear_mnist, mnist):
 
 # --------------------------------------------------------------- helpers
 def test_attack_dict_names_and_take_samples(mnist):
-    attacks = robustness.attack_dict([FGSM(), PGD(), PGD(steps=20)])
+    attacks = attack_dict([FGSM(), PGD(), PGD(steps=20)])
     assert list(attacks) == ["fgsm", "pgd", "pgd_2"]
-    defaults = robustness.attack_dict(None)
+    defaults = attack_dict(None)
     assert list(defaults) == ["fgsm", "pgd"]
     assert defaults["pgd"].steps == 10
     _, _, x, y = mnist
-    xs, ys = robustness.take_samples((x, y), 70, batch_size=32)
+    xs, ys = take_samples((x, y), 70, batch_size=32)
     assert xs.shape == (70, 28, 28, 1) and ys.tolist() == y[:70].tolist()
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    xs, ys = robustness.take_samples(ds, 40)
+    xs, ys = take_samples(ds, 40)
     np.testing.assert_array_equal(xs, x[:40])

@@ -1,0 +1,111 @@
+"""The names of keras_adv's registries (standard library only).
+
+`keras_adv.attacks.get`, `keras_adv.training.get`, the recipes and the
+evaluation build objects from these names, and the `keras-adv` command
+checks its arguments against them before TensorFlow starts: the command
+accepts exactly the names the API accepts. Every name has one canonical
+snake_case spelling; the aliases map older spellings to it, and keep
+working. Lookups ignore case.
+"""
+
+import difflib
+
+#: Attacks by name: `(class name, constructor arguments)`. Seeded attacks
+#: use seed 0, so that a name always means the same attack.
+ATTACKS = {
+    "fgsm": ("FGSM", {}),
+    "pgd": ("PGD", {"steps": 10, "seed": 0}),
+    "pgd20": ("PGD", {"steps": 20, "seed": 0}),
+    "bim": ("BIM", {}),
+    "mim": ("MIM", {}),
+    "apgd": ("APGD", {"seed": 0}),
+    "apgd_t": ("APGDT", {"seed": 0}),
+    "fab_t": ("FAB", {"seed": 0}),
+    "square": ("Square", {"seed": 0}),
+    "autoattack": ("AutoAttack", {"seed": 0}),
+}
+# No attack name was ever spelled otherwise: no aliases yet.
+ATTACK_ALIASES = {}
+
+#: `generator:PATH.keras` names a saved generator (a `GeneratorAttack`).
+GENERATOR = "generator"
+
+#: Adversarial-training objectives by name: their class names.
+OBJECTIVES = {
+    "pgd": "Madry",
+    "fgsm_rs": "FGSMRS",
+    "trades": "TRADES",
+    "vat": "VAT",
+    "n_fgsm": "NFGSM",
+    "grad_align": "GradAlign",
+    "free": "Free",
+    "max_loss": "MaxLoss",
+}
+OBJECTIVE_ALIASES = {
+    "adversarial": "pgd",
+    "madry": "pgd",
+    "fgsm-rs": "fgsm_rs",
+    "n-fgsm": "n_fgsm",
+}
+
+#: The methods of `keras_adv.recipes` (`"clean"` is plain `fit`), the
+#: objectives the recipes know settings for.
+RECIPE_METHODS = ("clean", "pgd", "fgsm_rs", "trades", "n_fgsm", "free")
+
+
+def canonical(name, names, aliases):
+    """The canonical spelling of `name` among `names`, or None.
+
+    Args:
+        name: Any value; only strings can match (case-insensitive).
+        names: The canonical names (a dict or a sequence).
+        aliases: Dict `old spelling -> canonical name`.
+    """
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower()
+    if key in names:
+        return key
+    key = aliases.get(key)
+    return key if key in names else None
+
+
+def closest(name, names, aliases):
+    """The known spelling closest to `name` (difflib), or None."""
+    if not isinstance(name, str):
+        return None
+    spellings = [*names, *(a for a, n in aliases.items() if n in names)]
+    matches = difflib.get_close_matches(name.strip().lower(), spellings, n=1)
+    return matches[0] if matches else None
+
+
+def unknown(kind, argument, name, names, aliases, extra=""):
+    """The error message for an unknown name, with the closest one.
+
+    Args:
+        kind: What is named (`"attack"`), for the message.
+        argument: The argument that received `name`.
+        name: The value received.
+        names: The canonical names, listed in the message.
+        aliases: Dict `old spelling -> canonical name`.
+        extra: Optional text after the list (other accepted forms).
+    """
+    listed = ", ".join(repr(n) for n in sorted(names))
+    message = (
+        f"Invalid value received for argument `{argument}`. Expected one "
+        f"of the {kind} names {listed}{extra}. Received: {argument}={name!r}"
+    )
+    guess = closest(name, names, aliases)
+    if guess is not None:
+        message += f". Did you mean {guess!r}?"
+    return message
+
+
+def generator_path(name):
+    """The path of a `generator:PATH` name, or None for other names."""
+    if not isinstance(name, str):
+        return None
+    head, sep, path = name.partition(":")
+    if not sep or head.strip().lower() != GENERATOR:
+        return None
+    return path.strip()

@@ -1,0 +1,158 @@
+"""Which attacks an evaluation runs, under which names, at which radii.
+
+Names resolve through `keras_adv.attacks.get`, the one registry of attack
+names, so `evaluate_robustness`, `RobustnessMonitor` and the `keras-adv`
+command accept the same names.
+"""
+
+import json
+
+import numpy as np
+from keras import ops
+
+from keras_adv import _names
+from keras_adv import _signature
+from keras_adv import _validation
+from keras_adv import attacks as attacks_module
+from keras_adv.attacks import Attack
+
+
+def default_attacks():
+    """FGSM and PGD-10 (L-inf, value range [0, 1], their default eps)."""
+    return {name: attacks_module.get(name) for name in ("fgsm", "pgd")}
+
+
+def _by_name(name):
+    """`(report name, attack)` of a registered name or `generator:PATH`."""
+    if _names.generator_path(name) is not None:
+        return _names.GENERATOR, attacks_module.get(name)
+    key = _names.canonical(name, _names.ATTACKS, _names.ATTACK_ALIASES)
+    if key is None:
+        raise ValueError(
+            _names.unknown(
+                "attack",
+                "attacks",
+                name,
+                _names.ATTACKS,
+                _names.ATTACK_ALIASES,
+                extra=" or 'generator:PATH.keras'",
+            )
+        )
+    return key, attacks_module.get(key)
+
+
+def attack_dict(attacks):
+    """Normalises `attacks` to an ordered dict `name -> Attack`.
+
+    Accepts None (the defaults), one `Attack`, a name of
+    `keras_adv.attacks.get` (`"autoattack"`, `"apgd"`, ...; reported under
+    its canonical spelling, `generator:PATH` as `generator`), a list/tuple
+    of attacks or names (attacks named after their class, lower case, with
+    `_2`, `_3`... for repeats) or a dict of names to attacks. Targeted
+    attacks are refused.
+    """
+    if attacks is None:
+        return default_attacks()
+    if isinstance(attacks, str | Attack):
+        attacks = [attacks]
+    if isinstance(attacks, dict):
+        items = list(attacks.items())
+    elif isinstance(attacks, list | tuple):
+        items, counts = [], {}
+        for attack in attacks:
+            if isinstance(attack, str):
+                base, attack = _by_name(attack)
+            else:
+                base = type(attack).__name__.lower()
+            counts[base] = counts.get(base, 0) + 1
+            name = base if counts[base] == 1 else f"{base}_{counts[base]}"
+            items.append((name, attack))
+    else:
+        raise TypeError(
+            _validation.invalid(
+                "attacks", "an Attack, a list of attacks or a dict", attacks
+            )
+        )
+    if not items:
+        raise ValueError(
+            _validation.invalid("attacks", "at least one attack", attacks)
+        )
+    for name, attack in items:
+        _check_entry(name, attack)
+    return dict(items)
+
+
+def _check_entry(name, attack):
+    if not isinstance(attack, Attack):
+        raise TypeError(
+            _validation.invalid(
+                "attacks", "keras_adv.attacks.Attack objects", attack
+            )
+        )
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            _validation.invalid(
+                "attacks",
+                "names that are valid identifiers (letters, digits, _)",
+                name,
+            )
+        )
+    if attack.targeted:
+        raise ValueError(
+            "Robustness is evaluated with untargeted attacks on the true "
+            f"labels. Received: attack {name!r} with targeted=True."
+        )
+
+
+def check_epsilons(epsilons):
+    """Returns the radii as an ascending list of unique floats."""
+    if isinstance(epsilons, int | float) and not isinstance(epsilons, bool):
+        epsilons = [epsilons]
+    try:
+        values = [
+            _validation.check_number("epsilons", e, minimum=0.0)
+            for e in epsilons
+        ]
+    except TypeError:
+        raise ValueError(
+            _validation.invalid("epsilons", "a list of numbers >= 0", epsilons)
+        ) from None
+    if not values:
+        raise ValueError(
+            _validation.invalid("epsilons", "at least one radius", epsilons)
+        )
+    return sorted(set(values))
+
+
+def scalar_eps(name, attack):
+    """The attack's current eps as a float (variables are read)."""
+    eps = np.asarray(ops.convert_to_numpy(attack.eps), "float32")
+    if eps.ndim != 0:
+        raise ValueError(
+            _validation.invalid(
+                "attacks",
+                f"attacks with a scalar eps (attack {name!r})",
+                eps.shape,
+            )
+        )
+    return float(eps)
+
+
+def attack_config(attack):
+    """The attack's config as JSON-ready values, for reports and logs.
+
+    Its `get_config()` with eps read (a variable or tensor becomes a
+    number or a list). An attack that cannot be serialised (a lambda loss)
+    still gets a config: such callables appear as placeholders, as in its
+    graph signature.
+    """
+    try:
+        config = attack.get_config()
+    except ValueError:
+        # Unsaveable callables enter by identity (see keras_adv._signature).
+        _, text, _ = _signature.graph_signature(attack, exclude=("eps",))
+        config = {"eps": attack.eps, **json.loads(text)}
+    eps = config.get("eps")
+    if eps is not None and not isinstance(eps, int | float):
+        config["eps"] = np.asarray(ops.convert_to_numpy(eps)).tolist()
+    return config
