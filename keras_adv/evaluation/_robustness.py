@@ -225,21 +225,9 @@ def evaluate_robustness(
     )
     value_range = next(iter(attacks.values())).value_range
     norms = sorted({attack.norm for attack in attacks.values()})
-    graph_attacks = dict(attacks)
-    if checks:
-        # Keys that are not identifiers cannot clash with attack names.
-        for norm in norms:
-            first = next(a for a in attacks.values() if a.norm == norm)
-            graph_attacks[f"noise {norm}"] = _noise_for(first, value_range)
+    graph_attacks = _with_noise(attacks, norms, value_range, checks)
     sweep = Sweep(attacks, epsilons, norms, checks, keep=_UNBOUNDED_SAMPLES)
-    progbar = None
-    if verbose:
-        progbar = keras.utils.Progbar(
-            batches.num_batches,
-            verbose=verbose,
-            unit_name="batch",
-            stateful_metrics=["samples"],
-        )
+    progbar = _progbar(batches.num_batches, verbose)
     graph = None
     step = -1
     for step, (x, y) in enumerate(batches):
@@ -263,6 +251,28 @@ def evaluate_robustness(
         }
         warnings = sanity.gradient_masking_warnings(fields, check_data)
     return RobustnessReport(checks=check_data, warnings=warnings, **fields)
+
+
+def _with_noise(attacks, norms, value_range, checks):
+    """The attacks of the graph: with checks, a noise baseline per norm."""
+    graph_attacks = dict(attacks)
+    if checks:
+        # Keys that are not identifiers cannot clash with attack names.
+        for norm in norms:
+            first = next(a for a in attacks.values() if a.norm == norm)
+            graph_attacks[f"noise {norm}"] = _noise_for(first, value_range)
+    return graph_attacks
+
+
+def _progbar(num_batches, verbose):
+    if not verbose:
+        return None
+    return keras.utils.Progbar(
+        num_batches,
+        verbose=verbose,
+        unit_name="batch",
+        stateful_metrics=["samples"],
+    )
 
 
 def _sweep_batch(graph, sweep, x_np, y_np, seeds):
