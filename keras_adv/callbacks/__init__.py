@@ -1,4 +1,15 @@
-"""keras_adv.callbacks."""
+"""Callbacks that add adversarial robustness to `model.fit`.
+
+Start with `AdversarialTraining`, which trains any compiled classifier on
+adversarial examples for the duration of `fit`
+(`AdversarialTraining(keras_adv.attacks.PGD(eps=0.3, steps=7))`), and
+`RobustnessMonitor`, which measures robust accuracy every few epochs into
+the epoch logs (for `EarlyStopping` and `ModelCheckpoint`) and into
+TensorBoard. `OverfittingGuard` stops single-step (FGSM-RS) training when
+its PGD accuracy collapses. `GANMonitor`, `AdvGANMonitor` and
+`AdvGANUpdate` serve the generative models of `keras_adv.models`, and
+`label_figures` is the label-collapse measure of `AdvGANMonitor`.
+"""
 
 from keras_adv.callbacks._adversarial_training import AdversarialTraining
 from keras_adv.callbacks._advgan_monitor import AdvGANMonitor

@@ -1,4 +1,14 @@
-"""Datasets: the embedded MNIST subset and tensorflow-datasets loaders."""
+"""Datasets: the embedded MNIST subset, loaders and perturbation pairs.
+
+Start with `load_mnist_subset()`: 4,000 training and 1,000 test MNIST
+images shipped with the package (offline, float32 in `[0, 1]`);
+`mnist_subset_dataset` is the same data as a `tf.data.Dataset`.
+`load_tfds` and `load_npz` read other image classification data, and
+`from_spec` resolves the data specs of the `keras-adv` command
+(`mnist-subset`, `tfds:NAME`, `npz:PATH`). `make_pairs`, `pair_dataset`,
+`mnist_subset_pairs`, `linf_noise_transform` and `rts_transform` build the
+`(x, x~)` pairs that a learned perturbation set trains on.
+"""
 
 from keras_adv.datasets._loaders import from_spec
 from keras_adv.datasets._loaders import load_npz

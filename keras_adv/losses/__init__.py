@@ -1,4 +1,14 @@
-"""Losses: attack objectives, robust-training terms and GAN losses."""
+"""Losses: attack objectives, robust-training terms and generative losses.
+
+Attack losses are named by string wherever an attack takes `loss=`
+(`"ce"`, `"margin"`, `"dlr"`; see `get`, and `register_attack_loss` for
+your own). TRADES and VAT terms (`trades_kl`, `vat_lds`, ...) are the
+regularisers of `keras_adv.training`; the GAN losses (`get_gan_loss`,
+`SoftmaxGANLoss`, ...), the AdvGAN terms (`CWLoss`, `PerturbationHinge`)
+and the CVAE terms (`gaussian_kl`, the reconstructions, `BetaSchedule`)
+are those of the models in `keras_adv.models`, as pure functions and as
+Keras `Loss` classes where `(y_true, y_pred)` fits.
+"""
 
 from keras_adv.losses._advgan import CWLoss
 from keras_adv.losses._advgan import PerturbationHinge

@@ -1,8 +1,15 @@
-"""Adversarial-training objectives and the engine's public pieces.
+"""Adversarial-training objectives: what one adversarial step optimises.
 
-An `Objective` says what one adversarial training step optimises; the same
-objects work in `keras_adv.models.AdversarialModel` and in the
-`keras_adv.callbacks.AdversarialTraining` callback.
+An `Objective` is a small serialisable object holding its own
+hyper-parameters; the same objects work in the
+`keras_adv.callbacks.AdversarialTraining` callback (start there) and in
+`keras_adv.models.AdversarialModel`. `Madry` (PGD adversarial training,
+the callback's default) and `TRADES` are the multi-step objectives;
+`FGSMRS`, `NFGSM`, `GradAlign` and `Free` are the cheaper single-step
+ones; `VAT` also uses unlabelled data; `MaxLoss` trains learned
+perturbation sets. `get` resolves the shorthand names (`"trades"`,
+`"fgsm_rs"`, ...); subclass `Objective`, with `weighted_batch_mean`, to
+write your own.
 """
 
 from keras_adv.training._fast import NFGSM
