@@ -1,7 +1,9 @@
 """Tests for `evaluate_robustness` and `RobustnessReport`."""
 
+import gc
 import json
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -11,12 +13,16 @@ import tensorflow as tf
 import keras_adv
 from keras_adv.attacks import FGSM
 from keras_adv.attacks import PGD
+from keras_adv.attacks import LatentPGD
 from keras_adv.evaluation import RobustnessReport
+from keras_adv.evaluation import _robustness as robustness
 from keras_adv.evaluation import evaluate_robustness
 from keras_adv.evaluation._attack_set import attack_dict
 from keras_adv.evaluation._data import take as take_samples
 from keras_adv.evaluation._graph import evaluator
 from keras_adv.testing import linear_classifier
+from keras_adv.testing import shift_cvae
+from keras_adv.threat_models import LearnedPerturbationSet
 
 EPSILONS = [0.0, 0.1, 0.2, 0.3]
 EPS_LINEAR = [0.0, 0.05, 0.1, 0.2]
@@ -259,6 +265,34 @@ def test_one_trace_per_attack(linear_mnist, mnist):
     assert graph.tracing_count() == 1
     for attack in attacks.values():
         assert attack.tracing_count(linear_mnist) == 0
+
+
+def test_a_learned_sets_noise_baseline_is_cached_outside_the_set():
+    # The noise check of a learned set runs a baseline attack of its own;
+    # it is kept in a weak cache (one per set, so the graph is reused),
+    # not stored on the user's threat model, and dies with the set.
+    model = linear_classifier([[1.0, -1.0]])
+    tm = LearnedPerturbationSet(
+        shift_cvae((1,)), radius=0.5, value_range=(-2.0, 2.0)
+    )
+    attack = LatentPGD(tm, seed=0)
+    x = np.linspace(-0.95, 0.95, 20).astype("float32")[:, None]
+    y = (x[:, 0] < 0).astype("int64")
+    attributes = set(vars(tm))
+    for _ in range(2):
+        evaluate_robustness(
+            model, (x, y), {"latent": attack}, [0.0, 0.3], verbose=0
+        )
+    assert set(vars(tm)) == attributes
+    noise = robustness._noise_for(attack, tm.value_range)
+    graph = evaluator(
+        model, {"latent": attack, "noise latent": noise}, x, checks=True
+    )
+    assert graph.tracing_count() == 1
+    ref = weakref.ref(tm)
+    del tm, attack, noise, graph
+    gc.collect()
+    assert ref() is None
 
 
 # ------------------------------------------------------------ the report
