@@ -95,11 +95,12 @@ class RobustnessMonitor(keras.callbacks.Callback):
             or a `tf.data.Dataset` of `(x, y)` elements, batched or not
             (single samples need scalar labels). It is read and copied once,
             at construction.
-        attacks: An attack, a list of attacks (named after their class in
-            lower case: `"fgsm"`, `"pgd"`, repeats get `_2`, ...), a dict
-            `name -> attack`, or None for `FGSM()` and `PGD(steps=10)`
-            (L-inf, eps 0.3, value range [0, 1]). Attacks must be
-            untargeted. Defaults to `None`.
+        attacks: An attack, a name of `keras_adv.attacks.get` (e.g.
+            `"pgd20"`), a list of attacks and names (attacks named after
+            their class in lower case: `"fgsm"`, `"pgd"`, repeats get `_2`,
+            ...), a dict `name -> attack`, or None for `FGSM()` and
+            `PGD(steps=10)` (L-inf, eps 0.3, value range [0, 1]). Attacks
+            must be untargeted. Defaults to `None`.
         freq: Int >= 1, evaluate every `freq` epochs (the same name as in
             the other keras_adv callbacks). Defaults to `1`.
         max_samples: Int >= 1, size of the fixed subset. Defaults to `512`.

@@ -200,22 +200,18 @@ def _batch_errors(cvae, x, x_tilde, radius, steps, step_size, samples, seed):
     nsp = ops.minimum(_mse(decode(u), x_tilde), encoder)
 
     def draw(k, total):
-        u = tf.random.stateless_normal(
-            ops.shape(mean),
-            seed=_random.fold_seed(seed, k),
-        )
+        u = _random.random_normal(ops.shape(mean), _random.fold_seed(seed, k))
         return total + _mse(decode(_project(u, radius)), x_tilde)
 
     slp = ops.fori_loop(0, samples, draw, ops.zeros_like(nsp)) / samples
 
-    direction = tf.random.stateless_normal(
-        ops.shape(mean),
-        seed=_random.fold_seed(seed, samples),
+    direction = _random.random_normal(
+        ops.shape(mean), _random.fold_seed(seed, samples)
     )
     direction = direction / ops.maximum(_l2(direction), 1e-12)
-    length = tf.random.stateless_uniform(
+    length = _random.random_uniform(
         [ops.shape(mean)[0]] + [1] * (len(mean.shape) - 1),
-        seed=_random.fold_seed(seed, samples + 1),
+        _random.fold_seed(seed, samples + 1),
     )
     random_member = _mse(decode(direction * length * radius), x_tilde)
     identity = _mse(ops.cast(x, "float32"), x_tilde)

@@ -46,10 +46,10 @@ class _Noise(Attack):
     def generate(self, model_logits, x, y, eps, seed):
         shape = ops.shape(x)
         if self.norm == "linf":
-            noise = tf.random.stateless_uniform(shape, seed, -1.0, 1.0)
+            noise = _random.random_uniform(shape, seed, -1.0, 1.0)
             delta = ops.sign(noise) * eps
         else:
-            noise = tf.random.stateless_normal(shape, seed)
+            noise = _random.random_normal(shape, seed)
             axes = list(range(1, len(x.shape)))
             size = ops.sqrt(ops.sum(noise * noise, axis=axes, keepdims=True))
             delta = eps * noise / ops.maximum(size, 1e-12)
@@ -80,7 +80,7 @@ class _SetNoise(Attack):
     def generate(self, model_logits, x, y, eps, seed):
         tm = self.threat_model
         mean, std = tm.prior(x)
-        noise = tf.random.stateless_normal(ops.shape(mean), seed)
+        noise = _random.random_normal(ops.shape(mean), seed)
         u = tm.ascent_direction(noise)
         return tm.decode(x, mean, std, u * tm.latent_radius(mean, eps))
 
