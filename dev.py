@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
 """One entry point for keras_adv development: set up, run the demo, test.
 
-Only Python 3.10+ and pip are needed. The first run creates `.venv/` next to
-this file, installs the pinned versions from `requirements/lock.txt` and the
-package itself (editable), then runs the job. Later runs reuse the virtual
-environment unless the lock file or `pyproject.toml` changed.
+Only Python 3.11+ and pip are needed (the pinned versions need 3.11; the
+package itself supports 3.10, see the README's Install section). The first
+run creates `.venv/` next to this file, installs the pinned versions the
+command needs and the package itself (editable), then runs the job. The
+pins come in layers (requirements/lock-*.txt):
 
-    python3 dev.py demo        # set up, then `keras-adv demo`
-    python3 dev.py test        # set up, then the test suite (what CI runs)
+    runtime  the package and its `plots` extra: demo, bench, setup
+    tests    runtime + pytest, ruff, tensorflow-datasets: test, lint
+    docs     MkDocs and mkdocstrings, on their own: docs
+
+A later command that needs another layer adds it to `.venv/` in place (e.g.
+`demo`, then `test`); a layer is reinstalled when its lock file, or the
+package when `pyproject.toml`, changed (recorded in `.venv/.keras_adv_setup`).
+
+    python3 dev.py demo        # set up (runtime), then `keras-adv demo`
+    python3 dev.py test        # set up (tests), then the test suite (CI)
     python3 dev.py test --slow # also the long quality tests
     python3 dev.py test-floor  # fast tests at the oldest supported versions
     python3 dev.py reference   # keras_adv's AutoAttack vs the reference's
@@ -15,13 +24,14 @@ environment unless the lock file or `pyproject.toml` changed.
     python3 dev.py lint        # ruff check + ruff format --check
     python3 dev.py docs        # build the docs site into site/ (--strict)
     python3 dev.py docs serve  # serve the docs site with live reload
-    python3 dev.py setup       # only set up
+    python3 dev.py setup       # only set up (every layer)
 
 Extra arguments after the command are passed on (to `keras-adv demo`,
 `pytest` or the bench script).
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -30,14 +40,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-LOCK = ROOT / "requirements" / "lock.txt"
-STAMP = VENV / ".keras_adv_setup"
+REQUIREMENTS = ROOT / "requirements"
+# The pinned layers of `.venv` (a lock file may include another with `-r`).
+RUNTIME_LOCK = REQUIREMENTS / "lock-runtime.txt"
+TESTS_LOCK = REQUIREMENTS / "lock-tests.txt"  # includes lock-runtime.txt
+DOCS_LOCK = REQUIREMENTS / "lock-docs.txt"
+# What each command needs in `.venv`, and whether it runs keras_adv itself.
+COMMANDS = {
+    "demo": ((RUNTIME_LOCK,), True),
+    "bench": ((RUNTIME_LOCK,), True),
+    "test": ((TESTS_LOCK,), True),
+    "lint": ((TESTS_LOCK,), True),
+    "docs": ((DOCS_LOCK,), False),
+    "setup": ((TESTS_LOCK, DOCS_LOCK), True),
+}
+# Which layers (and package build) a venv holds; the same name in every venv.
+STAMP_NAME = ".keras_adv_setup"
 # `test-floor`: the lowest supported versions, in a venv of their own.
 FLOOR_VENV = ROOT / ".venv-floor"
-FLOOR_LOCK = ROOT / "requirements" / "floor.txt"
+FLOOR_LOCK = REQUIREMENTS / "floor.txt"
 # `reference`: the reference AutoAttack (PyTorch, CPU) for a benchmark only.
 REFERENCE_VENV = ROOT / ".venv-reference"
-REFERENCE_LOCK = ROOT / "requirements" / "reference.txt"
+REFERENCE_LOCK = REQUIREMENTS / "reference.txt"
 
 
 def _venv_python(venv_dir=VENV):
@@ -46,12 +70,30 @@ def _venv_python(venv_dir=VENV):
     return venv_dir / "bin" / "python"
 
 
-def _fingerprint(lock=LOCK):
-    digest = hashlib.sha256()
-    for path in (lock, ROOT / "pyproject.toml"):
+def _lock_files(lock):
+    """`lock` and the lock files it includes (`-r FILE`), recursively."""
+    files = [lock]
+    for line in lock.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("-r", "--requirement"):
+            files += _lock_files(lock.parent / parts[1])
+    return files
+
+
+def _fingerprint(paths):
+    digest = hashlib.sha256(sys.version.encode())
+    for path in paths:
         digest.update(path.read_bytes())
-    digest.update(sys.version.encode())
     return digest.hexdigest()
+
+
+def _read_stamp(stamp):
+    """{"locks": {name: fingerprint}, "package": fingerprint}, or {}."""
+    try:
+        state = json.loads(stamp.read_text())
+    except (OSError, ValueError):  # none yet, or an older dev.py's digest
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _run(cmd, **kwargs):
@@ -59,32 +101,58 @@ def _run(cmd, **kwargs):
     return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
 
 
-def setup(venv_dir=VENV, lock=LOCK, editable=True):
-    """Creates `.venv` and installs the pinned dependencies (idempotent)."""
-    if sys.version_info < (3, 10):  # noqa: UP036 - runs before the venv
-        sys.exit("keras_adv needs Python >= 3.10; found " + sys.version)
-    fingerprint = _fingerprint(lock)
-    stamp = venv_dir / STAMP.name
-    if stamp.exists() and stamp.read_text() == fingerprint:
+def setup(locks=(TESTS_LOCK,), venv_dir=VENV, editable=True):
+    """Installs the pinned layers `locks` (and keras_adv) into `venv_dir`.
+
+    Idempotent and incremental: a layer is installed when it is missing or
+    its lock file (or one it includes) changed, the editable package when
+    `pyproject.toml` changed; other layers already there stay.
+    """
+    if sys.version_info < (3, 11):
+        sys.exit(
+            "dev.py installs pinned versions that need Python >= 3.11 "
+            f"(numpy 2.4, keras 3.15); found {sys.version.split()[0]}. "
+            'keras_adv itself supports 3.10: pip install ".[plots,tfds]"'
+        )
+    py = _venv_python(venv_dir)
+    stamp = venv_dir / STAMP_NAME
+    state = _read_stamp(stamp) if py.exists() else {}
+    done = dict(state.get("locks") or {})
+    todo = [
+        lock
+        for lock in locks
+        if done.get(lock.name) != _fingerprint(_lock_files(lock))
+    ]
+    package = _fingerprint([ROOT / "pyproject.toml"])
+    build = editable and state.get("package") != package
+    if not todo and not build:
         return
-    if not _venv_python(venv_dir).exists():
+    if not py.exists():
         print(f"Creating virtual environment in {venv_dir.name}/", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-    py = _venv_python(venv_dir)
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
-    cmds = [pip + ["-r", lock]]
-    if editable:
-        cmds.append(pip + ["--no-deps", "-e", "."])
+    cmds = []
+    if todo:
+        cmds.append(pip + [arg for lock in todo for arg in ("-r", lock)])
+    if build:
+        # setuptools is pinned in the lock: the build needs no download.
+        cmds.append(pip + ["--no-deps", "--no-build-isolation", "-e", "."])
     for cmd in cmds:
         if _run(cmd) != 0:
             sys.exit("setup failed: " + " ".join(str(c) for c in cmd))
-    stamp.write_text(fingerprint)
+    for lock in todo:
+        for part in _lock_files(lock):
+            done[part.name] = _fingerprint(_lock_files(part))
+    state["locks"] = done
+    if editable:
+        state["package"] = package
+    stamp.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
 def _test_floor(rest):
     """The fast suite in `.venv-floor` (requirements/floor.txt): proves the
     floors in pyproject.toml. Lint and docs-site tests need the main venv."""
-    setup(FLOOR_VENV, FLOOR_LOCK)
+    setup((FLOOR_LOCK,), FLOOR_VENV)
     py = _venv_python(FLOOR_VENV)
     skip = ["--ignore=tests/test_lint.py", "--ignore=tests/test_docs_site.py"]
     cmd = [py, "-m", "pytest", "-p", "no:cacheprovider", *skip, *rest]
@@ -95,8 +163,8 @@ def _reference(rest):
     """bench/reference_autoattack.py: keras_adv's side in `.venv`, then the
     reference AutoAttack in `.venv-reference` (requirements/reference.txt).
     `rest` goes to both steps (e.g. `--model pgd7.keras --out cmp.npz`)."""
-    setup()
-    setup(REFERENCE_VENV, REFERENCE_LOCK, editable=False)
+    setup((RUNTIME_LOCK,))
+    setup((REFERENCE_LOCK,), REFERENCE_VENV, editable=False)
     script = "bench/reference_autoattack.py"
     code = _run([_venv_python(), script, "keras", *rest], env=_env())
     if code:
@@ -132,7 +200,11 @@ def main(argv):
         return _test_floor(rest)
     if command == "reference":
         return _reference(rest)
-    setup()
+    if command not in COMMANDS:
+        print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+        return 2
+    locks, editable = COMMANDS[command]
+    setup(locks, editable=editable)
     py = _venv_python()
     if command == "setup":
         return 0
@@ -149,11 +221,8 @@ def main(argv):
         return _run([py, script, *rest[1:]], env=_env())
     if command == "docs":
         return _docs(py, rest)
-    if command == "lint":
-        code = _run([py, "-m", "ruff", "check", "."])
-        return code or _run([py, "-m", "ruff", "format", "--check", "."])
-    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
-    return 2
+    code = _run([py, "-m", "ruff", "check", "."])  # lint
+    return code or _run([py, "-m", "ruff", "format", "--check", "."])
 
 
 if __name__ == "__main__":
