@@ -6,6 +6,7 @@ The one place that maps names to objectives; `AdversarialTraining`,
 
 import keras
 
+from keras_adv import _names
 from keras_adv import _validation
 from keras_adv.training._fast import NFGSM
 from keras_adv.training._fast import Free
@@ -17,18 +18,10 @@ from keras_adv.training._objective import Objective
 from keras_adv.training._regularised import TRADES
 from keras_adv.training._regularised import VAT
 
-_SHORTHANDS = {
-    "adversarial": Madry,
-    "madry": Madry,
-    "pgd": Madry,
-    "fgsm_rs": FGSMRS,
-    "fgsm-rs": FGSMRS,  # alias
-    "trades": TRADES,
-    "vat": VAT,
-    "n_fgsm": NFGSM,
-    "grad_align": GradAlign,
-    "free": Free,
-    "max_loss": MaxLoss,
+#: The classes behind the names of `keras_adv._names.OBJECTIVES`.
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (Madry, FGSMRS, TRADES, VAT, NFGSM, GradAlign, Free, MaxLoss)
 }
 
 
@@ -37,9 +30,11 @@ def get(objective, attack=None, **kwargs):
 
     Args:
         objective: An `Objective` (returned as is), a serialised objective
-            dict, or a shorthand: `"adversarial"` (= `"madry"`), `"fgsm_rs"`
-            (alias `"fgsm-rs"`), `"trades"`, `"vat"`, `"n_fgsm"`,
-            `"grad_align"`, `"free"`.
+            dict, or a name (case-insensitive): `"pgd"` (Madry; aliases
+            `"madry"`, `"adversarial"`), `"fgsm_rs"` (alias `"fgsm-rs"`),
+            `"trades"`, `"vat"`, `"n_fgsm"` (alias `"n-fgsm"`),
+            `"grad_align"`, `"free"`, `"max_loss"`. The names are those of
+            `keras-adv train --method` and `keras_adv.recipes`.
         attack: The attack, for shorthands.
         **kwargs: The objective's other arguments, for shorthands (e.g.
             `beta=6.0` for "trades"); arguments the objective does not take
@@ -62,8 +57,19 @@ def get(objective, attack=None, **kwargs):
         return objective
     if isinstance(objective, dict):
         return keras.saving.deserialize_keras_object(objective)
-    shorthands = _SHORTHANDS
-    key = _validation.check_choice("objective", objective, set(shorthands))
+    key = _names.canonical(
+        objective, _names.OBJECTIVES, _names.OBJECTIVE_ALIASES
+    )
+    if key is None:
+        raise ValueError(
+            _names.unknown(
+                "objective",
+                "objective",
+                objective,
+                _names.OBJECTIVES,
+                _names.OBJECTIVE_ALIASES,
+            )
+        )
     if attack is None:
         raise TypeError(
             _validation.invalid(
@@ -72,7 +78,7 @@ def get(objective, attack=None, **kwargs):
                 attack,
             )
         )
-    cls = shorthands[key]
+    cls = _CLASSES[_names.OBJECTIVES[key]]
     try:
         return cls(attack, **kwargs)
     except TypeError as error:
