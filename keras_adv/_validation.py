@@ -246,7 +246,7 @@ def check_label_values(y, num_classes, name="y"):
         )
     if values.size and (values.min() < 0 or values.max() >= num_classes):
         raise ValueError(
-            f"Labels must be in [0, {num_classes}). Received: "
+            f"Labels must be in [0, {num_classes}). Received: {name} with "
             f"labels in [{values.min():g}, {values.max():g}]"
         )
 
@@ -389,6 +389,14 @@ def value_range_assertions(x, value_range, name="x"):
             ],
         )
     ]
+
+
+def after_checks(checks, x):
+    """`x`, computed after the assertion ops `checks` (graph-safe)."""
+    if not checks:
+        return x
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
 
 
 def label_assertions(y, num_classes, name="y", unlabelled=False):

@@ -255,20 +255,23 @@ class AutoAttack(Attack):
         Args:
             model: The Keras classifier.
             x: Float array of inputs in `value_range`.
-            y: Int labels `(n,)` (or one-hot).
+            y: Int labels `(n,)` (or one-hot), in `[0, classes)`.
             batch_size: Int >= 1. Defaults to `500`.
             verbose: 0 (silent) or 1 (one line per attack). Defaults to `0`.
 
         Returns:
             An `AutoAttackReport`.
+
+        Raises:
+            TypeError: for non-float `x` or non-numeric labels.
+            ValueError: naming `y`, for labels outside the model's classes,
+                fractional labels, one-hot rows of another width, or `x`
+                and `y` of different lengths.
         """
         batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
         x = np.asarray(x)
         _validation.check_x_dtype(x.dtype)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] > 1:
-            y = y.argmax(1)
-        y = y.reshape(-1)
+        y = np.asarray(_validation.check_label_shape(y, x))
         if len(x) != len(y) or len(x) == 0:
             raise ValueError(
                 _validation.invalid(
@@ -278,6 +281,11 @@ class AutoAttack(Attack):
         start = time.perf_counter()
         predict = _predictor(model, self.from_logits)
         logits = _batched(predict, x, batch_size)
+        # Labels outside the classes would count as misclassified.
+        _validation.check_label_values(y, logits.shape[-1])
+        if y.ndim == 2 and y.shape[1] > 1:
+            y = y.argmax(1)
+        y = y.reshape(-1).astype("int64")
         robust = logits.argmax(1) == y
         report = AutoAttackReport(
             version=self.version,

@@ -6,8 +6,10 @@ cannot hide behind large or saturated logits (gradient masking by logit
 scale), which fools cross-entropy-based attacks.
 """
 
+import tensorflow as tf
 from keras import ops
 
+from keras_adv import _validation
 from keras_adv.losses._margin import register_attack_loss
 
 _DENOMINATOR_EPS = 1e-12
@@ -41,6 +43,24 @@ def _ordinal(n):
     return {3: "third", 4: "fourth"}.get(n, f"{n}th")
 
 
+def _checked(logits, **labels):
+    """The label tensors, after in-graph checks that they are classes.
+
+    `one_hot` maps a label outside `[0, classes)` to a row of zeros: the
+    loss would be a number for a sample without a class. The check is one
+    min and one max per label tensor (cheap next to the forward pass that
+    made the logits), and raises like the cross-entropy's kernel does.
+    """
+    classes = logits.shape[-1]
+    if classes is None:
+        classes = ops.shape(logits)[-1]
+    checks = []
+    for name, value in labels.items():
+        checks += _validation.label_assertions(value, classes, name=name)
+    with tf.control_dependencies(checks):
+        return [tf.identity(value) for value in labels.values()]
+
+
 def _logit_of(logits, labels):
     one_hot = ops.one_hot(ops.cast(labels, "int32"), logits.shape[-1])
     return ops.sum(logits * one_hot, axis=-1)
@@ -65,6 +85,8 @@ def dlr_loss(labels, logits):
 
     Raises:
         ValueError: if the logits have fewer than 3 classes.
+        InvalidArgumentError: for labels that are not classes (outside
+            `[0, classes)` or fractional), as the cross-entropy.
 
     Example:
 
@@ -81,6 +103,7 @@ def dlr_loss(labels, logits):
     """
     logits = ops.cast(logits, "float32")
     top = _sorted_logits(logits, 3, "dlr_loss")
+    (labels,) = _checked(logits, labels=labels)
     true_logit = _logit_of(logits, labels)
     is_label = ops.one_hot(ops.cast(labels, "int32"), logits.shape[-1]) > 0
     other = ops.max(ops.where(is_label, float("-inf"), logits), axis=-1)
@@ -108,6 +131,8 @@ def targeted_dlr_loss(labels, logits, targets):
 
     Raises:
         ValueError: if the logits have fewer than 4 classes.
+        InvalidArgumentError: for labels or targets that are not classes
+            (outside `[0, classes)` or fractional).
 
     Example:
 
@@ -125,6 +150,7 @@ def targeted_dlr_loss(labels, logits, targets):
     """
     logits = ops.cast(logits, "float32")
     top = _sorted_logits(logits, 4, "targeted_dlr_loss")
+    labels, targets = _checked(logits, labels=labels, targets=targets)
     gap = _logit_of(logits, labels) - _logit_of(logits, targets)
     spread = top[0] - 0.5 * (top[2] + top[3]) + _DENOMINATOR_EPS
     return -gap / spread

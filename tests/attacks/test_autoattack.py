@@ -173,3 +173,32 @@ def test_eot_logits_average_gradients():
     v5, g5 = eot.value_and_input_gradient(objective, x)
     np.testing.assert_allclose(v1, v5, rtol=1e-6)
     np.testing.assert_allclose(g1, g5, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (lambda y: np.where(np.arange(len(y)) % 4 == 0, 7, y), r"\[0, 4\)"),
+        (lambda y: np.where(np.arange(len(y)) % 4 == 0, -1, y), r"\[0, 4\)"),
+        (lambda y: y + 0.5, "integer class ids"),
+        (lambda y: np.eye(5, dtype="float32")[y], "5 classes"),
+    ],
+    ids=["above", "negative", "fractional", "one-hot-width"],
+)
+def test_evaluate_refuses_labels_that_are_not_classes(problem, labels, match):
+    # Counted as misclassified, they would lower the clean accuracy
+    # without a word (0.75 instead of 1.0 with a quarter of labels 7).
+    model, _, x, y = problem
+    attack = AutoAttack(eps=0.05, version="rand")
+    with pytest.raises(ValueError, match=match) as info:
+        attack.evaluate(model, x, labels(y))
+    assert "y" in str(info.value) or "One-hot" in str(info.value)
+
+
+def test_evaluate_reads_one_hot_and_column_labels_as_ids(problem):
+    model, _, x, y = problem
+    attack = AutoAttack(eps=0.0, version="rand")
+    clean = attack.evaluate(model, x, y).clean_accuracy
+    assert clean == pytest.approx(np.mean(y == np.argmax(x @ problem[1], 1)))
+    for labels in (np.eye(4, dtype="float32")[y], y[:, None].astype("f")):
+        assert attack.evaluate(model, x, labels).clean_accuracy == clean
