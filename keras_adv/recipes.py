@@ -292,14 +292,17 @@ def robust_fit(
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
         Models Resistant to Adversarial Attacks", ICLR 2018,
-        arXiv:1706.06083. Zhang et al., "Theoretically Principled
-        Trade-off between Robustness and Accuracy", ICML 2019,
-        arXiv:1901.08573. Wong, Rice and Kolter, "Fast is better than
-        free: Revisiting adversarial training", ICLR 2020,
-        arXiv:2001.03994. de Jorge et al., "Make Some Noise: Reliable and
-        Efficient Single-Step Adversarial Training", NeurIPS 2022,
-        arXiv:2202.01181. Shafahi et al., "Adversarial Training for
-        Free!", NeurIPS 2019, arXiv:1904.12843.
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083). Zhang et al.,
+        "Theoretically Principled Trade-off between Robustness and Accuracy",
+        ICML 2019, [arXiv:1901.08573](https://arxiv.org/abs/1901.08573). Wong,
+        Rice and Kolter, "Fast is better than free: Revisiting adversarial
+        training", ICLR 2020,
+        [arXiv:2001.03994](https://arxiv.org/abs/2001.03994). de Jorge et al.,
+        "Make Some Noise: Reliable and Efficient Single-Step Adversarial
+        Training", NeurIPS 2022,
+        [arXiv:2202.01181](https://arxiv.org/abs/2202.01181). Shafahi et al.,
+        "Adversarial Training for Free!", NeurIPS 2019,
+        [arXiv:1904.12843](https://arxiv.org/abs/1904.12843).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(_validation.invalid("model", "a keras.Model", model))
@@ -446,7 +449,7 @@ def mnist_adversarial_training(
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
         Models Resistant to Adversarial Attacks", ICLR 2018,
-        arXiv:1706.06083.
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083).
     """
     if train_samples is not None:
         train_samples = _validation.check_int(

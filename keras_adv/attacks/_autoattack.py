@@ -167,7 +167,7 @@ class AutoAttack(Attack):
     Reference:
         Croce and Hein, "Reliable evaluation of adversarial robustness with
         an ensemble of diverse parameter-free attacks", ICML 2020,
-        arXiv:2003.01690.
+        [arXiv:2003.01690](https://arxiv.org/abs/2003.01690).
     """
 
     def __init__(

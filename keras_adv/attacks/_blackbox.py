@@ -46,10 +46,10 @@ class BlackBox:
     2
 
     Reference:
-        Papernot et al., "Practical Black-Box Attacks against Machine
-        Learning", AsiaCCS 2017, arXiv:1602.02697; Xiao et al.,
-        "Generating Adversarial Examples with Adversarial Networks",
-        IJCAI 2018, arXiv:1801.02610.
+        Papernot et al., "Practical Black-Box Attacks against Machine Learning",
+        AsiaCCS 2017, [arXiv:1602.02697](https://arxiv.org/abs/1602.02697); Xiao
+        et al., "Generating Adversarial Examples with Adversarial Networks",
+        IJCAI 2018, [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
 
     def __init__(self, fn, num_classes, output="probabilities"):

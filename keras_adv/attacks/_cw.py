@@ -93,7 +93,8 @@ class CarliniWagnerL2(Attack):
 
     Reference:
         Carlini and Wagner, "Towards Evaluating the Robustness of Neural
-        Networks", IEEE S&P 2017, arXiv:1608.04644.
+        Networks", IEEE S&P 2017,
+        [arXiv:1608.04644](https://arxiv.org/abs/1608.04644).
     """
 
     def __init__(

@@ -156,8 +156,9 @@ def projection_linf(points, w, b, value_range=(0.0, 1.0)):
     array([[ 0.1, -0.1,  0.1]], dtype=float32)
 
     Reference:
-        Croce and Hein, "Minimally distorted Adversarial Examples with a
-        Fast Adaptive Boundary Attack", ICML 2020, arXiv:1907.02044.
+        Croce and Hein, "Minimally distorted Adversarial Examples with a Fast
+        Adaptive Boundary Attack", ICML 2020,
+        [arXiv:1907.02044](https://arxiv.org/abs/1907.02044).
     """
     return _projection(points, w, b, value_range, "linf")
 
@@ -194,8 +195,9 @@ def projection_l2(points, w, b, value_range=(0.0, 1.0)):
     array([[-0.06, -0.08]], dtype=float32)
 
     Reference:
-        Croce and Hein, "Minimally distorted Adversarial Examples with a
-        Fast Adaptive Boundary Attack", ICML 2020, arXiv:1907.02044.
+        Croce and Hein, "Minimally distorted Adversarial Examples with a Fast
+        Adaptive Boundary Attack", ICML 2020,
+        [arXiv:1907.02044](https://arxiv.org/abs/1907.02044).
     """
     return _projection(points, w, b, value_range, "l2")
 
@@ -288,11 +290,12 @@ class FAB(Attack):
     0.101
 
     Reference:
-        Croce and Hein, "Minimally distorted Adversarial Examples with a
-        Fast Adaptive Boundary Attack", ICML 2020, arXiv:1907.02044.
-        Croce and Hein, "Reliable evaluation of adversarial robustness
-        with an ensemble of diverse parameter-free attacks", ICML 2020,
-        arXiv:2003.01690 (FAB-T).
+        Croce and Hein, "Minimally distorted Adversarial Examples with a Fast
+        Adaptive Boundary Attack", ICML 2020,
+        [arXiv:1907.02044](https://arxiv.org/abs/1907.02044). Croce and Hein,
+        "Reliable evaluation of adversarial robustness with an ensemble of
+        diverse parameter-free attacks", ICML 2020,
+        [arXiv:2003.01690](https://arxiv.org/abs/2003.01690) (FAB-T).
     """
 
     def __init__(

@@ -45,9 +45,11 @@ class FGSM(IterativeAttack):
     array([[0.4, 0.5, 0.6]], dtype=float32)
 
     Reference:
-        Goodfellow, Shlens and Szegedy, "Explaining and Harnessing
-        Adversarial Examples", ICLR 2015, arXiv:1412.6572. Wong, Rice and
-        Kolter, "Fast is better than free", ICLR 2020, arXiv:2001.03994.
+        Goodfellow, Shlens and Szegedy, "Explaining and Harnessing Adversarial
+        Examples", ICLR 2015,
+        [arXiv:1412.6572](https://arxiv.org/abs/1412.6572). Wong, Rice and
+        Kolter, "Fast is better than free", ICLR 2020,
+        [arXiv:2001.03994](https://arxiv.org/abs/2001.03994).
     """
 
     def __init__(

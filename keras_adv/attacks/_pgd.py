@@ -52,7 +52,8 @@ class PGD(IterativeAttack):
 
     Reference:
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial
-        Attacks", ICLR 2018, arXiv:1706.06083.
+        Attacks", ICLR 2018,
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083).
     """
 
     def __init__(
@@ -121,8 +122,9 @@ class BIM(IterativeAttack):
     (2, 4)
 
     Reference:
-        Kurakin, Goodfellow and Bengio, "Adversarial examples in the
-        physical world", ICLR workshop 2017, arXiv:1607.02533.
+        Kurakin, Goodfellow and Bengio, "Adversarial examples in the physical
+        world", ICLR workshop 2017,
+        [arXiv:1607.02533](https://arxiv.org/abs/1607.02533).
     """
 
     def __init__(
@@ -198,7 +200,7 @@ class MIM(IterativeAttack):
 
     Reference:
         Dong et al., "Boosting Adversarial Attacks with Momentum", CVPR
-        2018, arXiv:1710.06081.
+        2018, [arXiv:1710.06081](https://arxiv.org/abs/1710.06081).
     """
 
     def __init__(

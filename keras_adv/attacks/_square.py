@@ -167,10 +167,12 @@ class Square(Attack):
 
     Reference:
         Andriushchenko et al., "Square Attack: a query-efficient black-box
-        adversarial attack via random search", ECCV 2020, arXiv:1912.00049.
-        Croce and Hein, "Reliable evaluation of adversarial robustness
-        with an ensemble of diverse parameter-free attacks", ICML 2020,
-        arXiv:2003.01690 (the version in AutoAttack).
+        adversarial attack via random search", ECCV 2020,
+        [arXiv:1912.00049](https://arxiv.org/abs/1912.00049). Croce and Hein,
+        "Reliable evaluation of adversarial robustness with an ensemble of
+        diverse parameter-free attacks", ICML 2020,
+        [arXiv:2003.01690](https://arxiv.org/abs/2003.01690) (the version in
+        AutoAttack).
     """
 
     #: Evaluate only the still-robust samples (gather/scatter); without

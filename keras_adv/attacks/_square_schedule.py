@@ -53,7 +53,8 @@ def p_selection(iteration, n_queries, p_init=0.8, rescale=True):
 
     Reference:
         Andriushchenko et al., "Square Attack: a query-efficient black-box
-        adversarial attack via random search", ECCV 2020, arXiv:1912.00049.
+        adversarial attack via random search", ECCV 2020,
+        [arXiv:1912.00049](https://arxiv.org/abs/1912.00049).
     """
     iteration = _validation.check_int("iteration", iteration, minimum=0)
     n_queries = _validation.check_int("n_queries", n_queries, minimum=1)

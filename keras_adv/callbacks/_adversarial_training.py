@@ -83,7 +83,7 @@ class AdversarialTraining(keras.callbacks.Callback):
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
         Models Resistant to Adversarial Attacks", ICLR 2018,
-        arXiv:1706.06083.
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083).
     """
 
     def __init__(

@@ -46,7 +46,8 @@ class AdvGANUpdate(keras.callbacks.Callback):
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
-        Networks", IJCAI 2018, arXiv:1801.02610.
+        Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
 
     def __init__(self, advgan, data, epochs=1, freq=1, batch_size=64):

@@ -67,8 +67,9 @@ class GANMonitor(keras.callbacks.Callback):
     ```
 
     Reference:
-        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule
-        Converge to a Local Nash Equilibrium", arXiv:1706.08500, 2017.
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to
+        a Local Nash Equilibrium",
+        [arXiv:1706.08500](https://arxiv.org/abs/1706.08500), 2017.
     """
 
     def __init__(

@@ -55,8 +55,9 @@ class OverfittingGuard(keras.callbacks.Callback):
     2
 
     Reference:
-        Wong, Rice and Kolter, "Fast is better than free: Revisiting
-        adversarial training", ICLR 2020, arXiv:2001.03994.
+        Wong, Rice and Kolter, "Fast is better than free: Revisiting adversarial
+        training", ICLR 2020,
+        [arXiv:2001.03994](https://arxiv.org/abs/2001.03994).
     """
 
     def __init__(

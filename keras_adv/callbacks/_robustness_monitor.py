@@ -143,8 +143,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
         Models Resistant to Adversarial Attacks", ICLR 2018,
-        arXiv:1706.06083. Carlini et al., "On Evaluating Adversarial
-        Robustness", 2019, arXiv:1902.06705.
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083). Carlini et al.,
+        "On Evaluating Adversarial Robustness", 2019,
+        [arXiv:1902.06705](https://arxiv.org/abs/1902.06705).
     """
 
     def __init__(

@@ -86,7 +86,8 @@ def rts_transform(
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450 (the MNIST RTS set:
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450) (the MNIST RTS set:
         rotations up to 45 degrees, scaling 0.7-1.3, translations).
     """
     rotation = _validation.check_number("rotation", rotation, minimum=0.0)

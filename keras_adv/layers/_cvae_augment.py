@@ -45,8 +45,9 @@ class CVAEAugmentation(keras.layers.Layer):
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450 (data augmentation with
-        the learned set).
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450) (data augmentation
+        with the learned set).
     """
 
     def __init__(

@@ -46,9 +46,11 @@ class RandomLpNoise(keras.layers.Layer):
     True
 
     Reference:
-        Wong, Rice and Kolter, "Fast is better than free: Revisiting
-        adversarial training", ICLR 2020, arXiv:2001.03994 (uniform start);
-        de Jorge et al., "Make Some Noise", NeurIPS 2022, arXiv:2202.01181.
+        Wong, Rice and Kolter, "Fast is better than free: Revisiting adversarial
+        training", ICLR 2020,
+        [arXiv:2001.03994](https://arxiv.org/abs/2001.03994) (uniform start); de
+        Jorge et al., "Make Some Noise", NeurIPS 2022,
+        [arXiv:2202.01181](https://arxiv.org/abs/2202.01181).
     """
 
     def __init__(

@@ -95,7 +95,8 @@ class PerturbationBound(keras.layers.Layer):
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
-        Networks", IJCAI 2018, arXiv:1801.02610.
+        Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
 
     def __init__(

@@ -70,7 +70,7 @@ class GaussianSampling(keras.layers.Layer):
 
     Reference:
         Kingma and Welling, "Auto-Encoding Variational Bayes", ICLR 2014,
-        arXiv:1312.6114.
+        [arXiv:1312.6114](https://arxiv.org/abs/1312.6114).
     """
 
     def __init__(

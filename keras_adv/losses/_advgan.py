@@ -53,9 +53,10 @@ def cw_loss(labels, logits, kappa=0.0, targeted=False):
 
     Reference:
         Carlini and Wagner, "Towards Evaluating the Robustness of Neural
-        Networks", IEEE S&P 2017, arXiv:1608.04644; Xiao et al.,
-        "Generating Adversarial Examples with Adversarial Networks",
-        IJCAI 2018, arXiv:1801.02610.
+        Networks", IEEE S&P 2017,
+        [arXiv:1608.04644](https://arxiv.org/abs/1608.04644); Xiao et al.,
+        "Generating Adversarial Examples with Adversarial Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
     logits = ops.cast(logits, "float32")
     num_classes = logits.shape[-1]
@@ -88,7 +89,8 @@ def perturbation_hinge(perturbation, c):
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
-        Networks", IJCAI 2018, arXiv:1801.02610 (Eq. 3).
+        Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610) (Eq. 3).
     """
     delta = ops.cast(perturbation, "float32")
     delta = ops.reshape(delta, (ops.shape(delta)[0], -1))
@@ -121,7 +123,8 @@ class CWLoss(keras.losses.Loss):
 
     Reference:
         Carlini and Wagner, "Towards Evaluating the Robustness of Neural
-        Networks", IEEE S&P 2017, arXiv:1608.04644.
+        Networks", IEEE S&P 2017,
+        [arXiv:1608.04644](https://arxiv.org/abs/1608.04644).
     """
 
     def __init__(
@@ -167,7 +170,8 @@ class PerturbationHinge(keras.losses.Loss):
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
-        Networks", IJCAI 2018, arXiv:1801.02610.
+        Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
 
     def __init__(

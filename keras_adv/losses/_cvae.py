@@ -135,9 +135,11 @@ class BetaSchedule:
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450 (beta schedules of the
-        reference configurations); Bowman et al., "Generating Sentences
-        from a Continuous Space", 2016, arXiv:1511.06349 (KL annealing).
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450) (beta schedules of
+        the reference configurations); Bowman et al., "Generating Sentences from
+        a Continuous Space", 2016,
+        [arXiv:1511.06349](https://arxiv.org/abs/1511.06349) (KL annealing).
     """
 
     def __init__(self, boundaries, values):

@@ -99,7 +99,7 @@ def dlr_loss(labels, logits):
     Reference:
         Croce and Hein, "Reliable evaluation of adversarial robustness with
         an ensemble of diverse parameter-free attacks", ICML 2020,
-        arXiv:2003.01690.
+        [arXiv:2003.01690](https://arxiv.org/abs/2003.01690).
     """
     logits = ops.cast(logits, "float32")
     top = _sorted_logits(logits, 3, "dlr_loss")
@@ -146,7 +146,7 @@ def targeted_dlr_loss(labels, logits, targets):
     Reference:
         Croce and Hein, "Reliable evaluation of adversarial robustness with
         an ensemble of diverse parameter-free attacks", ICML 2020,
-        arXiv:2003.01690.
+        [arXiv:2003.01690](https://arxiv.org/abs/2003.01690).
     """
     logits = ops.cast(logits, "float32")
     top = _sorted_logits(logits, 4, "targeted_dlr_loss")

@@ -68,7 +68,8 @@ def softmax_gan_discriminator_loss(real_logits, fake_logits):
     1.3863
 
     Reference:
-        Lin, "Softmax GAN", arXiv:1704.06191, 2017.
+        Lin, "Softmax GAN",
+        [arXiv:1704.06191](https://arxiv.org/abs/1704.06191), 2017.
     """
     real = _flat(real_logits, "real_logits")
     fake = _flat(fake_logits, "fake_logits")
@@ -106,7 +107,8 @@ def softmax_gan_generator_loss(real_logits, fake_logits):
     1.3863
 
     Reference:
-        Lin, "Softmax GAN", arXiv:1704.06191, 2017.
+        Lin, "Softmax GAN",
+        [arXiv:1704.06191](https://arxiv.org/abs/1704.06191), 2017.
     """
     real = _flat(real_logits, "real_logits")
     fake = _flat(fake_logits, "fake_logits")
@@ -137,7 +139,7 @@ def non_saturating_discriminator_loss(real_logits, fake_logits):
 
     Reference:
         Goodfellow et al., "Generative Adversarial Networks",
-        arXiv:1406.2661, 2014.
+        [arXiv:1406.2661](https://arxiv.org/abs/1406.2661), 2014.
     """
     real = _flat(real_logits, "real_logits")
     fake = _flat(fake_logits, "fake_logits")
@@ -158,7 +160,7 @@ def non_saturating_generator_loss(real_logits, fake_logits):
 
     Reference:
         Goodfellow et al., "Generative Adversarial Networks",
-        arXiv:1406.2661, 2014.
+        [arXiv:1406.2661](https://arxiv.org/abs/1406.2661), 2014.
     """
     del real_logits
     fake = _flat(fake_logits, "fake_logits")
@@ -179,7 +181,7 @@ def least_squares_discriminator_loss(real_logits, fake_logits):
 
     Reference:
         Mao et al., "Least Squares Generative Adversarial Networks",
-        arXiv:1611.04076, 2016.
+        [arXiv:1611.04076](https://arxiv.org/abs/1611.04076), 2016.
     """
     real = _flat(real_logits, "real_logits")
     fake = _flat(fake_logits, "fake_logits")
@@ -199,7 +201,7 @@ def least_squares_generator_loss(real_logits, fake_logits):
 
     Reference:
         Mao et al., "Least Squares Generative Adversarial Networks",
-        arXiv:1611.04076, 2016.
+        [arXiv:1611.04076](https://arxiv.org/abs/1611.04076), 2016.
     """
     del real_logits
     fake = _flat(fake_logits, "fake_logits")
@@ -219,7 +221,8 @@ def hinge_discriminator_loss(real_logits, fake_logits):
     2.0
 
     Reference:
-        Lim and Ye, "Geometric GAN", arXiv:1705.02894, 2017.
+        Lim and Ye, "Geometric GAN",
+        [arXiv:1705.02894](https://arxiv.org/abs/1705.02894), 2017.
     """
     real = _flat(real_logits, "real_logits")
     fake = _flat(fake_logits, "fake_logits")
@@ -236,7 +239,8 @@ def hinge_generator_loss(real_logits, fake_logits):
     -1.0
 
     Reference:
-        Lim and Ye, "Geometric GAN", arXiv:1705.02894, 2017.
+        Lim and Ye, "Geometric GAN",
+        [arXiv:1705.02894](https://arxiv.org/abs/1705.02894), 2017.
     """
     del real_logits
     fake = _flat(fake_logits, "fake_logits")
@@ -362,7 +366,8 @@ class SoftmaxGANLoss(GANLoss):
     SoftmaxGANLoss(global_batch=True)
 
     Reference:
-        Lin, "Softmax GAN", arXiv:1704.06191, 2017.
+        Lin, "Softmax GAN",
+        [arXiv:1704.06191](https://arxiv.org/abs/1704.06191), 2017.
     """
 
     generator_uses_real_logits = True
@@ -401,7 +406,7 @@ class NonSaturatingGANLoss(GANLoss):
 
     Reference:
         Goodfellow et al., "Generative Adversarial Networks",
-        arXiv:1406.2661, 2014.
+        [arXiv:1406.2661](https://arxiv.org/abs/1406.2661), 2014.
     """
 
     def discriminator_loss(self, real_logits, fake_logits):
@@ -423,7 +428,7 @@ class LeastSquaresGANLoss(GANLoss):
 
     Reference:
         Mao et al., "Least Squares Generative Adversarial Networks",
-        arXiv:1611.04076, 2016.
+        [arXiv:1611.04076](https://arxiv.org/abs/1611.04076), 2016.
     """
 
     def discriminator_loss(self, real_logits, fake_logits):
@@ -444,7 +449,8 @@ class HingeGANLoss(GANLoss):
     2.0
 
     Reference:
-        Lim and Ye, "Geometric GAN", arXiv:1705.02894, 2017.
+        Lim and Ye, "Geometric GAN",
+        [arXiv:1705.02894](https://arxiv.org/abs/1705.02894), 2017.
     """
 
     def discriminator_loss(self, real_logits, fake_logits):

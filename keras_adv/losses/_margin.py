@@ -49,7 +49,8 @@ def margin_loss(labels, logits):
 
     Reference:
         Carlini and Wagner, "Towards Evaluating the Robustness of Neural
-        Networks", IEEE S&P 2017, arXiv:1608.04644.
+        Networks", IEEE S&P 2017,
+        [arXiv:1608.04644](https://arxiv.org/abs/1608.04644).
     """
     logits = ops.cast(logits, "float32")
     num_classes = logits.shape[-1]

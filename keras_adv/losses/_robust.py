@@ -68,7 +68,7 @@ def trades_kl(clean_logits, adv_logits):
     Reference:
         Zhang, Yu, Jiao, Xing, El Ghaoui and Jordan, "Theoretically
         Principled Trade-off between Robustness and Accuracy", ICML 2019,
-        arXiv:1901.08573.
+        [arXiv:1901.08573](https://arxiv.org/abs/1901.08573).
     """
     return kl_divergence_from_logits(clean_logits, adv_logits)
 
@@ -97,7 +97,7 @@ def vat_lds(clean_logits, adv_logits):
     Reference:
         Miyato, Maeda, Koyama and Ishii, "Virtual Adversarial Training: A
         Regularization Method for Supervised and Semi-Supervised Learning",
-        IEEE TPAMI 2018, arXiv:1704.03976.
+        IEEE TPAMI 2018, [arXiv:1704.03976](https://arxiv.org/abs/1704.03976).
     """
     return kl_divergence_from_logits(
         ops.stop_gradient(clean_logits), adv_logits
@@ -146,8 +146,9 @@ def trades_perturbation(
         `x_adv` (float32, gradient stopped) inside the ball and value range.
 
     Reference:
-        Zhang et al., "Theoretically Principled Trade-off between Robustness
-        and Accuracy", ICML 2019, arXiv:1901.08573.
+        Zhang et al., "Theoretically Principled Trade-off between Robustness and
+        Accuracy", ICML 2019,
+        [arXiv:1901.08573](https://arxiv.org/abs/1901.08573).
     """
     p_logits = ops.stop_gradient(ops.cast(clean_logits, "float32"))
     noise = _random.random_normal(ops.shape(x), seed)
@@ -198,7 +199,7 @@ def virtual_adversarial_perturbation(
 
     Reference:
         Miyato et al., "Virtual Adversarial Training", IEEE TPAMI 2018,
-        arXiv:1704.03976.
+        [arXiv:1704.03976](https://arxiv.org/abs/1704.03976).
     """
     p_logits = ops.stop_gradient(ops.cast(clean_logits, "float32"))
     d = _random.random_normal(ops.shape(x), seed)

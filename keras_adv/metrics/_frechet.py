@@ -75,8 +75,9 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2):
     4.0
 
     Reference:
-        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule
-        Converge to a Local Nash Equilibrium", arXiv:1706.08500, 2017.
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to
+        a Local Nash Equilibrium",
+        [arXiv:1706.08500](https://arxiv.org/abs/1706.08500), 2017.
     """
     mu1, mu2 = (np.atleast_1d(np.asarray(m, "float64")) for m in (mu1, mu2))
     sigma1, sigma2 = (
@@ -124,8 +125,9 @@ def frechet_distance(features1, features2):
     0.0
 
     Reference:
-        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule
-        Converge to a Local Nash Equilibrium", arXiv:1706.08500, 2017.
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to
+        a Local Nash Equilibrium",
+        [arXiv:1706.08500](https://arxiv.org/abs/1706.08500), 2017.
     """
     return frechet_distance_from_statistics(
         *feature_statistics(features1), *feature_statistics(features2)
@@ -210,8 +212,9 @@ class ClassifierFrechetDistance:
     ```
 
     Reference:
-        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule
-        Converge to a Local Nash Equilibrium", arXiv:1706.08500, 2017.
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to
+        a Local Nash Equilibrium",
+        [arXiv:1706.08500](https://arxiv.org/abs/1706.08500), 2017.
     """
 
     def __init__(self, classifier, real_data=None, layer=None, batch_size=256):

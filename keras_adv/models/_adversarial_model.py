@@ -57,7 +57,8 @@ class AdversarialModel(keras.Model):
 
     Reference:
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial
-        Attacks", ICLR 2018, arXiv:1706.06083.
+        Attacks", ICLR 2018,
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083).
     """
 
     _OBJECTIVE_ARGS = (

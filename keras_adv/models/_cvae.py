@@ -103,7 +103,8 @@ class PerturbationCVAE(keras.Model):
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450. Sohn, Lee and Yan,
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450). Sohn, Lee and Yan,
         "Learning Structured Output Representation using Deep Conditional
         Generative Models", NeurIPS 2015.
     """

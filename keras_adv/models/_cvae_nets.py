@@ -83,7 +83,9 @@ def cvae_mnist_fc(
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450 (reference `mnist_fc`).
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450) (reference
+        `mnist_fc`).
     """
     hidden = _validation.check_int("hidden", hidden, minimum=1)
     latent_dim = _validation.check_int("latent_dim", latent_dim, minimum=1)
@@ -163,7 +165,9 @@ def cvae_mnist_conv(
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450 (reference `mnist_conv`).
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450) (reference
+        `mnist_conv`).
     """
     if not isinstance(channels, list | tuple) or len(channels) != 2:
         raise ValueError(
@@ -305,9 +309,10 @@ def cvae_mnist_stn(
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450 (reference `mnist_stn`);
-        Jaderberg et al., "Spatial Transformer Networks", NeurIPS 2015,
-        arXiv:1506.02025.
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450) (reference
+        `mnist_stn`); Jaderberg et al., "Spatial Transformer Networks", NeurIPS
+        2015, [arXiv:1506.02025](https://arxiv.org/abs/1506.02025).
     """
     latent_dim = _validation.check_int("latent_dim", latent_dim, minimum=1)
     transformers = _validation.check_int(

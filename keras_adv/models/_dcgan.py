@@ -83,7 +83,8 @@ def dcgan_generator(
 
     Reference:
         Radford et al., "Unsupervised Representation Learning with Deep
-        Convolutional Generative Adversarial Networks", arXiv:1511.06434.
+        Convolutional Generative Adversarial Networks",
+        [arXiv:1511.06434](https://arxiv.org/abs/1511.06434).
     """
     latent_dim = _validation.check_int("latent_dim", latent_dim, minimum=1)
     width = _validation.check_int("width", width, minimum=1)
@@ -174,7 +175,8 @@ def dcgan_discriminator(
 
     Reference:
         Radford et al., "Unsupervised Representation Learning with Deep
-        Convolutional Generative Adversarial Networks", arXiv:1511.06434.
+        Convolutional Generative Adversarial Networks",
+        [arXiv:1511.06434](https://arxiv.org/abs/1511.06434).
     """
     width = _validation.check_int("width", width, minimum=1)
     side, _, channels = _check_image_shape(image_shape)

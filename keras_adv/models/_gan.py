@@ -91,7 +91,7 @@ class GAN(keras.Model):
 
     Reference:
         Goodfellow et al., "Generative Adversarial Networks",
-        arXiv:1406.2661, 2014.
+        [arXiv:1406.2661](https://arxiv.org/abs/1406.2661), 2014.
     """
 
     def __init__(

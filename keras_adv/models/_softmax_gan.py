@@ -46,7 +46,8 @@ class SoftmaxGAN(GAN):
     ```
 
     Reference:
-        Lin, "Softmax GAN", arXiv:1704.06191, 2017.
+        Lin, "Softmax GAN",
+        [arXiv:1704.06191](https://arxiv.org/abs/1704.06191), 2017.
     """
 
     def compile(self, d_optimizer=None, g_optimizer=None, loss=None, **kwargs):

@@ -178,7 +178,8 @@ class LinfBall(ThreatModel):
 
     Reference:
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial
-        Attacks", ICLR 2018, arXiv:1706.06083.
+        Attacks", ICLR 2018,
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083).
     """
 
     norm = "linf"
@@ -223,7 +224,8 @@ class L2Ball(ThreatModel):
 
     Reference:
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial
-        Attacks", ICLR 2018, arXiv:1706.06083.
+        Attacks", ICLR 2018,
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083).
     """
 
     norm = "l2"

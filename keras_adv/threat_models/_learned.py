@@ -123,7 +123,8 @@ class LearnedPerturbationSet(ThreatModel):
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450.
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450).
     """
 
     norm = "latent"

@@ -63,7 +63,7 @@ class NFGSM(Madry):
     Reference:
         de Jorge, Bibi, Volpi, Sanyal, Torr, Rogez and Dokania, "Make Some
         Noise: Reliable and Efficient Single-Step Adversarial Training",
-        NeurIPS 2022, arXiv:2202.01181.
+        NeurIPS 2022, [arXiv:2202.01181](https://arxiv.org/abs/2202.01181).
     """
 
     def __init__(
@@ -154,7 +154,8 @@ class GradAlign(FGSMObjective):
 
     Reference:
         Andriushchenko and Flammarion, "Understanding and Improving Fast
-        Adversarial Training", NeurIPS 2020, arXiv:2007.02617.
+        Adversarial Training", NeurIPS 2020,
+        [arXiv:2007.02617](https://arxiv.org/abs/2007.02617).
     """
 
     def __init__(
@@ -270,7 +271,7 @@ class Free(Objective):
     Reference:
         Shafahi, Najibi, Ghiasi, Xu, Dickerson, Studer, Davis, Taylor and
         Goldstein, "Adversarial Training for Free!", NeurIPS 2019,
-        arXiv:1904.12843.
+        [arXiv:1904.12843](https://arxiv.org/abs/1904.12843).
     """
 
     replaces_train_step = True

@@ -41,8 +41,9 @@ class Madry(Objective):
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
         Models Resistant to Adversarial Attacks", ICLR 2018,
-        arXiv:1706.06083. Goodfellow, Shlens and Szegedy, "Explaining and
-        Harnessing Adversarial Examples", ICLR 2015, arXiv:1412.6572.
+        [arXiv:1706.06083](https://arxiv.org/abs/1706.06083). Goodfellow, Shlens
+        and Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR
+        2015, [arXiv:1412.6572](https://arxiv.org/abs/1412.6572).
     """
 
     def __init__(self, attack, adv_weight=1.0, training_mode_attack=False):
@@ -155,8 +156,9 @@ class FGSMRS(FGSMObjective):
     ('FGSM', 1.25)
 
     Reference:
-        Wong, Rice and Kolter, "Fast is better than free: Revisiting
-        adversarial training", ICLR 2020, arXiv:2001.03994.
+        Wong, Rice and Kolter, "Fast is better than free: Revisiting adversarial
+        training", ICLR 2020,
+        [arXiv:2001.03994](https://arxiv.org/abs/2001.03994).
     """
 
     random_start = True

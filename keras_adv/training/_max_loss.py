@@ -35,7 +35,8 @@ class MaxLoss(Madry):
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450.
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450).
     """
 
     def __init__(self, attack, training_mode_attack=False):

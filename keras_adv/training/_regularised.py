@@ -41,7 +41,7 @@ class TRADES(Objective):
     Reference:
         Zhang, Yu, Jiao, Xing, El Ghaoui and Jordan, "Theoretically
         Principled Trade-off between Robustness and Accuracy", ICML 2019,
-        arXiv:1901.08573.
+        [arXiv:1901.08573](https://arxiv.org/abs/1901.08573).
     """
 
     def __init__(self, attack, beta=6.0, training_mode_attack=False):
@@ -122,8 +122,8 @@ class VAT(Objective):
 
     Reference:
         Miyato, Maeda, Koyama and Ishii, "Virtual Adversarial Training: A
-        Regularization Method for Supervised and Semi-Supervised
-        Learning", IEEE TPAMI 2018, arXiv:1704.03976.
+        Regularization Method for Supervised and Semi-Supervised Learning", IEEE
+        TPAMI 2018, [arXiv:1704.03976](https://arxiv.org/abs/1704.03976).
     """
 
     def __init__(
