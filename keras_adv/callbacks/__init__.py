@@ -7,13 +7,11 @@ adversarial examples for the duration of `fit`
 the epoch logs (for `EarlyStopping` and `ModelCheckpoint`) and into
 TensorBoard. `OverfittingGuard` stops single-step (FGSM-RS) training when
 its PGD accuracy collapses. `GANMonitor`, `AdvGANMonitor` and
-`AdvGANUpdate` serve the generative models of `keras_adv.models`, and
-`label_figures` is the label-collapse measure of `AdvGANMonitor`.
+`AdvGANUpdate` serve the generative models of `keras_adv.models`.
 """
 
 from keras_adv.callbacks._adversarial_training import AdversarialTraining
 from keras_adv.callbacks._advgan_monitor import AdvGANMonitor
-from keras_adv.callbacks._advgan_monitor import label_figures
 from keras_adv.callbacks._advgan_update import AdvGANUpdate
 from keras_adv.callbacks._gan_monitor import GANMonitor
 from keras_adv.callbacks._overfitting_guard import OverfittingGuard
@@ -25,4 +23,16 @@ __all__ = [
     "OverfittingGuard",
     "RobustnessMonitor",
 ]
-__all__ += ["AdvGANMonitor", "AdvGANUpdate", "label_figures"]
+__all__ += ["AdvGANMonitor", "AdvGANUpdate"]
+
+# Helpers that were public before 0.2 (see CHANGELOG.md): still importable
+# from here, with a DeprecationWarning.
+_DEPRECATED = {
+    "label_figures": ("keras_adv.callbacks._advgan_monitor", "label_figures"),
+}
+
+
+def __getattr__(name):
+    from keras_adv import _api
+
+    return _api.deprecated_attribute(__name__, name, _DEPRECATED)

@@ -30,7 +30,7 @@ def label_figures(predicted, num_classes):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.callbacks import label_figures
+    >>> from keras_adv.callbacks._advgan_monitor import label_figures
     >>> share, entropy = label_figures(np.array([3, 3, 3, 3]), 10)
     >>> share, entropy
     (1.0, 0.0)

@@ -13,13 +13,26 @@ every worker its slice of each global batch.
 """
 
 from keras_adv.distribute._multi_worker import fit_multi_worker
-from keras_adv.distribute._multi_worker import is_multi_worker
 from keras_adv.distribute._multi_worker import multi_worker_support
 from keras_adv.distribute._multi_worker import shard_by_data
 
 __all__ = [
     "fit_multi_worker",
-    "is_multi_worker",
     "multi_worker_support",
     "shard_by_data",
 ]
+
+# Helpers that were public before 0.2 (see CHANGELOG.md): still importable
+# from here, with a DeprecationWarning.
+_DEPRECATED = {
+    "is_multi_worker": (
+        "keras_adv.distribute._multi_worker",
+        "is_multi_worker",
+    ),
+}
+
+
+def __getattr__(name):
+    from keras_adv import _api
+
+    return _api.deprecated_attribute(__name__, name, _DEPRECATED)

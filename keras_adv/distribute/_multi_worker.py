@@ -71,7 +71,7 @@ def is_multi_worker(strategy):
     Example:
 
     >>> import tensorflow as tf
-    >>> from keras_adv.distribute import is_multi_worker
+    >>> from keras_adv.distribute._multi_worker import is_multi_worker
     >>> is_multi_worker(tf.distribute.get_strategy())
     False
     """

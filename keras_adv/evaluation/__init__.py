@@ -1,4 +1,12 @@
-"""keras_adv.evaluation.
+"""Robustness evaluation: the figure to report, and the checks behind it.
+
+Start with `evaluate_robustness(model, (x, y), attacks="autoattack",
+epsilons=[0.3])`: every attack at every radius against the true labels,
+a per-sample worst case, and a `RobustnessReport` (text, JSON, plot) with
+the gradient-masking checks of `sanity` as warnings. `robustness_grid` and
+`adversarial_grid` draw the annotated image grid of `RobustnessMonitor`;
+`calibrate_radius`, `RadiusCalibration` and `perturbation_set_errors`
+measure a learned perturbation set.
 
 `SubsetEvaluation` and `attack_config` are importable from here for
 keras_adv's own callbacks (`RobustnessMonitor`), but are not public (not in
@@ -11,9 +19,7 @@ from keras_adv.evaluation._perturbation_sets import RadiusCalibration
 from keras_adv.evaluation._perturbation_sets import calibrate_radius
 from keras_adv.evaluation._perturbation_sets import perturbation_set_errors
 from keras_adv.evaluation._plots import adversarial_grid
-from keras_adv.evaluation._plots import image_grid
 from keras_adv.evaluation._plots import robustness_grid
-from keras_adv.evaluation._plots import tile_images
 from keras_adv.evaluation._report import RobustnessReport
 from keras_adv.evaluation._robustness import evaluate_robustness
 from keras_adv.evaluation._subset import SubsetEvaluation  # noqa: F401
@@ -22,13 +28,24 @@ __all__ = [
     "RobustnessReport",
     "adversarial_grid",
     "evaluate_robustness",
-    "image_grid",
     "robustness_grid",
     "sanity",
-    "tile_images",
 ]
 __all__ += [
     "RadiusCalibration",
     "calibrate_radius",
     "perturbation_set_errors",
 ]
+
+# Helpers that were public before 0.2 (see CHANGELOG.md): still importable
+# from here, with a DeprecationWarning.
+_DEPRECATED = {
+    "image_grid": ("keras_adv.evaluation._plots", "image_grid"),
+    "tile_images": ("keras_adv.evaluation._plots", "tile_images"),
+}
+
+
+def __getattr__(name):
+    from keras_adv import _api
+
+    return _api.deprecated_attribute(__name__, name, _DEPRECATED)

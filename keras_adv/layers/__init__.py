@@ -2,9 +2,8 @@
 
 `RandomLpNoise` adds random noise inside an Lp ball while training and
 is the identity at inference (a cheap baseline, and the L-inf pairs of a
-perturbation set). `PerturbationBound` (and `bound_perturbation`, its
-function) maps a generator's output into the eps ball and the value
-range, as AdvGAN's generator head; `GaussianSampling` is the
+perturbation set). `PerturbationBound` maps a generator's output into
+the eps ball and the value range, as AdvGAN's generator head; `GaussianSampling` is the
 reparameterised sampling of a VAE; `CVAEAugmentation` replaces training
 inputs by random members of a learned perturbation set.
 """
@@ -12,10 +11,24 @@ inputs by random members of a learned perturbation set.
 from keras_adv.layers._cvae_augment import CVAEAugmentation
 from keras_adv.layers._noise import RandomLpNoise
 from keras_adv.layers._perturbation import PerturbationBound
-from keras_adv.layers._perturbation import bound_perturbation
 from keras_adv.layers._sampling import GaussianSampling
 
 __all__ = ["RandomLpNoise"]
-__all__ += ["PerturbationBound", "bound_perturbation"]
+__all__ += ["PerturbationBound"]
 __all__ += ["GaussianSampling"]
 __all__ += ["CVAEAugmentation"]
+
+# Helpers that were public before 0.2 (see CHANGELOG.md): still importable
+# from here, with a DeprecationWarning.
+_DEPRECATED = {
+    "bound_perturbation": (
+        "keras_adv.layers._perturbation",
+        "bound_perturbation",
+    ),
+}
+
+
+def __getattr__(name):
+    from keras_adv import _api
+
+    return _api.deprecated_attribute(__name__, name, _DEPRECATED)

@@ -3,11 +3,12 @@
 Attack losses are named by string wherever an attack takes `loss=`
 (`"ce"`, `"margin"`, `"dlr"`; see `get`, and `register_attack_loss` for
 your own). TRADES and VAT terms (`trades_kl`, `vat_lds`, ...) are the
-regularisers of `keras_adv.training`; the GAN losses (`get_gan_loss`,
-`SoftmaxGANLoss`, ...), the AdvGAN terms (`CWLoss`, `PerturbationHinge`)
-and the CVAE terms (`gaussian_kl`, the reconstructions, `BetaSchedule`)
-are those of the models in `keras_adv.models`, as pure functions and as
-Keras `Loss` classes where `(y_true, y_pred)` fits.
+regularisers of `keras_adv.training`; the GAN losses (`GANLoss` and its
+subclasses, named by string in `GAN.compile(loss=...)`), the AdvGAN terms
+(`cw_loss`/`CWLoss`, `perturbation_hinge`/`PerturbationHinge`) and the
+CVAE terms (`gaussian_kl`, the reconstructions, `BetaSchedule`) are those
+of the models in `keras_adv.models`, as pure functions and as Keras
+`Loss` classes where `(y_true, y_pred)` fits.
 """
 
 from keras_adv.losses._advgan import CWLoss
@@ -25,25 +26,12 @@ from keras_adv.losses._gan import HingeGANLoss
 from keras_adv.losses._gan import LeastSquaresGANLoss
 from keras_adv.losses._gan import NonSaturatingGANLoss
 from keras_adv.losses._gan import SoftmaxGANLoss
-from keras_adv.losses._gan import get_gan_loss
-from keras_adv.losses._gan import hinge_discriminator_loss
-from keras_adv.losses._gan import hinge_generator_loss
-from keras_adv.losses._gan import least_squares_discriminator_loss
-from keras_adv.losses._gan import least_squares_generator_loss
-from keras_adv.losses._gan import non_saturating_discriminator_loss
-from keras_adv.losses._gan import non_saturating_generator_loss
-from keras_adv.losses._gan import softmax_gan_discriminator_loss
-from keras_adv.losses._gan import softmax_gan_generator_loss
 from keras_adv.losses._margin import cross_entropy
 from keras_adv.losses._margin import get
 from keras_adv.losses._margin import margin_loss
 from keras_adv.losses._margin import register_attack_loss
-from keras_adv.losses._margin import serialize
-from keras_adv.losses._robust import kl_divergence_from_logits
 from keras_adv.losses._robust import trades_kl
-from keras_adv.losses._robust import trades_perturbation
 from keras_adv.losses._robust import vat_lds
-from keras_adv.losses._robust import virtual_adversarial_perturbation
 
 __all__ = [
     "cross_entropy",
@@ -51,7 +39,6 @@ __all__ = [
     "get",
     "margin_loss",
     "register_attack_loss",
-    "serialize",
     "targeted_dlr_loss",
 ]
 __all__ += [
@@ -60,22 +47,10 @@ __all__ += [
     "LeastSquaresGANLoss",
     "NonSaturatingGANLoss",
     "SoftmaxGANLoss",
-    "get_gan_loss",
-    "hinge_discriminator_loss",
-    "hinge_generator_loss",
-    "least_squares_discriminator_loss",
-    "least_squares_generator_loss",
-    "non_saturating_discriminator_loss",
-    "non_saturating_generator_loss",
-    "softmax_gan_discriminator_loss",
-    "softmax_gan_generator_loss",
 ]
 __all__ += [
-    "kl_divergence_from_logits",
     "trades_kl",
-    "trades_perturbation",
     "vat_lds",
-    "virtual_adversarial_perturbation",
 ]
 __all__ += ["CWLoss", "PerturbationHinge", "cw_loss", "perturbation_hinge"]
 __all__ += [
@@ -84,3 +59,54 @@ __all__ += [
     "gaussian_kl",
     "gaussian_reconstruction",
 ]
+
+# Helpers that were public before 0.2 (see CHANGELOG.md): still importable
+# from here, with a DeprecationWarning.
+_DEPRECATED = {
+    "get_gan_loss": ("keras_adv.losses._gan", "get_gan_loss"),
+    "hinge_discriminator_loss": (
+        "keras_adv.losses._gan",
+        "hinge_discriminator_loss",
+    ),
+    "hinge_generator_loss": ("keras_adv.losses._gan", "hinge_generator_loss"),
+    "least_squares_discriminator_loss": (
+        "keras_adv.losses._gan",
+        "least_squares_discriminator_loss",
+    ),
+    "least_squares_generator_loss": (
+        "keras_adv.losses._gan",
+        "least_squares_generator_loss",
+    ),
+    "non_saturating_discriminator_loss": (
+        "keras_adv.losses._gan",
+        "non_saturating_discriminator_loss",
+    ),
+    "non_saturating_generator_loss": (
+        "keras_adv.losses._gan",
+        "non_saturating_generator_loss",
+    ),
+    "softmax_gan_discriminator_loss": (
+        "keras_adv.losses._gan",
+        "softmax_gan_discriminator_loss",
+    ),
+    "softmax_gan_generator_loss": (
+        "keras_adv.losses._gan",
+        "softmax_gan_generator_loss",
+    ),
+    "serialize": ("keras_adv.losses._margin", "serialize"),
+    "kl_divergence_from_logits": (
+        "keras_adv.losses._robust",
+        "kl_divergence_from_logits",
+    ),
+    "trades_perturbation": ("keras_adv.losses._robust", "trades_perturbation"),
+    "virtual_adversarial_perturbation": (
+        "keras_adv.losses._robust",
+        "virtual_adversarial_perturbation",
+    ),
+}
+
+
+def __getattr__(name):
+    from keras_adv import _api
+
+    return _api.deprecated_attribute(__name__, name, _DEPRECATED)

@@ -62,7 +62,7 @@ def softmax_gan_discriminator_loss(real_logits, fake_logits):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.losses import softmax_gan_discriminator_loss
+    >>> from keras_adv.losses._gan import softmax_gan_discriminator_loss
     >>> real, fake = np.array([1.0, 1.0]), np.array([1.0, 1.0])
     >>> round(float(softmax_gan_discriminator_loss(real, fake)), 4)  # log 4
     1.3863
@@ -101,7 +101,7 @@ def softmax_gan_generator_loss(real_logits, fake_logits):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.losses import softmax_gan_generator_loss
+    >>> from keras_adv.losses._gan import softmax_gan_generator_loss
     >>> real, fake = np.array([0.0, 0.0]), np.array([0.0, 0.0])
     >>> round(float(softmax_gan_generator_loss(real, fake)), 4)  # log 4
     1.3863
@@ -133,7 +133,7 @@ def non_saturating_discriminator_loss(real_logits, fake_logits):
 
     Example:
 
-    >>> from keras_adv.losses import non_saturating_discriminator_loss
+    >>> from keras_adv.losses._gan import non_saturating_discriminator_loss
     >>> round(float(non_saturating_discriminator_loss([0.0], [0.0])), 4)
     1.3863
 
@@ -154,7 +154,7 @@ def non_saturating_generator_loss(real_logits, fake_logits):
 
     Example:
 
-    >>> from keras_adv.losses import non_saturating_generator_loss
+    >>> from keras_adv.losses._gan import non_saturating_generator_loss
     >>> round(float(non_saturating_generator_loss(None, [0.0])), 4)
     0.6931
 
@@ -175,7 +175,7 @@ def least_squares_discriminator_loss(real_logits, fake_logits):
 
     Example:
 
-    >>> from keras_adv.losses import least_squares_discriminator_loss
+    >>> from keras_adv.losses._gan import least_squares_discriminator_loss
     >>> float(least_squares_discriminator_loss([1.0], [1.0]))
     0.5
 
@@ -195,7 +195,7 @@ def least_squares_generator_loss(real_logits, fake_logits):
 
     Example:
 
-    >>> from keras_adv.losses import least_squares_generator_loss
+    >>> from keras_adv.losses._gan import least_squares_generator_loss
     >>> float(least_squares_generator_loss(None, [0.0]))
     0.5
 
@@ -216,7 +216,7 @@ def hinge_discriminator_loss(real_logits, fake_logits):
 
     Example:
 
-    >>> from keras_adv.losses import hinge_discriminator_loss
+    >>> from keras_adv.losses._gan import hinge_discriminator_loss
     >>> float(hinge_discriminator_loss([0.0], [0.0]))
     2.0
 
@@ -234,7 +234,7 @@ def hinge_generator_loss(real_logits, fake_logits):
 
     Example:
 
-    >>> from keras_adv.losses import hinge_generator_loss
+    >>> from keras_adv.losses._gan import hinge_generator_loss
     >>> float(hinge_generator_loss(None, [2.0, 0.0]))
     -1.0
 
@@ -486,7 +486,7 @@ def get_gan_loss(identifier):
 
     Example:
 
-    >>> from keras_adv.losses import get_gan_loss
+    >>> from keras_adv.losses._gan import get_gan_loss
     >>> get_gan_loss("softmax")
     SoftmaxGANLoss()
     """

@@ -31,7 +31,7 @@ def kl_divergence_from_logits(p_logits, q_logits):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.losses import kl_divergence_from_logits
+    >>> from keras_adv.losses._robust import kl_divergence_from_logits
     >>> p = np.log(np.array([[0.5, 0.5]], "float32"))
     >>> q = np.log(np.array([[0.25, 0.75]], "float32"))
     >>> kl = float(np.asarray(kl_divergence_from_logits(p, q))[0])

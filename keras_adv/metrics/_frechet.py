@@ -27,7 +27,7 @@ def feature_statistics(features):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.metrics import feature_statistics
+    >>> from keras_adv.metrics._frechet import feature_statistics
     >>> mu, sigma = feature_statistics(np.array([[0.0], [2.0]]))
     >>> float(mu[0]), float(sigma[0, 0])
     (1.0, 2.0)
@@ -69,7 +69,7 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.metrics import frechet_distance_from_statistics
+    >>> from keras_adv.metrics._frechet import frechet_distance_from_statistics
     >>> round(frechet_distance_from_statistics(
     ...     np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2)), 6)
     4.0

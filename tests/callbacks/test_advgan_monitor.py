@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import keras_adv
 from keras_adv.callbacks import AdvGANMonitor
-from keras_adv.callbacks import label_figures
+from keras_adv.callbacks._advgan_monitor import label_figures
 from keras_adv.models import AdvGAN
 
 SHAPE = (8, 8, 1)

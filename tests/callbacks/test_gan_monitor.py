@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.callbacks import GANMonitor
-from keras_adv.evaluation import image_grid
+from keras_adv.evaluation._plots import image_grid
 from keras_adv.models import GAN
 from keras_adv.testing import small_cnn
 

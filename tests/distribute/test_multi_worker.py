@@ -42,7 +42,7 @@ import tensorflow as tf
 from keras_adv import _keras_internals as internals
 from keras_adv.distribute import _multi_worker
 from keras_adv.distribute import fit_multi_worker
-from keras_adv.distribute import is_multi_worker
+from keras_adv.distribute._multi_worker import is_multi_worker
 from keras_adv.distribute import multi_worker_support
 from keras_adv.distribute import shard_by_data
 

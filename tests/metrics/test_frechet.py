@@ -6,10 +6,10 @@ import pytest
 
 from keras_adv.metrics import ClassifierFrechetDistance
 from keras_adv.metrics import class_coverage
-from keras_adv.metrics import feature_extractor
-from keras_adv.metrics import feature_statistics
+from keras_adv.metrics._frechet import feature_extractor
+from keras_adv.metrics._frechet import feature_statistics
 from keras_adv.metrics import frechet_distance
-from keras_adv.metrics import frechet_distance_from_statistics
+from keras_adv.metrics._frechet import frechet_distance_from_statistics
 
 
 def test_closed_form_diagonal_gaussians():

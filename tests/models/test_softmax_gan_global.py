@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from keras_adv import losses  # noqa: E402
+from keras_adv.losses import _gan as gan_losses  # noqa: E402
 from keras_adv.models import SoftmaxGAN  # noqa: E402
 from keras_adv.testing import assert_config_round_trip  # noqa: E402
 
@@ -173,8 +174,8 @@ def replica_losses_and_gradients(strategy, real, fake, split):
 def one_device_losses_and_gradients(real, fake):
     result = {}
     for name, fn in (
-        ("d", losses.softmax_gan_discriminator_loss),
-        ("g", losses.softmax_gan_generator_loss),
+        ("d", gan_losses.softmax_gan_discriminator_loss),
+        ("g", gan_losses.softmax_gan_generator_loss),
     ):
         r, f = tf.constant(real), tf.constant(fake)
         with tf.GradientTape() as tape:
@@ -258,7 +259,7 @@ def test_config_and_validation():
     serialized = keras.saving.serialize_keras_object(
         losses.SoftmaxGANLoss(global_batch=True)
     )
-    assert losses.get_gan_loss(serialized).global_batch is True
+    assert gan_losses.get_gan_loss(serialized).global_batch is True
     with pytest.raises(TypeError, match="global_batch"):
         losses.SoftmaxGANLoss(global_batch="yes")
 
