@@ -1,8 +1,16 @@
 """Attacks: `x_adv = attack(model, x, y=None)` inside one compiled graph.
 
-`Attack` is the contract every attack follows (subclasses write
-`generate`); `IterativeAttack` adds the Lp-ball search; `ModelLogits` is
-the model-to-logits adapter shared with training and evaluation.
+Start with `PGD(eps=0.3, steps=10)` for training and monitoring, and
+`AutoAttack(eps=0.3)` for the figure to report (APGD-CE, APGD-T, FAB-T
+and Square, each on the samples still robust). `FGSM`, `BIM`, `MIM`,
+`APGD`, `APGDT`, `FAB`, `Square` and `CarliniWagnerL2` are the single
+attacks; `GeneratorAttack` (a trained AdvGAN generator) and `LatentPGD`
+(a learned perturbation set) follow the same contract, and `BlackBox`
+wraps a classifier seen only through its answers (counted queries). `get`
+builds an attack from its registered name. `Attack` is the contract
+every attack follows (subclasses write `generate`); `IterativeAttack`
+adds the Lp-ball search; `ModelLogits` is the model-to-logits adapter
+shared with training and evaluation.
 """
 
 from keras_adv.attacks._apgd import APGD

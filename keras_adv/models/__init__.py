@@ -1,4 +1,16 @@
-"""keras_adv.models."""
+"""Models: the adversarial-training engine, GANs, AdvGAN, a CVAE, builders.
+
+`AdversarialModel` wraps a classifier so that `compile`/`fit` train it
+adversarially; it is the engine behind
+`keras_adv.callbacks.AdversarialTraining`, which most users want instead.
+`GAN` is a subclassable generative adversarial network trained with `fit`
+and `SoftmaxGAN` its Softmax GAN form; `AdvGAN` trains a generator that
+attacks a frozen classifier in one forward pass (`Distillation` for a
+black box); `PerturbationCVAE` learns a perturbation set from `(x, x~)`
+pairs. The builders (`mnist_cnn`, `small_cnn`, `dcgan_*`, `advgan_*`,
+`mnist_model_a`/`_b`/`_c`, `cvae_mnist_*`) make the networks of the
+examples and of the documented figures.
+"""
 
 from keras_adv.models._adversarial_model import AdversarialModel
 from keras_adv.models._advgan import AdvGAN
