@@ -3,9 +3,10 @@
 `RandomLpNoise` adds random noise inside an Lp ball while training and
 is the identity at inference (a cheap baseline, and the L-inf pairs of a
 perturbation set). `PerturbationBound` maps a generator's output into
-the eps ball and the value range, as AdvGAN's generator head; `GaussianSampling` is the
-reparameterised sampling of a VAE; `CVAEAugmentation` replaces training
-inputs by random members of a learned perturbation set.
+the eps ball and the value range, as AdvGAN's generator head;
+`GaussianSampling` is the reparameterised sampling of a VAE;
+`CVAEAugmentation` replaces training inputs by random members of a
+learned perturbation set.
 """
 
 from keras_adv.layers._cvae_augment import CVAEAugmentation
