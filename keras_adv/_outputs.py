@@ -7,6 +7,7 @@ check, and label conversion to class ids.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 PROBABILITY_TOLERANCE = 1e-3
@@ -78,6 +79,19 @@ def looks_like_probabilities(outputs):
         ops.all(outputs >= 0.0),
         ops.all(ops.abs(row_sums - 1.0) < PROBABILITY_TOLERANCE),
     )
+
+
+def looks_like_one_hot(outputs):
+    """Host-side: every row of `outputs` holds one 1 and zeros elsewhere.
+
+    The outputs of a label-only model (an argmax turned into one-hot
+    rows): scores that carry no signal for a score-based search.
+    """
+    outputs = np.asarray(outputs, dtype="float32")
+    if outputs.ndim != 2 or outputs.size == 0:
+        return False
+    binary = np.all((outputs == 0.0) | (outputs == 1.0))
+    return bool(binary and np.all(outputs.sum(axis=-1) == 1.0))
 
 
 def check_classifier_outputs(outputs):

@@ -23,6 +23,7 @@ from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import check_classifier_outputs
 from keras_adv.attacks._logits import looks_like_probabilities
 from keras_adv.attacks._logits import sparse_labels
+from keras_adv.threat_models._learned import check_searchable
 
 _TARGETS_NEEDED = (
     "A targeted attack needs `y`: the target classes. Received: y=None"
@@ -114,7 +115,20 @@ class Attack:
         self._functions = weakref.WeakKeyDictionary()
         self._model_info = weakref.WeakKeyDictionary()
 
+    #: Whether the attack searches a learned set's latent space (True in
+    #: `LatentPGD`) rather than an Lp ball of inputs.
+    searches_latent_space = False
+
     # ------------------------------------------------------------ settings
+    @property
+    def threat_model(self):
+        """The threat model: where the attack may move an input."""
+        return self._threat_model
+
+    @threat_model.setter
+    def threat_model(self, value):
+        self._threat_model = check_searchable(value, self)
+
     @property
     def eps(self):
         """The radius of the threat model (float, tensor or variable)."""

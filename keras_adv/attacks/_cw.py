@@ -35,7 +35,11 @@ class CarliniWagnerL2(Attack):
     the smallest `c` that still fools the model, and the smallest
     successful perturbation over all rounds is returned. With
     `abort_early`, a round stops when the batch loss has not decreased by
-    0.01% over the last tenth of `max_iterations`.
+    0.01% over the last tenth of `max_iterations`, once it has decreased
+    at such a check (or only the distance term is left): inputs at the
+    faces of the value range (binarised images) start on the flat tails
+    of tanh, where the first checks see no progress while Adam moves the
+    variables out.
 
     C&W has no radius: `eps` only decides what counts as a success. A
     sample whose smallest perturbation found has an L2 norm above `eps`,
@@ -166,7 +170,9 @@ class CarliniWagnerL2(Attack):
         repeat = self.binary_search_steps >= 10
 
         def iteration(state, const):
-            i, modifier, m, v, prev, stop, round_l2, best_l2, best = state
+            i, modifier, m, v, prev, stop, armed, round_l2, best_l2, best = (
+                state
+            )
             tanh = ops.tanh(w0 + modifier)
             x_new = mid + half * tanh
             seen = {}
@@ -181,11 +187,23 @@ class CarliniWagnerL2(Attack):
             delta = x_new - x
             l2 = ops.sum(ops.square(delta), axis=axes)
             loss = ops.sum(l2) + ops.sum(hinge_value)
-            # The batch loss must drop by 0.01% every tenth of the round.
+            # The batch loss must drop by 0.01% every tenth of the round,
+            # once it has dropped (the round is armed) or has nothing left
+            # to gain but distance. Until then a stall is a start on the
+            # flat tails of tanh (inputs at the faces of the value range,
+            # e.g. binarised images), which Adam leaves at a few
+            # hundredths per step: stopping there would end every round
+            # before its first move.
             check = ops.logical_and(
                 ops.convert_to_tensor(self.abort_early), i % check_every == 0
             )
-            stop = ops.logical_and(check, loss > prev * 0.9999)
+            stalled = loss > prev * 0.9999
+            dropped = ops.logical_and(check, ops.logical_not(stalled))
+            armed = ops.logical_or(
+                ops.logical_or(armed, ops.logical_and(dropped, i > 0)),
+                ops.all(hinge_value <= 0.0),
+            )
+            stop = ops.logical_and(ops.logical_and(check, stalled), armed)
             prev = ops.where(check, loss, prev)
             # Bookkeeping for the point evaluated (before the Adam step).
             success = ops.logical_and(
@@ -208,7 +226,18 @@ class CarliniWagnerL2(Attack):
                 / (1.0 - ops.power(_ADAM_BETA_1, t))
             )
             modifier = modifier - rate * m / (ops.sqrt(v) + _ADAM_EPSILON)
-            return (i + 1, modifier, m, v, prev, stop, round_l2, best_l2, best)
+            return (
+                i + 1,
+                modifier,
+                m,
+                v,
+                prev,
+                stop,
+                armed,
+                round_l2,
+                best_l2,
+                best,
+            )
 
         def search_round(step, carry):
             const, lower, upper, best_l2, best = carry
@@ -222,6 +251,7 @@ class CarliniWagnerL2(Attack):
                 zeros,
                 ops.convert_to_tensor(float("inf")),
                 ops.convert_to_tensor(False),
+                ops.convert_to_tensor(False),
                 ops.full((batch,), float("inf")),
                 best_l2,
                 best,
@@ -233,7 +263,7 @@ class CarliniWagnerL2(Attack):
                 lambda *s: iteration(s, const),
                 state,
             )
-            round_l2, best_l2, best = state[6], state[7], state[8]
+            round_l2, best_l2, best = state[7], state[8], state[9]
             success = round_l2 < float("inf")
             upper = ops.where(success, ops.minimum(upper, const), upper)
             lower = ops.where(success, lower, ops.maximum(lower, const))

@@ -51,6 +51,17 @@ class GeneratorAttack(Attack):
     attacked model is used: the attack costs one generator and (without
     labels) one classifier forward pass, whatever the model.
 
+    A conditioned generator used untargeted (`targeted=False`, as in
+    `evaluate_robustness` or `keras-adv evaluate`) is conditioned on each
+    sample's most likely wrong class, the runner-up of the model's clean
+    logits (`untargeted_condition`; one more classifier forward pass),
+    never on the true label.
+
+    The generator must output one value per input coordinate: a
+    generator whose output shape is not its input's raises a
+    `ValueError` naming both shapes (at construction when the shapes are
+    static, else at the first call).
+
     Like every attack, it runs in `evaluate_robustness`,
     `RobustnessMonitor`, `keras-adv evaluate --attack generator:PATH.keras`
     and `AdversarialTraining` (training against a fixed generator). When
@@ -155,6 +166,11 @@ class GeneratorAttack(Attack):
         self.num_classes = None
         if self.conditioned:
             self.num_classes = int(inputs[1].shape[-1])
+        outputs = getattr(model, "outputs", None) or []
+        if inputs and len(outputs) == 1:
+            _validation.check_generator_output(
+                inputs[0].shape, outputs[0].shape
+            )
         # The architecture never changes: serialise it once (the graph
         # cache reads the config on every call).
         self._generator_config = (
@@ -164,7 +180,18 @@ class GeneratorAttack(Attack):
         )
 
     def perturbation(self, x, targets=None):
-        """The generator's raw perturbation `G(x)` (graph-safe, float32)."""
+        """The generator's raw perturbation `G(x)` (graph-safe, float32).
+
+        Args:
+            x: Float tensor of inputs.
+            targets: Int tensor `(batch,)` of target classes, for a
+                conditioned generator (checked in the graph to be classes
+                of the generator's condition).
+
+        Raises:
+            ValueError: for a generator whose output shape is not the
+                shape of `x`, or a conditioned one without targets.
+        """
         x = ops.cast(x, "float32")
         if self.conditioned:
             if targets is None:
@@ -172,15 +199,47 @@ class GeneratorAttack(Attack):
                     "A conditioned generator needs the target classes. "
                     "Received: targets=None"
                 )
+            targets = _validation.after_checks(
+                _validation.label_assertions(
+                    targets, self.num_classes, name="targets"
+                ),
+                targets,
+            )
             one_hot = ops.one_hot(ops.cast(targets, "int32"), self.num_classes)
             delta = self.generator([x, one_hot], training=False)
         else:
             delta = self.generator(x, training=False)
+        _validation.check_generator_output(x.shape, delta.shape)
         return ops.cast(delta, "float32")
 
+    def untargeted_condition(self, logits, y):
+        """The condition of an untargeted conditioned generator.
+
+        The most likely class other than `y` (the runner-up of the clean
+        logits): the nearest rival, the target an untargeted attack
+        reaches with the smallest move (as the rival of C&W's and the
+        margin loss). Conditioning on `y` itself would aim each
+        perturbation at the class the sample already has.
+
+        Args:
+            logits: Float32 `(batch, classes)`, the model's clean logits.
+            y: Int32 `(batch,)`, the true labels.
+
+        Returns:
+            Int32 `(batch,)` targets.
+        """
+        is_label = ops.one_hot(y, logits.shape[-1]) > 0
+        rival = ops.where(is_label, float("-inf"), logits)
+        return ops.cast(ops.argmax(rival, axis=-1), "int32")
+
     def generate(self, model_logits, x, y, eps, seed):
-        del model_logits, seed
-        delta = self.perturbation(x, y if self.conditioned else None)
+        del seed
+        targets = None
+        if self.conditioned:
+            targets = y
+            if not self.targeted:
+                targets = self.untargeted_condition(model_logits(x), y)
+        delta = self.perturbation(x, targets)
         return self.threat_model.project(x + delta, x, eps)
 
     def get_config(self):

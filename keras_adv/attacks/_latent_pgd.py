@@ -86,6 +86,8 @@ class LatentPGD(Attack):
         [arXiv:2007.08450](https://arxiv.org/abs/2007.08450).
     """
 
+    searches_latent_space = True
+
     def __init__(
         self,
         threat_model,

@@ -1,8 +1,11 @@
 """Square Attack (Andriushchenko et al. 2020): a score-based random search.
 
 Square uses only the model's outputs, never its gradients, so it also
-attacks models that cannot be differentiated (rounding, label-only
-outputs) and exposes gradient masking. It follows AutoAttack's reference
+attacks models that cannot be differentiated (a rounding layer) and
+exposes gradient masking. It needs scores, not only labels: on a model
+whose outputs are one-hot labels the margin does not change until the
+label flips, so the search has nothing to climb (a `UserWarning` says so
+at the first call on such a model). It follows AutoAttack's reference
 implementation (fra31/auto-attack, `autoattack/square.py`), the version
 run by AutoAttack's standard evaluation:
 
@@ -63,9 +66,12 @@ distribution strategy, an XLA cluster that needs its shape fixed), while
 a returned tensor works in all of them.
 """
 
+import warnings
+
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _outputs
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
@@ -87,8 +93,12 @@ class Square(Attack):
 
     A black-box attack: it queries the model's outputs only and never
     requests a gradient, so it works on models that cannot be
-    differentiated (a rounding layer, a model returning one-hot labels)
-    and is AutoAttack's check against gradient masking. From a structured
+    differentiated (a rounding layer) and is AutoAttack's check against
+    gradient masking. It is score-based: the outputs must carry scores
+    (logits or probabilities). A model returning only labels (one-hot
+    rows) gives the search no signal until the label flips, and the
+    attack warns (`UserWarning`, at the first call on such a model) that
+    its result then says little about robustness. From a structured
     random start (L-inf: vertical stripes of `+-eps`; L2: a grid of
     pseudo-Gaussian bumps), each query changes a random square window of
     the best point found so far and keeps the change if the attack loss
@@ -223,6 +233,20 @@ class Square(Attack):
         )
 
     # ------------------------------------------------------------- public
+    def _check_model_once(self, model, x, y):
+        first = model not in self._model_info
+        super()._check_model_once(model, x, y)
+        if first and _outputs.looks_like_one_hot(model(x[:32], training=False)):
+            warnings.warn(
+                "Square is a score-based search, but the model outputs "
+                "one-hot labels: the attack loss does not change until "
+                "the label flips, so the search gets no signal and its "
+                "robust accuracy overstates robustness. Attack the model's "
+                "logits or probabilities instead.",
+                UserWarning,
+                stacklevel=4,
+            )
+
     def generate(self, model_logits, x, y, eps, seed):
         return self.generate_with_extras(model_logits, x, y, eps, seed)[0]
 

@@ -156,6 +156,13 @@ def _check_images(x):
     return x
 
 
+def _check_range(x, transform):
+    """Inputs of a transform that clips to a value range must lie in it."""
+    value_range = getattr(transform, "value_range", None)
+    if value_range is not None:
+        _validation.check_value_range_of(x, value_range, "x")
+
+
 def make_pairs(x, transform="linf", batch_size=256, seed=0, **kwargs):
     """Perturbed copies `x~ = transform(x)` of an array, reproducibly.
 
@@ -173,6 +180,11 @@ def make_pairs(x, transform="linf", batch_size=256, seed=0, **kwargs):
         Float32 array of the shape of `x`. The same kind and seed give the
         same pairs.
 
+    Raises:
+        ValueError: naming `x`, for inputs outside the value range of a
+            transform that clips to one (`"linf"`, `RandomLpNoise`): pass
+            the range the data lives in, e.g. `value_range=(0, 255)`.
+
     Example:
 
     >>> import numpy as np, keras_adv
@@ -186,6 +198,7 @@ def make_pairs(x, transform="linf", batch_size=256, seed=0, **kwargs):
     batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
     if isinstance(transform, str):
         transform = _transform(transform, seed, **kwargs)
+    _check_range(x, transform)
     parts = [
         np.asarray(transform(x[i : i + batch_size], training=True), "float32")
         for i in range(0, len(x), batch_size)
@@ -234,6 +247,7 @@ def pair_dataset(
             ds = ds.batch(batch_size)
     else:
         x = _check_images(data).astype("float32")
+        _check_range(x, transform)
         ds = tf.data.Dataset.from_tensor_slices(x)
         if shuffle:
             ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)

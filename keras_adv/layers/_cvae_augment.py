@@ -26,7 +26,8 @@ class CVAEAugmentation(keras.layers.Layer):
             projected onto the radius. Defaults to `None` (no limit).
         rate: Float in `[0, 1]`, the share of inputs replaced. Defaults to
             `1.0`.
-        value_range: Pair `(low, high)` the members are clipped to.
+        value_range: Pair `(low, high)` the members are clipped to; the
+            inputs must lie in it (checked in the graph while training).
             Defaults to `(0.0, 1.0)`.
         seed: Int or None. Defaults to `None`.
         **kwargs: Base layer arguments.
@@ -82,7 +83,12 @@ class CVAEAugmentation(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        x = ops.cast(inputs, "float32")
+        x = _validation.after_checks(
+            _validation.value_range_assertions(
+                inputs, self.value_range, "inputs"
+            ),
+            ops.cast(inputs, "float32"),
+        )
         mean, log_var = self.cvae.encode_prior(x)
         u = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         if self.radius is not None:

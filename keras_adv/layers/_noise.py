@@ -20,7 +20,10 @@ class RandomLpNoise(keras.layers.Layer):
     `N(0, sigma^2)` per coordinate with `sigma = eps / 2` (L-inf) or
     `eps / (2 sqrt(d))` (L2, so the norm concentrates near `eps / 2`) and
     projects the draw onto the ball. With `value_range` the result is
-    clipped to it (inputs must then lie in it). Noise inside the ball is
+    clipped to it, and inputs outside it (pixels in 0..255 for a range
+    `(0, 1)`) fail the call with an error naming them rather than being
+    clipped (an in-graph check, only where noise is applied: while
+    training). Noise inside the ball is
     the cheapest robustness baseline and the random start of single-step
     adversarial training.
 
@@ -85,6 +88,15 @@ class RandomLpNoise(keras.layers.Layer):
         if not training or self.eps == 0.0:
             return inputs
         x = ops.cast(inputs, "float32")
+        if self.value_range is not None:
+            # Clipping inputs from another range (0..255 into (0, 1))
+            # would replace them, not perturb them.
+            x = _validation.after_checks(
+                _validation.value_range_assertions(
+                    x, self.value_range, "inputs"
+                ),
+                x,
+            )
         if self.distribution == "uniform":
             noisy = self.ball.random_start(x, seed=self.seed_generator)
         else:

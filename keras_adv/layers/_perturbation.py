@@ -11,9 +11,41 @@ NORMS = ("linf", "l2")
 _TINY = 1e-12
 
 
-def _l2_norm(x):
-    axes = list(range(1, len(x.shape)))
-    return ops.sqrt(ops.sum(ops.square(x), axis=axes, keepdims=True))
+def _finite(raw):
+    """Raw outputs made finite, keeping what a bound of them means.
+
+    NaN becomes 0 (no direction). An infinite coordinate is the limit of a
+    growing one: the sample's direction is the sign pattern of its
+    infinite coordinates (the others vanish next to them), at unit
+    scale, and the sample is flagged as infinitely long.
+
+    Returns:
+        `(raw, infinite)`: finite float32 values and a bool `(batch, 1,
+        ..., 1)` flag of the samples with an infinite coordinate.
+    """
+    raw = ops.where(ops.isnan(raw), 0.0, raw)
+    is_inf = ops.isinf(raw)
+    axes = list(range(1, len(raw.shape)))
+    infinite = ops.any(is_inf, axis=axes, keepdims=True)
+    raw = ops.where(infinite, ops.where(is_inf, ops.sign(raw), 0.0), raw)
+    return raw, infinite
+
+
+def _direction_and_length(raw):
+    """`(raw / ||raw||_2, ||raw||_2)` per sample, without overflow.
+
+    The norm of the sample divided by its largest coordinate is computed
+    first (between 1 and sqrt(d)), so values near the float32 limit keep
+    their direction instead of squaring to inf.
+    """
+    axes = list(range(1, len(raw.shape)))
+    raw, infinite = _finite(raw)
+    scale = ops.max(ops.abs(raw), axis=axes, keepdims=True)
+    unit = raw / ops.maximum(scale, _TINY)
+    unit_norm = ops.sqrt(ops.sum(ops.square(unit), axis=axes, keepdims=True))
+    direction = unit / ops.maximum(unit_norm, _TINY)
+    length = ops.where(infinite, float("inf"), scale * unit_norm)
+    return direction, length
 
 
 def bound_perturbation(raw, eps, norm="linf", mode="tanh"):
@@ -27,6 +59,12 @@ def bound_perturbation(raw, eps, norm="linf", mode="tanh"):
       direction kept, the length squashed smoothly below `eps`);
     * `"l2"`, `"clip"`: `raw * min(1, eps / ||raw||)` (the projection).
 
+    The result lies in the ball whatever `raw` holds: a NaN counts as 0,
+    an infinite coordinate as the limit of a growing one (`+-eps` in
+    L-inf; in L2 the sample's direction is the signs of its infinite
+    coordinates, at length `eps`), and values near the float32 limit keep
+    their direction (the L2 norm is computed without overflow).
+
     Args:
         raw: Float tensor `(batch, ...)`.
         eps: Float >= 0.
@@ -39,20 +77,24 @@ def bound_perturbation(raw, eps, norm="linf", mode="tanh"):
     Example:
 
     >>> import numpy as np
-    >>> from keras_adv.layers import bound_perturbation
+    >>> from keras_adv.layers._perturbation import bound_perturbation
     >>> np.asarray(bound_perturbation(np.array([[3.0, 4.0]]), 1.0, "l2",
     ...                               "clip"))
     array([[0.6, 0.8]], dtype=float32)
+    >>> np.asarray(bound_perturbation(np.array([[np.inf, 1.0, np.nan]]),
+    ...                               1.0, "l2"))
+    array([[1., 0., 0.]], dtype=float32)
     """
     raw = ops.cast(raw, "float32")
     if norm == "linf":
+        raw = ops.where(ops.isnan(raw), 0.0, raw)
         if mode == "tanh":
             return eps * ops.tanh(raw)
         return ops.clip(raw, -eps, eps)
-    size = _l2_norm(raw)
+    direction, length = _direction_and_length(raw)
     if mode == "tanh":
-        return eps * ops.tanh(size) * raw / ops.maximum(size, _TINY)
-    return raw * ops.minimum(1.0, eps / ops.maximum(size, _TINY))
+        return eps * ops.tanh(length) * direction
+    return ops.minimum(length, eps) * direction
 
 
 @register
@@ -60,15 +102,18 @@ class PerturbationBound(keras.layers.Layer):
     """Maps a generator's raw outputs into an Lp ball; optionally adds them.
 
     The last layer of a perturbation generator (AdvGAN): whatever the
-    network before it outputs, the layer's output is a valid perturbation
-    (`||delta||_p <= eps` per sample), so the generator is an ordinary Keras
-    model whose outputs are always inside the threat model.
+    network before it outputs (NaN and infinite values included), the
+    layer's output is a valid perturbation (`||delta||_p <= eps` per
+    sample), so the generator is an ordinary Keras model whose outputs are
+    always inside the threat model.
 
     Called on one tensor `raw`, it returns the perturbation `delta` (see
     `bound_perturbation` for the four maps). Called on a pair `[x, raw]`,
     it returns the adversarial input `clip(x + delta, *value_range)`:
     clipping to the box after adding a perturbation inside the ball never
-    leaves the ball, since every coordinate only moves towards `x`.
+    leaves the ball, since every coordinate only moves towards `x` (which
+    must lie in `value_range`: an in-graph check fails the call
+    otherwise).
 
     `"tanh"` (the default) keeps gradients alive everywhere; `"clip"` is
     the clip trick of the public AdvGAN re-implementations (its gradient
@@ -118,9 +163,15 @@ class PerturbationBound(keras.layers.Layer):
                     )
                 )
             x, raw = inputs
+            # Clipping x from another range into value_range would move
+            # it by more than the ball: x must lie in it.
+            x = _validation.after_checks(
+                _validation.value_range_assertions(x, self.value_range),
+                ops.cast(x, "float32"),
+            )
             delta = bound_perturbation(raw, self.eps, self.norm, self.mode)
             low, high = self.value_range
-            x_adv = ops.clip(ops.cast(x, "float32") + delta, low, high)
+            x_adv = ops.clip(x + delta, low, high)
             return ops.cast(x_adv, self.compute_dtype)
         delta = bound_perturbation(inputs, self.eps, self.norm, self.mode)
         return ops.cast(delta, self.compute_dtype)

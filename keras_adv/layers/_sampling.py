@@ -1,6 +1,7 @@
 """`GaussianSampling`: the reparameterisation trick, seeded and stable."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_adv import _validation
@@ -38,6 +39,33 @@ def clamp_log_var(log_var, log_var_range=DEFAULT_LOG_VAR_RANGE):
     """
     low, high = log_var_range
     return ops.clip(ops.cast(log_var, "float32"), low, high)
+
+
+def _static_shape(value):
+    """The static shape of a tensor or array (None where unknown)."""
+    shape = getattr(value, "shape", None)
+    return tuple(np.shape(value) if shape is None else shape)
+
+
+def _check_same_shape(argument, names, shapes):
+    """Raises naming both shapes unless they can be one shape.
+
+    Without it a broadcast (mean `(2, 1)`, log-variance `(2, 4)`) would
+    sample the wrong shape, and a mismatch would fail deep in an op.
+    """
+    shapes = [tuple(shape) for shape in shapes]
+    same = len(shapes[0]) == len(shapes[1]) and all(
+        a is None or b is None or a == b for a, b in zip(*shapes, strict=True)
+    )
+    if not same:
+        raise ValueError(
+            _validation.invalid(
+                argument,
+                f"{names[0]} and {names[1]} of the same shape",
+                f"{names[0]} of shape {shapes[0]} and {names[1]} of shape "
+                f"{shapes[1]}",
+            )
+        )
 
 
 @register
@@ -91,6 +119,16 @@ class GaussianSampling(keras.layers.Layer):
                     "inputs", "a pair [mean, log_var]", type(inputs).__name__
                 )
             )
+        mean_shape = _static_shape(inputs[0])
+        _check_same_shape(
+            "inputs",
+            ("mean", "log_var"),
+            (mean_shape, _static_shape(inputs[1])),
+        )
+        if noise is not None:
+            _check_same_shape(
+                "noise", ("mean", "noise"), (mean_shape, _static_shape(noise))
+            )
         mean = ops.cast(inputs[0], "float32")
         log_var = clamp_log_var(inputs[1], self.log_var_range)
         if noise is None:
@@ -100,6 +138,7 @@ class GaussianSampling(keras.layers.Layer):
         return mean + ops.exp(0.5 * log_var) * ops.cast(noise, "float32")
 
     def compute_output_shape(self, input_shape):
+        _check_same_shape("inputs", ("mean", "log_var"), input_shape)
         return input_shape[0]
 
     def get_config(self):

@@ -85,6 +85,33 @@ def check_cvae(cvae):
     return cvae
 
 
+def check_searchable(threat_model, attack):
+    """Raises unless `attack` can search `threat_model`.
+
+    A learned set has no projection of inputs: only an attack that
+    searches its latent space (`searches_latent_space = True`, as
+    `keras_adv.attacks.LatentPGD`) can use it. Setting one as the threat
+    model of an Lp-ball attack (`pgd.threat_model = learned_set`) would
+    otherwise fail later, far from the cause.
+
+    Raises:
+        TypeError: naming `threat_model` and pointing to `LatentPGD`.
+    """
+    if isinstance(threat_model, LearnedPerturbationSet) and not getattr(
+        attack, "searches_latent_space", False
+    ):
+        raise TypeError(
+            _validation.invalid(
+                "threat_model",
+                f"an Lp ball of inputs for {type(attack).__name__} (a "
+                "LearnedPerturbationSet is searched in its latent space: "
+                "use keras_adv.attacks.LatentPGD(threat_model) instead)",
+                threat_model,
+            )
+        )
+    return threat_model
+
+
 @register
 class LearnedPerturbationSet(ThreatModel):
     """The learned set `{g(mu_p + sigma_p * u, x) : ||u||_2 <= radius}`.

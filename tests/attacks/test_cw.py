@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_adv.attacks import APGD
 from keras_adv.attacks._cw import CarliniWagnerL2
 from keras_adv.testing import TestCase
 from keras_adv.testing import linear_classifier
@@ -128,6 +129,34 @@ def test_cw_stays_in_the_value_range_from_the_faces(generic_problem):
     # The stateless path (inside a user's traced step) gives the same.
     run = tf.function(lambda x, y: attack.perturb(model, x, y, seed=(1, 2)))
     np.testing.assert_allclose(np.asarray(run(x, y)), x_adv, atol=1e-6)
+
+
+def test_cw_defaults_fool_binarised_inputs():
+    # Pixels exactly 0 or 1 start the tanh variables on its flat tails,
+    # where Adam needs hundreds of steps to move them: a round must not
+    # end at its first stall check before the loss has ever dropped (with
+    # the defaults every round ended there, and x came back unchanged).
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(16, 4)).astype("float32")
+    model = linear_classifier(w)
+    x = (rng.uniform(size=(32, 16)) > 0.5).astype("float32")
+    y = np.argmax(x @ w, axis=1)
+    norms = {}
+    for abort_early in (True, False):
+        attack = CarliniWagnerL2(abort_early=abort_early)
+        x_adv = np.asarray(attack(model, x, y))
+        assert np.all(np.argmax(model(x_adv), axis=1) != y)
+        assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+        norms[abort_early] = np.asarray(
+            attack.perturbation_norms(model, x, x_adv, y)
+        )
+    np.testing.assert_allclose(norms[True], norms[False], rtol=1e-3)
+    # Minimal: APGD-L2 needs a radius at least as large to fool them all.
+    eps = float(norms[True].max())
+    x_apgd = APGD(eps=1.01 * eps, norm="l2", seed=0)(model, x, y)
+    assert np.all(np.argmax(model(x_apgd), axis=1) != y)
+    x_apgd = APGD(eps=0.9 * eps, norm="l2", seed=0)(model, x, y)
+    assert not np.all(np.argmax(model(x_apgd), axis=1) != y)
 
 
 class _CountCalls(keras.layers.Layer):

@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_adv
 from keras_adv import cli
@@ -226,3 +227,73 @@ def test_speed_bench_runs_and_traces_once(capsys):
     out = capsys.readouterr().out
     assert "speed-up generator vs PGD-2" in out
     assert out.count("traces 1)") == 2
+
+
+def test_generator_output_of_another_shape_names_both_shapes(tmp_path):
+    # A (batch, 4) perturbation for (batch, 8, 8, 1) inputs would broadcast
+    # into x_adv of shape (8, 8, 8, 4).
+    flat = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4)]
+    )
+    message = r"x has shape \(None, 8, 8, 1\).*output shape \(None, 4\)"
+    with pytest.raises(ValueError, match=message):
+        GeneratorAttack(flat)
+    path = tmp_path / "flat.keras"
+    flat.save(path)
+    with pytest.raises(ValueError, match=message):
+        GeneratorAttack(str(path))
+
+    class Subclassed(keras.Model):
+        """No static shapes: the check runs at the first call."""
+
+        def __init__(self):
+            super().__init__()
+            self.flatten = keras.layers.Flatten()
+            self.dense = keras.layers.Dense(4)
+
+        def call(self, x):
+            return self.dense(self.flatten(x))
+
+    clf = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
+    attack = GeneratorAttack(Subclassed())
+    x = np.full((8, 8, 8, 1), 0.5, "float32")
+    with pytest.raises(ValueError, match=r"\(8, 8, 8, 1\).*\(8, 4\)"):
+        attack(clf, x)
+
+
+def test_untargeted_conditioned_generator_aims_at_the_runner_up_class():
+    # Conditioning on the true label would aim each perturbation at the
+    # class the sample already has; the nearest rival is the target.
+    table = np.array(
+        [[3.0, 0, 0, -3.0], [-3.0, 0, 0, 3.0], [0, 3.0, -3.0, 0]], "float32"
+    )
+    weights = np.array(
+        [[1, 0, 0.5], [0, 0.2, 1], [0, 0, 0], [0.3, 1, 0]], "float32"
+    )
+    clf = linear_classifier(weights)
+    attack = GeneratorAttack(conditioned_generator(table))
+    assert attack.conditioned and not attack.targeted
+    logits = X @ weights
+    y = logits.argmax(1)
+    runner_up = np.argsort(logits, axis=1)[:, -2]
+    assert np.all(runner_up != y)
+    expected = np.clip(X + EPS * np.tanh(table[runner_up]), 0, 1)
+    np.testing.assert_allclose(attack(clf, X, y), expected, atol=1e-6)
+    np.testing.assert_allclose(attack(clf, X), expected, atol=1e-6)
+
+
+def test_targets_outside_the_generators_classes_fail():
+    # A target the generator has no condition for would be an all-zero
+    # one-hot row. The model has 4 classes, the generator 2.
+    table = np.array([[3.0, 0, 0, -3.0], [-3.0, 0, 0, 3.0]], "float32")
+    clf = linear_classifier(np.eye(4, dtype="float32"))
+    attack = GeneratorAttack(conditioned_generator(table), targeted=True)
+    np.testing.assert_allclose(
+        attack(clf, X, np.array([1, 0, 1])),
+        np.clip(X + EPS * np.tanh(table[[1, 0, 1]]), 0, 1),
+        atol=1e-6,
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`targets`"):
+        attack(clf, X, np.array([1, 3, 0]))

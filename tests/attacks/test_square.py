@@ -4,6 +4,7 @@ forward passes only, the ball and the value range, seeds, serialisation.
 
 import doctest
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -365,14 +366,22 @@ def test_breaks_a_rounding_model_with_zero_gradient(hadamard_problem):
     assert _fooled(model, x_adv, y).mean() > 0.9
 
 
-def test_breaks_a_label_only_model(hadamard_problem):
-    # One-hot outputs: no score to climb, the best point stays the start
-    # and every query tries one window on it (the optimum here is 100%).
+def test_warns_that_a_label_only_model_gives_no_signal(hadamard_problem):
+    # One-hot outputs: the loss only changes when the label flips, so the
+    # search is a blind random search; it warns once per model, and the
+    # same model's scores do far better.
     _, w, x, y, _ = hadamard_problem
     inner = linear_classifier(w)
     model = _LabelOnly(inner, name="label_only")
-    x_adv = Square(eps=0.2, n_queries=200, seed=0)(model, x, y)
-    assert _fooled(inner, x_adv, y).mean() > 0.7
+    attack = Square(eps=0.05, n_queries=200, seed=0)
+    with pytest.warns(UserWarning, match="one-hot labels") as record:
+        blind = _fooled(inner, attack(model, x, y), y).mean()
+    assert len(record) == 1 and record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        attack(model, x, y)  # once per model
+        scored = _fooled(inner, attack(inner, x, y), y).mean()
+    assert scored > 0.85 and blind < 0.6 * scored
 
 
 # ------------------------------------------------------------ success

@@ -94,3 +94,27 @@ def test_pair_dataset_draws_fresh_perturbations_each_epoch():
         (4, 28, 28, 1),
         (4, 28, 28, 1),
     ]
+
+
+def test_inputs_outside_the_transforms_value_range_are_refused():
+    # Clipped into [0, 1], every copy of a 0..255 image would be another
+    # image, not a perturbed copy.
+    x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1))
+    x = x.astype("float32") * 255
+    with pytest.raises(ValueError, match=r"`x`.*Received: x=.values in \["):
+        make_pairs(x, "linf")
+    with pytest.raises(ValueError, match="value_range"):
+        make_pairs(x, linf_noise_transform(0.3, seed=0))
+    with pytest.raises(ValueError, match="`x`"):
+        pair_dataset(x, "linf")
+    # In the data's own units the pairs are a perturbation of eps.
+    x_tilde = make_pairs(x, "linf", eps=76.5, value_range=(0, 255))
+    assert 0 < np.abs(x_tilde - x).max() <= 76.5 + 1e-3
+    # A dataset reaches the layer's in-graph check.
+    import tensorflow as tf
+
+    ds = pair_dataset(tf.data.Dataset.from_tensor_slices(x), "linf")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="value_range"):
+        next(iter(ds))
+    # Transforms without a value range (rotations) take any units.
+    assert make_pairs(x[:1], "rts", seed=0).max() > 1.0

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_adv.layers import CVAEAugmentation
 from keras_adv.testing import shift_cvae
@@ -64,3 +65,12 @@ def test_invalid_arguments():
         CVAEAugmentation(cvae, rate=1.5)
     with pytest.raises(ValueError, match="radius"):
         CVAEAugmentation(cvae, radius=0.0)
+
+
+def test_inputs_outside_the_value_range_fail_in_training():
+    # Members are clipped to value_range: inputs in 0..255 would all be
+    # replaced by clipped values.
+    layer = CVAEAugmentation(shift_cvae((4,), 0.1), seed=0)
+    np.testing.assert_array_equal(np.asarray(layer(X * 255)), X * 255)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`inputs`"):
+        layer(X * 255, training=True)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_adv.layers import RandomLpNoise
 
@@ -66,3 +67,22 @@ def test_errors():
         RandomLpNoise(0.1, distribution="laplace")
     with pytest.raises(ValueError, match="norm"):
         RandomLpNoise(0.1, norm=np.inf)
+
+
+def test_inputs_outside_the_value_range_fail_where_noise_is_applied():
+    # Pixels in 0..255 clipped into (0, 1) would be replaced, not
+    # perturbed: the layer refuses them, naming its inputs.
+    x = np.random.default_rng(0).uniform(size=(4, 3)).astype("float32")
+    layer = RandomLpNoise(0.1, value_range=(0.0, 1.0), seed=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`inputs`"):
+        layer(x * 255, training=True)
+    # At inference the layer is the identity: nothing is clipped.
+    np.testing.assert_array_equal(np.asarray(layer(x * 255)), x * 255)
+    # In the units of the data, the same noise works.
+    wide = RandomLpNoise(25.5, value_range=(0.0, 255.0), seed=0)
+    noisy = np.asarray(wide(x * 255, training=True))
+    assert np.abs(noisy - x * 255).max() <= 25.5 + 1e-3
+    # Inside a traced pipeline (tf.data) too.
+    ds = tf.data.Dataset.from_tensor_slices(x * 255).batch(2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="value_range"):
+        list(ds.map(lambda b: layer(b, training=True)))

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_adv
 from keras_adv.layers import PerturbationBound
@@ -106,3 +107,74 @@ def test_generator_with_the_layer_saves_and_loads(tmp_path):
     assert layer.get_config()["norm"] == "l2"
     data = np.random.default_rng(1).uniform(size=(3, 4)).astype("float32")
     np.testing.assert_allclose(loaded(data), model(data), atol=1e-7)
+
+
+BIG = np.finfo("float32").max
+NON_FINITE = np.array(
+    [
+        [np.inf, 1.0, -2.0, 0.0],
+        [-np.inf, np.inf, 0.5, 0.0],
+        [np.nan, 3.0, 4.0, 0.0],
+        [BIG, BIG, 0.0, 0.0],
+        [BIG, -BIG / 2, 1.0, 0.0],
+        [np.nan] * 4,
+    ],
+    "float32",
+)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("mode", ["tanh", "clip"])
+def test_inside_the_ball_whatever_the_network_outputs(norm, mode):
+    out = np.asarray(PerturbationBound(0.5, norm=norm, mode=mode)(NON_FINITE))
+    assert np.all(np.isfinite(out))
+    size = np.abs(out).max(-1) if norm == "linf" else _l2(out)
+    assert np.all(size <= 0.5 + 1e-6)
+    # NaN counts as 0: the all-NaN sample gets no perturbation.
+    np.testing.assert_array_equal(out[5], 0.0)
+    # The pair form stays in the ball and the value range too.
+    x = np.full_like(NON_FINITE, 0.5)
+    pair = np.asarray(
+        PerturbationBound(0.5, norm=norm, mode=mode)([x, NON_FINITE])
+    )
+    assert np.all(np.isfinite(pair)) and pair.min() >= 0 and pair.max() <= 1
+
+
+def test_non_finite_values_as_limits_of_growing_ones():
+    eps = 0.5
+    linf = np.asarray(bound_perturbation(NON_FINITE, eps, "linf", "tanh"))
+    np.testing.assert_allclose(linf[0], eps * np.tanh([1e9, 1, -2, 0]))
+    np.testing.assert_allclose(linf[2], eps * np.tanh([0, 3, 4, 0]))
+    for mode in ("tanh", "clip"):
+        l2 = np.asarray(bound_perturbation(NON_FINITE, eps, "l2", mode))
+        # An infinite coordinate dominates: length eps along its sign.
+        np.testing.assert_allclose(l2[0], [eps, 0, 0, 0], atol=1e-7)
+        s = eps / np.sqrt(2.0)
+        np.testing.assert_allclose(l2[1], [-s, s, 0, 0], atol=1e-7)
+        # NaN is 0, the rest keeps its direction (3, 4) / 5.
+        length = eps * np.tanh(5.0) if mode == "tanh" else eps
+        np.testing.assert_allclose(
+            l2[2], [0, 0.6 * length, 0.8 * length, 0], rtol=1e-6
+        )
+        # Values near the float32 limit keep their direction (their
+        # squares overflow): (1, 1) / sqrt(2) and (2, -1) / sqrt(5).
+        np.testing.assert_allclose(l2[3], [s, s, 0, 0], rtol=1e-6)
+        np.testing.assert_allclose(
+            l2[4], eps * np.array([2, -1, 0, 0]) / np.sqrt(5), atol=1e-6
+        )
+
+
+def test_gradients_stay_finite_for_non_finite_outputs():
+    raw = tf.Variable(NON_FINITE)
+    for norm in ("linf", "l2"):
+        with tf.GradientTape() as tape:
+            out = tf.reduce_sum(bound_perturbation(raw, 0.5, norm, "tanh"))
+        assert np.all(np.isfinite(tape.gradient(out, raw)))
+
+
+def test_pair_form_refuses_x_outside_the_value_range():
+    layer = PerturbationBound(0.3, value_range=(0.0, 1.0))
+    x = np.array([[0.1, 0.5, 0.9, 0.95]], "float32")
+    raw = np.zeros_like(x)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="value_range"):
+        layer([x * 255, raw])

@@ -1,5 +1,7 @@
 """GaussianSampling: exact with given noise, clamped, seeded, saveable."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -55,3 +57,24 @@ def test_in_a_functional_model_round_trip(tmp_path):
     layer = loaded.layers[-1]
     assert layer.get_config()["log_var_range"] == [-4.0, 4.0]
     assert layer.seed == 2
+
+
+@pytest.mark.parametrize(
+    "log_var_shape", [(2, 4), (2, 1), (3,)], ids=["wider", "broadcast", "rank"]
+)
+def test_mean_and_log_var_of_other_shapes_name_both(log_var_shape):
+    # A broadcast would draw the wrong shape; a mismatch would fail deep
+    # in an op ("Incompatible shapes").
+    layer = GaussianSampling(seed=0)
+    mean = np.zeros((2, 3), "float32")
+    log_var = np.zeros(log_var_shape, "float32")
+    expected = f"mean of shape (2, 3) and log_var of shape {log_var_shape}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        layer([mean, log_var])
+    with pytest.raises(ValueError, match=r"noise of shape \(2, 4\)"):
+        layer([mean, mean], noise=np.ones((2, 4), "float32"))
+
+
+def test_symbolic_shapes_are_checked_when_the_model_is_built():
+    with pytest.raises(ValueError, match=r"\(None, 3\).*\(None, 4\)"):
+        GaussianSampling()([keras.Input((3,)), keras.Input((4,))])

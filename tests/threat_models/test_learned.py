@@ -73,3 +73,28 @@ def test_no_input_projection_and_config(tm):
     assert isinstance(again, LearnedPerturbationSet)
     assert again.radius == 2.0
     assert "radius=2.0" in repr(tm)
+
+
+def test_input_space_attacks_refuse_the_set_and_point_to_latent_pgd(tm):
+    # Set as an Lp-ball attack's threat model, the set used to fail later
+    # with KeyError: 'eps'.
+    from keras_adv import attacks
+
+    for attack in (
+        attacks.PGD(eps=0.1),
+        attacks.FGSM(eps=0.1),
+        attacks.APGD(eps=0.1),
+        attacks.Square(eps=0.1),
+        attacks.CarliniWagnerL2(),
+        attacks.AutoAttack(eps=0.1),
+    ):
+        ball = attack.threat_model
+        with pytest.raises(TypeError, match="LatentPGD") as info:
+            attack.threat_model = tm
+        assert "`threat_model`" in str(info.value)
+        assert type(attack).__name__ in str(info.value)
+        assert attack.threat_model is ball
+    latent = attacks.LatentPGD(tm, steps=2)
+    assert latent.threat_model is tm
+    latent.threat_model = LearnedPerturbationSet(tm.cvae, radius=1.0)
+    assert latent.eps == 1.0
