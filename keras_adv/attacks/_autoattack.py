@@ -1,5 +1,6 @@
 """AutoAttack: the parameter-free ensemble that robustness numbers quote."""
 
+import functools
 import time
 import warnings
 
@@ -223,26 +224,52 @@ class AutoAttack(Attack):
         for i, (name, component) in enumerate(self.components):
             if not _runs_with(name, classes):
                 continue
-            index = tf.where(robust)[:, 0]
-            sub_x = tf.gather(x, index)
-            sub_y = tf.gather(y, index)
-            sub_eps = tf.gather(eps, index)
-            adv = component.generate(
-                self._component_logits(name, model_logits),
-                sub_x,
-                sub_y,
-                sub_eps,
-                _random.fold_seed(seed, i),
-            )
-            fooled = component.is_successful(model_logits(adv), sub_y)
-            hit = tf.boolean_mask(index, fooled)[:, None]
-            x_adv = tf.tensor_scatter_nd_update(
-                x_adv, hit, tf.boolean_mask(adv, fooled)
-            )
-            robust = tf.tensor_scatter_nd_update(
-                robust, hit, tf.zeros_like(hit[:, 0], tf.bool)
+            # An attack runs only if some sample is still robust: no
+            # passes are spent on an empty batch (and oneDNN's Conv2D
+            # mishandles empty batches on CPU).
+            x_adv, robust = tf.cond(
+                tf.reduce_any(robust),
+                functools.partial(
+                    self._run_component,
+                    i,
+                    name,
+                    component,
+                    model_logits,
+                    x,
+                    y,
+                    eps,
+                    seed,
+                    x_adv,
+                    robust,
+                ),
+                lambda x_adv=x_adv, robust=robust: (x_adv, robust),
             )
         return x_adv
+
+    def _run_component(
+        self, i, name, component, model_logits, x, y, eps, seed, x_adv, robust
+    ):
+        """Attack `i` on the still-robust samples; `(x_adv, robust)`."""
+        index = tf.where(robust)[:, 0]
+        sub_x = tf.gather(x, index)
+        sub_y = tf.gather(y, index)
+        sub_eps = tf.gather(eps, index)
+        adv = component.generate(
+            self._component_logits(name, model_logits),
+            sub_x,
+            sub_y,
+            sub_eps,
+            _random.fold_seed(seed, i),
+        )
+        fooled = component.is_successful(model_logits(adv), sub_y)
+        hit = tf.boolean_mask(index, fooled)[:, None]
+        x_adv = tf.tensor_scatter_nd_update(
+            x_adv, hit, tf.boolean_mask(adv, fooled)
+        )
+        robust = tf.tensor_scatter_nd_update(
+            robust, hit, tf.zeros_like(hit[:, 0], tf.bool)
+        )
+        return x_adv, robust
 
     # ------------------------------------------------ step by step
     def evaluate(self, model, x, y, batch_size=500, verbose=0):

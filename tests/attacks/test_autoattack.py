@@ -202,3 +202,20 @@ def test_evaluate_reads_one_hot_and_column_labels_as_ids(problem):
     assert clean == pytest.approx(np.mean(y == np.argmax(x @ problem[1], 1)))
     for labels in (np.eye(4, dtype="float32")[y], y[:, None].astype("f")):
         assert attack.evaluate(model, x, labels).clean_accuracy == clean
+
+
+def test_no_robust_sample_left_skips_the_attacks():
+    # Every sample misclassified before the attacks: no attack runs (an
+    # empty batch through oneDNN's Conv2D fails on CPU), x comes back.
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
+    x = np.random.default_rng(0).uniform(size=(6, 8, 8, 1)).astype("float32")
+    wrong = (np.argmax(np.asarray(model(x)), axis=-1) + 1) % 3
+    attack = AutoAttack(eps=0.1, version="standard", seed=0)
+    np.testing.assert_array_equal(np.asarray(attack(model, x, wrong)), x)
