@@ -7,6 +7,7 @@ Messages follow Keras: "Invalid value received for argument `x`. Expected
 import math
 import numbers
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -58,6 +59,23 @@ def check_choice(name, value, choices):
     if isinstance(value, str) and value.lower() in choices:
         return value.lower()
     raise ValueError(invalid(name, f"one of {sorted(choices)}", value))
+
+
+def check_verbose(verbose, name="verbose"):
+    """0, 1 or 2 from `verbose`; `"auto"` is 1 where someone watches.
+
+    As in Keras: 0 is silent, 1 shows progress bars, 2 one line per stage.
+    `"auto"` means 1 on a terminal or in a notebook, 2 otherwise (a log
+    file gets the lines without the bars' redraws).
+    """
+    if verbose == "auto":
+        interactive = "ipykernel" in sys.modules or (
+            hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+        )
+        return 1 if interactive else 2
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(invalid(name, "0, 1, 2 or 'auto'", verbose))
+    return int(verbose)
 
 
 def check_value_range(value_range):
