@@ -72,6 +72,15 @@ class AdvGAN(GAN):
     `target_fn(labels)` or, by default, uniformly from the classes other
     than each sample's label.
 
+    Data is checked where it enters: inputs must lie in `value_range`,
+    labels `y` and targets be classes of the target model (ids in
+    `[0, num_classes)`, or one-hot rows of `num_classes`). `fit`,
+    `evaluate` and `generate` check arrays on the host (`ValueError`
+    naming `x`, `y` or `targets`); the training and test steps and `call`
+    check every batch in the graph (a `tf.data.Dataset` included: a failed
+    assertion stops `fit` with the same message; labels drawn by
+    `target_fn` are checked as targets).
+
     Logs (epoch means): `d_loss`, `g_loss` (the total), `g_gan`, `g_adv`,
     `g_hinge`, `success_rate` (share of the batch the target model
     classifies as the target, or away from the label `y` when untargeted)
@@ -311,6 +320,7 @@ class AdvGAN(GAN):
                 "A targeted AdvGAN needs the target classes. Received: "
                 "targets=None"
             )
+        targets = checks.with_label_checks(targets, self.num_classes, "targets")
         return [x, ops.one_hot(ops.cast(targets, "int32"), self.num_classes)]
 
     def perturbation(self, x, targets=None, training=False):
@@ -330,7 +340,7 @@ class AdvGAN(GAN):
             x, targets = inputs
         else:
             x, targets = inputs, None
-        x = ops.cast(x, "float32")
+        x = self._checked(x)
         return self.adversarial(
             x, self.perturbation(x, targets, training=training)
         )
@@ -344,14 +354,25 @@ class AdvGAN(GAN):
 
         Args:
             x: Float array of inputs in `value_range`.
-            targets: Int array of targets (targeted AdvGAN).
+            targets: Int array of targets (targeted AdvGAN), classes of
+                the target model, one per input.
             batch_size: Int. Defaults to `256`.
 
         Returns:
             A numpy array of the shape of `x`.
+
+        Raises:
+            ValueError: for inputs outside `value_range` or targets that
+                are not classes of the target model.
         """
         batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
         x = np.asarray(x, "float32")
+        checks.check_arrays(
+            x, targets, self.value_range, self.num_classes, "targets"
+        )
+        if targets is not None:
+            targets = np.asarray(targets)
+            _validation.check_same_length(x, targets, "targets")
         parts = []
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size]
@@ -361,11 +382,43 @@ class AdvGAN(GAN):
             parts.append(ops.convert_to_numpy(self(inputs)))
         return np.concatenate(parts, axis=0)
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after the checks of array data.
+
+        Inputs must lie in `value_range` and labels be classes of the
+        target model (ids in `[0, num_classes)` or one-hot rows of
+        `num_classes`); arrays are checked here, the batches of a
+        `tf.data.Dataset` in the training step (a failed check stops
+        `fit` with the same message). Raises `ValueError` naming `x` or
+        `y`.
+        """
+        self._check_arrays(x, y, kwargs.get("validation_data"))
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after the checks of `fit`."""
+        self._check_arrays(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_arrays(self, x, y, validation_data=None):
+        checks.check_arrays(x, y, self.value_range, self.num_classes)
+        validation = checks.validation_arrays(validation_data)
+        if validation is not None:
+            checks.check_arrays(*validation, self.value_range, self.num_classes)
+
     # -------------------------------------------------------------- steps
+    def _checked(self, x):
+        """`x` as float32, after the in-graph check of its value range."""
+        x = ops.cast(x, "float32")
+        return _validation.after_checks(
+            checks.batch_assertions(x, self.value_range), x
+        )
+
     def _labels(self, x, y):
         if y is None:
             logits = self.target_logits(x)
             return ops.cast(ops.argmax(logits, axis=-1), "int32")
+        y = checks.with_label_checks(y, self.num_classes, "y")
         return sparse_labels(y)  # ids, (batch, 1) or one-hot rows
 
     def _attack_labels(self, x, y):
@@ -478,7 +531,7 @@ class AdvGAN(GAN):
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = ops.cast(x, "float32")
+        x = self._checked(x)
         labels = self._attack_labels(x, y)
         with tf.GradientTape() as tape:
             delta = self.perturbation(x, labels, training=True)
@@ -500,7 +553,7 @@ class AdvGAN(GAN):
     def test_step(self, data):
         """Validation: every term on a batch, without updates."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = ops.cast(x, "float32")
+        x = self._checked(x)
         labels = self._attack_labels(x, y)
         values = self.generator_terms(x, labels, training=False)
         x_adv = values.pop("x_adv")

@@ -1,10 +1,14 @@
 """Checks of `AdvGAN`'s networks and targeting arguments.
 
 Each raises the `_validation` message naming the argument; `AdvGAN`
-calls them from `__init__`, before any graph is built.
+calls the argument checks from `__init__`, before any graph is built, and
+the data checks where data enters: `fit`, `evaluate` and `generate` on the
+host, the training and test steps and `call` in the graph.
 """
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from keras_adv import _validation
 
@@ -84,3 +88,56 @@ def check_generator(generator, targeted, num_classes):
             )
         )
     return conditioned
+
+
+# ------------------------------------------------------------- data
+# The inputs, labels and targets given to `fit`, `evaluate` and `generate`:
+# host-side for arrays, with in-graph twins for the batches of a pipeline.
+
+
+def _is_array(value):
+    return isinstance(value, np.ndarray | list) or (
+        tf.is_tensor(value) and tf.executing_eagerly()
+    )
+
+
+def check_arrays(x, y, value_range, num_classes, y_name="y"):
+    """Host-side: inputs in `value_range`, labels classes of the target.
+
+    Skipped for what is not an array (a `tf.data.Dataset`, a generator):
+    the training and test steps check those batches in the graph
+    (`batch_assertions`).
+
+    Raises:
+        ValueError: naming `x` or `y_name`.
+    """
+    if _is_array(x):
+        _validation.check_value_range_of(x, value_range, name="x")
+    if y is not None and _is_array(y):
+        y = np.asarray(y)
+        if y.dtype.kind not in "iuf":
+            raise ValueError(
+                _validation.invalid(
+                    y_name, "integer class ids or one-hot rows", y.dtype
+                )
+            )
+        _validation.check_label_values(y, num_classes, name=y_name)
+
+
+def validation_arrays(validation_data):
+    """`(x, y)` of a `fit(validation_data=...)` tuple of arrays, else None."""
+    if isinstance(validation_data, tuple) and len(validation_data) >= 2:
+        return validation_data[0], validation_data[1]
+    return None
+
+
+def batch_assertions(x, value_range):
+    """In-graph twin of `check_arrays` for `x`: assertion ops."""
+    return _validation.value_range_assertions(x, value_range, name="x")
+
+
+def with_label_checks(labels, num_classes, name):
+    """`labels` after the in-graph check that they are classes."""
+    return _validation.after_checks(
+        _validation.label_assertions(labels, num_classes, name=name), labels
+    )

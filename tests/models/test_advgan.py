@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from _advgan_models import EPS
 from _advgan_models import FEATURES
 from _advgan_models import W
@@ -252,6 +253,74 @@ def test_invalid_arguments(kwargs, error, name):
     }
     with pytest.raises(error, match=f"`{name}`"):
         AdvGAN(**args)
+
+
+def four_class_gan(**kwargs):
+    return make(linear_target(4), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "data, name",
+    [
+        ((points(16)[0] * 255, points(16)[1]), "`x`"),
+        ((points(16)[0], np.full(16, 9)), r"y with labels in \[9, 9\]"),
+        ((points(16)[0], np.full(16, -1)), r"\[0, 4\)"),
+        ((points(16)[0], np.full(16, 1.5)), "`y`"),
+        ((points(16)[0], np.eye(3)[np.zeros(16, int)]), "3 classes"),
+    ],
+)
+def test_fit_and_evaluate_refuse_arrays_outside_the_target(data, name):
+    gan = four_class_gan()
+    with pytest.raises(ValueError, match=name):
+        gan.fit(*data, verbose=0)
+    with pytest.raises(ValueError, match=name):
+        gan.evaluate(*data, verbose=0)
+    with pytest.raises(ValueError, match=name):
+        gan.fit(*points(16), validation_data=data, verbose=0)
+    assert int(gan.g_optimizer.iterations) == 0  # nothing trained
+
+
+@pytest.mark.parametrize(
+    "scale, label, name",
+    [(255.0, 0, "argument `x`"), (1.0, 9, "argument `y`")],
+)
+def test_pipeline_batches_are_checked_in_the_graph(scale, label, name):
+    x, _ = points(16)
+    data = tf.data.Dataset.from_tensor_slices(
+        (x * scale, np.full(16, label))
+    ).batch(8)
+    gan = four_class_gan()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=name):
+        gan.fit(data, shuffle=False, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=name):
+        gan.evaluate(data, verbose=0)
+
+
+@keras.saving.register_keras_serializable(package="test_advgan")
+def past_the_classes(labels):
+    return labels + 4
+
+
+def test_targets_are_classes_of_the_target_model():
+    x, y = points(4)
+    gan = four_class_gan(
+        generator=dense_generator(num_classes=4), targeted=True
+    )
+    with pytest.raises(ValueError, match="targets"):
+        gan.generate(x, targets=[7, -1, 0, 1])
+    with pytest.raises(ValueError, match="targets"):
+        gan.generate(x, targets=[0, 1])  # one per input
+    # Called directly, the graph checks them (no all-zero condition).
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`targets`"):
+        gan([x, np.array([7, -1, 0, 1])])
+    assert gan.generate(x, targets=[3, 2, 0, 1]).shape == x.shape
+    drifting = four_class_gan(
+        generator=dense_generator(num_classes=4),
+        targeted=True,
+        target_fn=past_the_classes,
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`targets`"):
+        drifting.fit(x, y, verbose=0)
 
 
 def test_fit_before_compile_raises():
