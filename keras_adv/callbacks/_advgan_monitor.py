@@ -66,8 +66,10 @@ class AdvGANMonitor(keras.callbacks.Callback):
     * with `image_dir`, saves the grid as a PNG per epoch.
 
     Args:
-        validation_data: Pair `(x, y)` of arrays (inputs in the AdvGAN's
-            value range, int labels).
+        validation_data: Pair `(x, y)` of arrays: inputs in the AdvGAN's
+            value range, labels as class ids `(n,)`, `(n, 1)` or one-hot
+            rows, classes of the AdvGAN's target model (checked when
+            training begins: a `ValueError` naming `validation_data`).
         freq: Int >= 1. Defaults to `1`.
         max_samples: Int >= 1, validation samples attacked. Defaults to
             `1000`.
@@ -127,15 +129,18 @@ class AdvGANMonitor(keras.callbacks.Callback):
         )
         self.seed = _validation.check_int("seed", seed, minimum=0)
         x, y = validation_data
-        x = np.asarray(x)[: self.max_samples]
-        y = np.asarray(y).reshape(-1)[: self.max_samples]
+        x, y = np.asarray(x), np.asarray(y)
         if x.dtype.kind != "f":
             raise TypeError(
                 _validation.invalid(
                     "validation_data", "float inputs", f"dtype {x.dtype}"
                 )
             )
-        if len(x) != len(y) or not len(x):
+        # One-hot rows become ids here, before any slicing; the number of
+        # classes is checked against the AdvGAN's when it is known.
+        self._label_width = y.shape[1] if y.ndim == 2 else None
+        y = _validation.class_ids(y, name="validation_data")
+        if x.ndim == 0 or len(x) != len(y) or not len(x):
             raise ValueError(
                 _validation.invalid(
                     "validation_data",
@@ -143,12 +148,13 @@ class AdvGANMonitor(keras.callbacks.Callback):
                     f"{len(x)} inputs and {len(y)} labels",
                 )
             )
-        self.x = x.astype("float32")
-        self.y = y.astype("int64")
+        self.x = x[: self.max_samples].astype("float32")
+        self.y = y[: self.max_samples]
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.image_dir = None if image_dir is None else os.fspath(image_dir)
         self._writer = None
         self._targets = None
+        self._checked_for = None
         self.last_results = None
 
     def get_config(self):
@@ -183,7 +189,29 @@ class AdvGANMonitor(keras.callbacks.Callback):
                     type(model).__name__,
                 )
             )
+        if self._checked_for is not model:
+            self._check_data(model)
+            self._checked_for = model
         return model
+
+    def _check_data(self, model):
+        """The validation data against the AdvGAN: classes, value range."""
+        owner = "the classes of the AdvGAN's target model"
+        width = self._label_width
+        if width not in (None, 1) and width != model.num_classes:
+            raise ValueError(
+                _validation.invalid(
+                    "validation_data",
+                    f"one-hot labels of {model.num_classes} classes ({owner})",
+                    f"one-hot labels of {width} classes",
+                )
+            )
+        _validation.check_classes(
+            self.y, model.num_classes, name="validation_data", owner=owner
+        )
+        _validation.check_value_range_of(
+            self.x, model.value_range, name="validation_data"
+        )
 
     def targets(self):
         """The fixed targets (targeted AdvGAN), or None."""

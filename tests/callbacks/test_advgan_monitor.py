@@ -133,3 +133,60 @@ def test_invalid_arguments_and_models():
         AdvGANMonitor.from_config({**config, "validation_data": (x, y)}).freq
         == 2
     )
+
+
+def zero_gan():
+    generator, discriminator, target = networks()
+    gan = AdvGAN(generator, discriminator, target, eps=EPS, seed=0)
+    gan.compile()
+    return gan, target
+
+
+def test_one_hot_labels_give_the_figures_of_class_ids():
+    x, y = data()
+    gan, _ = zero_gan()
+    by_ids = AdvGANMonitor((x, y), max_samples=32)
+    by_rows = AdvGANMonitor((x, np.eye(3)[y]), max_samples=32)
+    by_column = AdvGANMonitor((x, y[:, None]), max_samples=32)
+    for monitor in (by_ids, by_rows, by_column):
+        monitor.set_model(gan)
+    np.testing.assert_array_equal(by_rows.y, y[:32])
+    np.testing.assert_array_equal(by_column.y, y[:32])
+    assert by_rows.evaluate()["val_success_rate"] == pytest.approx(
+        by_ids.evaluate()["val_success_rate"]
+    )
+
+
+@pytest.mark.parametrize(
+    "labels, inputs_scale, match",
+    [
+        (np.full(40, 9), 1.0, r"\[0, 3\).*labels from 9 to 9"),
+        (np.full(40, -1), 1.0, "labels >= 0"),
+        (np.eye(4)[np.zeros(40, int)], 1.0, "4 classes"),
+        (None, 255.0, "value_range"),
+    ],
+)
+def test_validation_data_outside_the_advgan_is_refused(
+    labels, inputs_scale, match
+):
+    x, y = data()
+    labels = y if labels is None else labels
+    gan, _ = zero_gan()
+    with pytest.raises(ValueError, match=match):
+        # At the latest when training begins (before any update).
+        gan.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[AdvGANMonitor((x * inputs_scale, labels))],
+        )
+    assert int(gan.g_optimizer.iterations) == 0
+
+
+def test_fractional_labels_are_refused_at_construction():
+    x, y = data()
+    with pytest.raises(ValueError, match="`validation_data`"):
+        AdvGANMonitor((x, y + 0.5))
+    with pytest.raises(ValueError, match="`validation_data`"):
+        AdvGANMonitor((x, y[:10]))
