@@ -13,27 +13,31 @@ def register(cls):
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
-def deprecated_attribute(module, name, moved):
-    """A module `__getattr__` body for names that left the public API.
+def deprecated_names(module, moved):
+    """A module `__getattr__` for names that left the public API.
+
+    Use as `__getattr__ = deprecated_names(__name__, {...})` in a package's
+    `__init__.py`: the old names keep working, with a `DeprecationWarning`.
 
     Args:
         module: The module's `__name__`.
-        name: The attribute asked for.
         moved: Dict `old name -> (home module, name there)`.
 
     Returns:
-        The object from its home, after a `DeprecationWarning`.
-
-    Raises:
-        AttributeError: for a name that is not in `moved`.
+        A function `name -> object`, raising `AttributeError` for names
+        not in `moved`.
     """
-    if name not in moved:
-        raise AttributeError(f"module {module!r} has no attribute {name!r}")
-    home, attribute = moved[name]
-    warnings.warn(
-        f"`{module}.{name}` is no longer public and will be removed; it "
-        "was an internal helper (see CHANGELOG.md).",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return getattr(importlib.import_module(home), attribute)
+
+    def getattr_(name):
+        if name not in moved:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        home, attribute = moved[name]
+        warnings.warn(
+            f"`{module}.{name}` is no longer public and will be removed; "
+            "it was an internal helper (see CHANGELOG.md).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(home), attribute)
+
+    return getattr_

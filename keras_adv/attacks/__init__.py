@@ -13,6 +13,7 @@ adds the Lp-ball search; `ModelLogits` is the model-to-logits adapter
 shared with training and evaluation.
 """
 
+from keras_adv import _api
 from keras_adv.attacks._apgd import APGD
 from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._autoattack import AutoAttack
@@ -70,13 +71,9 @@ _DEPRECATED = {
     ),
     "output_kind": ("keras_adv._outputs", "output_kind"),
     "sparse_labels": ("keras_adv._outputs", "sparse_labels"),
-    "p_selection": ("keras_adv.attacks._square", "p_selection"),
+    "p_selection": ("keras_adv.attacks._square_schedule", "p_selection"),
     "projection_l2": ("keras_adv.attacks._fab", "projection_l2"),
     "projection_linf": ("keras_adv.attacks._fab", "projection_linf"),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

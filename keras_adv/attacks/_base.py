@@ -23,6 +23,7 @@ from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import check_classifier_outputs
 from keras_adv.attacks._logits import looks_like_probabilities
 from keras_adv.attacks._logits import sparse_labels
+from keras_adv.losses._margin import serialize as serialize_loss
 from keras_adv.threat_models._learned import check_searchable
 
 _TARGETS_NEEDED = (
@@ -268,12 +269,7 @@ class Attack:
             return self._eager(model, x, y, eps, seed=None)[0]
         # Called inside someone's traced function: the same checks, in
         # the graph.
-        x = _validation.check_x(x)
-        if y is not None:
-            y = _validation.check_label_shape(y, x)
-        elif self.targeted:
-            raise ValueError(_TARGETS_NEEDED)
-        eps = self._check_call_eps(eps, x)
+        x, y, eps = self._check_call(model, x, y, eps)
         return self._graph(model, x, y, eps, None, True, None)[0]
 
     def perturb(
@@ -347,16 +343,7 @@ class Attack:
 
     def _eager(self, model, x, y, eps, seed, training=None):
         """The eager entry: host checks, then the cached compiled graph."""
-        if not isinstance(model, keras.Model):
-            raise TypeError(
-                _validation.invalid("model", "a keras.Model", type(model))
-            )
-        x = _validation.check_x(x)
-        if y is not None:
-            y = _validation.check_label_shape(y, x)
-        elif self.targeted:
-            raise ValueError(_TARGETS_NEEDED)
-        eps = self._check_call_eps(eps, x)
+        x, y, eps = self._check_call(model, x, y, eps)
         self._check_model_once(model, x, y)
         if seed is not None:
             seed = _random.as_stateless_seed(seed)
@@ -452,6 +439,19 @@ class Attack:
         )
 
     # ----------------------------------------------------------- checking
+    def _check_call(self, model, x, y, eps):
+        """The checks of a call's arguments; `(x, y, eps)` as tensors."""
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                _validation.invalid("model", "a keras.Model", type(model))
+            )
+        x = _validation.check_x(x)
+        if y is not None:
+            y = _validation.check_label_shape(y, x)
+        elif self.targeted:
+            raise ValueError(_TARGETS_NEEDED)
+        return x, y, self._check_call_eps(eps, x)
+
     def _check_call_eps(self, eps, x):
         eps = self.eps if eps is None else _validation.check_eps(eps)
         # A plain float32 tensor (a variable is read): one trace for all.
@@ -511,7 +511,7 @@ class Attack:
             "norm": self.norm,
             "value_range": tm_config["value_range"],
             "targeted": self.targeted,
-            "loss": losses_module.serialize(self.loss),
+            "loss": serialize_loss(self.loss),
             "from_logits": self.from_logits,
             "training": self.training,
             "seed": self.seed,

@@ -10,6 +10,7 @@ its PGD accuracy collapses. `GANMonitor`, `AdvGANMonitor` and
 `AdvGANUpdate` serve the generative models of `keras_adv.models`.
 """
 
+from keras_adv import _api
 from keras_adv.callbacks._adversarial_training import AdversarialTraining
 from keras_adv.callbacks._advgan_monitor import AdvGANMonitor
 from keras_adv.callbacks._advgan_update import AdvGANUpdate
@@ -31,8 +32,4 @@ _DEPRECATED = {
     "label_figures": ("keras_adv.callbacks._advgan_monitor", "label_figures"),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

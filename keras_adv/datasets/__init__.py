@@ -10,6 +10,7 @@ images shipped with the package (offline, float32 in `[0, 1]`);
 scaling and translation) that a learned perturbation set trains on.
 """
 
+from keras_adv import _api
 from keras_adv.datasets._loaders import from_spec
 from keras_adv.datasets._loaders import load_npz
 from keras_adv.datasets._loaders import load_tfds
@@ -42,8 +43,4 @@ _DEPRECATED = {
     "rts_transform": ("keras_adv.datasets._pairs", "rts_transform"),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

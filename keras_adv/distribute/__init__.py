@@ -12,6 +12,7 @@ is the same model adapter as a context manager (for `fit` and
 every worker its slice of each global batch.
 """
 
+from keras_adv import _api
 from keras_adv.distribute._multi_worker import fit_multi_worker
 from keras_adv.distribute._multi_worker import multi_worker_support
 from keras_adv.distribute._multi_worker import shard_by_data
@@ -31,8 +32,4 @@ _DEPRECATED = {
     ),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

@@ -13,6 +13,7 @@ keras_adv's own callbacks (`RobustnessMonitor`), but are not public (not in
 `__all__`).
 """
 
+from keras_adv import _api
 from keras_adv.evaluation import sanity
 from keras_adv.evaluation._attack_set import attack_config  # noqa: F401
 from keras_adv.evaluation._perturbation_sets import RadiusCalibration
@@ -44,8 +45,4 @@ _DEPRECATED = {
     "tile_images": ("keras_adv.evaluation._plots", "tile_images"),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

@@ -9,6 +9,7 @@ the eps ball and the value range, as AdvGAN's generator head;
 learned perturbation set.
 """
 
+from keras_adv import _api
 from keras_adv.layers._cvae_augment import CVAEAugmentation
 from keras_adv.layers._noise import RandomLpNoise
 from keras_adv.layers._perturbation import PerturbationBound
@@ -28,8 +29,4 @@ _DEPRECATED = {
     ),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

@@ -11,6 +11,7 @@ of the models in `keras_adv.models`, as pure functions and as Keras
 `Loss` classes where `(y_true, y_pred)` fits.
 """
 
+from keras_adv import _api
 from keras_adv.losses._advgan import CWLoss
 from keras_adv.losses._advgan import PerturbationHinge
 from keras_adv.losses._advgan import cw_loss
@@ -105,8 +106,4 @@ _DEPRECATED = {
     ),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

@@ -8,6 +8,7 @@ samples (`class_coverage`: every class present, and how confidently).
 features from any other feature space.
 """
 
+from keras_adv import _api
 from keras_adv.metrics._coverage import class_coverage
 from keras_adv.metrics._frechet import ClassifierFrechetDistance
 from keras_adv.metrics._frechet import frechet_distance
@@ -30,8 +31,4 @@ _DEPRECATED = {
     ),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

@@ -12,6 +12,7 @@ perturbation sets. `get` resolves the shorthand names (`"trades"`,
 write your own.
 """
 
+from keras_adv import _api
 from keras_adv.training._fast import NFGSM
 from keras_adv.training._fast import Free
 from keras_adv.training._fast import GradAlign
@@ -47,8 +48,4 @@ _DEPRECATED = {
     ),
 }
 
-
-def __getattr__(name):
-    from keras_adv import _api
-
-    return _api.deprecated_attribute(__name__, name, _DEPRECATED)
+__getattr__ = _api.deprecated_names(__name__, _DEPRECATED)

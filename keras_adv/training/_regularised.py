@@ -17,6 +17,17 @@ from keras_adv.training._objective import weighted_batch_mean
 _TRADES_DEFAULT_STEPS = 10
 
 
+def _divergence(objective, divergence, model, y_pred, x_adv):
+    """`(divergence(f(x), f(x_adv)) per sample, predictions on x_adv)`.
+
+    Inside the tape: `f(x_adv)` in training mode, both sides through the
+    objective's logits adapter (`head`), so probability outputs work too.
+    """
+    adv_pred = model(x_adv, training=True)
+    adapter = objective.model_logits(model)
+    return divergence(adapter.head(y_pred), adapter.head(adv_pred)), adv_pred
+
+
 @register
 class TRADES(Objective):
     """TRADES: `CE(f(x), y) + beta * KL(f(x) || f(x_adv))`.
@@ -82,9 +93,9 @@ class TRADES(Objective):
     def extra_loss(
         self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
     ):
-        adv_pred = model(x_adv, training=True)
-        adapter = self.model_logits(model)
-        term = robust.trades_kl(adapter.head(y_pred), adapter.head(adv_pred))
+        term, adv_pred = _divergence(
+            self, robust.trades_kl, model, y_pred, x_adv
+        )
         return self.beta * weighted_batch_mean(term, sample_weight), adv_pred
 
     def get_config(self):
@@ -174,9 +185,7 @@ class VAT(Objective):
     def extra_loss(
         self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
     ):
-        adv_pred = model(x_adv, training=True)
-        adapter = self.model_logits(model)
-        term = robust.vat_lds(adapter.head(y_pred), adapter.head(adv_pred))
+        term, adv_pred = _divergence(self, robust.vat_lds, model, y_pred, x_adv)
         return self.alpha * weighted_batch_mean(term, None), adv_pred
 
     def get_config(self):
