@@ -6,22 +6,89 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
+from keras_adv._outputs import output_kind
 
-OUTPUTS = ("probabilities", "labels")
+OUTPUTS = ("probabilities", "logits", "labels")
+
+#: How far from 1 the rows of probability answers may sum (answers rounded
+#: to a few decimals pass).
+PROBABILITY_TOLERANCE = 0.01
+
+_NOT_PROBABILITIES = (
+    "Invalid value received for argument `fn`. Expected answers that are "
+    "probabilities (rows >= 0 summing to 1 within "
+    f"{PROBABILITY_TOLERANCE}); for a fn that answers logits, set the "
+    "BlackBox's `output` to logits. Received: "
+)
+
+
+def _softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def check_probabilities(answers):
+    """Host-side: raises unless the rows of `answers` are probabilities."""
+    sums = answers.sum(axis=-1)
+    if answers.size and not (
+        np.all(answers >= 0.0)
+        and np.all(np.abs(sums - 1.0) <= PROBABILITY_TOLERANCE)
+    ):
+        raise ValueError(
+            _NOT_PROBABILITIES + f"rows summing from {sums.min():g} to "
+            f"{sums.max():g}, values down to {answers.min():g}"
+        )
+
+
+def probability_assertions(answers):
+    """In-graph twin of `check_probabilities`: assertion ops."""
+    sums = tf.reduce_sum(answers, axis=-1)
+    ok = tf.logical_and(
+        tf.reduce_all(answers >= 0.0),
+        tf.reduce_all(tf.abs(sums - 1.0) <= PROBABILITY_TOLERANCE),
+    )
+    return [
+        tf.debugging.Assert(
+            ok,
+            [
+                _NOT_PROBABILITIES + "rows summing from",
+                tf.reduce_min(sums),
+                "to",
+                tf.reduce_max(sums),
+                ", values down to",
+                tf.reduce_min(answers),
+            ],
+        )
+    ]
 
 
 class BlackBox:
     """A classifier seen only through its answers: no gradients, counted.
 
     Wraps a Keras model or any Python callable mapping a batch of inputs to
-    class probabilities `(batch, classes)` or labels (ids `(batch,)` or
-    one-hot rows). Calling the wrapper returns float32 answers
-    `(batch, classes)` (labels as one-hot rows) with their gradient
-    stopped, and adds the batch size to `queries`, a variable updated
-    inside graphs too (so a training step that queries the black box
-    counts exactly). A Python callable runs through `tf.numpy_function`
-    (it receives and returns numpy arrays), so it may be anything: a remote
-    API, a model with a rounding or argmax stage, a scikit-learn pipeline.
+    class probabilities `(batch, classes)`, logits `(batch, classes)` or
+    labels (ids `(batch,)` or one-hot rows). Calling the wrapper returns
+    float32 probabilities `(batch, classes)` (labels as one-hot rows,
+    logits through a softmax) with their gradient stopped, and adds the
+    batch size to `queries`, a variable updated inside graphs too (so a
+    training step that queries the black box counts exactly). A Python
+    callable runs through `tf.numpy_function` (it receives and returns
+    numpy arrays), so it may be anything: a remote API, a model with a
+    rounding or argmax stage, a scikit-learn pipeline.
+
+    Every answer is checked (a `ValueError` naming `fn`, raised inside
+    the graph of a training step as an error carrying the same message):
+    one row per query and `num_classes` columns (anything else would be
+    reshaped into rows that mix samples), labels that are classes in
+    `[0, num_classes)` (anything else would become all-zero rows), and,
+    for `output="probabilities"`, rows that are probabilities
+    (non-negative, summing to 1 within `PROBABILITY_TOLERANCE`, 0.01). A
+    model that answers logits is told from one that answers probabilities
+    as `keras_adv.attacks.ModelLogits` does: a Keras model whose last
+    layer is a linear `Dense` (or `log_softmax`) is answered through a
+    softmax; any other fn that answers logits is refused with a message
+    that says to pass `output="logits"`.
 
     Used by `keras_adv.models.AdvGAN` for black-box attacks: a surrogate is
     distilled from the answers (static distillation) or refitted on them
@@ -30,8 +97,9 @@ class BlackBox:
     Args:
         fn: A `keras.Model` or a callable `x -> answers`.
         num_classes: Int >= 2, the number of classes.
-        output: `"probabilities"` or `"labels"`: what `fn` returns.
-            Defaults to `"probabilities"`.
+        output: `"probabilities"`, `"logits"` (turned into probabilities
+            by a softmax) or `"labels"`: what `fn` returns. Defaults to
+            `"probabilities"`.
 
     Example:
 
@@ -62,6 +130,7 @@ class BlackBox:
             "num_classes", num_classes, minimum=2
         )
         self.output = _validation.check_choice("output", output, set(OUTPUTS))
+        self.from_logits = self._answers_logits()
         self.queries = tf.Variable(
             0, dtype=tf.int64, trainable=False, name="black_box_queries"
         )
@@ -75,45 +144,90 @@ class BlackBox:
         """Sets the query count to 0."""
         self.queries.assign(0)
 
-    def _answer(self, x):
+    def _answers_logits(self):
+        """Whether the answers go through a softmax (read as logits)."""
+        kind = None
         if isinstance(self.fn, keras.Model):
-            return self.fn(x, training=False)
-        probabilities = self.output == "probabilities"
-        dtype = "float32" if probabilities else "int64"
+            kind = output_kind(self.fn)
+        if self.output == "logits" and kind == "probabilities":
+            raise ValueError(
+                _validation.invalid(
+                    "output",
+                    "'probabilities' for a model that ends in a softmax",
+                    self.output,
+                )
+            )
+        if self.output == "probabilities" and kind == "logits":
+            return True  # a linear last layer: logits, as ModelLogits reads
+        return self.output == "logits"
 
-        def run(batch):
-            return np.asarray(self.fn(batch)).astype(dtype)
+    def _host_answers(self, x):
+        """Checked float32 probabilities for a numpy batch (host-side)."""
+        if isinstance(self.fn, keras.Model):
+            raw = self.fn(x, training=False)
+        else:
+            raw = self.fn(x)
+        raw = np.asarray(raw)
+        labels = self.output == "labels"
+        if labels and raw.dtype == bool:  # a binary decision: ids 0 and 1
+            raw = raw.astype("int64")
+        _validation.check_answers(raw, len(x), self.num_classes, labels)
+        if labels:
+            if raw.ndim == 2 and raw.shape[1] == self.num_classes:
+                return raw.astype("float32")
+            ids = raw.reshape(-1).astype("int64")
+            return np.eye(self.num_classes, dtype="float32")[ids]
+        raw = raw.astype("float32")
+        if self.from_logits:
+            return _softmax(raw)
+        check_probabilities(raw)
+        return raw
 
-        return tf.numpy_function(
-            run, [x], Tout=tf.as_dtype(dtype), stateful=True
+    def _graph_answers(self, x):
+        """Checked float32 probabilities of a Keras model (in-graph)."""
+        raw = self.fn(x, training=False)
+        labels = self.output == "labels"
+        checks = _validation.answer_assertions(
+            raw, tf.shape(x)[0], self.num_classes, labels
         )
+        if labels and raw.shape[-1] == self.num_classes:
+            answers = ops.cast(raw, "float32")
+        elif labels:
+            ids = ops.cast(ops.reshape(raw, [-1]), "int32")
+            answers = ops.one_hot(ids, self.num_classes)
+        elif self.from_logits:
+            answers = ops.softmax(ops.cast(raw, "float32"), axis=-1)
+        else:
+            answers = ops.cast(raw, "float32")
+            checks += probability_assertions(answers)
+        return _validation.after_checks(checks, answers)
 
     def __call__(self, x):
         """Answers for the batch `x`, float32 `(batch, classes)`.
 
-        Graph-safe. Labels become one-hot rows; the query count grows by
-        the batch size.
+        Graph-safe. Labels become one-hot rows and logits probabilities;
+        the query count grows by the batch size.
+
+        Raises:
+            ValueError: for answers of another shape, labels that are not
+                classes, or scores that are not probabilities (in a graph,
+                a TensorFlow error carrying the same message).
         """
         x = tf.convert_to_tensor(x)
-        answers = self._answer(x)
-        answers = tf.stop_gradient(answers)
-        if self.output == "labels":
-            answers = self._one_hot(answers)
+        if tf.executing_eagerly():
+            answers = tf.constant(self._host_answers(x.numpy()))
+        elif isinstance(self.fn, keras.Model):
+            answers = self._graph_answers(x)
         else:
-            answers = ops.reshape(
-                ops.cast(answers, "float32"), (-1, self.num_classes)
+            answers = tf.numpy_function(
+                self._host_answers, [x], Tout=tf.float32, stateful=True
             )
+            answers.set_shape((x.shape[0], self.num_classes))
+        answers = tf.stop_gradient(answers)
         with tf.control_dependencies(
             [self.queries.assign_add(tf.cast(tf.shape(x)[0], tf.int64))]
         ):
             return tf.identity(answers)
-
-    def _one_hot(self, answers):
-        answers = tf.convert_to_tensor(answers)
-        if answers.shape.rank == 2 and answers.shape[-1] == self.num_classes:
-            return ops.cast(answers, "float32")
-        ids = ops.cast(ops.reshape(answers, [-1]), "int32")
-        return ops.one_hot(ids, self.num_classes)
 
     def predict(self, x, batch_size=256):
         """Eager answers for an array, in batches (counted).

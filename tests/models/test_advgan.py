@@ -404,6 +404,16 @@ def test_distillation_queries_are_counted_exactly(mode):
     assert ("s_loss" in history.history) is (mode == "dynamic")
 
 
+def test_a_logits_black_box_is_distilled_from_its_probabilities():
+    # Its logits read as probabilities gave a negative "cross-entropy".
+    x, _ = points(128)
+    box = BlackBox(linear_target(), 2)
+    gan = black_box_advgan("static", keras.optimizers.Adam(1e-2), box)
+    result = gan.distill(x, epochs=30, batch_size=32)
+    assert result["s_loss"] > 0.0
+    assert result["agreement"] >= 0.9
+
+
 def test_deprecated_black_box_arguments_build_a_distillation():
     x, y = points(64)
     box = BlackBox(ArgmaxOnly(linear_target()), 2, output="labels")
