@@ -15,6 +15,7 @@ trained model and a calibrated radius into a threat model.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -44,6 +45,19 @@ def _pair(outputs, name):
     return outputs
 
 
+#: The values of both inputs of a pair under the Bernoulli reconstruction:
+#: the decoder outputs the probabilities of pixels in [0, 1], and the
+#: binary cross-entropy of a target outside them has no meaning (it can be
+#: negative).
+BERNOULLI_RANGE = (0.0, 1.0)
+
+
+def _is_array(value):
+    return isinstance(value, np.ndarray | list) or (
+        tf.is_tensor(value) and tf.executing_eagerly()
+    )
+
+
 def _flat_norm(values):
     values = ops.reshape(values, [ops.shape(values)[0], -1])
     return ops.sqrt(ops.sum(ops.square(values), axis=1))
@@ -67,6 +81,13 @@ class PerturbationCVAE(keras.Model):
     `keras_adv.losses.BetaSchedule` evaluated from the optimizer's step
     counter inside the graph (no retracing). Trackers: `loss`,
     `reconstruction_loss`, `kl_loss` and `beta`.
+
+    With `"bernoulli"` both inputs of every pair must lie in `[0, 1]`
+    (`BERNOULLI_RANGE`; the cross-entropy of a target outside it can be
+    negative): `fit` and `evaluate` check arrays on the host
+    (`check_pairs`, a `ValueError` naming `x` or `x_tilde`), the training
+    and test steps every batch in the graph (a `tf.data.Dataset`
+    included).
 
     The networks:
 
@@ -265,6 +286,52 @@ class PerturbationCVAE(keras.Model):
         self.beta.assign(beta)
         return beta
 
+    # --------------------------------------------------------------- data
+    def check_pairs(self, x, x_tilde):
+        """Host-side: pairs this model can train on or be calibrated with.
+
+        With the Bernoulli reconstruction, `x` and `x_tilde` must lie in
+        `[0, 1]` without NaN; the Gaussian one takes any values. Arrays
+        only (a dataset's batches are checked in the graph by the steps).
+
+        Raises:
+            ValueError: naming `x` or `x_tilde`.
+        """
+        if self.reconstruction != "bernoulli":
+            return
+        for name, value in (("x", x), ("x_tilde", x_tilde)):
+            if value is not None and _is_array(value):
+                _validation.check_value_range_of(
+                    value, BERNOULLI_RANGE, name=name
+                )
+
+    def _pair_assertions(self, x, x_tilde):
+        """In-graph twin of `check_pairs`: assertion ops."""
+        if self.reconstruction != "bernoulli":
+            return []
+        return _validation.value_range_assertions(
+            x, BERNOULLI_RANGE, name="x"
+        ) + _validation.value_range_assertions(
+            x_tilde, BERNOULLI_RANGE, name="x_tilde"
+        )
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit` on pairs `(x, x_tilde)`, after `check_pairs`.
+
+        `y` is `x_tilde`. Arrays are checked here; the batches of a
+        `tf.data.Dataset` in the training step.
+        """
+        self.check_pairs(x, y)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, tuple) and len(validation) >= 2:
+            self.check_pairs(validation[0], validation[1])
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate` on pairs, after `check_pairs`."""
+        self.check_pairs(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
     def _unpack(self, data):
         x, x_tilde, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if x_tilde is None:
@@ -273,6 +340,8 @@ class PerturbationCVAE(keras.Model):
                 "`fit(x, x_tilde)` or a dataset of (x, x_tilde) batches. "
                 "Received: data without x_tilde."
             )
+        checks = self._pair_assertions(x, x_tilde)
+        x = _validation.after_checks(checks, x)
         return x, x_tilde, sample_weight
 
     def _mean(self, values, sample_weight):

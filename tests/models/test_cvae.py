@@ -132,6 +132,50 @@ def test_invalid_arguments_and_data():
     assert keras_adv.models.PerturbationCVAE is PerturbationCVAE
 
 
+def fc_cvae(reconstruction="bernoulli"):
+    cvae = cvae_mnist_fc(
+        hidden=8,
+        latent_dim=2,
+        input_shape=(2, 2, 1),
+        reconstruction=reconstruction,
+        seed=0,
+    )
+    cvae.compile(optimizer="sgd")
+    return cvae
+
+
+@pytest.mark.parametrize(
+    "pair, name",
+    [
+        ((X, X_TILDE * 255), "`x_tilde`"),
+        ((X * 255, X_TILDE * 255), "`x`"),
+        ((X, np.where(X_TILDE > 0.5, np.nan, X_TILDE)), "`x_tilde`"),
+    ],
+)
+def test_bernoulli_pairs_outside_zero_one_are_refused(pair, name):
+    # Their binary cross-entropy was negative and fit trained on it.
+    cvae = fc_cvae()
+    before = cvae.get_weights()
+    for run in (cvae.fit, cvae.evaluate):
+        with pytest.raises(ValueError, match=name):
+            run(*pair, verbose=0)
+    with pytest.raises(ValueError, match=name):
+        cvae.fit(X, X_TILDE, validation_data=pair, verbose=0)
+    data = tf.data.Dataset.from_tensor_slices(pair).batch(16)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=name):
+        cvae.fit(data, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=name):
+        cvae.evaluate(data, verbose=0)
+    for old, new in zip(before, cvae.get_weights()):
+        np.testing.assert_array_equal(old, new)  # nothing trained
+
+
+def test_gaussian_pairs_take_any_values():
+    cvae = fc_cvae("gaussian")
+    history = cvae.fit(X * 255, X_TILDE * 255, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_affine_warp_identity_shift_and_gradient():
     import tensorflow as tf
 
