@@ -547,9 +547,10 @@ def test_evaluate_with_autoattack(saved_model, capsys, tmp_path):
     data = tmp_path / "digits.npz"
     np.savez(data, x=x[:24], y=y[:24])
     out = tmp_path / "report"
+    capsys.readouterr()
     code = cli.main(
         ["evaluate", saved_model, "--data", f"npz:{data}"]
-        + ["--attack", "autoattack", "--eps", "0.05", "-q"]
+        + ["--attack", "autoattack", "--eps", "0.05"]
         + ["--out", str(out)]
     )
     assert code == 0
@@ -557,3 +558,15 @@ def test_evaluate_with_autoattack(saved_model, capsys, tmp_path):
     assert list(report["attacks"]) == ["autoattack"]
     assert report["attacks"]["autoattack"]["class_name"] == "AutoAttack"
     assert report["attacks"]["autoattack"]["steps"] is None
+    # Off a terminal: one line per attack as it goes, then a plain table.
+    stdout = capsys.readouterr().out
+    clean = 100 * report["clean_accuracy"]
+    assert (
+        "autoattack: AutoAttack standard (linf, eps=0.05) on the "
+        f"{round(clean * 24 / 100)} of 24 samples classified correctly"
+    ) in stdout
+    assert "robust accuracy after APGD-CE: " in stdout
+    robust = 100 * report["attacks"]["autoattack"]["accuracy"][-1]
+    assert f"autoattack: robust accuracy {robust:.2f}% at eps 0.05" in stdout
+    assert "worst case: a sample counts as robust only if" in stdout
+    assert "**" not in stdout and "\u2501" not in stdout

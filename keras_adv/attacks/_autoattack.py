@@ -4,6 +4,7 @@ import functools
 import time
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -110,9 +111,21 @@ def _components(version, norm, eps, value_range, seed, from_logits, training):
             ("fab-t", FAB(target_classes=9, restarts=1, **common)),
         ]
     return [
-        ("apgd-ce", APGD(loss="ce", restarts=1, **common)),
-        ("apgd-dlr", APGD(loss="dlr", restarts=1, **common)),
+        ("apgd-ce", _EOTAPGD(loss="ce", restarts=1, **common)),
+        ("apgd-dlr", _EOTAPGD(loss="dlr", restarts=1, **common)),
     ]
+
+
+class _EOTAPGD(APGD):
+    """APGD averaging 20 passes per gradient, called on its own.
+
+    The components of the `"rand"` version: `evaluate` calls them one by
+    one, and their gradients must be EOT's there too (in `generate`,
+    `AutoAttack` hands them the EOT adapter itself).
+    """
+
+    def model_logits(self, model, training=None):
+        return EOTModelLogits(super().model_logits(model, training), 20)
 
 
 @register
@@ -272,19 +285,31 @@ class AutoAttack(Attack):
         return x_adv, robust
 
     # ------------------------------------------------ step by step
-    def evaluate(self, model, x, y, batch_size=500, verbose=0):
+    def evaluate(self, model, x, y, batch_size=500, verbose="auto"):
         """Runs the ensemble attack by attack; returns an `AutoAttackReport`.
 
         Each attack runs, in batches of `batch_size`, only on the samples
-        that every earlier attack left robust (as the reference's
-        `run_standard_evaluation`).
+        that every earlier attack left robust (the schedule of the
+        reference's `run_standard_evaluation`). As the reference, it
+        prints as it goes: the clean accuracy, then per attack a Keras
+        progress bar over its batches and the robust accuracy after it
+        with its time.
+
+        Random starts use stateless seeds: attack `i` of `components` gets
+        `[seed + i, b]` on its batch `b` (a new `seed` is drawn per call if
+        the attack's `seed` is None). The same call gives the same report,
+        and `evaluate_robustness` with this attack (first in its list) and
+        the same seed and `batch_size` gives the same per-sample result.
 
         Args:
             model: The Keras classifier.
             x: Float array of inputs in `value_range`.
             y: Int labels `(n,)` (or one-hot), in `[0, classes)`.
             batch_size: Int >= 1. Defaults to `500`.
-            verbose: 0 (silent) or 1 (one line per attack). Defaults to `0`.
+            verbose: 0 (silent), 1 (progress bars and one line per
+                attack), 2 (one line per attack) or `"auto"` (1 on a
+                terminal or in a notebook, 2 otherwise). Defaults to
+                `"auto"`.
 
         Returns:
             An `AutoAttackReport`.
@@ -293,9 +318,11 @@ class AutoAttack(Attack):
             TypeError: for non-float `x` or non-numeric labels.
             ValueError: naming `y`, for labels outside the model's classes,
                 fractional labels, one-hot rows of another width, or `x`
-                and `y` of different lengths.
+                and `y` of different lengths; naming `verbose`, for a value
+                other than 0, 1, 2 or `"auto"`.
         """
         batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
+        verbose = _validation.check_verbose(verbose)
         x = np.asarray(x)
         _validation.check_x_dtype(x.dtype)
         y = np.asarray(_validation.check_label_shape(y, x))
@@ -314,6 +341,7 @@ class AutoAttack(Attack):
             y = y.argmax(1)
         y = y.reshape(-1).astype("int64")
         robust = logits.argmax(1) == y
+        classes = logits.shape[-1]
         report = AutoAttackReport(
             version=self.version,
             norm=self.norm,
@@ -324,34 +352,121 @@ class AutoAttack(Attack):
         report.flags.extend(
             _sanity_flags(model, x[:batch_size], logits, self.version)
         )
-        x_adv = x.copy()
-        for name, component in self.components:
-            if not _runs_with(name, logits.shape[-1]):
-                continue
-            begin = time.perf_counter()
-            index = np.flatnonzero(robust)
-            for lo in range(0, len(index), batch_size):
-                part = index[lo : lo + batch_size]
-                adv = np.asarray(component(model, x[part], y[part]))
-                fooled = predict(adv).argmax(1) != y[part]
-                x_adv[part[fooled]] = adv[fooled]
-                robust[part[fooled]] = False
-            seconds = time.perf_counter() - begin
-            report.robust_after[name] = float(robust.mean())
-            report.seconds[name] = seconds
-            if verbose:
-                print(
-                    f"{name}: robust accuracy {100 * robust.mean():.2f}% "
-                    f"({seconds:.1f} s)"
-                )
+        if verbose:
+            names = [n for n, _ in self.components if _runs_with(n, classes)]
+            print(
+                f"AutoAttack {self.version} ({self.norm}, eps={report.eps:g}) "
+                f"on {len(x)} samples: {', '.join(names)}\n"
+                f"initial accuracy: {100 * report.clean_accuracy:.2f}%",
+                flush=True,
+            )
+        robust, x_adv, report.robust_after, report.seconds = self.run_schedule(
+            model,
+            x,
+            y,
+            robust,
+            num_classes=classes,
+            batch_size=batch_size,
+            verbose=verbose,
+            predict=predict,
+        )
         report.robust_accuracy = float(robust.mean())
         report.robust = robust
         report.x_adv = x_adv
         report.total_seconds = time.perf_counter() - start
+        if verbose:
+            print(
+                f"robust accuracy: {100 * report.robust_accuracy:.2f}% "
+                f"(total time {report.total_seconds:.1f} s)",
+                flush=True,
+            )
         report.flags.extend(_square_flag(report))
         for flag in report.flags:
             warnings.warn(flag, stacklevel=2)
         return report
+
+    def run_schedule(
+        self,
+        model,
+        x,
+        y,
+        robust,
+        num_classes,
+        eps=None,
+        seed=None,
+        batch_size=500,
+        verbose=0,
+        predict=None,
+    ):
+        """The reference's schedule: each attack on the samples still robust.
+
+        The loop behind `evaluate`, also run by `evaluate_robustness` (with
+        its own eps and seed): no checks, no clean pass, no report.
+
+        Args:
+            model: The Keras classifier.
+            x: Float numpy inputs, checked.
+            y: Int64 numpy class ids, checked.
+            robust: Bool array `(n,)`, the samples to attack (classified
+                correctly clean); not modified.
+            num_classes: Int, the model's classes (APGD-T needs 4).
+            eps: Optional float overriding `eps`. Defaults to `None`.
+            seed: Optional int, the base of the stateless seeds (attack `i`,
+                batch `b`: `[seed + i, b]`). Defaults to `None` (the
+                attack's `seed`, or a new one if that is None).
+            batch_size: Int. Defaults to `500`.
+            verbose: 0, 1 or 2 (see `evaluate`). Defaults to `0`.
+            predict: Optional function numpy inputs -> numpy logits.
+
+        Returns:
+            `(robust, x_adv, robust_after, seconds)`: the per-sample
+            robustness after every attack, the adversarial examples (`x`
+            where no attack succeeded), and per attack the robust accuracy
+            after it (cumulative) and its wall time.
+        """
+        predict = predict or _predictor(model, self.from_logits)
+        if seed is None:
+            seed = self.seed
+        if seed is None:
+            drawn = _random.as_stateless_seed(self.seed_generator)
+            seed = int(np.asarray(drawn)[0])
+        robust = np.array(robust, bool)
+        x_adv = x.copy()
+        robust_after, seconds = {}, {}
+        start = time.perf_counter()
+        for i, (name, component) in enumerate(self.components):
+            if not _runs_with(name, num_classes):
+                continue
+            begin = time.perf_counter()
+            index = np.flatnonzero(robust)
+            parts = [
+                index[lo : lo + batch_size]
+                for lo in range(0, len(index), batch_size)
+            ]
+            bar = _progress_bar(name, len(index), len(parts), verbose)
+            for b, part in enumerate(parts):
+                seeds = _random.batch_seeds(seed, len(self.components), b)
+                adv, _ = component.perturb_with_extras(
+                    model, x[part], y[part], eps=eps, seed=seeds[i]
+                )
+                adv = np.asarray(adv)
+                fooled = predict(adv).argmax(1) != y[part]
+                x_adv[part[fooled]] = adv[fooled]
+                robust[part[fooled]] = False
+                if bar is not None:
+                    values = [("robust_accuracy", robust.mean())]
+                    bar.update(b + 1, values=values)
+            seconds[name] = time.perf_counter() - begin
+            robust_after[name] = float(robust.mean())
+            if verbose:
+                print(
+                    f"robust accuracy after {name.upper()}: "
+                    f"{100 * robust_after[name]:.2f}% ({len(index)} samples "
+                    f"attacked in {seconds[name]:.1f} s, total time "
+                    f"{time.perf_counter() - start:.1f} s)",
+                    flush=True,
+                )
+        return robust, x_adv, robust_after, seconds
 
     def get_config(self):
         config = super().get_config()
@@ -407,11 +522,67 @@ class AutoAttackReport:
             "flags": list(self.flags),
         }
 
-    def table(self):
-        """A Markdown table: clean, then the accuracy after each attack."""
-        lines = [
+    def _title(self):
+        return (
             f"AutoAttack {self.version} ({self.norm}, eps={self.eps:g}), "
-            f"{self.num_samples} samples",
+            f"{self.num_samples} samples"
+        )
+
+    def table(self):
+        """A plain-text table for terminals: clean, then after each attack.
+
+        Example:
+
+        >>> from keras_adv.attacks import AutoAttackReport
+        >>> report = AutoAttackReport("standard", "linf", 0.3, 200, 0.98)
+        >>> report.robust_after = {"apgd-ce": 0.9}
+        >>> report.seconds = {"apgd-ce": 12.3}
+        >>> report.robust_accuracy, report.total_seconds = 0.9, 12.5
+        >>> print(report.table())
+        AutoAttack standard (linf, eps=0.3), 200 samples
+        <BLANKLINE>
+        after       robust accuracy  seconds
+        clean                98.00%
+        apgd-ce              90.00%     12.3
+        AutoAttack           90.00%     12.5
+        <BLANKLINE>
+        AutoAttack: a sample counts as robust only if it resists every
+        attack above (each attack runs on the samples still robust).
+        """
+        rows = [("clean", self.clean_accuracy, None)]
+        rows += [
+            (name, value, self.seconds[name])
+            for name, value in self.robust_after.items()
+        ]
+        rows.append(("AutoAttack", self.robust_accuracy, self.total_seconds))
+        width = max(len(name) for name, _, _ in rows) + 2
+        lines = [
+            self._title(),
+            "",
+            f"{'after':<{width}}robust accuracy  seconds",
+        ]
+        for name, value, seconds in rows:
+            cell = "" if seconds is None else f"{seconds:9.1f}"
+            lines.append(f"{name:<{width}}{100 * value:14.2f}%{cell}")
+        lines += [
+            "",
+            "AutoAttack: a sample counts as robust only if it resists every",
+            "attack above (each attack runs on the samples still robust).",
+        ]
+        return "\n".join(lines)
+
+    def to_markdown(self, path=None):
+        """The table in Markdown (for files and TensorBoard's text tab).
+
+        Args:
+            path: Optional path of a `.md` file to write. Defaults to
+                `None`.
+
+        Returns:
+            The Markdown text.
+        """
+        lines = [
+            self._title(),
             "",
             "| after | robust accuracy | seconds |",
             "|---|---|---|",
@@ -425,7 +596,14 @@ class AutoAttackReport:
             f"| **AutoAttack** | **{100 * self.robust_accuracy:.2f}%** | "
             f"{self.total_seconds:.1f} |"
         )
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        return text
+
+    def __str__(self):
+        return self.table()
 
     def __repr__(self):
         return (
@@ -450,6 +628,19 @@ def _predictor(model, from_logits):
 def _batched(predict, x, batch_size):
     return np.concatenate(
         [predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    )
+
+
+def _progress_bar(name, samples, batches, verbose):
+    """A Keras progress bar over an attack's batches (verbose 1 only)."""
+    if verbose != 1 or not batches:
+        return None
+    print(f"{name.upper()} on {samples} samples", flush=True)
+    return keras.utils.Progbar(
+        batches,
+        verbose=1,
+        unit_name="batch",
+        stateful_metrics=["robust_accuracy"],
     )
 
 

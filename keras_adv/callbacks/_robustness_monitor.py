@@ -18,6 +18,8 @@ from keras_adv._api import register
 from keras_adv.evaluation import SubsetEvaluation
 from keras_adv.evaluation import attack_config
 from keras_adv.evaluation import robustness_grid
+from keras_adv.evaluation._attack_set import attack_label
+from keras_adv.evaluation._attack_set import attack_steps
 
 # Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
 ROBUST_KEY = "val_robust_accuracy"
@@ -188,6 +190,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         self._writer = None
         self._series_writers = {}
         self.last_results = None
+        self._defined = False  # the worst case, defined once per run
 
     # ---------------------------------------------------------- config
     def get_config(self):
@@ -249,6 +252,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
 
     # --------------------------------------------------------- hooks
     def on_train_begin(self, logs=None):
+        self._defined = False
         # Under MultiWorkerMirroredStrategy every worker evaluates (their
         # logs must agree) but only the chief writes TensorBoard events.
         strategy = getattr(self.model, "distribute_strategy", None)
@@ -286,6 +290,12 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 f"{self._summary(results, '.1f')} on {len(self.x)} samples "
                 f"({results['seconds']:.1f} s)"
             )
+            if not self._defined:
+                print(
+                    "  (worst case: a sample counts as robust only if it "
+                    "resists every attack)"
+                )
+                self._defined = True
         if self._writer is not None:
             self._write_summaries(epoch, results)
 
@@ -302,11 +312,22 @@ class RobustnessMonitor(keras.callbacks.Callback):
             if len(series) < len(epochs):
                 series.append(value)
 
-    @staticmethod
-    def _summary(results, fmt):
-        """`"fgsm 80.0%, ..., worst case 50.0%"`."""
+    def _labels(self):
+        """Dict name -> the attack's label in text (`pgd-20` for a 20-step
+        PGD named `pgd`); the log keys keep the names."""
+        return {
+            name: attack_label(
+                name, type(attack).__name__, attack_steps(attack)
+            )
+            for name, attack in self.attacks.items()
+        }
+
+    def _summary(self, results, fmt):
+        """`"fgsm 80.0%, pgd-20 60.0%, worst case 50.0%"`."""
+        labels = self._labels()
         parts = [
-            f"{n} {100 * a:{fmt}}%" for n, a in results["accuracy"].items()
+            f"{labels[n]} {100 * a:{fmt}}%"
+            for n, a in results["accuracy"].items()
         ]
         worst = 100 * results["robust_accuracy"]
         return ", ".join([*parts, f"worst case {worst:{fmt}}%"])
@@ -419,8 +440,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
         n = min(self.images, len(self.x))
         if n == 0 or not self._subset.is_image:
             return None
+        labels = self._labels()
         adversarial = {
-            f"{name}\n{attack.norm} eps={results['eps'][name]:g}": (
+            f"{labels[name]}\n{attack.norm} eps={results['eps'][name]:g}": (
                 results["x_adv"][name][:n],
                 results["adv_pred"][name][:n],
             )

@@ -94,15 +94,23 @@ def _generator_attack(attacks, name, norm):
 def run(args):
     """Runs `keras-adv evaluate` with checked `args`."""
     keras_adv = _common.load_library()
+    # TensorFlow loads with these: imported once the command runs.
+    from keras_adv.evaluation._attack_set import attack_label
+    from keras_adv.evaluation._attack_set import attack_steps
+
     model = load_model(args.model)
     x, y = _common.load_data(args.data, "test", args.max_samples)
     check_model_fits(model, x, y, args.model, args.data)
     attacks = _make_attacks(
         keras_adv.attacks, args.attack, args.norm, args.steps, args.seed
     )
+    labels = [
+        attack_label(name, type(attack).__name__, attack_steps(attack))
+        for name, attack in attacks.items()
+    ]
     print(
         f"Evaluating {args.model} on {len(x)} samples of {args.data}: "
-        f"{', '.join(args.attack)} ({args.norm}) at eps "
+        f"{', '.join(labels)} ({args.norm}) at eps "
         f"{', '.join(f'{e:g}' for e in args.eps)}",
         flush=True,
     )
@@ -114,7 +122,7 @@ def run(args):
         batch_size=args.batch_size,
         checks=not args.no_checks,
         seed=args.seed,
-        verbose=1 if _common.progress_verbosity(args.quiet) == 1 else 0,
+        verbose=_common.progress_verbosity(args.quiet),
     )
     print()
     print(report.table())

@@ -3,12 +3,14 @@
 `robust_masks` says which samples are robust (correct clean and under the
 attack) and which survive the worst case (correct clean and under every
 attack); `Sweep` accumulates the figures of an `evaluate_robustness` radius
-sweep batch by batch and turns them into the report's fields.
+sweep batch by batch (or, for an attack run over all samples at once,
+AutoAttack's schedule, in one go) and turns them into the report's fields.
 """
 
 import numpy as np
 
 from keras_adv.evaluation._attack_set import attack_config
+from keras_adv.evaluation._attack_set import attack_steps
 from keras_adv.evaluation._graph import CHECK_STATS
 
 
@@ -40,8 +42,9 @@ class Sweep:
 
     Per attack and radius: samples robust (`robust_masks`), correct clean
     samples the attack flips, sums and maxima of the perturbation norms,
-    and seconds spent; per radius the worst case; the clean accuracy; per
-    norm the accuracy under random noise of the same radius. With
+    and seconds spent; per radius the per-sample worst case; the clean
+    accuracy; per norm the accuracy under random noise of the same radius.
+    With
     `checks`, also the gradient-masking statistics of the clean inputs and
     the first `keep` samples (for the unbounded-eps check).
 
@@ -65,7 +68,8 @@ class Sweep:
         self.norm_sum = {name: np.zeros(size) for name in attacks}
         self.norm_max = {name: np.zeros(size) for name in attacks}
         self.seconds = dict.fromkeys(attacks, 0.0)
-        self.robust = np.zeros(size)
+        # Per radius, the per-sample worst-case masks of the batches.
+        self.worst = [[] for _ in epsilons]
         self.noise_correct = {norm: np.zeros(size) for norm in norms}
         self.stats = dict.fromkeys(CHECK_STATS, 0)
         self.kept_x, self.kept_y = [], []
@@ -88,25 +92,45 @@ class Sweep:
         """Radius `i` is 0: every attack and noise leaves the clean result."""
         for name in self.attacks:
             self.correct[name][i] += clean_ok.sum()
-        self.robust[i] += clean_ok.sum()
+        self.worst[i].append(np.asarray(clean_ok, bool))
         for counts in self.noise_correct.values():
             counts[i] += clean_ok.sum()
 
     def add_attacks(self, i, clean_ok, results, seconds):
-        """Counts every attack's per-sample `results` at radius `i`."""
-        for name, result in results.items():
-            self.seconds[name] += seconds[name]
-            self.norm_sum[name][i] += result["norm"].sum()
-            self.norm_max[name][i] = max(
-                self.norm_max[name][i], float(result["norm"].max())
-            )
+        """Counts the per-sample `results` of a batch at radius `i`.
+
+        `results` maps attack names to `{"correct", "norm"}` arrays; the
+        attacks not in it (if any) are counted by `add_whole`.
+        """
         survived, worst = robust_masks(
             clean_ok, {name: r["correct"] for name, r in results.items()}
         )
         for name, ok in survived.items():
-            self.correct[name][i] += ok.sum()
-            self.flipped[name][i] += np.logical_and(clean_ok, ~ok).sum()
-        self.robust[i] += worst.sum()
+            self._count(i, name, clean_ok, ok, results[name]["norm"])
+            self.seconds[name] += seconds[name]
+        self.worst[i].append(worst)
+
+    def add_whole(self, i, name, clean_ok, correct, norm, seconds):
+        """Counts attack `name` at radius `i` on every sample at once.
+
+        For an attack run over the whole data after the batches (AutoAttack's
+        schedule): `clean_ok`, `correct` and `norm` cover all the samples, in
+        the order of the batches.
+        """
+        survived, _ = robust_masks(clean_ok, {name: correct})
+        self._count(i, name, clean_ok, survived[name], norm)
+        self.seconds[name] += seconds
+        worst = np.concatenate(self.worst[i])
+        self.worst[i] = [np.logical_and(worst, survived[name])]
+
+    def _count(self, i, name, clean_ok, survived, norm):
+        self.correct[name][i] += survived.sum()
+        self.flipped[name][i] += np.logical_and(clean_ok, ~survived).sum()
+        self.norm_sum[name][i] += norm.sum()
+        if len(norm):
+            self.norm_max[name][i] = max(
+                self.norm_max[name][i], float(norm.max())
+            )
 
     def add_noise(self, i, norm, clean_ok, correct):
         """Counts the noise baseline of `norm` at radius `i`."""
@@ -123,9 +147,7 @@ class Sweep:
                 "norm": attack.norm,
                 # None for attacks that are not step-counted searches
                 # (AutoAttack, Square): they join no single/multi-step check.
-                "steps": (
-                    int(attack.steps) if hasattr(attack, "steps") else None
-                ),
+                "steps": attack_steps(attack),
                 "accuracy": (self.correct[name] / n).tolist(),
                 "success_rate": (
                     self.flipped[name] / max(self.clean_correct, 1)
@@ -139,7 +161,10 @@ class Sweep:
             "clean_accuracy": self.clean_correct / n,
             "epsilons": self.epsilons,
             "attacks": entries,
-            "robust_accuracy": (self.robust / n).tolist(),
+            "robust_accuracy": [
+                sum(int(mask.sum()) for mask in masks) / n
+                for masks in self.worst
+            ],
         }
 
     def check_fields(self):

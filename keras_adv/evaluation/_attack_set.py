@@ -6,6 +6,7 @@ command accept the same names.
 """
 
 import json
+import warnings
 
 import numpy as np
 from keras import ops
@@ -104,6 +105,44 @@ def _check_entry(name, attack):
         )
 
 
+#: The default radii of `evaluate_robustness`, in units of the width of the
+#: attacks' value range (0.3 is the MNIST L-inf standard on [0, 1]).
+DEFAULT_EPSILONS = (0.0, 0.1, 0.2, 0.3)
+# Radii below this share of the value range's width are almost surely in
+# the wrong units (the smallest usual radius, 1/255, is 0.0039 of it).
+_TINY_SHARE = 0.002
+
+
+def default_epsilons(value_range):
+    """`DEFAULT_EPSILONS` in the units of `value_range`."""
+    low, high = value_range
+    return [e * (high - low) for e in DEFAULT_EPSILONS]
+
+
+def warn_if_tiny(epsilons, value_range):
+    """Warns when every radius is tiny against the value range's width.
+
+    The symptom of radii in the wrong units: `(0.1, 0.2, 0.3)` on inputs
+    in `[0, 255]` evaluates robustness to imperceptible changes.
+    """
+    low, high = value_range
+    width = high - low
+    largest = max(epsilons)
+    if 0.0 < largest < _TINY_SHARE * width:
+        radii = ", ".join(f"{e:g}" for e in epsilons)
+        warnings.warn(
+            f"The epsilons ({radii}) are tiny "
+            f"for inputs in the attacks' value range ({low:g}, {high:g}): "
+            f"the largest is {100 * largest / width:.2g}% of its width, so "
+            "the report would measure robustness to imperceptible changes. "
+            "Pass epsilons in the model's input units, e.g. epsilons=(0, "
+            f"{8 * width / 255:g}, {16 * width / 255:g}) (8/255 and "
+            "16/255 of the range).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def check_epsilons(epsilons):
     """Returns the radii as an ascending list of unique floats."""
     if isinstance(epsilons, int | float) and not isinstance(epsilons, bool):
@@ -122,6 +161,32 @@ def check_epsilons(epsilons):
             _validation.invalid("epsilons", "at least one radius", epsilons)
         )
     return sorted(set(values))
+
+
+def attack_steps(attack):
+    """The attack's `steps` as an int, or None if it does not count steps."""
+    steps = getattr(attack, "steps", None)
+    return None if steps is None else int(steps)
+
+
+def attack_label(name, class_name=None, steps=None):
+    """The name of an attack in terminal tables and logs, with its steps.
+
+    `pgd-20` rather than `pgd` for a 20-step PGD (the name `pgd20` of the
+    registry too); single-step FGSM and attacks without steps (AutoAttack,
+    Square) keep their name.
+
+    Args:
+        name: The attack's name in the report or the monitor.
+        class_name: Optional, the attack's class name.
+        steps: Optional int, its steps (`attack_steps`).
+    """
+    if steps is None or class_name == "FGSM":
+        return name
+    suffix = str(steps)
+    if name in _names.ATTACKS and name.endswith(suffix) and name != suffix:
+        name = name[: -len(suffix)].rstrip("_-")
+    return f"{name}-{steps}"
 
 
 def scalar_eps(name, attack):

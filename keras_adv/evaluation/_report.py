@@ -1,13 +1,21 @@
 """`RobustnessReport`: the result of `evaluate_robustness`.
 
-A plain container of numbers with three views: a text table
-(`table()`), a JSON-serialisable dict (`to_dict()` / `to_json()`) and an
+A plain container of numbers with four views: a plain-text table for
+terminals (`table()`), Markdown for files (`to_markdown()`), a
+JSON-serialisable dict (`to_dict()` / `to_json()`) and an
 accuracy-versus-eps plot (`plot(path)`, needs matplotlib).
 """
 
 import json
 
 from keras_adv.evaluation import _plots as plots
+from keras_adv.evaluation._attack_set import attack_label
+
+#: The definition printed under every table that shows a worst case.
+WORST_CASE = (
+    "worst case: a sample counts as robust only if it resists every "
+    "attack above"
+)
 
 
 def _pct(value):
@@ -138,10 +146,25 @@ class RobustnessReport:
                 f.write(text + "\n")
         return text
 
+    def _labels(self):
+        """Dict name -> label of each attack in tables: `pgd-20 (linf)`."""
+        return {
+            name: f"{attack_label(name, e.get('class_name'), e.get('steps'))}"
+            f" ({e['norm']})"
+            for name, e in self.attacks.items()
+        }
+
     def table(self):
-        """Returns a readable text table of the report."""
+        """A plain-text table for terminals (aligned columns, no markup).
+
+        Accuracy under each attack (named with its steps: `pgd-20 (linf)`)
+        and in the worst case, success rates, perturbation norms, times
+        and the gradient-masking checks. `to_markdown()` gives the same
+        figures for files.
+        """
+        labels = self._labels()
         names = list(self.attacks)
-        label_width = max([12] + [len(n) + 7 for n in names])
+        label_width = max([12] + [len(label) + 2 for label in labels.values()])
         header = "eps".ljust(label_width) + "".join(
             f"{e:>9.3g}" for e in self.epsilons
         )
@@ -153,21 +176,22 @@ class RobustnessReport:
             header,
         ]
         for name in names:
-            entry = self.attacks[name]
-            label = f"{name} ({entry['norm']})"
             lines.append(
-                label.ljust(label_width)
-                + "".join(f"{_pct(a):>9}" for a in entry["accuracy"])
+                labels[name].ljust(label_width)
+                + "".join(
+                    f"{_pct(a):>9}" for a in self.attacks[name]["accuracy"]
+                )
             )
         lines.append(
             "worst case".ljust(label_width)
             + "".join(f"{_pct(a):>9}" for a in self.robust_accuracy)
         )
+        lines.append(WORST_CASE)
         lines += ["", "Attack success rate (share of correct samples flipped)"]
         lines.append(header)
         for name in names:
             lines.append(
-                name.ljust(label_width)
+                labels[name].ljust(label_width)
                 + "".join(
                     f"{_pct(a):>9}" for a in self.attacks[name]["success_rate"]
                 )
@@ -183,24 +207,62 @@ class RobustnessReport:
                 f"{m:.3g}/{x:.3g}".rjust(14)
                 for m, x in zip(entry["mean_norm"], entry["max_norm"])
             )
-            lines.append(name.ljust(label_width) + cells)
+            lines.append(labels[name].ljust(label_width) + cells)
         lines += ["", "Time per attack"]
         for name in names:
             lines.append(
-                name.ljust(label_width)
+                labels[name].ljust(label_width)
                 + f"{self.attacks[name]['seconds']:.2f} s"
             )
         lines.append("")
-        if not self.checks:
-            lines.append("Gradient-masking checks: not run")
-        elif self.warnings:
-            lines.append(
-                f"Gradient-masking checks: {len(self.warnings)} WARNING(S)"
-            )
-            lines += [f"  ! {w}" for w in self.warnings]
-        else:
-            lines.append("Gradient-masking checks: passed")
+        lines += self._check_lines()
         return "\n".join(lines)
+
+    def _check_lines(self):
+        if not self.checks:
+            return ["Gradient-masking checks: not run"]
+        if self.warnings:
+            return [
+                f"Gradient-masking checks: {len(self.warnings)} WARNING(S)",
+                *(f"  ! {w}" for w in self.warnings),
+            ]
+        return ["Gradient-masking checks: passed"]
+
+    def to_markdown(self, path=None):
+        """The accuracies as Markdown, for files and TensorBoard's text tab.
+
+        One table (a row per attack and the worst case in bold, a column
+        per eps), the definition of the worst case and the checks.
+
+        Args:
+            path: Optional path of a `.md` file to write. Defaults to
+                `None`.
+
+        Returns:
+            The Markdown text.
+        """
+        labels = self._labels()
+        eps = " | ".join(f"eps {e:g}" for e in self.epsilons)
+        lines = [
+            f"Robustness report: {self.num_samples} samples, clean "
+            f"accuracy {100.0 * self.clean_accuracy:.1f}%",
+            "",
+            f"| attack | {eps} | seconds |",
+            "|---|" + "---|" * (len(self.epsilons) + 1),
+        ]
+        for name, entry in self.attacks.items():
+            cells = " | ".join(f"{100 * a:.1f}%" for a in entry["accuracy"])
+            lines.append(
+                f"| {labels[name]} | {cells} | {entry['seconds']:.1f} |"
+            )
+        cells = " | ".join(f"**{100 * a:.1f}%**" for a in self.robust_accuracy)
+        lines += [f"| **worst case** | {cells} | |", "", WORST_CASE, ""]
+        lines += self._check_lines()
+        text = "\n".join(lines)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        return text
 
     def plot(self, path, title=None):
         """Writes accuracy-versus-eps curves to a PNG file at `path`.

@@ -3,7 +3,9 @@
 The data, the compiled per-batch graph and the definitions of robust and
 worst case come from the evaluation core shared with `RobustnessMonitor`
 (`_data`, `_graph`, `_accounting`); this module sweeps the radii, times
-the attacks, runs the gradient-masking checks and writes the report.
+the attacks, runs the gradient-masking checks and writes the report. An
+AutoAttack runs its own schedule (`AutoAttack.run_schedule`: each attack
+only on the samples still robust, over all samples) after the batches.
 """
 
 import functools
@@ -19,11 +21,14 @@ from keras_adv import _random
 from keras_adv import _validation
 from keras_adv.attacks import PGD
 from keras_adv.attacks import Attack
+from keras_adv.attacks import AutoAttack
 from keras_adv.evaluation import sanity
 from keras_adv.evaluation._accounting import Sweep
 from keras_adv.evaluation._accounting import robust_masks
 from keras_adv.evaluation._attack_set import attack_dict
 from keras_adv.evaluation._attack_set import check_epsilons
+from keras_adv.evaluation._attack_set import default_epsilons
+from keras_adv.evaluation._attack_set import warn_if_tiny
 from keras_adv.evaluation._data import Data
 from keras_adv.evaluation._data import sample_rank
 from keras_adv.evaluation._graph import evaluate_arrays
@@ -124,12 +129,12 @@ def evaluate_robustness(
     model,
     data,
     attacks=None,
-    epsilons=(0.0, 0.1, 0.2, 0.3),
+    epsilons=None,
     batch_size=128,
     max_samples=None,
     checks=True,
     seed=0,
-    verbose=1,
+    verbose="auto",
 ):
     """Evaluates a classifier under attacks over a sweep of radii.
 
@@ -142,12 +147,22 @@ def evaluate_robustness(
     the results of gradient-masking sanity checks (see
     `keras_adv.evaluation.sanity`) as warnings.
 
+    An `AutoAttack` runs the reference's schedule, as
+    `AutoAttack.evaluate`: at each eps, after the batches, each of its
+    attacks runs only on the samples every earlier one left robust,
+    `batch_size` at a time over all the samples (which are kept in memory
+    for it). With the same `seed` and `batch_size`, an AutoAttack first in
+    `attacks` gives the per-sample result of `AutoAttack(seed=seed)
+    .evaluate`, at the same speed (`bench/autoattack_paths.py`). The other
+    attacks run in the compiled per-batch graph.
+
     The inputs are checked before any graph runs, whatever the radii:
     floating-point x without NaN inside every attack's value range, and
     integer class labels in `[0, classes)`. Evaluation is deterministic:
     random starts use stateless seeds derived from `seed`, the attack's
     position and the batch, exactly as in `RobustnessMonitor`, so both
-    give the same accuracies on the same data and attacks.
+    give the same accuracies on the same data and attacks (but AutoAttack,
+    which the monitor runs in one graph per batch).
 
     Args:
         model: A Keras classifier with one output `(batch, classes)`
@@ -162,9 +177,14 @@ def evaluate_robustness(
             of attacks or names, a dict `name -> attack`, or None for
             `FGSM()` and `PGD(steps=10)` (L-inf on [0, 1]). All attacks
             must be untargeted. Defaults to `None`.
-        epsilons: Radii to sweep, numbers >= 0 (sorted, duplicates
-            dropped). `0` gives the clean accuracy. Defaults to
-            `(0.0, 0.1, 0.2, 0.3)`.
+        epsilons: Radii to sweep, numbers >= 0 in the units of the
+            inputs (sorted, duplicates dropped). `0` gives the clean
+            accuracy. Radii all below 0.2% of the width of the attacks'
+            value range (e.g. 0.3 on inputs in [0, 255]) warn: they are
+            almost surely in the wrong units. Defaults to `None`: 0, 0.1,
+            0.2 and 0.3 times the width of the first attack's
+            `value_range` (`(0.0, 0.1, 0.2, 0.3)` on [0, 1], `(0.0, 25.5,
+            51.0, 76.5)` on [0, 255]).
         batch_size: Int, batch size for arrays and unbatched datasets.
             Defaults to `128`.
         max_samples: Optional int, evaluate only the first `max_samples`.
@@ -175,8 +195,11 @@ def evaluate_robustness(
             `True`.
         seed: Int, base of the stateless seeds of the attacks' random
             starts and of the checks' noise. Defaults to `0`.
-        verbose: 0 (silent) or 1 (progress bar over batches). Defaults to
-            `1`.
+        verbose: 0 (silent), 1 (a progress bar over batches; for an
+            AutoAttack, a line per attack and a bar over its batches, as
+            `AutoAttack.evaluate`), 2 (one line per stage, no bars) or
+            `"auto"` (1 on a terminal or in a notebook, 2 otherwise).
+            Defaults to `"auto"`.
 
     Returns:
         A `RobustnessReport`.
@@ -211,11 +234,14 @@ def evaluate_robustness(
     if not isinstance(model, keras.Model):
         raise TypeError(_validation.invalid("model", "a keras.Model", model))
     attacks = attack_dict(attacks)
+    value_range = next(iter(attacks.values())).value_range
+    if epsilons is None:
+        epsilons = default_epsilons(value_range)
     epsilons = check_epsilons(epsilons)
+    warn_if_tiny(epsilons, value_range)
     checks = _validation.check_bool("checks", checks)
     seed = _validation.check_int("seed", seed, minimum=0)
-    if verbose not in (0, 1, 2):
-        raise ValueError(_validation.invalid("verbose", "0, 1 or 2", verbose))
+    verbose = _validation.check_verbose(verbose)
     batches = Data(
         data,
         batch_size,
@@ -223,24 +249,47 @@ def evaluate_robustness(
         value_ranges={n: a.value_range for n, a in attacks.items()},
         sample_rank=sample_rank(model),
     )
-    value_range = next(iter(attacks.values())).value_range
     norms = sorted({attack.norm for attack in attacks.values()})
-    graph_attacks = _with_noise(attacks, norms, value_range, checks)
+    scheduled = [n for n, a in attacks.items() if isinstance(a, AutoAttack)]
+    # The graph runs the other attacks; it needs one attack to exist (a
+    # noise baseline, not run without checks).
+    named = _with_noise(
+        attacks, norms, value_range, checks or len(scheduled) == len(attacks)
+    )
+    graph_attacks = {n: a for n, a in named.items() if n not in scheduled}
+    # Seeds by position among all the attacks, as in the monitor.
+    rows = [list(named).index(n) for n in graph_attacks]
     sweep = Sweep(attacks, epsilons, norms, checks, keep=_UNBOUNDED_SAMPLES)
     progbar = _progbar(batches.num_batches, verbose)
     graph = None
     step = -1
+    kept = []  # the batches an AutoAttack attacks after the sweep
     for step, (x, y) in enumerate(batches):
         if graph is None:
             graph = evaluator(model, graph_attacks, x, checks)
         graph.check_labels(y, "data", batches.one_hot_width)
-        seeds = _random.batch_seeds(seed, len(graph_attacks), step)
-        _sweep_batch(graph, sweep, x, y, seeds)
+        seeds = _random.batch_seeds(seed, len(named), step)[rows]
+        clean_ok = _sweep_batch(graph, sweep, x, y, seeds)
+        if scheduled:
+            kept.append((x, y, clean_ok))
         if progbar is not None:
             progbar.update(step + 1, values=[("samples", sweep.num_samples)])
     if progbar is not None and batches.num_batches is None:
         values = [("samples", sweep.num_samples)]
         progbar.update(step + 1, values=values, finalize=True)
+    for name in scheduled:
+        position = list(named).index(name)
+        _run_schedule(
+            model,
+            name,
+            attacks[name],
+            sweep,
+            kept,
+            graph.num_classes,
+            seed + position,
+            batch_size,
+            verbose,
+        )
 
     fields = sweep.report_fields()
     check_data, warnings = {}, []
@@ -279,7 +328,8 @@ def _sweep_batch(graph, sweep, x_np, y_np, seeds):
     """Runs one batch clean, then each attack (and noise) at each radius.
 
     The first call (clean inputs, every attack at eps 0) traces the graph;
-    the attacks are timed on calls that run only them.
+    the attacks are timed on calls that run only them. Returns the batch's
+    clean correctness.
     """
     x, y = tf.convert_to_tensor(x_np), tf.convert_to_tensor(y_np)
     zero = np.zeros(len(graph.names), "float32")
@@ -290,7 +340,7 @@ def _sweep_batch(graph, sweep, x_np, y_np, seeds):
             sweep.add_unattacked(i, clean_ok)
             continue
         results, seconds = {}, {}
-        for name in sweep.attacks:
+        for name in (n for n in graph.names if n in sweep.attacks):
             start = time.perf_counter()
             results[name] = _attack_only(graph, name, eps, x, y, seeds)
             seconds[name] = time.perf_counter() - start
@@ -299,6 +349,61 @@ def _sweep_batch(graph, sweep, x_np, y_np, seeds):
             for norm in sweep.noise_correct:
                 noise = _attack_only(graph, f"noise {norm}", eps, x, y, seeds)
                 sweep.add_noise(i, norm, clean_ok, noise["correct"])
+    return clean_ok
+
+
+def _run_schedule(
+    model, name, attack, sweep, kept, classes, seed, batch_size, verbose
+):
+    """AutoAttack `name` at each radius over all the kept samples.
+
+    `AutoAttack.run_schedule` (the loop of `AutoAttack.evaluate`) on the
+    samples classified correctly clean; its per-sample results join the
+    sweep's counts and worst case.
+    """
+    x = np.concatenate([batch[0] for batch in kept])
+    y = np.concatenate([batch[1] for batch in kept])
+    clean_ok = np.concatenate([batch[2] for batch in kept])
+    for i, eps in enumerate(sweep.epsilons):
+        if eps == 0:
+            continue
+        if verbose:
+            print(
+                f"{name}: AutoAttack {attack.version} ({attack.norm}, "
+                f"eps={eps:g}) on the {int(clean_ok.sum())} of {len(x)} "
+                "samples classified correctly",
+                flush=True,
+            )
+        start = time.perf_counter()
+        robust, x_adv, _, _ = attack.run_schedule(
+            model,
+            x,
+            y,
+            clean_ok,
+            num_classes=classes,
+            eps=eps,
+            seed=seed,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        seconds = time.perf_counter() - start
+        norm = np.concatenate(
+            [
+                np.asarray(
+                    attack.threat_model.distance(
+                        x[lo : lo + batch_size], x_adv[lo : lo + batch_size]
+                    )
+                )
+                for lo in range(0, len(x), batch_size)
+            ]
+        )
+        sweep.add_whole(i, name, clean_ok, robust, norm, seconds)
+        if verbose:
+            print(
+                f"{name}: robust accuracy {100 * robust.mean():.2f}% at eps "
+                f"{eps:g} ({seconds:.1f} s)",
+                flush=True,
+            )
 
 
 def _attack_only(graph, name, eps, x, y, seeds):

@@ -219,3 +219,87 @@ def test_no_robust_sample_left_skips_the_attacks():
     wrong = (np.argmax(np.asarray(model(x)), axis=-1) + 1) % 3
     attack = AutoAttack(eps=0.1, version="standard", seed=0)
     np.testing.assert_array_equal(np.asarray(attack(model, x, wrong)), x)
+
+
+# ------------------------------------------------------------- output
+def _two_attacks(eps):
+    """AutoAttack standard cut to APGD-CE and APGD-T (cheap for tests)."""
+    attack = AutoAttack(eps=eps, seed=0)
+    attack.components = attack.components[:2]
+    return attack
+
+
+def test_evaluate_prints_as_it_goes_and_is_silent_at_verbose_0(problem, capsys):
+    model, _, x, y = problem
+    capsys.readouterr()
+    quiet = _two_attacks(0.06).evaluate(model, x, y, batch_size=20, verbose=0)
+    assert capsys.readouterr().out == ""
+    report = _two_attacks(0.06).evaluate(model, x, y, batch_size=20, verbose=1)
+    out = capsys.readouterr().out
+    # Stateless seeds: the same call gives the same result.
+    np.testing.assert_array_equal(report.robust, quiet.robust)
+    assert out.startswith(
+        "AutoAttack standard (linf, eps=0.06) on 48 samples: apgd-ce, apgd-t\n"
+        f"initial accuracy: {100 * report.clean_accuracy:.2f}%\n"
+        "APGD-CE on 42 samples\n"
+    )
+    # A Keras progress bar over the 3 batches of 20, 20 and 2 samples.
+    assert "3/3" in out and "s/batch" in out and "robust_accuracy" in out
+    after = report.robust_after
+    assert (
+        f"robust accuracy after APGD-CE: {100 * after['apgd-ce']:.2f}% "
+        f"(42 samples attacked in {report.seconds['apgd-ce']:.1f} s, "
+        "total time"
+    ) in out
+    assert f"robust accuracy after APGD-T: {100 * after['apgd-t']:.2f}%" in out
+    assert out.rstrip().endswith(
+        f"robust accuracy: {100 * report.robust_accuracy:.2f}% "
+        f"(total time {report.total_seconds:.1f} s)"
+    )
+    # verbose=2 (and "auto" off a terminal): the lines without the bars.
+    _two_attacks(0.06).evaluate(model, x, y, batch_size=20, verbose="auto")
+    lines = capsys.readouterr().out
+    assert "robust accuracy after APGD-T" in lines
+    assert "\u2501" not in lines and "APGD-CE on 42 samples" not in lines
+    with pytest.raises(ValueError, match="verbose"):
+        _two_attacks(0.06).evaluate(model, x, y, verbose=3)
+
+
+def test_report_table_is_plain_text_and_markdown_is_for_files(tmp_path):
+    report = keras_adv.attacks.AutoAttackReport(
+        "standard", "linf", 0.3, 200, 0.985
+    )
+    report.robust_after = {"apgd-ce": 0.9, "apgd-t": 0.875}
+    report.seconds = {"apgd-ce": 12.25, "apgd-t": 30.5}
+    report.robust_accuracy, report.total_seconds = 0.875, 43.0
+    table = report.table()
+    assert "**" not in table and "|" not in table
+    rows = table.splitlines()[2:7]
+    assert rows[0].split() == ["after", "robust", "accuracy", "seconds"]
+    assert [r.split() for r in rows[1:]] == [
+        ["clean", "98.50%"],
+        ["apgd-ce", "90.00%", "12.2"],
+        ["apgd-t", "87.50%", "30.5"],
+        ["AutoAttack", "87.50%", "43.0"],
+    ]
+    # Aligned: the accuracies end in one column, the seconds in another.
+    assert len({r.index("%") for r in rows[1:]}) == 1
+    assert len({len(r) for r in rows[2:]}) == 1
+    assert "resists every" in table and str(report) == table
+    path = tmp_path / "autoattack.md"
+    markdown = report.to_markdown(path)
+    assert "| **AutoAttack** | **87.50%** | 43.0 |" in markdown
+    assert path.read_text() == markdown + "\n"
+
+
+def test_rand_components_average_gradients_when_called_alone():
+    # evaluate() calls the components one by one: the rand version's
+    # APGDs must use EOT there too, as in the one-graph path.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    for _, component in AutoAttack(version="rand").components:
+        adapter = component.model_logits(model)
+        assert isinstance(adapter, keras_adv.attacks.EOTModelLogits)
+        assert adapter.iterations == 20
+    for _, component in AutoAttack().components:
+        adapter = component.model_logits(model)
+        assert not isinstance(adapter, keras_adv.attacks.EOTModelLogits)

@@ -106,6 +106,31 @@ def test_monitor_and_evaluate_robustness_agree_exactly(problem, checks):
     assert monitor.tracing_count() == 1
 
 
+def test_monitor_and_report_name_attacks_with_their_steps(problem, capsys):
+    model, x, y = problem
+    attacks = seeded_attacks()
+    report = evaluate_robustness(
+        model, (x, y), attacks, [0.0, EPS], checks=False, verbose=0
+    )
+    assert "pgd-2 (linf)  " in report.table()
+    assert "fgsm (linf)  " in report.table()
+    monitor = RobustnessMonitor((x, y), attacks=attacks, verbose=1)
+    monitor.set_model(model)
+    logs = {}
+    capsys.readouterr()
+    for epoch in range(2):
+        monitor.on_epoch_end(epoch, logs)
+    out = capsys.readouterr().out
+    assert "fgsm " in out and "pgd-2 " in out and "pgd " not in out
+    assert "val_pgd_accuracy" in logs  # the log keys keep the names
+    # The worst case is defined once, under the first line.
+    assert out.count("robust only if it resists every attack") == 1
+    assert out.splitlines()[1].startswith("  (worst case: a sample counts")
+    results = monitor.last_results
+    grid_title = monitor._summary(results, ".0f")
+    assert "pgd-2 " in grid_title
+
+
 def test_the_seed_reaches_the_random_starts(problem):
     model, x, y = problem
     margins = []

@@ -3,6 +3,7 @@
 import gc
 import json
 import math
+import warnings
 import weakref
 
 import keras
@@ -311,14 +312,55 @@ def test_table_contains_the_numbers(report):
     table = report.table()
     assert "300 samples" in table
     assert f"{100 * report.clean_accuracy:.1f}%" in table
+    # Every attack named with its steps (the default PGD runs 10).
+    labels = {"fgsm": "fgsm (linf)", "pgd": "pgd-10 (linf)"}
     for name, entry in report.attacks.items():
-        assert f"{name} (linf)" in table
+        assert f"{labels[name]}  " in table
         for value in entry["accuracy"] + entry["success_rate"]:
             assert f"{100 * value:.1f}%" in table
         assert f"{entry['seconds']:.2f} s" in table
     for value in report.robust_accuracy:
         assert f"{100 * value:.1f}%" in table
     assert str(report) == table
+
+
+def test_terminal_table_is_plain_text_and_markdown_is_for_files(
+    report, tmp_path
+):
+    table = report.table()
+    assert "**" not in table and "|" not in table
+    # The worst case is defined right under the accuracies.
+    lines = table.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("worst"))
+    assert lines[row + 1] == (
+        "worst case: a sample counts as robust only if it resists every "
+        "attack above"
+    )
+    # Aligned columns: every accuracy row has the width of the header.
+    header = lines[3]
+    assert all(len(line) == len(header) for line in lines[4 : row + 1])
+    path = tmp_path / "report.md"
+    markdown = report.to_markdown(path)
+    assert path.read_text() == markdown + "\n"
+    assert "| attack | eps 0 | eps 0.1 | eps 0.2 | eps 0.3 | seconds |" in (
+        markdown
+    )
+    worst = " | ".join(f"**{100 * a:.1f}%**" for a in report.robust_accuracy)
+    assert f"| **worst case** | {worst} | |" in markdown
+    assert "| pgd-10 (linf) | " in markdown
+
+
+def test_attack_labels_name_the_steps():
+    from keras_adv.evaluation._attack_set import attack_label
+    from keras_adv.evaluation._attack_set import attack_steps
+
+    assert attack_label("pgd", "PGD", 20) == "pgd-20"
+    assert attack_label("pgd20", "PGD", 20) == "pgd-20"  # registry name
+    assert attack_label("pgd_2", "PGD", 7) == "pgd_2-7"
+    assert attack_label("fgsm", "FGSM", 1) == "fgsm"
+    assert attack_label("autoattack", "AutoAttack", None) == "autoattack"
+    assert attack_steps(keras_adv.attacks.get("pgd20")) == 20
+    assert attack_steps(keras_adv.attacks.get("square")) is None
 
 
 def test_plot_writes_a_png(report, tmp_path):
@@ -347,6 +389,119 @@ def test_progress_bar_only_when_verbose(linear_mnist, mnist, capsys):
     evaluate_robustness(linear_mnist, (x[:100], y[:100]), verbose=1, **kwargs)
     out = capsys.readouterr().out
     assert "2/2" in out and "samples" in out
+
+
+# ------------------------------------------------------ radii and units
+def test_default_epsilons_follow_the_value_range():
+    # A model of 0..255 inputs: the default radii are fractions of the
+    # range (0.3 on [0, 1] is 76.5 on [0, 255]), not 0.3/255.
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 3)).astype("float32")
+    x = rng.uniform(0, 255, size=(16, 4)).astype("float32")
+    y = np.argmax(x @ w, axis=1)
+    attack = FGSM(value_range=(0, 255))
+    kwargs = dict(attacks=attack, checks=False, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = evaluate_robustness(linear_classifier(w), (x, y), **kwargs)
+    assert report.epsilons == [0.0, 25.5, 51.0, 76.5]
+
+
+def test_tiny_epsilons_for_the_value_range_warn_at_call_time():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 3)).astype("float32")
+    model = linear_classifier(w)
+    x = rng.uniform(0, 255, size=(16, 4)).astype("float32")
+    y = np.argmax(x @ w, axis=1)
+    attack = FGSM(value_range=(0, 255))
+    with pytest.warns(UserWarning, match="tiny") as record:
+        evaluate_robustness(
+            model,
+            (x, y),
+            attack,
+            epsilons=(0.0, 0.1, 0.2, 0.3),
+            checks=False,
+            verbose=0,
+        )
+    message = str(record[0].message)
+    assert "(0, 255)" in message and "epsilons=(0, 8, 16)" in message
+    assert record[0].filename == __file__  # points at the call
+    # Radii in the inputs' units, and the usual radii on [0, 1], are fine.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate_robustness(
+            model, (x, y), attack, [0, 8], checks=False, verbose=0
+        )
+        evaluate_robustness(
+            model,
+            (x / 255, y),
+            FGSM(),
+            [0, 1 / 255],
+            checks=False,
+            verbose=0,
+        )
+
+
+# ------------------------------------------------------------ AutoAttack
+def _two_attack_autoattack(eps=0.3):
+    """AutoAttack standard cut to APGD-CE and APGD-T (cheap for tests)."""
+    attack = keras_adv.attacks.AutoAttack(eps=eps, seed=0)
+    attack.components = attack.components[:2]
+    return attack
+
+
+def test_autoattack_runs_the_schedule_of_its_evaluate(monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(16, 4)).astype("float32")
+    model = linear_classifier(w)
+    x = rng.uniform(0.3, 0.7, size=(40, 16)).astype("float32")
+    y = np.argmax(x @ w, axis=1)
+    y[:4] = (y[:4] + 1) % 4  # four samples wrong from the start
+    eps = 0.02
+    reference = _two_attack_autoattack(eps).evaluate(
+        model, x, y, batch_size=16, verbose=0
+    )
+    assert 0 < reference.robust.sum() < 36  # some fooled, some not
+    # The per-sample results of evaluate_robustness's schedule.
+    runs = []
+    schedule = keras_adv.attacks.AutoAttack.run_schedule
+
+    def recording(self, *args, **kwargs):
+        out = schedule(self, *args, **kwargs)
+        runs.append(out)
+        return out
+
+    monkeypatch.setattr(keras_adv.attacks.AutoAttack, "run_schedule", recording)
+    capsys.readouterr()
+    report = evaluate_robustness(
+        model,
+        (x, y),
+        {"autoattack": _two_attack_autoattack(), "fgsm": FGSM()},
+        epsilons=[0.0, eps],
+        batch_size=16,
+        verbose=2,
+    )
+    ((robust, x_adv, after, _),) = runs
+    np.testing.assert_array_equal(robust, reference.robust)
+    np.testing.assert_array_equal(x_adv, reference.x_adv)
+    assert after == reference.robust_after
+    entry = report.attacks["autoattack"]
+    assert entry["accuracy"] == [reference.clean_accuracy, robust.mean()]
+    fgsm_ok = report.accuracy("fgsm", eps)
+    assert report.worst_case(eps) <= min(robust.mean(), fgsm_ok)
+    norms = np.abs(x_adv - x).max(axis=1)
+    assert entry["max_norm"][1] == pytest.approx(norms.max())
+    assert entry["mean_norm"][1] == pytest.approx(norms.mean())
+    # Printed as it goes (verbose 2: lines, no progress bars).
+    out = capsys.readouterr().out
+    assert (
+        f"autoattack: AutoAttack standard (linf, eps={eps:g}) on the 36 of "
+        "40 samples classified correctly"
+    ) in out
+    value = 100 * after["apgd-ce"]
+    assert f"robust accuracy after APGD-CE: {value:.2f}% (36 samples" in out
+    assert f"autoattack: robust accuracy {100 * robust.mean():.2f}%" in out
+    assert "━" not in out  # no bar characters
 
 
 # ----------------------------------------------------------------- errors
