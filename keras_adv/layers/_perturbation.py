@@ -11,41 +11,29 @@ NORMS = ("linf", "l2")
 _TINY = 1e-12
 
 
-def _finite(raw):
-    """Raw outputs made finite, keeping what a bound of them means.
-
-    NaN becomes 0 (no direction). An infinite coordinate is the limit of a
-    growing one: the sample's direction is the sign pattern of its
-    infinite coordinates (the others vanish next to them), at unit
-    scale, and the sample is flagged as infinitely long.
-
-    Returns:
-        `(raw, infinite)`: finite float32 values and a bool `(batch, 1,
-        ..., 1)` flag of the samples with an infinite coordinate.
-    """
-    raw = ops.where(ops.isnan(raw), 0.0, raw)
-    is_inf = ops.isinf(raw)
-    axes = list(range(1, len(raw.shape)))
-    infinite = ops.any(is_inf, axis=axes, keepdims=True)
-    raw = ops.where(infinite, ops.where(is_inf, ops.sign(raw), 0.0), raw)
-    return raw, infinite
-
-
 def _direction_and_length(raw):
-    """`(raw / ||raw||_2, ||raw||_2)` per sample, without overflow.
+    """`(raw / ||raw||_2, ||raw||_2)` per sample, for any raw values.
 
-    The norm of the sample divided by its largest coordinate is computed
-    first (between 1 and sqrt(d)), so values near the float32 limit keep
-    their direction instead of squaring to inf.
+    NaN counts as 0. The sample is divided by its largest magnitude `m`
+    first, so values near the float32 limit keep their direction instead
+    of squaring to inf; an infinite coordinate is the limit of a growing
+    one (the direction is then the signs of the infinite coordinates and
+    the length inf). `m` enters without gradient: both results are
+    invariant to a common scale, so the gradient is the plain formula's.
     """
     axes = list(range(1, len(raw.shape)))
-    raw, infinite = _finite(raw)
-    scale = ops.max(ops.abs(raw), axis=axes, keepdims=True)
-    unit = raw / ops.maximum(scale, _TINY)
+    raw = ops.where(ops.isnan(raw), 0.0, raw)
+    scale = ops.stop_gradient(ops.max(ops.abs(raw), axis=axes, keepdims=True))
+    unit = ops.where(
+        ops.isinf(raw), ops.sign(raw), raw / ops.maximum(scale, _TINY)
+    )
     unit_norm = ops.sqrt(ops.sum(ops.square(unit), axis=axes, keepdims=True))
-    direction = unit / ops.maximum(unit_norm, _TINY)
-    length = ops.where(infinite, float("inf"), scale * unit_norm)
-    return direction, length
+    infinite = ops.isinf(scale)
+    # inf * unit_norm would give NaN gradients (inf * 0) through tanh.
+    length = ops.where(
+        infinite, float("inf"), ops.where(infinite, 1.0, scale) * unit_norm
+    )
+    return unit / ops.maximum(unit_norm, _TINY), length
 
 
 def bound_perturbation(raw, eps, norm="linf", mode="tanh"):
