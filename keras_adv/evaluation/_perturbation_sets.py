@@ -22,6 +22,8 @@
   radius). `err` is the mean squared error per pixel.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -61,7 +63,40 @@ def _check_pairs(pairs):
                 f"{x.shape} and {x_tilde.shape}",
             )
         )
+    finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    finite &= np.isfinite(x_tilde.reshape(len(x), -1)).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            _validation.invalid(
+                "pairs",
+                "finite values (one NaN pair makes the radius, the max and "
+                "the mean NaN: drop such pairs first)",
+                f"{int((~finite).sum())} of {len(x)} pairs with NaN or inf",
+            )
+        )
     return x, x_tilde
+
+
+def min_pairs(percentile):
+    """The fewest held-out pairs that calibrate a radius at `percentile`.
+
+    `ceil(100 / (100 - percentile))`: the expected number of pairs beyond
+    the percentile, `n (1 - q)`, must be at least 1, so that the sample
+    percentile is read among pairs rather than interpolated past the
+    largest one. 2 pairs for the median, 10 for the 90th percentile, 100
+    for the 99th, 1000 for the 99.9th; 1 for percentile 100 (the largest
+    held-out distance, which holds about `n / (n + 1)` of new pairs).
+
+    Example:
+
+    >>> from keras_adv.evaluation._perturbation_sets import min_pairs
+    >>> min_pairs(99.0), min_pairs(50.0), min_pairs(100.0)
+    (100, 2, 1)
+    """
+    if percentile >= 100.0:
+        return 1
+    # Rounded first: 100 / (100 - 99) is 100.00000000000009 in floats.
+    return math.ceil(round(100.0 / (100.0 - percentile), 9))
 
 
 class RadiusCalibration:
@@ -115,6 +150,14 @@ def calibrate_radius(cvae, pairs, percentile=99.0, batch_size=256):
     `percentile`-th percentile as the radius: the set of that radius then
     holds the encoder's estimate of that share of real perturbations.
 
+    A percentile needs enough pairs: at least `min_pairs(percentile)` =
+    `ceil(100 / (100 - percentile))` (100 pairs for the 99th percentile,
+    10 for the 90th); with fewer, the "99th percentile" of 2 pairs would
+    be interpolated between them and hold about half of new pairs, so
+    the call is refused. Pairs with NaN or inf values are refused (with
+    their count) rather than dropped, as are pairs outside `[0, 1]` for a
+    CVAE with the Bernoulli reconstruction (`PerturbationCVAE.check_pairs`).
+
     Args:
         cvae: A trained `keras_adv.models.PerturbationCVAE`.
         pairs: Tuple `(x, x_tilde)` or `(x, x_tilde, y)` of arrays.
@@ -124,6 +167,11 @@ def calibrate_radius(cvae, pairs, percentile=99.0, batch_size=256):
     Returns:
         A `RadiusCalibration` (`.radius`, `.max`, `.mean`,
         `.percentiles`, `.distances`).
+
+    Raises:
+        ValueError: for fewer than `min_pairs(percentile)` pairs, pairs
+            with NaN or inf values, Bernoulli pairs outside `[0, 1]`, or
+            distances the CVAE makes NaN (each with the count).
 
     Example:
 
@@ -151,6 +199,19 @@ def calibrate_radius(cvae, pairs, percentile=99.0, batch_size=256):
             )
         )
     batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
+    needed = min_pairs(percentile)
+    if len(x) < needed:
+        raise ValueError(
+            _validation.invalid(
+                "pairs",
+                f"at least {needed} held-out pairs for percentile="
+                f"{percentile:g} (ceil(100 / (100 - percentile)): fewer "
+                "cannot place a percentile; lower the percentile or add "
+                "pairs)",
+                f"{len(x)} pairs",
+            )
+        )
+    cvae.check_pairs(x, x_tilde)
     fn = tf.function(cvae.latent_distance, reduce_retracing=True)
     distances = np.concatenate(
         [
@@ -158,6 +219,13 @@ def calibrate_radius(cvae, pairs, percentile=99.0, batch_size=256):
             for i in range(0, len(x), batch_size)
         ]
     )
+    if not np.all(np.isfinite(distances)):
+        raise ValueError(
+            f"The CVAE gives {int((~np.isfinite(distances)).sum())} of "
+            f"{len(x)} held-out pairs a NaN or infinite latent distance: "
+            "no radius can be calibrated from them. Check the CVAE's "
+            "training (a NaN loss) and its inputs."
+        )
     return RadiusCalibration(distances, percentile)
 
 
@@ -250,7 +318,9 @@ def perturbation_set_errors(
 
     Args:
         cvae: A trained `keras_adv.models.PerturbationCVAE`.
-        pairs: Tuple `(x, x_tilde)` or `(x, x_tilde, y)`, values in [0, 1].
+        pairs: Tuple `(x, x_tilde)` or `(x, x_tilde, y)`, finite values
+            in [0, 1] (the members of the set are clipped to it; other
+            values raise a `ValueError` naming `pairs`).
         radius: Float > 0, the latent radius.
         steps: Int >= 0. Defaults to `50`.
         step_size: Float > 0 or None for `radius / 20`. Defaults to `None`.
@@ -279,6 +349,8 @@ def perturbation_set_errors(
     """
     cvae = _check_cvae(cvae)
     x, x_tilde = _check_pairs(pairs)
+    for values in (x, x_tilde):
+        _validation.check_value_range_of(values, (0.0, 1.0), name="pairs")
     radius = _validation.check_number(
         "radius", radius, minimum=0.0, strict=True
     )

@@ -5,6 +5,8 @@ import pytest
 
 from keras_adv.evaluation import calibrate_radius
 from keras_adv.evaluation import perturbation_set_errors
+from keras_adv.evaluation._perturbation_sets import min_pairs
+from keras_adv.models import cvae_mnist_fc
 from keras_adv.testing import shift_cvae
 
 D = 4
@@ -69,3 +71,45 @@ def test_more_steps_never_hurt_and_validation():
         perturbation_set_errors(cvae, (x, x_tilde), 0.0)
     with pytest.raises(ValueError, match="pairs"):
         perturbation_set_errors(cvae, (x, x_tilde[:1]), 1.0)
+
+
+@pytest.mark.parametrize(
+    "percentile, needed", [(99.0, 100), (90.0, 10), (50.0, 2), (99.9, 1000)]
+)
+def test_a_percentile_needs_enough_pairs(percentile, needed):
+    assert min_pairs(percentile) == needed
+    cvae = shift_cvae((D,), 0.1)
+    distances = np.linspace(0.0, 0.4, needed)
+    cal = calibrate_radius(cvae, pairs(distances), percentile)
+    assert cal.to_dict()["num_pairs"] == needed
+    with pytest.raises(ValueError, match=f"at least {needed} held-out pairs"):
+        calibrate_radius(cvae, pairs(distances[:-1]), percentile)
+
+
+def test_the_largest_distance_needs_one_pair():
+    cal = calibrate_radius(shift_cvae((D,), 0.1), pairs([0.1, 0.3]), 100)
+    assert cal.radius == cal.max == pytest.approx(3.0, abs=1e-4)
+
+
+def test_nan_pairs_are_refused_with_their_count():
+    x, x_tilde = pairs(np.linspace(0.0, 0.4, 100))
+    x_tilde[3, 1] = np.nan
+    x[7, 0] = np.inf
+    with pytest.raises(ValueError, match="2 of 100 pairs with NaN or inf"):
+        calibrate_radius(shift_cvae((D,), 0.1), (x, x_tilde))
+    with pytest.raises(ValueError, match="2 of 100 pairs"):
+        perturbation_set_errors(shift_cvae((D,), 0.1), (x, x_tilde), 1.0)
+
+
+def test_pairs_outside_zero_one_are_refused():
+    x = np.full((100, 2, 2, 1), 0.5, "float32")
+    bernoulli = cvae_mnist_fc(hidden=8, latent_dim=2, input_shape=(2, 2, 1))
+    with pytest.raises(ValueError, match="`x_tilde`"):
+        calibrate_radius(bernoulli, (x, x * 255))
+    calibrate_radius(bernoulli, (x, x + 0.1))
+    # Gaussian: any values calibrate; the errors clip members to [0, 1].
+    gaussian = shift_cvae((D,), 0.1)
+    x, x_tilde = pairs(np.linspace(0.0, 0.4, 100))
+    calibrate_radius(gaussian, (x * 255, x_tilde * 255))
+    with pytest.raises(ValueError, match="`pairs`"):
+        perturbation_set_errors(gaussian, (x * 255, x_tilde * 255), 1.0)
