@@ -41,6 +41,8 @@ again; the callback's private state is read and set through
 """
 
 import contextlib
+import json
+import os
 import shutil
 import tempfile
 
@@ -89,15 +91,97 @@ def _check_model(model):
         raise TypeError(_validation.invalid("model", "a keras.Model", model))
 
 
+_TF_CONFIG_FORM = (
+    'a JSON object such as {"cluster": {"worker": ["host:port", ...]}, '
+    '"task": {"type": "worker", "index": 0}}'
+)
+
+
+def tf_config():
+    """The `TF_CONFIG` environment variable, parsed and checked (or {}).
+
+    Raises:
+        ValueError: naming `TF_CONFIG`, for a value that is not a JSON
+            object or whose `"cluster"` is not a cluster specification.
+    """
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        return {}
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            "Invalid value of the environment variable TF_CONFIG: expected "
+            f"{_TF_CONFIG_FORM}; it is not valid JSON ({e}). Received: "
+            f"TF_CONFIG={text!r}"
+        ) from None
+    cluster = config.get("cluster", {}) if isinstance(config, dict) else None
+    try:
+        if not isinstance(cluster, dict):
+            raise TypeError("not an object of jobs")
+        tf.train.ClusterSpec(cluster)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            "Invalid value of the environment variable TF_CONFIG: expected "
+            f"{_TF_CONFIG_FORM} ({e}). Received: TF_CONFIG={text!r}"
+        ) from None
+    return config
+
+
 def _cluster_size():
     """The number of workers (and chief) `TF_CONFIG` declares (0: none)."""
-    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    spec = resolver.cluster_spec().as_dict()
+    spec = tf.train.ClusterSpec(tf_config().get("cluster", {})).as_dict()
     return sum(
         len(tasks) if isinstance(tasks, list | tuple | dict) else 1
         for job, tasks in spec.items()
         if job in ("chief", "worker")
     )
+
+
+def _batch_axes(spec):
+    """Leading dimensions of the tensors of an element spec (None: unknown)."""
+    axes = []
+    for component in tf.nest.flatten(spec):
+        shape = getattr(component, "shape", None)
+        if shape is None or shape.rank is None:
+            continue
+        axes.append(shape[0] if shape.rank else "scalar")
+    return axes
+
+
+def check_batched(dataset, model, name="x"):
+    """Raises unless `dataset` looks batched (a leading batch axis).
+
+    A dataset is unbatched when one of its tensors is a scalar, when its
+    tensors' leading dimensions differ, or when its inputs have one axis
+    fewer than the model's (Functional and Sequential models). A batched
+    dataset whose every tensor shares a leading axis passes.
+
+    Raises:
+        ValueError: naming `name`, with the element spec.
+    """
+    spec = dataset.element_spec
+    axes = _batch_axes(spec)
+    known = {a for a in axes if a is not None}
+    unbatched = "scalar" in known or len(known) > 1
+    inputs = spec[0] if isinstance(spec, tuple) else spec
+    try:
+        model_inputs = model.inputs
+    except (AttributeError, ValueError):
+        model_inputs = None
+    shape = getattr(inputs, "shape", None)
+    if model_inputs and len(model_inputs) == 1 and shape is not None:
+        rank = len(model_inputs[0].shape)
+        unbatched |= shape.rank is not None and shape.rank == rank - 1
+    if unbatched:
+        raise ValueError(
+            _validation.invalid(
+                name,
+                "a batched tf.data.Dataset (`dataset.batch(global_batch_"
+                "size)`): every tensor with a leading batch axis",
+                f"a dataset with element_spec {spec}",
+            )
+        )
 
 
 def _check_strategy(model, strategy):
@@ -434,9 +518,13 @@ def fit_multi_worker(model, x, validation_data=None, **fit_kwargs):
     Raises:
         TypeError: if `model` is not a `keras.Model`, or in multi-worker
             mode if `x` is not a `tf.data.Dataset`.
-        ValueError: if `TF_CONFIG` declares several workers but the model
+        ValueError: if `TF_CONFIG` is not valid (not a JSON object, or
+            a malformed cluster), declares several workers but the model
             was not created under a `MultiWorkerMirroredStrategy`, or its
-            variables were created outside the strategy's scope.
+            variables were created outside the strategy's scope; or if a
+            dataset `x` or `validation_data` is not batched (a scalar
+            tensor, tensors of different leading dimensions, or inputs
+            with one axis fewer than the model's).
 
     Example:
 
@@ -454,6 +542,7 @@ def fit_multi_worker(model, x, validation_data=None, **fit_kwargs):
     2
     """
     _check_model(model)
+    tf_config()
     _check_strategy(model, model.distribute_strategy)
     multi_worker = is_multi_worker(model.distribute_strategy)
     if multi_worker and not isinstance(x, tf.data.Dataset):
@@ -467,8 +556,10 @@ def fit_multi_worker(model, x, validation_data=None, **fit_kwargs):
             )
         )
     if isinstance(x, tf.data.Dataset):
+        check_batched(x, model, "x")
         x = shard_by_data(x)
     if isinstance(validation_data, tf.data.Dataset):
+        check_batched(validation_data, model, "validation_data")
         validation_data = shard_by_data(validation_data)
     callbacks = fit_kwargs.get("callbacks")
     with multi_worker_support(model), _resumable_backups(callbacks):

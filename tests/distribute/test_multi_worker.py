@@ -42,9 +42,9 @@ import tensorflow as tf
 from keras_adv import _keras_internals as internals
 from keras_adv.distribute import _multi_worker
 from keras_adv.distribute import fit_multi_worker
-from keras_adv.distribute._multi_worker import is_multi_worker
 from keras_adv.distribute import multi_worker_support
 from keras_adv.distribute import shard_by_data
+from keras_adv.distribute._multi_worker import is_multi_worker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -260,6 +260,55 @@ def test_a_cluster_needs_the_model_in_a_multi_worker_scope(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps(config))
     with pytest.raises(ValueError, match="MultiWorkerMirroredStrategy"):
         fit_multi_worker(_model(), _dataset(), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ("{'cluster': {}}", "not valid JSON"),
+        ('{"cluster": {"worker": ["a:1"]', "not valid JSON"),
+        ('["worker"]', "JSON object"),
+        ('{"cluster": ["a:1"]}', "JSON object"),
+    ],
+)
+def test_a_malformed_tf_config_is_named(monkeypatch, value, match):
+    monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(ValueError, match=f"TF_CONFIG.*{match}|{match}.*"):
+        fit_multi_worker(_model(), _dataset(), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="environment variable TF_CONFIG"):
+        fit_multi_worker(_model(), _dataset(), epochs=1, verbose=0)
+
+
+def test_an_empty_tf_config_is_one_machine(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "")
+    fit_multi_worker(_model(), _dataset(), epochs=1, verbose=0)
+
+
+def _slices(y_shape=(8,), x_shape=(8, 3)):
+    x = np.zeros(x_shape, "float32")
+    return tf.data.Dataset.from_tensor_slices((x, np.zeros(y_shape, "int64")))
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        _slices(),  # scalar labels
+        _slices((8, 1)),  # leading axes 3 and 1
+        _slices((8, 3)),  # inputs (3,) for a model of inputs (None, 3)
+    ],
+)
+def test_an_unbatched_dataset_is_named(dataset):
+    with pytest.raises(ValueError, match="`x`.*batched tf.data.Dataset"):
+        fit_multi_worker(_model(), dataset, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="`validation_data`"):
+        fit_multi_worker(
+            _model(), _dataset(), validation_data=dataset, verbose=0
+        )
+
+
+def test_batched_datasets_pass_whatever_their_batch_size():
+    for dataset in (_dataset(), _slices((8, 1)).batch(8, drop_remainder=True)):
+        fit_multi_worker(_model(), dataset, epochs=1, verbose=0)
 
 
 def test_invalid_model():
