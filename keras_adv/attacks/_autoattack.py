@@ -3,6 +3,7 @@
 import functools
 import time
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -612,16 +613,27 @@ class AutoAttackReport:
         )
 
 
+# One compiled prediction per model (weakly) and `from_logits`: calls to
+# `evaluate` reuse its traces instead of retracing for every call.
+_PREDICTORS = weakref.WeakKeyDictionary()
+
+
 def _predictor(model, from_logits):
-    adapter = ModelLogits(model, from_logits)
+    """Numpy inputs -> numpy logits of `model`, compiled once."""
+    per_model = _PREDICTORS.setdefault(model, {})
+    predict = per_model.get(from_logits)
+    if predict is not None:
+        return predict
+    model_ref = weakref.ref(model)  # the cache must not keep it alive
 
     @tf.function(reduce_retracing=True)
     def run(x):
-        return adapter(x)
+        return ModelLogits(model_ref(), from_logits)(x)
 
     def predict(x):
         return np.asarray(run(tf.convert_to_tensor(x, tf.float32)))
 
+    per_model[from_logits] = predict
     return predict
 
 

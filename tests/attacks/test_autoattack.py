@@ -303,3 +303,19 @@ def test_rand_components_average_gradients_when_called_alone():
     for _, component in AutoAttack().components:
         adapter = component.model_logits(model)
         assert not isinstance(adapter, keras_adv.attacks.EOTModelLogits)
+
+
+def test_evaluate_compiles_its_prediction_once_per_model(problem):
+    import gc
+    import weakref
+
+    from keras_adv.attacks._autoattack import _predictor
+
+    model, _, x, _ = problem
+    assert _predictor(model, None) is _predictor(model, None)
+    other = keras.Sequential([keras.Input((16,)), keras.layers.Dense(4)])
+    _predictor(other, None)(x[:3])
+    ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert ref() is None  # the cache does not keep models alive
