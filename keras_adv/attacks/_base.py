@@ -336,6 +336,9 @@ class Attack:
         if not check:
             return x_adv, extras
         assertions = _validation.input_assertions(x, self.value_range, y)
+        classes = self._num_classes(model)
+        if y is not None and classes is not None:
+            assertions += _validation.label_assertions(y, classes)
         with tf.control_dependencies(assertions):
             return tf.identity(x_adv), tf.nest.map_structure(
                 tf.identity, extras
@@ -495,6 +498,23 @@ class Attack:
         if y is not None:
             # Labels are small: check them on the host before the attack.
             _validation.check_label_values(y, info["num_classes"])
+
+    def _num_classes(self, model):
+        """The model's number of classes if known without a forward pass.
+
+        From the eager probe, or the static output shape of a built
+        Functional or Sequential model; None otherwise (a subclassed model
+        attacked only inside graphs: its labels are then not range-checked
+        in the graph).
+        """
+        info = self._model_info.get(model)
+        if info is not None:
+            return info["num_classes"]
+        try:
+            classes = model.outputs[0].shape[-1]
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return None
+        return None if classes is None else int(classes)
 
     def check_input_types(self, x, y=None):
         """Trace-time checks: float `x`, numeric labels (raise TypeError)."""

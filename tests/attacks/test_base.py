@@ -116,3 +116,20 @@ def test_unregistered_callable_loss_attacks_but_does_not_serialise(m, x):
     assert x_adv.shape == x.shape
     with pytest.raises(ValueError, match="cannot be serialised"):
         attack.get_config()
+
+
+def test_labels_are_range_checked_inside_graphs_too():
+    # `perturb` (what training steps and evaluation graphs call) checks
+    # labels against the model's classes, as the eager call does.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
+    attack = PGD(eps=0.1, steps=1)
+    x = np.full((2, 3), 0.5, "float32")
+
+    @tf.function
+    def run(y):
+        return attack.perturb(model, x, y)
+
+    run(np.array([0, 3]))
+    for bad in ([0, 4], [-1, 0]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="y"):
+            run(np.array(bad))
