@@ -21,6 +21,7 @@ documentation come from the code users run.
 
 import dataclasses
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -51,6 +52,10 @@ _GUARD_SAMPLES = 500  # training samples watched by the FGSM-RS guard
 _GUARD_STEPS = 10  # PGD steps of the guard's attack
 _MONITOR_STEPS = 10  # PGD steps of the per-epoch monitor
 _EVAL_STEPS = 20  # PGD steps of the final evaluation
+# After fit: clean accuracy on this many training samples (spread over the
+# data) against always predicting their most frequent class.
+_CHANCE_SAMPLES = 1000
+_CHANCE_MARGIN = 0.05
 # Objective arguments by method (Free-m: every minibatch replayed m times).
 _OBJECTIVE_SETTINGS = {
     "trades": {"beta": 6.0},
@@ -66,9 +71,13 @@ class TrainingRun:
     Attributes:
         model: The trained `keras.Model` (the adversarial step is removed
             after `fit`: it saves and loads as a plain Keras model).
-        history: The `keras.callbacks.History` of `fit`: `loss`,
-            `accuracy`, `adv_loss` and `adv_accuracy` (adversarial
-            methods), `guard_robust_accuracy` (FGSM-RS), `val_*` keys with
+        history: The `keras.callbacks.History` of `fit`: `loss` (the loss
+            minimised) and the accuracy on the batches trained on:
+            `adv_accuracy` (on `x_adv`) for the methods that train on
+            adversarial examples alone (`"pgd"`, `"fgsm_rs"`, `"n_fgsm"`,
+            `"free"`), `accuracy` (clean), `adv_loss` and `adv_accuracy`
+            for `"trades"`, `accuracy` for `"clean"`;
+            `guard_robust_accuracy` (FGSM-RS), `val_*` keys (clean) with
             validation data and the monitor's `val_robust_accuracy`.
         train_seconds: Float, wall-clock seconds spent in `fit`.
         stopped_epoch: Int or None, the epoch (0-based) after which the
@@ -76,6 +85,10 @@ class TrainingRun:
             previous epoch's weights; None if it did not fire.
         report: A `keras_adv.evaluation.RobustnessReport` of the final
             evaluation, or None if the recipe did not evaluate.
+        warnings: Tuple of strings, what makes the run questionable (each
+            also issued as a `UserWarning`): a model that classifies its
+            training data no better than always predicting the most
+            frequent class. Empty if none.
     """
 
     model: keras.Model
@@ -83,6 +96,7 @@ class TrainingRun:
     train_seconds: float
     stopped_epoch: int | None = None
     report: RobustnessReport | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def epochs(self):
@@ -133,6 +147,29 @@ def _num_classes(model):
         return int(model.outputs[0].shape[-1])
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
+
+
+def _chance_warning(model, x, y):
+    """A message if the model does no better than a constant guess.
+
+    The clean accuracy on up to `_CHANCE_SAMPLES` training samples spread
+    over the data, against always predicting their most frequent class.
+    """
+    index = np.unique(np.linspace(0, len(x) - 1, _CHANCE_SAMPLES).astype(int))
+    x, y = x[index], y[index]
+    outputs = model.predict(x, batch_size=256, verbose=0)
+    accuracy = float(np.mean(np.argmax(outputs, axis=-1) == y))
+    majority = float(np.max(np.bincount(y)) / len(y))
+    if accuracy > majority + _CHANCE_MARGIN:
+        return None
+    return (
+        f"The trained model classifies {accuracy:.1%} of {len(y)} "
+        "training samples correctly (clean inputs), no better than always "
+        f"predicting their most frequent class ({majority:.1%}): it has "
+        "not learned the task, and robustness measured on it means "
+        "nothing. Train for more epochs, with a smaller eps or a longer "
+        "eps warm-up, or check the data and labels."
+    )
 
 
 def _callbacks(
@@ -270,6 +307,11 @@ def robust_fit(
             Defaults to `0`.
         verbose: Verbosity of `fit` (0, 1 or 2). Defaults to `0`.
 
+    After `fit`, the clean accuracy on up to 1,000 training samples
+    (spread over the data) is compared with always predicting their most
+    frequent class: a model no better than that (within 5 points) gets a
+    `UserWarning`, also kept in `TrainingRun.warnings`.
+
     Returns:
         A `TrainingRun` (`report` is None).
 
@@ -284,10 +326,13 @@ def robust_fit(
     >>> x = np.random.default_rng(0).uniform(size=(64, 4)).astype("float32")
     >>> y = (x[:, 0] > 0.5).astype("int64")
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> model.compile(keras.optimizers.Adam(0.1),
+    ...     keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    ...     metrics=["accuracy"])
     >>> run = keras_adv.recipes.robust_fit(
-    ...     model, (x, y), epochs=2, eps=0.1, steps=2)
-    >>> run.epochs, sorted(run.history.history)
-    (2, ['accuracy', 'adv_accuracy', 'adv_loss', 'loss'])
+    ...     model, (x, y), method="trades", epochs=2, eps=0.1, steps=2)
+    >>> run.epochs, sorted(run.history.history), run.warnings
+    (2, ['accuracy', 'adv_accuracy', 'adv_loss', 'loss'], ())
 
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
@@ -360,11 +405,15 @@ def robust_fit(
     )
     seconds = time.perf_counter() - start
     guards = [cb for cb in callbacks if isinstance(cb, OverfittingGuard)]
+    chance = _chance_warning(model, x, y)
+    if chance is not None:
+        warnings.warn(chance, UserWarning, stacklevel=2)
     return TrainingRun(
         model=model,
         history=history,
         train_seconds=seconds,
         stopped_epoch=guards[0].stopped_epoch if guards else None,
+        warnings=() if chance is None else (chance,),
     )
 
 

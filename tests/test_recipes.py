@@ -132,7 +132,8 @@ def test_single_step_methods_train_and_leave_a_plain_model(method, tmp_path):
     model, x, y = _line_problem(learning_rate=0.1)
     run = recipes.robust_fit(model, (x, y), method=method, epochs=2, eps=0.1)
     assert run.epochs == 2
-    assert {"adv_loss", "adv_accuracy"} <= set(run.history.history)
+    # Trained on x_adv alone: the loss and the accuracy on x_adv, once each.
+    assert sorted(run.history.history) == ["adv_accuracy", "loss"]
     path = str(tmp_path / "m.keras")
     run.model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -152,6 +153,7 @@ def test_monitor_then_tensorboard_last(tmp_path):
 
 
 # ------------------------------------------------------------- training
+@pytest.mark.filterwarnings("ignore:The trained model classifies")
 def test_clean_recipe_equals_plain_fit():
     x = np.random.default_rng(1).uniform(size=(64, 4)).astype("float32")
     y = (x[:, 0] > x[:, 1]).astype("int64")
@@ -205,6 +207,32 @@ def test_monitor_and_guard_on_the_line_model(tmp_path):
     for a, b in zip(run.model.get_weights(), weights):
         np.testing.assert_array_equal(a, b)
     assert {"train", "validation"} <= set(os.listdir(tmp_path))
+
+
+def test_a_model_at_chance_accuracy_is_reported():
+    # Frozen weights that always predict class 0, on balanced data: 50%,
+    # exactly the most frequent class's share.
+    model, x, y = _line_problem()
+    model.set_weights([np.zeros((1, 2)), np.array([1.0, 0.0])])
+    with pytest.warns(UserWarning, match="no better than always") as record:
+        run = recipes.robust_fit(model, (x, y), method="clean", epochs=1)
+    (message,) = run.warnings
+    assert str(record[0].message) == message
+    assert "classifies 50.0% of 64 training samples" in message
+    assert "most frequent class (50.0%)" in message
+
+
+def test_chance_check_spreads_its_samples_over_sorted_data():
+    # 3,000 samples sorted by class: the first 1,000 would all be class 0
+    # (a perfect model would look like a constant guess).
+    model, _, _ = _line_problem()
+    x = np.linspace(0.0, 1.0, 3000, dtype="float32").reshape(-1, 1)
+    x = x[np.abs(x[:, 0] - 0.5) > 0.3]
+    y = (x[:, 0] > 0.5).astype("int64")
+    assert recipes._chance_warning(model, x, y) is None
+    constant = np.zeros_like(y)
+    message = recipes._chance_warning(model, x, constant)
+    assert "of 1000 training samples" in message
 
 
 # ------------------------------------------------------------ arguments

@@ -9,6 +9,8 @@ from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.callbacks import _install
 from keras_adv.training import _registry as objectives
+from keras_adv.training._step import ADV_ACCURACY
+from keras_adv.training._step import ADV_LOSS
 from keras_adv.training._step import AdversarialStep
 
 
@@ -39,13 +41,23 @@ class AdversarialTraining(keras.callbacks.Callback):
     own step and the epoch logs have no `adv_*` keys. The eps warm-up is a
     variable read inside the graph: eps ramps linearly from
     `eps / eps_warmup_epochs` at `start_epoch` to `eps`, without
-    retracing. Catastrophic overfitting (FGSM-RS) is watched by the
-    separate `OverfittingGuard` callback.
+    retracing. A warm-up that `fit(epochs=...)` does not finish (eps never
+    reached, or reached in the last epoch only) warns at train begin.
+    Catastrophic overfitting (FGSM-RS) is watched by the separate
+    `OverfittingGuard` callback.
 
-    Logs: `adv_loss` (cross-entropy on `x_adv`) and `adv_accuracy` on the
-    training batches, epoch means over all replicas. For the substitution
-    objectives they reuse the predictions the step already makes on
-    `x_adv` (no extra forward pass).
+    Logs, each quantity once (epoch means over all replicas): `loss` is
+    the loss being minimised; `adv_accuracy` is the accuracy on the
+    training batches' `x_adv`. When the model trains on `x_adv` alone
+    (`"adversarial"`, `"fgsm_rs"` with `adv_weight=1`, ...), Keras'
+    compiled metrics measured `x_adv` and are logged with an `adv_` prefix
+    (`adv_accuracy`), and `loss` is the adversarial loss (`adv_loss`, the
+    cross-entropy on `x_adv`, is added only if the objective adds a term
+    to it). Otherwise (TRADES, VAT, `adv_weight < 1`) they keep their
+    names (measured on the batch trained on: clean, or clean and
+    adversarial) and `adv_loss` is added. Validation keys (`val_*`) are
+    clean, as in Keras. The adversarial metrics reuse the predictions the
+    step already makes on `x_adv` (no extra forward pass).
 
     Args:
         attack: A `keras_adv.attacks.Attack` (e.g. `PGD(eps=0.3, steps=7)`)
@@ -77,8 +89,8 @@ class AdversarialTraining(keras.callbacks.Callback):
     >>> cb = keras_adv.callbacks.AdversarialTraining(
     ...     keras_adv.attacks.PGD(eps=0.05, steps=3))
     >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[cb])
-    >>> sorted(k for k in history.history if k.startswith("adv_"))
-    ['adv_accuracy', 'adv_loss']
+    >>> sorted(history.history)  # accuracy on x_adv: adv_accuracy
+    ['adv_accuracy', 'loss']
 
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
@@ -128,6 +140,41 @@ class AdversarialTraining(keras.callbacks.Callback):
             return 1.0
         return min(1.0, (relative + 1) / self.eps_warmup_epochs)
 
+    def _check_schedule(self, epochs):
+        """Warns when `fit(epochs=...)` makes the schedule meaningless."""
+        start, warmup = self.start_epoch, self.eps_warmup_epochs
+        if start >= epochs:
+            warnings.warn(
+                f"AdversarialTraining(start_epoch={start}) with "
+                f"fit(epochs={epochs}): no epoch is adversarial, training "
+                "is entirely clean.",
+                stacklevel=2,
+            )
+            return
+        if not warmup or start + warmup < epochs:
+            return
+        scale = self.eps_scale(epochs - 1)
+        try:
+            eps = f"eps {float(self.attack.eps):g}"
+        except (TypeError, ValueError):
+            eps = "the attack's eps"
+        if scale < 1.0:
+            reached = (
+                f"{eps} is never reached: the last epoch trains at "
+                f"{scale:.0%} of it"
+            )
+        else:
+            reached = f"{eps} is reached in the last epoch only"
+        warnings.warn(
+            f"AdversarialTraining(eps_warmup_epochs={warmup}"
+            + (f", start_epoch={start}" if start else "")
+            + f") with fit(epochs={epochs}): {reached}, so the model "
+            f"will not be robust at {eps}. Train for more epochs after "
+            "the warm-up (the recipes warm up over the first third of the "
+            "epochs) or shorten `eps_warmup_epochs`.",
+            stacklevel=2,
+        )
+
     # -------------------------------------------------------------- hooks
     def on_train_begin(self, logs=None):
         model = self.model
@@ -138,13 +185,8 @@ class AdversarialTraining(keras.callbacks.Callback):
                 f"Received: model {model.name!r} that is not compiled."
             )
         epochs = (self.params or {}).get("epochs")
-        if epochs is not None and self.start_epoch >= epochs:
-            warnings.warn(
-                f"AdversarialTraining(start_epoch={self.start_epoch}) with "
-                f"fit(epochs={epochs}): no epoch is adversarial, training "
-                "is entirely clean.",
-                stacklevel=2,
-            )
+        if epochs is not None:
+            self._check_schedule(epochs)
         with model.distribute_strategy.scope():
             self._eps_scale = tf.Variable(
                 1.0,
@@ -153,8 +195,8 @@ class AdversarialTraining(keras.callbacks.Callback):
                 name="adv_eps_scale",
             )
             self._trackers = (
-                keras.metrics.Mean(name="adv_loss"),
-                keras.metrics.Mean(name="adv_accuracy"),
+                keras.metrics.Mean(name=ADV_LOSS),
+                keras.metrics.Mean(name=ADV_ACCURACY),
             )
         step = AdversarialStep(
             self.objective,
@@ -185,14 +227,17 @@ class AdversarialTraining(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not self.active:
             return
-        loss_tracker, accuracy_tracker = self._trackers
-        if float(loss_tracker.count.numpy()) == 0.0:
+        keys = (ADV_LOSS, ADV_ACCURACY)
+        if float(self._trackers[0].count.numpy()) == 0.0:
             # No labelled adversarial batch this epoch (VAT without y).
-            logs.pop("adv_loss", None)
-            logs.pop("adv_accuracy", None)
+            for key in keys:
+                logs.pop(key, None)
             return
-        logs["adv_loss"] = float(loss_tracker.result())
-        logs["adv_accuracy"] = float(accuracy_tracker.result())
+        # The exact epoch means, for the keys the step logged (no
+        # `adv_loss` when Keras' `loss` is already the adversarial one).
+        for key, tracker in zip(keys, self._trackers):
+            if key in logs:
+                logs[key] = float(tracker.result())
 
     def on_train_end(self, logs=None):
         self.restore()

@@ -5,6 +5,8 @@ import keras
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv.training import _registry as objectives
+from keras_adv.training._step import ADV_ACCURACY
+from keras_adv.training._step import ADV_LOSS
 from keras_adv.training._step import AdversarialStep
 
 
@@ -16,10 +18,17 @@ class AdversarialModel(keras.Model):
     builds `x_adv` with the objective (before the gradient tape) and calls
     Keras' own `train_step` on the objective's batch; objectives with an
     extra term (TRADES, VAT) add it in `compute_loss`, the way
-    `keras.distillation.Distiller` adds its terms; `adv_loss` and
-    `adv_accuracy` come from `compute_metrics` and two trackers that are
-    part of `metrics` (reset every epoch with the compiled metrics). Keras
-    keeps loss scaling, regularisers, metrics and distribution.
+    `keras.distillation.Distiller` adds its terms; the adversarial metrics
+    come from `compute_metrics` and two trackers that are part of
+    `metrics` (reset every epoch with the compiled metrics). Keras keeps
+    loss scaling, regularisers, metrics and distribution.
+
+    Logs name what they measure, each once: `loss` is the loss being
+    minimised and `adv_accuracy` the accuracy on `x_adv`. Trained on
+    `x_adv` alone (the default objective), the compiled metrics measured
+    `x_adv` and carry an `adv_` prefix; otherwise (TRADES, VAT,
+    `adv_weight < 1`) they keep their names and `adv_loss` is added (see
+    `keras_adv.callbacks.AdversarialTraining`).
 
     `call` is `base_model`'s forward pass; `evaluate`/`predict` are clean.
     After training, deploy `base_model` (the plain model, with the trained
@@ -53,7 +62,7 @@ class AdversarialModel(keras.Model):
     >>> y = (x[:, 0] > 0.5).astype("int64")
     >>> history = model.fit(x, y, epochs=1, verbose=0)
     >>> sorted(history.history)
-    ['accuracy', 'adv_accuracy', 'adv_loss', 'loss']
+    ['adv_accuracy', 'loss']
 
     Reference:
         Madry et al., "Towards Deep Learning Models Resistant to Adversarial
@@ -89,8 +98,8 @@ class AdversarialModel(keras.Model):
             )
         self.objective = objectives.get(objective, attack, **objective_kwargs)
         self.base_model = base_model
-        self.adv_loss_tracker = keras.metrics.Mean(name="adv_loss")
-        self.adv_accuracy_tracker = keras.metrics.Mean(name="adv_accuracy")
+        self.adv_loss_tracker = keras.metrics.Mean(name=ADV_LOSS)
+        self.adv_accuracy_tracker = keras.metrics.Mean(name=ADV_ACCURACY)
         self.adversarial_step = AdversarialStep(
             self.objective,
             owner="AdversarialModel",
@@ -136,9 +145,7 @@ class AdversarialModel(keras.Model):
         logs = super().test_step(data)
         # The adversarial trackers measure training batches only.
         return {
-            k: v
-            for k, v in logs.items()
-            if k not in ("adv_loss", "adv_accuracy")
+            k: v for k, v in logs.items() if k not in (ADV_LOSS, ADV_ACCURACY)
         }
 
     def get_config(self):

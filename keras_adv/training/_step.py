@@ -11,6 +11,13 @@ duration of `fit`:
 * `compute_loss`: the compiled loss plus the objective's extra term;
 * `compute_metrics`: the compiled metrics plus `adv_loss`/`adv_accuracy`.
 
+Every quantity is logged once, under a name that says what it measures
+(`adversarial_logs`): `loss` is always the loss being minimised; when the
+model trains on `x_adv` alone, Keras' compiled metrics measured `x_adv`
+and carry an `adv_` prefix (`adv_accuracy`), and `adv_loss` is logged
+only if an extra term makes `loss` differ from it; otherwise they keep
+their names and `adv_loss`/`adv_accuracy` measure `x_adv` besides.
+
 The batch being trained is passed from `train_step` to the two hooks
 through a per-thread slot, set only while the step is traced.
 """
@@ -29,8 +36,41 @@ from keras_adv._outputs import sparse_labels
 from keras_adv._validation import input_assertions
 from keras_adv.distribute._replicas import scale_for_replicas
 
+ADV_PREFIX = "adv_"
 ADV_LOSS = "adv_loss"
 ADV_ACCURACY = "adv_accuracy"
+LOSS = "loss"  # Keras' key of the loss being minimised
+
+
+def adversarial_logs(logs, loss, accuracy, on_x_adv, with_loss):
+    """The step's logs, each quantity once, named after what it measures.
+
+    Args:
+        logs: The logs of the model's own step (`loss` and the compiled
+            metrics, maybe already `adv_loss`/`adv_accuracy` trackers).
+        loss: The cross-entropy on `x_adv` (the `adv_loss` tracker's
+            result).
+        accuracy: The accuracy on `x_adv` (the `adv_accuracy` tracker's
+            result).
+        on_x_adv: Whether the compiled metrics of `logs` were measured on
+            `x_adv` alone (the model trained on the adversarial batch
+            only): they become `adv_<name>`.
+        with_loss: Whether to log `adv_loss`; False when `loss` already is
+            the loss on `x_adv` (trained on `x_adv` alone, no extra term).
+
+    Returns:
+        A new dict.
+    """
+    trackers = (ADV_LOSS, ADV_ACCURACY)
+    logs = {
+        k if k == LOSS or k in trackers or not on_x_adv else ADV_PREFIX + k: v
+        for k, v in logs.items()
+        if k != ADV_LOSS
+    }
+    if with_loss:
+        logs[ADV_LOSS] = loss
+    logs[ADV_ACCURACY] = accuracy
+    return logs
 
 
 class _Slot(threading.local):
@@ -194,7 +234,7 @@ class AdversarialStep:
             )
             batch = _Batch(self, x, y, sample_weight, None, eps, seed)
             self._update_trackers(model, batch, adv_pred)
-            return self._with_tracker_results(logs)
+            return self._with_tracker_results(logs, on_x_adv=True)
         x_adv = objective.adversarial_examples(attack_model, x, y, eps, seed)
         train_x, train_y, train_sw = objective.training_data(
             x, y, sample_weight, x_adv
@@ -212,8 +252,9 @@ class AdversarialStep:
                 "use the Madry objective (which only substitutes the batch)."
             )
         if not batch.metrics_called:
+            # The model's own step logged what it measured: keep it all.
             self._update_trackers(model, batch, None)
-            logs = self._with_tracker_results(logs)
+            logs = self._with_tracker_results(logs, on_x_adv=False)
         return logs
 
     def _has_extra_loss(self):
@@ -255,7 +296,7 @@ class AdversarialStep:
     def compute_metrics(
         self, model, base_compute_metrics, x, y, y_pred, sample_weight
     ):
-        """The model's metrics plus `adv_loss` and `adv_accuracy`."""
+        """The model's metrics and the adversarial ones, each logged once."""
         batch = _SLOT.batch
         if batch is None or batch.step is not self:
             return base_compute_metrics(x, y, y_pred, sample_weight)
@@ -267,10 +308,14 @@ class AdversarialStep:
         self._update_trackers(model, batch, batch.adv_pred)
         if y is None:
             # Keras cannot update compiled metrics without labels.
-            logs = {"loss": _loss_result(model)}
+            logs = {LOSS: _loss_result(model)}
         else:
             logs = base_compute_metrics(x, y, y_pred, sample_weight)
-        return self._with_tracker_results(logs)
+        # Keras' metrics measured x_adv alone when the adversarial
+        # predictions are the step's own (the substitution objectives).
+        return self._with_tracker_results(
+            logs, on_x_adv=batch.adv_pred is y_pred
+        )
 
     # ---------------------------------------------------------- metrics
     def _update_trackers(self, model, batch, adv_pred):
@@ -298,12 +343,17 @@ class AdversarialStep:
         loss_tracker.update_state(ce, sample_weight=weight)
         accuracy_tracker.update_state(correct, sample_weight=weight)
 
-    def _with_tracker_results(self, logs):
-        logs = dict(logs)
+    def _with_tracker_results(self, logs, on_x_adv):
+        # Trained on x_adv alone without an extra term, `loss` is the
+        # compiled loss on x_adv: adv_loss would repeat it.
         loss_tracker, accuracy_tracker = self.trackers
-        logs[ADV_LOSS] = loss_tracker.result()
-        logs[ADV_ACCURACY] = accuracy_tracker.result()
-        return logs
+        return adversarial_logs(
+            logs,
+            loss_tracker.result(),
+            accuracy_tracker.result(),
+            on_x_adv=on_x_adv,
+            with_loss=not on_x_adv or self._has_extra_loss(),
+        )
 
 
 def _loss_result(model):

@@ -147,7 +147,7 @@ def test_degenerate_settings_equal_plain_fit(data, callback):
     history = fit(adv, data, callbacks=[callback], epochs=2)
     assert_weights_close(plain, adv, atol=1e-5)
     # Before start_epoch nothing adversarial runs or is reported.
-    assert ("adv_loss" in history.history) == (callback.start_epoch < 2)
+    assert ("adv_accuracy" in history.history) == (callback.start_epoch < 2)
 
 
 def test_adversarial_training_changes_weights(data):
@@ -186,16 +186,47 @@ def test_model_kinds_train_like_sequential(data, build, objective):
     assert_weights_differ(plain, reference)  # the objective changed training
 
 
-def test_adv_accuracy_is_training_accuracy_on_x_adv(data):
-    # With adv_weight=1 the step trains on x_adv: the compiled accuracy and
-    # adv_accuracy measure the same predictions.
-    model = compile_model(sequential())
+def test_trained_on_x_adv_alone_each_quantity_is_logged_once(data):
+    # adv_weight=1 trains on x_adv: Keras' loss and accuracy measure x_adv.
+    # They are logged once, the accuracy as adv_accuracy. Weights frozen
+    # and a deterministic FGSM: both are known exactly.
+    model = compile_model(sequential(), optimizer=keras.optimizers.SGD(0.0))
     history = fit(
-        model, data, callbacks=[AdversarialTraining(PGD(eps=0.3, steps=3))]
+        model,
+        data,
+        callbacks=[AdversarialTraining(FGSM(eps=0.3))],
+        validation_data=data,
     )
     h = history.history
-    np.testing.assert_allclose(h["adv_accuracy"], h["accuracy"], atol=1e-6)
-    np.testing.assert_allclose(h["adv_loss"], h["loss"], rtol=1e-5)
+    assert sorted(h) == ["adv_accuracy", "loss", "val_accuracy", "val_loss"]
+    x, y = data
+    x_adv = FGSM(eps=0.3)(model, x, y)
+    logits = model.predict(x_adv, verbose=0)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    np.testing.assert_allclose(h["loss"], [float(ce(y, logits))], rtol=1e-5)
+    accuracy = np.mean(np.argmax(logits, -1) == y)
+    np.testing.assert_allclose(h["adv_accuracy"], [accuracy], atol=1e-6)
+    clean = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert h["val_accuracy"] == [pytest.approx(clean["accuracy"])]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(adv_weight=0.5), dict(objective="trades", beta=1.0)],
+    ids=["mixed", "trades"],
+)
+def test_trained_on_clean_batches_adversarial_metrics_are_added(data, kwargs):
+    # The compiled metrics measure the batch trained on (clean, or clean and
+    # adversarial); adv_loss and adv_accuracy measure x_adv besides.
+    model = compile_model(sequential())
+    callback = AdversarialTraining(PGD(eps=0.3, steps=3), **kwargs)
+    history = fit(model, data, callbacks=[callback])
+    assert sorted(history.history) == [
+        "accuracy",
+        "adv_accuracy",
+        "adv_loss",
+        "loss",
+    ]
 
 
 def test_adversarial_batches_are_harder(data):
@@ -216,6 +247,7 @@ def test_user_train_step_is_called(data):
     assert int(model.calls.numpy()) == 3  # 96 samples / 32
 
 
+@pytest.mark.filterwarnings("ignore:AdversarialTraining.*eps_warmup_epochs")
 def test_eps_warmup_does_not_retrace(data):
     CountingModel.traces = 0
     model = CountingModel(sequential().layers)
@@ -394,7 +426,7 @@ def test_failed_fit_leaves_no_adversarial_step_behind(data, tmp_path):
     with pytest.raises(KeyError):
         fit(model, data, callbacks=[callback, RaisingCallback()])
     history = fit(model, data)
-    assert "adv_loss" not in history.history
+    assert "adv_accuracy" not in history.history
     assert not is_wrapped(model)
     with pytest.raises(KeyError):
         fit(model, data, callbacks=[callback, RaisingCallback()])
@@ -421,7 +453,7 @@ def test_no_attack_runs_before_start_epoch(data):
     model = compile_model(sequential())
     callback = AdversarialTraining(PGD(eps=0.2, steps=2), start_epoch=1)
     history = fit(model, data, epochs=1, callbacks=[callback])
-    assert "adv_loss" not in history.history
+    assert "adv_accuracy" not in history.history
     assert callback.attack.tracing_count(model) == 0
 
 
@@ -430,7 +462,47 @@ def test_start_epoch_beyond_epochs_warns(data):
     callback = AdversarialTraining(PGD(eps=0.2, steps=2), start_epoch=3)
     with pytest.warns(UserWarning, match="entirely clean"):
         history = fit(model, data, epochs=2, callbacks=[callback])
-    assert "adv_loss" not in history.history
+    assert "adv_accuracy" not in history.history
+
+
+@pytest.mark.parametrize(
+    "epochs, start, expected",
+    [
+        (3, 0, r"eps 0.2 is never reached: the last epoch trains at 60%"),
+        (5, 0, r"eps 0.2 is reached in the last epoch only"),
+        (6, 2, r"eps 0.2 is never reached: the last epoch trains at 80%"),
+    ],
+)
+def test_unfinished_eps_warmup_warns_at_train_begin(
+    data, epochs, start, expected
+):
+    # Warm-up over 5 epochs: eps * 1/5, 2/5, ... from start_epoch.
+    callback = AdversarialTraining(
+        PGD(eps=0.2, steps=1), start_epoch=start, eps_warmup_epochs=5
+    )
+
+    warned = []
+
+    class FirstEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 0:
+                warned.append(len(record))
+
+    model = compile_model(sequential())
+    with pytest.warns(UserWarning, match=expected) as record:
+        fit(model, data, epochs=epochs, callbacks=[callback, FirstEpoch()])
+    assert warned == [1]  # at train begin, before the first epoch
+    assert f"fit(epochs={epochs})" in str(record[0].message)
+    assert "will not be robust at eps 0.2" in str(record[0].message)
+
+
+def test_finished_eps_warmup_does_not_warn(data):
+    import warnings
+
+    callback = AdversarialTraining(PGD(eps=0.2, steps=1), eps_warmup_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit(compile_model(sequential()), data, epochs=2, callbacks=[callback])
 
 
 def test_targeted_attack_is_refused():
@@ -547,7 +619,9 @@ def test_vat_without_labels(data):
         verbose=0,
         callbacks=[AdversarialTraining(PGD(eps=0.5), "vat", alpha=10.0)],
     )
-    assert "adv_loss" not in history.history  # nothing labelled to measure
+    # Nothing labelled to measure.
+    assert "adv_loss" not in history.history
+    assert "adv_accuracy" not in history.history
     assert any(
         not np.allclose(a, b) for a, b in zip(before, model.get_weights())
     )

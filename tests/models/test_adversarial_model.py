@@ -61,9 +61,10 @@ def trained(data):
 def test_logs(trained):
     _, history = trained
     h = history.history
-    assert {"loss", "accuracy", "adv_loss", "adv_accuracy"} <= set(h)
-    assert "val_loss" in h and "val_adv_loss" not in h
-    np.testing.assert_allclose(h["adv_accuracy"], h["accuracy"], atol=1e-6)
+    # Trained on x_adv alone: Keras' loss and accuracy measure x_adv, each
+    # logged once; validation is clean.
+    assert sorted(h) == ["adv_accuracy", "loss", "val_accuracy", "val_loss"]
+    assert 0.0 <= min(h["adv_accuracy"]) <= max(h["adv_accuracy"]) <= 1.0
 
 
 def test_same_engine_as_callback(data, trained):
@@ -116,7 +117,10 @@ def test_other_objectives(data, objective):
         AdversarialModel(base(), PGD(eps=0.1, steps=2), objective=objective)
     )
     history = model.fit(*data, epochs=1, verbose=0)
-    assert np.isfinite(history.history["adv_loss"][0])
+    h = history.history
+    assert np.isfinite(h["adv_accuracy"][0]) and np.isfinite(h["loss"][0])
+    # adv_loss only where `loss` is not already the adversarial one.
+    assert ("adv_loss" in h) == (objective != "fgsm-rs")
 
 
 def test_errors():
