@@ -8,9 +8,15 @@ images shipped with the package (offline, float32 in `[0, 1]`);
 (`mnist-subset`, `tfds:NAME`, `npz:PATH`). `make_pairs`, `pair_dataset` and
 `mnist_subset_pairs` build the `(x, x~)` pairs (L-inf noise, or rotation,
 scaling and translation) that a learned perturbation set trains on.
+`pseudo_labelled_dataset` and `make_pseudo_labelled` label a GAN's samples
+with a classifier, and `mix_datasets` mixes them with the real data at an
+exact share per batch (training on generated data, Gowal et al. 2021).
 """
 
 from keras_adv import _api
+from keras_adv.datasets._generated import make_pseudo_labelled
+from keras_adv.datasets._generated import mix_datasets
+from keras_adv.datasets._generated import pseudo_labelled_dataset
 from keras_adv.datasets._loaders import from_spec
 from keras_adv.datasets._loaders import load_npz
 from keras_adv.datasets._loaders import load_tfds
@@ -31,6 +37,11 @@ __all__ += [
     "make_pairs",
     "mnist_subset_pairs",
     "pair_dataset",
+]
+__all__ += [
+    "make_pseudo_labelled",
+    "mix_datasets",
+    "pseudo_labelled_dataset",
 ]
 
 # Helpers that were public before 0.2 (see CHANGELOG.md): still importable
