@@ -34,6 +34,7 @@ from keras_adv import _random
 from keras_adv import losses as margin
 from keras_adv._outputs import sparse_labels
 from keras_adv._validation import input_assertions
+from keras_adv._validation import label_assertions
 from keras_adv.distribute._replicas import scale_for_replicas
 
 ADV_PREFIX = "adv_"
@@ -196,6 +197,23 @@ class AdversarialStep:
             x, y if self.objective.needs_labels() else None
         )
 
+    def label_checks(self, model, x, y):
+        """In-graph: the labels `y` are classes of `model`'s outputs.
+
+        Integers in `[0, classes)` (one-hot rows `classes` wide), `-1`
+        (unlabelled) too for objectives that take unlabelled batches
+        (VAT). One min and one max over the labels: a negligible cost.
+        Without a known number of classes (a subclassed model whose
+        output shape cannot be inferred) the check is left to the loss.
+        """
+        if y is None:
+            return []
+        classes = _output_classes(model, x)
+        if classes is None:
+            return []
+        unlabelled = not self.objective.needs_labels()
+        return label_assertions(y, classes, unlabelled=unlabelled)
+
     # ------------------------------------------------------------ seeds
     def seed(self, model):
         """A stateless seed: the attack's seed, the step, the replica id."""
@@ -223,6 +241,7 @@ class AdversarialStep:
             eps = eps * ops.cast(self.eps_scale, "float32")
         labels = y if objective.needs_labels() else None
         checks = input_assertions(x, objective.attack.value_range, labels)
+        checks += self.label_checks(attack_model, x, y)
         with tf.control_dependencies(checks):
             x = tf.identity(x)
         seed = self.seed(model)
@@ -354,6 +373,21 @@ class AdversarialStep:
             on_x_adv=on_x_adv,
             with_loss=not on_x_adv or self._has_extra_loss(),
         )
+
+
+def _output_classes(model, x):
+    """The static number of classes `model` outputs for `x`, or None."""
+    try:
+        shape = model.outputs[0].shape
+    except (AttributeError, IndexError, TypeError, ValueError):
+        try:  # a subclassed model: its symbolic output (no computation)
+            inputs = keras.KerasTensor(x.shape, x.dtype)
+            shape = model.compute_output_spec(inputs).shape
+        except Exception:  # noqa: BLE001 - any model; the loss still checks
+            return None
+    if len(shape) != 2 or shape[-1] is None:
+        return None
+    return int(shape[-1])
 
 
 def _loss_result(model):
