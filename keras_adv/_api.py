@@ -2,18 +2,25 @@
 
 import importlib
 import warnings
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TypeVar
 
 import keras
 
 PACKAGE = "keras_adv"
 
+T = TypeVar("T", bound=type)
 
-def register(cls):
+
+def register(cls: T) -> T:
     """Registers `cls` as serializable under the `keras_adv>` prefix."""
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
-def deprecated_names(module, moved):
+def deprecated_names(
+    module: str, moved: Mapping[str, tuple[str, str]]
+) -> Callable[[str], object]:
     """A module `__getattr__` for names that left the public API.
 
     Use as `__getattr__ = deprecated_names(__name__, {...})` in a package's
@@ -28,7 +35,7 @@ def deprecated_names(module, moved):
         not in `moved`.
     """
 
-    def getattr_(name):
+    def getattr_(name: str) -> object:
         if name not in moved:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         home, attribute = moved[name]

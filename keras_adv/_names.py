@@ -9,10 +9,13 @@ working. Lookups ignore case.
 """
 
 import difflib
+from collections.abc import Collection
+from collections.abc import Mapping
+from typing import Any
 
 #: Attacks by name: `(class name, constructor arguments)`. Seeded attacks
 #: use seed 0, so that a name always means the same attack.
-ATTACKS = {
+ATTACKS: dict[str, tuple[str, dict[str, Any]]] = {
     "fgsm": ("FGSM", {}),
     "pgd": ("PGD", {"steps": 10, "seed": 0}),
     "pgd20": ("PGD", {"steps": 20, "seed": 0}),
@@ -25,13 +28,13 @@ ATTACKS = {
     "autoattack": ("AutoAttack", {"seed": 0}),
 }
 # No attack name was ever spelled otherwise: no aliases yet.
-ATTACK_ALIASES = {}
+ATTACK_ALIASES: dict[str, str] = {}
 
 #: `generator:PATH.keras` names a saved generator (a `GeneratorAttack`).
 GENERATOR = "generator"
 
 #: Adversarial-training objectives by name: their class names.
-OBJECTIVES = {
+OBJECTIVES: dict[str, str] = {
     "pgd": "Madry",
     "fgsm_rs": "FGSMRS",
     "trades": "TRADES",
@@ -41,7 +44,7 @@ OBJECTIVES = {
     "free": "Free",
     "max_loss": "MaxLoss",
 }
-OBJECTIVE_ALIASES = {
+OBJECTIVE_ALIASES: dict[str, str] = {
     "adversarial": "pgd",
     "madry": "pgd",
     "fgsm-rs": "fgsm_rs",
@@ -53,7 +56,9 @@ OBJECTIVE_ALIASES = {
 RECIPE_METHODS = ("clean", "pgd", "fgsm_rs", "trades", "n_fgsm", "free")
 
 
-def canonical(name, names, aliases):
+def canonical(
+    name: object, names: Collection[str], aliases: Mapping[str, str]
+) -> str | None:
     """The canonical spelling of `name` among `names`, or None.
 
     Args:
@@ -66,11 +71,13 @@ def canonical(name, names, aliases):
     key = name.strip().lower()
     if key in names:
         return key
-    key = aliases.get(key)
-    return key if key in names else None
+    alias = aliases.get(key)
+    return alias if alias in names else None
 
 
-def closest(name, names, aliases):
+def closest(
+    name: object, names: Collection[str], aliases: Mapping[str, str]
+) -> str | None:
     """The known spelling closest to `name` (difflib), or None."""
     if not isinstance(name, str):
         return None
@@ -79,7 +86,14 @@ def closest(name, names, aliases):
     return matches[0] if matches else None
 
 
-def unknown(kind, argument, name, names, aliases, extra=""):
+def unknown(
+    kind: str,
+    argument: str,
+    name: object,
+    names: Collection[str],
+    aliases: Mapping[str, str],
+    extra: str = "",
+) -> str:
     """The error message for an unknown name, with the closest one.
 
     Args:
@@ -101,7 +115,7 @@ def unknown(kind, argument, name, names, aliases, extra=""):
     return message
 
 
-def generator_path(name):
+def generator_path(name: object) -> str | None:
     """The path of a `generator:PATH` name, or None for other names."""
     if not isinstance(name, str):
         return None

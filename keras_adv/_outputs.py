@@ -6,14 +6,22 @@ a batch of outputs looks like probabilities, the `(batch, classes)` shape
 check, and label conversion to class ids.
 """
 
+from typing import Any
+from typing import Literal
+
 import keras
 import numpy as np
 from keras import ops
 
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+
 PROBABILITY_TOLERANCE = 1e-3
 
 
-def output_kind(model):
+def output_kind(
+    model: keras.Model,
+) -> Literal["probabilities", "logits"] | None:
     """Returns `"probabilities"`, `"logits"` or None (unknown) for `model`.
 
     Read from public structure only: the last layer of a `Sequential`
@@ -54,7 +62,7 @@ def output_kind(model):
     return None
 
 
-def _output_layer(model):
+def _output_layer(model: keras.Model) -> keras.layers.Layer | None:
     if isinstance(model, keras.Sequential):
         return model.layers[-1] if model.layers else None
     try:
@@ -71,7 +79,7 @@ def _output_layer(model):
     return layers[-1] if produced is outputs[0] else None
 
 
-def looks_like_probabilities(outputs):
+def looks_like_probabilities(outputs: TensorLike) -> Tensor:
     """Graph-safe scalar bool: every row is non-negative and sums to 1."""
     outputs = ops.cast(outputs, "float32")
     row_sums = ops.sum(outputs, axis=-1)
@@ -81,7 +89,7 @@ def looks_like_probabilities(outputs):
     )
 
 
-def looks_like_one_hot(outputs):
+def looks_like_one_hot(outputs: TensorLike) -> bool:
     """Host-side: every row of `outputs` holds one 1 and zeros elsewhere.
 
     The outputs of a label-only model (an argmax turned into one-hot
@@ -94,7 +102,7 @@ def looks_like_one_hot(outputs):
     return bool(binary and np.all(outputs.sum(axis=-1) == 1.0))
 
 
-def check_classifier_outputs(outputs):
+def check_classifier_outputs(outputs: Any) -> TensorLike:
     """Raises unless `outputs` is one tensor of shape `(batch, classes>=2)`."""
     if isinstance(outputs, dict):
         raise ValueError(
@@ -120,7 +128,7 @@ def check_classifier_outputs(outputs):
     return outputs
 
 
-def sparse_labels(y):
+def sparse_labels(y: TensorLike) -> Tensor:
     """Class ids as int32 `(batch,)` from `(batch,)`, `(batch, 1)` or one-hot.
 
     Graph-safe; no value checks (the attack's eager entry point and the

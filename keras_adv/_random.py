@@ -9,18 +9,24 @@ replica id, a batch), so that the same seed gives the same result whichever
 entry point runs the computation. Graph-safe unless stated otherwise.
 """
 
+from collections.abc import Sequence
+from typing import cast
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
+from keras_adv._types import Seed
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
 #: Seeds are drawn in `[0, SEED_MAX)`.
 SEED_MAX = 2**31 - 1
 
 
-def as_stateless_seed(seed):
+def as_stateless_seed(seed: Seed) -> Tensor:
     """A `(2,)` int32 seed tensor from an int, a (2,) tensor or a generator.
 
     A `keras.random.SeedGenerator` is advanced (one draw), so consecutive
@@ -33,19 +39,19 @@ def as_stateless_seed(seed):
         return keras.random.randint((2,), 0, SEED_MAX, seed=seed, dtype="int32")
     if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
         return tf.constant([int(seed), 0], tf.int32)
-    seed = tf.convert_to_tensor(seed)
-    if seed.dtype.is_floating or tuple(seed.shape) != (2,):
+    tensor = tf.convert_to_tensor(seed)
+    if tensor.dtype.is_floating or tuple(tensor.shape) != (2,):
         raise ValueError(
             _validation.invalid(
                 "seed",
                 "an int, an int tensor of shape (2,) or a SeedGenerator",
-                seed,
+                tensor,
             )
         )
-    return tf.cast(seed, tf.int32)
+    return tf.cast(tensor, tf.int32)
 
 
-def fold_seed(seed, index):
+def fold_seed(seed: TensorLike, index: int | TensorLike) -> Tensor:
     """A new stateless seed from `seed` and an int `index` (restarts, steps).
 
     Different indices give statistically independent streams.
@@ -55,18 +61,24 @@ def fold_seed(seed, index):
     )
 
 
-def split_seed(seed):
+def split_seed(seed: Seed | None) -> tuple[Seed | None, Seed | None]:
     """Two independent seeds from one (stateless tensor seeds are offset).
 
     A `SeedGenerator` or an int is returned twice: each draw from a
     generator advances it, so the two draws differ anyway.
     """
     if tf.is_tensor(seed):
-        return seed, seed + ops.cast([0, 1], seed.dtype)
+        tensor = cast(Tensor, seed)
+        return tensor, tensor + ops.cast([0, 1], tensor.dtype)
     return seed, seed
 
 
-def random_uniform(shape, seed, minval=0.0, maxval=1.0):
+def random_uniform(
+    shape: Sequence[int | TensorLike] | TensorLike,
+    seed: Seed | None,
+    minval: float = 0.0,
+    maxval: float = 1.0,
+) -> Tensor:
     """Uniform noise from a `SeedGenerator`, an int, or a (2,) seed tensor."""
     if tf.is_tensor(seed):
         return tf.random.stateless_uniform(
@@ -75,21 +87,23 @@ def random_uniform(shape, seed, minval=0.0, maxval=1.0):
     return keras.random.uniform(shape, minval=minval, maxval=maxval, seed=seed)
 
 
-def random_normal(shape, seed):
+def random_normal(
+    shape: Sequence[int | TensorLike] | TensorLike, seed: Seed | None
+) -> Tensor:
     """Standard normal noise from a `SeedGenerator`, an int or a seed tensor."""
     if tf.is_tensor(seed):
         return tf.random.stateless_normal(shape, seed=ops.cast(seed, "int32"))
     return keras.random.normal(shape, seed=seed)
 
 
-def replica_id():
+def replica_id() -> Tensor:
     """This replica's id in its sync group (an int32 tensor; 0 outside)."""
     ctx = tf.distribute.get_replica_context()
     replica = ctx.replica_id_in_sync_group if ctx is not None else 0
     return ops.cast(replica, "int32")
 
 
-def fold_replica(seed):
+def fold_replica(seed: Seed) -> Tensor:
     """`seed` (stateless) with the replica id folded in.
 
     Replicas (and workers) then draw different random numbers; a
@@ -98,7 +112,7 @@ def fold_replica(seed):
     return fold_seed(as_stateless_seed(seed), replica_id())
 
 
-def step_seed(base, step):
+def step_seed(base: int | None, step: int | TensorLike) -> Tensor:
     """The stateless seed `[base, step]` of a training step, per replica.
 
     Args:
@@ -111,7 +125,7 @@ def step_seed(base, step):
     return fold_seed(seed, replica_id())
 
 
-def batch_seeds(seed, count, batch_index):
+def batch_seeds(seed: int, count: int, batch_index: int) -> np.ndarray:
     """Host-side stateless seeds `(count, 2)` for batch `batch_index`.
 
     Entry `i` is `[seed + i, batch_index]`: attack `i` of an evaluation

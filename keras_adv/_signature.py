@@ -16,12 +16,14 @@ callables are part of the signature (held strongly, compared by identity).
 import contextlib
 import json
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 _STATE = threading.local()
 
 
 @contextlib.contextmanager
-def _recording():
+def _recording() -> Iterator[list[Any]]:
     previous = getattr(_STATE, "callables", None)
     _STATE.callables = []
     try:
@@ -30,7 +32,7 @@ def _recording():
         _STATE.callables = previous
 
 
-def callable_token(fn):
+def callable_token(fn: object) -> str | None:
     """A placeholder for `fn` (any object) while a signature is read.
 
     Returns None outside `graph_signature`.
@@ -49,7 +51,9 @@ def callable_token(fn):
     return f"<callable #{len(callables) - 1}>"
 
 
-def graph_signature(obj, exclude=("eps",)):
+def graph_signature(
+    obj: Any, exclude: tuple[str, ...] = ("eps",)
+) -> tuple[type, str, tuple[Any, ...]]:
     """The hashable cache key of the graphs built for `obj`.
 
     An object whose full config is costly to read (one that serialises a
