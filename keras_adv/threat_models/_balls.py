@@ -16,20 +16,32 @@ methods read it at run time, so changing it does not retrace a
 `tf.function`.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from keras import ops
 
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Seed
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 
 _TINY = 1e-12
 
+_ThreatModelT = TypeVar("_ThreatModelT", bound="ThreatModel")
 
-def _reduce_axes(x):
+
+def _reduce_axes(x: TensorLike) -> list[int]:
     return list(range(1, len(x.shape)))
 
 
-def broadcast_per_sample(value, x):
+def broadcast_per_sample(value: Eps, x: TensorLike) -> Tensor:
     """Casts `value` to the dtype of `x` and makes it broadcast against it.
 
     A scalar stays a scalar; a vector of shape `(batch,)` becomes
@@ -63,31 +75,41 @@ class ThreatModel:
             range. Defaults to `(0.0, 1.0)`.
     """
 
-    norm = None
+    norm: str | None = None
 
-    def __init__(self, eps=0.3, value_range=(0.0, 1.0)):
+    # Implemented by subclasses (see above).
+    ascent_direction: Callable[[TensorLike], Tensor]
+    norm_of: Callable[[TensorLike], Tensor]
+    _project_delta: Callable[[TensorLike, Tensor], Tensor]
+    _sample_delta: Callable[[TensorLike, Tensor, Seed | None], Tensor]
+
+    def __init__(
+        self, eps: Eps = 0.3, value_range: ValueRange = (0.0, 1.0)
+    ) -> None:
         self.eps = eps
         self.value_range = _validation.check_value_range(value_range)
 
     @property
-    def eps(self):
+    def eps(self) -> Eps:
         return self._eps
 
     @eps.setter
-    def eps(self, value):
+    def eps(self, value: Eps) -> None:
         self._eps = _validation.check_eps(value)
 
-    def eps_tensor(self, x, eps=None):
+    def eps_tensor(self, x: TensorLike, eps: Eps | None = None) -> Tensor:
         """Returns eps (or the override) as float32, broadcastable to `x`."""
         eps = self._eps if eps is None else eps
         return broadcast_per_sample(eps, x)
 
-    def clip(self, x):
+    def clip(self, x: TensorLike) -> Tensor:
         """Clips `x` to the value range."""
         low, high = self.value_range
         return ops.clip(x, low, high)
 
-    def project(self, x_adv, x, eps=None):
+    def project(
+        self, x_adv: TensorLike, x: TensorLike, eps: Eps | None = None
+    ) -> Tensor:
         """Projects `x_adv` onto the ball around `x`, then the value range.
 
         Clipping to the box after the ball projection never leaves the ball,
@@ -104,7 +126,9 @@ class ThreatModel:
         delta = self._project_delta(x_adv - x, self.eps_tensor(x, eps))
         return self.clip(x + delta)
 
-    def random_start(self, x, seed=None, eps=None):
+    def random_start(
+        self, x: TensorLike, seed: Seed | None = None, eps: Eps | None = None
+    ) -> Tensor:
         """Returns `x` plus a uniform draw from the ball, clipped to range.
 
         Args:
@@ -116,16 +140,22 @@ class ThreatModel:
         delta = self._sample_delta(x, self.eps_tensor(x, eps), seed)
         return self.clip(x + delta)
 
-    def distance(self, x, x_adv):
+    def distance(self, x: TensorLike, x_adv: TensorLike) -> Tensor:
         """Returns `||x_adv - x||_p` per sample, shape `(batch,)`."""
         return self.norm_of(ops.cast(x_adv, "float32") - ops.cast(x, "float32"))
 
-    def contains(self, x, x_adv, eps=None, tol=1e-6):
+    def contains(
+        self,
+        x: TensorLike,
+        x_adv: TensorLike,
+        eps: Eps | None = None,
+        tol: float = 1e-6,
+    ) -> Tensor:
         """Boolean `(batch,)`: inside the ball (with `tol`) and the range."""
         low, high = self.value_range
-        eps = self.eps_tensor(x, eps)
-        eps = ops.reshape(eps, [-1]) if len(eps.shape) else eps
-        in_ball = self.distance(x, x_adv) <= eps + tol
+        radius = self.eps_tensor(x, eps)
+        radius = ops.reshape(radius, [-1]) if len(radius.shape) else radius
+        in_ball = self.distance(x, x_adv) <= radius + tol
         axes = _reduce_axes(x_adv)
         in_range = ops.logical_and(
             ops.all(x_adv >= low - tol, axis=axes),
@@ -133,7 +163,7 @@ class ThreatModel:
         )
         return ops.logical_and(in_ball, in_range)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         eps = self._eps
         if _validation.is_variable(eps):
             eps = float(ops.convert_to_numpy(eps))
@@ -142,10 +172,10 @@ class ThreatModel:
         return {"eps": eps, "value_range": list(self.value_range)}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_ThreatModelT], config: Config) -> _ThreatModelT:
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         config = self.get_config()
         return (
             f"{type(self).__name__}(eps={config['eps']}, "
@@ -184,17 +214,19 @@ class LinfBall(ThreatModel):
 
     norm = "linf"
 
-    def _project_delta(self, delta, eps):
+    def _project_delta(self, delta: TensorLike, eps: Tensor) -> Tensor:
         return ops.clip(delta, -eps, eps)
 
-    def _sample_delta(self, x, eps, seed):
+    def _sample_delta(
+        self, x: TensorLike, eps: Tensor, seed: Seed | None
+    ) -> Tensor:
         return _random.random_uniform(ops.shape(x), seed, -1.0, 1.0) * eps
 
-    def ascent_direction(self, grad):
+    def ascent_direction(self, grad: TensorLike) -> Tensor:
         """`sign(grad)`: maximises `<grad, d>` over `||d||_inf <= 1`."""
         return ops.sign(grad)
 
-    def norm_of(self, delta):
+    def norm_of(self, delta: TensorLike) -> Tensor:
         """Per-sample L-infinity norm, shape `(batch,)`."""
         return ops.max(ops.abs(delta), axis=_reduce_axes(delta))
 
@@ -230,12 +262,14 @@ class L2Ball(ThreatModel):
 
     norm = "l2"
 
-    def _project_delta(self, delta, eps):
+    def _project_delta(self, delta: TensorLike, eps: Tensor) -> Tensor:
         norm = self._norm_keepdims(delta)
         factor = ops.minimum(1.0, eps / ops.maximum(norm, _TINY))
         return delta * factor
 
-    def _sample_delta(self, x, eps, seed):
+    def _sample_delta(
+        self, x: TensorLike, eps: Tensor, seed: Seed | None
+    ) -> Tensor:
         seed_dir, seed_radius = _random.split_seed(seed)
         direction = _random.random_normal(ops.shape(x), seed_dir)
         direction = direction / ops.maximum(
@@ -250,24 +284,26 @@ class L2Ball(ThreatModel):
         )
         return direction * radius * eps
 
-    def ascent_direction(self, grad):
+    def ascent_direction(self, grad: TensorLike) -> Tensor:
         """`grad / ||grad||_2` per sample (zero where the gradient is zero)."""
         return grad / ops.maximum(self._norm_keepdims(grad), _TINY)
 
-    def norm_of(self, delta):
+    def norm_of(self, delta: TensorLike) -> Tensor:
         """Per-sample L2 norm, shape `(batch,)`."""
         return ops.sqrt(ops.sum(ops.square(delta), axis=_reduce_axes(delta)))
 
-    def _norm_keepdims(self, delta):
+    def _norm_keepdims(self, delta: TensorLike) -> Tensor:
         return ops.sqrt(
             ops.sum(ops.square(delta), axis=_reduce_axes(delta), keepdims=True)
         )
 
 
-_NORMS = {"linf": LinfBall, "l2": L2Ball}
+_NORMS: dict[str, type[ThreatModel]] = {"linf": LinfBall, "l2": L2Ball}
 
 
-def get(norm, eps=0.3, value_range=(0.0, 1.0)):
+def get(
+    norm: Norm, eps: Eps = 0.3, value_range: ValueRange = (0.0, 1.0)
+) -> ThreatModel:
     """Returns the threat model for `norm` ("linf" or "l2").
 
     Args:

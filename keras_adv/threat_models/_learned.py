@@ -14,24 +14,39 @@ random member and `distance(x, x')` the encoder's estimate of the latent
 distance of `x'`.
 """
 
+from typing import Any
+from typing import NoReturn
+from typing import TypeVar
+
 import keras
 from keras import ops
 
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Seed
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 from keras_adv.threat_models._balls import ThreatModel
 from keras_adv.threat_models._balls import _reduce_axes
 from keras_adv.threat_models._balls import broadcast_per_sample
 
 _TINY = 1e-12
 
+_T = TypeVar("_T")
+_ThreatModelT = TypeVar("_ThreatModelT", bound=ThreatModel)
 
-def _l2_keepdims(u):
+
+def _l2_keepdims(u: TensorLike) -> Tensor:
     return ops.sqrt(ops.sum(ops.square(u), axis=_reduce_axes(u), keepdims=True))
 
 
-def check_instance(name, value, cls, public_name):
+def check_instance(
+    name: str, value: Any, cls: type[_T], public_name: str
+) -> _T:
     """Argument `name` as a `cls`, deserialized first if a config dict.
 
     Args:
@@ -59,7 +74,7 @@ def check_instance(name, value, cls, public_name):
 CVAE_METHODS = ("encode_prior", "decode", "latent_distance")
 
 
-def check_cvae(cvae):
+def check_cvae(cvae: Any) -> keras.Model:
     """`cvae` as a trained conditional VAE, deserialised if a config dict.
 
     Threat models sit below models in the package map, so the check is by
@@ -85,7 +100,9 @@ def check_cvae(cvae):
     return cvae
 
 
-def check_searchable(threat_model, attack):
+def check_searchable(
+    threat_model: _ThreatModelT, attack: object
+) -> _ThreatModelT:
     """Raises unless `attack` can search `threat_model`.
 
     A learned set has no projection of inputs: only an attack that
@@ -156,50 +173,59 @@ class LearnedPerturbationSet(ThreatModel):
 
     norm = "latent"
 
-    def __init__(self, cvae, radius=1.0, value_range=(0.0, 1.0)):
+    def __init__(
+        self,
+        cvae: keras.Model | Config,
+        radius: Eps = 1.0,
+        value_range: ValueRange = (0.0, 1.0),
+    ) -> None:
         self.cvae = check_cvae(cvae)
         super().__init__(eps=radius, value_range=value_range)
 
     @property
-    def radius(self):
+    def radius(self) -> Eps:
         """The latent radius (alias of `eps`)."""
         return self.eps
 
     @radius.setter
-    def radius(self, value):
+    def radius(self, value: Eps) -> None:
         self.eps = value
 
     # --------------------------------------------------------- the latent
-    def prior(self, x):
+    def prior(self, x: TensorLike) -> tuple[Tensor, Tensor]:
         """`(mu_p(x), sigma_p(x))` of the prior, without gradient."""
         mean, log_var = self.cvae.encode_prior(x)
         return ops.stop_gradient(mean), ops.stop_gradient(
             ops.exp(0.5 * log_var)
         )
 
-    def decode(self, x, mean, std, u):
+    def decode(
+        self, x: TensorLike, mean: Tensor, std: Tensor, u: TensorLike
+    ) -> Tensor:
         """The member `clip(g(mean + std * u, x))` (float32, graph-safe)."""
         z = mean + std * ops.cast(u, "float32")
         return self.clip(self.cvae.decode(ops.cast(x, "float32"), z))
 
-    def members(self, x, u):
+    def members(self, x: TensorLike, u: TensorLike) -> Tensor:
         """Members of `S(x)` for latent offsets `u` (any norm)."""
         mean, std = self.prior(x)
         return self.decode(x, mean, std, u)
 
-    def latent_radius(self, u, eps=None):
+    def latent_radius(self, u: TensorLike, eps: Eps | None = None) -> Tensor:
         """The radius in use, broadcastable to the latent `u`."""
         eps = self._eps if eps is None else eps
         return broadcast_per_sample(eps, u)
 
-    def project_latent(self, u, eps=None):
+    def project_latent(self, u: TensorLike, eps: Eps | None = None) -> Tensor:
         """Rescales `u` to L2 norm `min(||u||_2, radius)` per sample."""
         u = ops.cast(u, "float32")
         radius = self.latent_radius(u, eps)
         factor = ops.minimum(1.0, radius / ops.maximum(_l2_keepdims(u), _TINY))
         return u * factor
 
-    def random_latent(self, mean, seed=None, eps=None):
+    def random_latent(
+        self, mean: TensorLike, seed: Seed | None = None, eps: Eps | None = None
+    ) -> Tensor:
         """A random direction scaled to a uniform length in `[0, radius]`.
 
         Args:
@@ -215,21 +241,23 @@ class LearnedPerturbationSet(ThreatModel):
         length = _random.random_uniform(batch_shape, seed_len)
         return direction * length * self.latent_radius(mean, eps)
 
-    def random_start(self, x, seed=None, eps=None):
+    def random_start(
+        self, x: TensorLike, seed: Seed | None = None, eps: Eps | None = None
+    ) -> Tensor:
         """A random member of `S(x)` (see `random_latent`)."""
         mean, std = self.prior(x)
         u = self.random_latent(mean, seed=seed, eps=eps)
         return self.decode(x, mean, std, u)
 
-    def ascent_direction(self, grad):
+    def ascent_direction(self, grad: TensorLike) -> Tensor:
         """`grad / ||grad||_2` per sample: the steepest step in `u`."""
         return grad / ops.maximum(_l2_keepdims(grad), _TINY)
 
-    def norm_of(self, u):
+    def norm_of(self, u: TensorLike) -> Tensor:
         """Per-sample L2 norm of a latent offset, shape `(batch,)`."""
         return ops.reshape(_l2_keepdims(ops.cast(u, "float32")), [-1])
 
-    def distance(self, x, x_adv):
+    def distance(self, x: TensorLike, x_adv: TensorLike) -> Tensor:
         """The encoder's whitened latent distance of `x_adv`, `(batch,)`."""
         return ops.stop_gradient(
             self.cvae.latent_distance(
@@ -237,7 +265,9 @@ class LearnedPerturbationSet(ThreatModel):
             )
         )
 
-    def project(self, x_adv, x, eps=None):
+    def project(
+        self, x_adv: TensorLike, x: TensorLike, eps: Eps | None = None
+    ) -> NoReturn:
         raise NotImplementedError(
             "A LearnedPerturbationSet has no projection of inputs: its "
             "members are decoded from latent offsets u. Search u with "
@@ -246,7 +276,7 @@ class LearnedPerturbationSet(ThreatModel):
         )
 
     # -------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         return {
             "cvae": keras.saving.serialize_keras_object(self.cvae),
@@ -254,7 +284,7 @@ class LearnedPerturbationSet(ThreatModel):
             "value_range": config["value_range"],
         }
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"LearnedPerturbationSet(cvae={self.cvae.name!r}, "
             f"radius={super().get_config()['eps']}, "
