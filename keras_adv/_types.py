@@ -54,6 +54,10 @@ Norm: TypeAlias = Literal["linf", "l2"]
 #: A per-sample loss `(labels, logits) -> (batch,)`.
 LossFn: TypeAlias = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
+#: A classifier seen as `x -> float32 logits` (e.g. a
+#: `keras_adv.attacks.ModelLogits`).
+LogitsFn: TypeAlias = Callable[[tf.Tensor], tf.Tensor]
+
 #: An attack loss: a registered name (`"ce"`, `"margin"`, `"dlr"`, ...) or
 #: a `LossFn`.
 AttackLoss: TypeAlias = str | LossFn

@@ -18,9 +18,17 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
 
-def cw_loss(labels, logits, kappa=0.0, targeted=False):
+def cw_loss(
+    labels: TensorLike,
+    logits: TensorLike,
+    kappa: float = 0.0,
+    targeted: bool = False,
+) -> Tensor:
     """Per-sample Carlini-Wagner misclassification loss on logits.
 
     Untargeted (`labels` are the true classes `y`):
@@ -69,7 +77,7 @@ def cw_loss(labels, logits, kappa=0.0, targeted=False):
     return ops.maximum(margin, -float(kappa))
 
 
-def perturbation_hinge(perturbation, c):
+def perturbation_hinge(perturbation: TensorLike, c: float) -> Tensor:
     """Per-sample soft L2 bound `max(0, ||delta||_2 - c)`.
 
     Args:
@@ -129,20 +137,20 @@ class CWLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        kappa=0.0,
-        targeted=False,
-        reduction="sum_over_batch_size",
-        name="cw_loss",
-        dtype=None,
-    ):
+        kappa: float = 0.0,
+        targeted: bool = False,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "cw_loss",
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.kappa = _validation.check_number("kappa", kappa, minimum=0.0)
         self.targeted = _validation.check_bool("targeted", targeted)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> Tensor:
         return cw_loss(y_true, y_pred, self.kappa, self.targeted)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(kappa=self.kappa, targeted=self.targeted)
         return config
@@ -176,23 +184,28 @@ class PerturbationHinge(keras.losses.Loss):
 
     def __init__(
         self,
-        c=0.1,
-        reduction="sum_over_batch_size",
-        name="perturbation_hinge",
-        dtype=None,
-    ):
+        c: float = 0.1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "perturbation_hinge",
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.c = _validation.check_number("c", c, minimum=0.0)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(
+        self,
+        y_true: TensorLike | None,
+        y_pred: TensorLike,
+        sample_weight: TensorLike | None = None,
+    ) -> Tensor:
         if y_true is None:
             y_true = ops.zeros((ops.shape(y_pred)[0],), "float32")
         return super().__call__(y_true, y_pred, sample_weight)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> Tensor:
         return perturbation_hinge(y_pred, self.c)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(c=self.c)
         return config

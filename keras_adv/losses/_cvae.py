@@ -9,22 +9,33 @@ with diagonal Gaussian prior and posterior. The functions here return one
 value per example (summed over every other axis); the model averages them.
 """
 
+from collections.abc import Sequence
+from typing import Literal
+
 import numpy as np
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
 _PROB_EPS = 1e-7
 RECONSTRUCTIONS = ("bernoulli", "gaussian")
 
 
-def _per_example_sum(values):
+def _per_example_sum(values: TensorLike) -> Tensor:
     values = ops.reshape(values, [ops.shape(values)[0], -1])
     return ops.sum(values, axis=1)
 
 
-def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p):
+def gaussian_kl(
+    mean_q: TensorLike,
+    log_var_q: TensorLike,
+    mean_p: TensorLike,
+    log_var_p: TensorLike,
+) -> Tensor:
     """KL(N(mean_q, var_q) || N(mean_p, var_p)) of diagonal Gaussians.
 
     Per example, summed over the latent dimensions:
@@ -63,7 +74,7 @@ def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p):
     return 0.5 * _per_example_sum(terms)
 
 
-def bernoulli_reconstruction(x_true, x_pred):
+def bernoulli_reconstruction(x_true: TensorLike, x_pred: TensorLike) -> Tensor:
     """Summed binary cross-entropy `-log p(x_true | x_pred)` per example.
 
     `x_pred` holds Bernoulli means in `[0, 1]` (a sigmoid output), clipped
@@ -84,7 +95,7 @@ def bernoulli_reconstruction(x_true, x_pred):
     return _per_example_sum(bce)
 
 
-def gaussian_reconstruction(x_true, x_pred):
+def gaussian_reconstruction(x_true: TensorLike, x_pred: TensorLike) -> Tensor:
     """Summed squared error `sum((x_true - x_pred)^2)` per example.
 
     The negative log-likelihood of a Gaussian decoder with fixed variance
@@ -101,7 +112,11 @@ def gaussian_reconstruction(x_true, x_pred):
     return _per_example_sum(ops.square(diff))
 
 
-def reconstruction_loss(x_true, x_pred, distribution="bernoulli"):
+def reconstruction_loss(
+    x_true: TensorLike,
+    x_pred: TensorLike,
+    distribution: Literal["bernoulli", "gaussian"] = "bernoulli",
+) -> Tensor:
     """The reconstruction term for `distribution` ("bernoulli"/"gaussian")."""
     distribution = _validation.check_choice(
         "reconstruction", distribution, set(RECONSTRUCTIONS)
@@ -142,7 +157,9 @@ class BetaSchedule:
         [arXiv:1511.06349](https://arxiv.org/abs/1511.06349) (KL annealing).
     """
 
-    def __init__(self, boundaries, values):
+    def __init__(
+        self, boundaries: Sequence[int], values: Sequence[float]
+    ) -> None:
         if not isinstance(boundaries, list | tuple) or not boundaries:
             raise ValueError(
                 _validation.invalid(
@@ -174,7 +191,7 @@ class BetaSchedule:
             _validation.check_number("values", v, minimum=0.0) for v in values
         ]
 
-    def __call__(self, step):
+    def __call__(self, step: int | TensorLike) -> Tensor:
         """Beta at `step` (a number or scalar tensor), float32 scalar."""
         step = ops.cast(step, "float32")
         b = np.asarray(self.boundaries, "float32")
@@ -188,17 +205,17 @@ class BetaSchedule:
         v0, v1 = ops.take(v, index), ops.take(v, index + 1)
         return v0 + (step - b0) / (b1 - b0) * (v1 - v0)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             "boundaries": list(self.boundaries),
             "values": list(self.values),
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Config) -> "BetaSchedule":
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"BetaSchedule(boundaries={self.boundaries}, values={self.values})"
         )

@@ -10,12 +10,14 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.losses._margin import register_attack_loss
 
 _DENOMINATOR_EPS = 1e-12
 
 
-def _sorted_logits(logits, needed, name):
+def _sorted_logits(logits: TensorLike, needed: int, name: str) -> list[Tensor]:
     """The `needed` largest logits per sample, largest first.
 
     Repeated masked maxima rather than `top_k`: the gradient is then
@@ -39,11 +41,11 @@ def _sorted_logits(logits, needed, name):
     return largest
 
 
-def _ordinal(n):
+def _ordinal(n: int) -> str:
     return {3: "third", 4: "fourth"}.get(n, f"{n}th")
 
 
-def _checked(logits, **labels):
+def _checked(logits: TensorLike, **labels: TensorLike) -> list[Tensor]:
     """The label tensors, after in-graph checks that they are classes.
 
     `one_hot` maps a label outside `[0, classes)` to a row of zeros: the
@@ -61,12 +63,12 @@ def _checked(logits, **labels):
         return [tf.identity(value) for value in labels.values()]
 
 
-def _logit_of(logits, labels):
+def _logit_of(logits: TensorLike, labels: TensorLike) -> Tensor:
     one_hot = ops.one_hot(ops.cast(labels, "int32"), logits.shape[-1])
     return ops.sum(logits * one_hot, axis=-1)
 
 
-def dlr_loss(labels, logits):
+def dlr_loss(labels: TensorLike, logits: TensorLike) -> Tensor:
     """Per-sample DLR loss `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3)`.
 
     `z_pi1 >= z_pi2 >= z_pi3` are the largest logits of the sample. The
@@ -111,7 +113,9 @@ def dlr_loss(labels, logits):
     return -(true_logit - other) / spread
 
 
-def targeted_dlr_loss(labels, logits, targets):
+def targeted_dlr_loss(
+    labels: TensorLike, logits: TensorLike, targets: TensorLike
+) -> Tensor:
     """Per-sample targeted DLR loss of APGDT.
 
     `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`, with `y` the true

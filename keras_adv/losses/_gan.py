@@ -10,28 +10,37 @@ All functions accept logits of shape `(batch,)` or `(batch, 1)`, compute in
 float32 whatever the model's dtype policy, and return a scalar.
 """
 
+from typing import TypeVar
+
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.distribute import _replicas
 
+_GANLossT = TypeVar("_GANLossT", bound="GANLoss")
 
-def _flat(logits, name):
+
+def _flat(logits: TensorLike | None, name: str) -> Tensor:
     if logits is None:
         raise ValueError(_validation.invalid(name, "a tensor of logits", None))
     logits = ops.cast(logits, "float32")
     return ops.reshape(logits, (-1,))
 
 
-def _log_partition(logits):
+def _log_partition(logits: TensorLike) -> tuple[Tensor, Tensor]:
     """Returns `(log sum exp(l - m), m)` with `m = max(l)` held constant."""
     m = ops.stop_gradient(ops.max(logits))
     return ops.log(ops.sum(ops.exp(logits - m))), m
 
 
 # ------------------------------------------------------------- Softmax GAN
-def softmax_gan_discriminator_loss(real_logits, fake_logits):
+def softmax_gan_discriminator_loss(
+    real_logits: TensorLike, fake_logits: TensorLike
+) -> Tensor:
     """Discriminator term of Softmax GAN.
 
     With the discriminator's logits `l` over one batch of `N` real and `M`
@@ -77,7 +86,9 @@ def softmax_gan_discriminator_loss(real_logits, fake_logits):
     return log_z + ops.mean(m - real)
 
 
-def softmax_gan_generator_loss(real_logits, fake_logits):
+def softmax_gan_generator_loss(
+    real_logits: TensorLike, fake_logits: TensorLike
+) -> Tensor:
     """Generator term of Softmax GAN.
 
     The target distribution puts `1/(N+M)` on every sample of the batch of
@@ -118,7 +129,9 @@ def softmax_gan_generator_loss(real_logits, fake_logits):
 
 
 # --------------------------------------------------- standard (non-saturating)
-def non_saturating_discriminator_loss(real_logits, fake_logits):
+def non_saturating_discriminator_loss(
+    real_logits: TensorLike, fake_logits: TensorLike
+) -> Tensor:
     """Discriminator term of the standard GAN: binary cross-entropy.
 
     `L_D = mean_{real} softplus(-l) + mean_{fake} softplus(l)`, i.e.
@@ -146,7 +159,9 @@ def non_saturating_discriminator_loss(real_logits, fake_logits):
     return ops.mean(ops.softplus(-real)) + ops.mean(ops.softplus(fake))
 
 
-def non_saturating_generator_loss(real_logits, fake_logits):
+def non_saturating_generator_loss(
+    real_logits: TensorLike | None, fake_logits: TensorLike
+) -> Tensor:
     """Generator term of the standard GAN (non-saturating form).
 
     `L_G = mean_{fake} softplus(-l) = -E log sigmoid(l_fake)`; `real_logits`
@@ -168,7 +183,9 @@ def non_saturating_generator_loss(real_logits, fake_logits):
 
 
 # --------------------------------------------------------------- LSGAN
-def least_squares_discriminator_loss(real_logits, fake_logits):
+def least_squares_discriminator_loss(
+    real_logits: TensorLike, fake_logits: TensorLike
+) -> Tensor:
     """Discriminator term of LSGAN with targets 1 (real) and 0 (fake).
 
     `L_D = 0.5 * mean_{real} (l - 1)^2 + 0.5 * mean_{fake} l^2`.
@@ -190,7 +207,9 @@ def least_squares_discriminator_loss(real_logits, fake_logits):
     )
 
 
-def least_squares_generator_loss(real_logits, fake_logits):
+def least_squares_generator_loss(
+    real_logits: TensorLike | None, fake_logits: TensorLike
+) -> Tensor:
     """Generator term of LSGAN: `L_G = 0.5 * mean_{fake} (l - 1)^2`.
 
     Example:
@@ -209,7 +228,9 @@ def least_squares_generator_loss(real_logits, fake_logits):
 
 
 # --------------------------------------------------------------- hinge
-def hinge_discriminator_loss(real_logits, fake_logits):
+def hinge_discriminator_loss(
+    real_logits: TensorLike, fake_logits: TensorLike
+) -> Tensor:
     """Discriminator term of the hinge GAN loss.
 
     `L_D = mean_{real} relu(1 - l) + mean_{fake} relu(1 + l)`.
@@ -229,7 +250,9 @@ def hinge_discriminator_loss(real_logits, fake_logits):
     return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
 
 
-def hinge_generator_loss(real_logits, fake_logits):
+def hinge_generator_loss(
+    real_logits: TensorLike | None, fake_logits: TensorLike
+) -> Tensor:
     """Generator term of the hinge GAN loss: `L_G = -mean_{fake} l`.
 
     Example:
@@ -263,38 +286,48 @@ class GANLoss:
     ```python
     @keras_adv._api.register
     class WassersteinLoss(keras_adv.losses.GANLoss):
-        def discriminator_loss(self, real_logits, fake_logits):
+        def discriminator_loss(
+        self, real_logits: TensorLike, fake_logits: TensorLike
+    ) -> Tensor:
             return keras.ops.mean(fake_logits) - keras.ops.mean(real_logits)
 
-        def generator_loss(self, real_logits, fake_logits):
+        def generator_loss(
+        self, real_logits: TensorLike | None, fake_logits: TensorLike
+    ) -> Tensor:
             return -keras.ops.mean(fake_logits)
     ```
     """
 
     generator_uses_real_logits = False
 
-    def discriminator_loss(self, real_logits, fake_logits):
+    def discriminator_loss(
+        self, real_logits: TensorLike, fake_logits: TensorLike
+    ) -> Tensor:
         raise NotImplementedError(
             f"{type(self).__name__} must implement `discriminator_loss`."
         )
 
-    def generator_loss(self, real_logits, fake_logits):
+    def generator_loss(
+        self, real_logits: TensorLike | None, fake_logits: TensorLike
+    ) -> Tensor:
         raise NotImplementedError(
             f"{type(self).__name__} must implement `generator_loss`."
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_GANLossT], config: Config) -> _GANLossT:
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-def _global_softmax_gan(real_logits, fake_logits, generator):
+def _global_softmax_gan(
+    real_logits: TensorLike | None, fake_logits: TensorLike, generator: bool
+) -> Tensor:
     """Softmax GAN over every replica's samples (see `SoftmaxGANLoss`).
 
     Returns `L + R * sum_own stop(g) * (l - stop(l))`, with `L` the loss on
@@ -372,23 +405,27 @@ class SoftmaxGANLoss(GANLoss):
 
     generator_uses_real_logits = True
 
-    def __init__(self, global_batch=False):
+    def __init__(self, global_batch: bool = False) -> None:
         self.global_batch = _validation.check_bool("global_batch", global_batch)
 
-    def discriminator_loss(self, real_logits, fake_logits):
+    def discriminator_loss(
+        self, real_logits: TensorLike, fake_logits: TensorLike
+    ) -> Tensor:
         if self.global_batch:
             return _global_softmax_gan(real_logits, fake_logits, False)
         return softmax_gan_discriminator_loss(real_logits, fake_logits)
 
-    def generator_loss(self, real_logits, fake_logits):
+    def generator_loss(
+        self, real_logits: TensorLike | None, fake_logits: TensorLike
+    ) -> Tensor:
         if self.global_batch:
             return _global_softmax_gan(real_logits, fake_logits, True)
         return softmax_gan_generator_loss(real_logits, fake_logits)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"global_batch": self.global_batch}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.global_batch:
             return f"{type(self).__name__}(global_batch=True)"
         return f"{type(self).__name__}()"
@@ -409,10 +446,14 @@ class NonSaturatingGANLoss(GANLoss):
         [arXiv:1406.2661](https://arxiv.org/abs/1406.2661), 2014.
     """
 
-    def discriminator_loss(self, real_logits, fake_logits):
+    def discriminator_loss(
+        self, real_logits: TensorLike, fake_logits: TensorLike
+    ) -> Tensor:
         return non_saturating_discriminator_loss(real_logits, fake_logits)
 
-    def generator_loss(self, real_logits, fake_logits):
+    def generator_loss(
+        self, real_logits: TensorLike | None, fake_logits: TensorLike
+    ) -> Tensor:
         return non_saturating_generator_loss(real_logits, fake_logits)
 
 
@@ -431,10 +472,14 @@ class LeastSquaresGANLoss(GANLoss):
         [arXiv:1611.04076](https://arxiv.org/abs/1611.04076), 2016.
     """
 
-    def discriminator_loss(self, real_logits, fake_logits):
+    def discriminator_loss(
+        self, real_logits: TensorLike, fake_logits: TensorLike
+    ) -> Tensor:
         return least_squares_discriminator_loss(real_logits, fake_logits)
 
-    def generator_loss(self, real_logits, fake_logits):
+    def generator_loss(
+        self, real_logits: TensorLike | None, fake_logits: TensorLike
+    ) -> Tensor:
         return least_squares_generator_loss(real_logits, fake_logits)
 
 
@@ -453,14 +498,18 @@ class HingeGANLoss(GANLoss):
         [arXiv:1705.02894](https://arxiv.org/abs/1705.02894), 2017.
     """
 
-    def discriminator_loss(self, real_logits, fake_logits):
+    def discriminator_loss(
+        self, real_logits: TensorLike, fake_logits: TensorLike
+    ) -> Tensor:
         return hinge_discriminator_loss(real_logits, fake_logits)
 
-    def generator_loss(self, real_logits, fake_logits):
+    def generator_loss(
+        self, real_logits: TensorLike | None, fake_logits: TensorLike
+    ) -> Tensor:
         return hinge_generator_loss(real_logits, fake_logits)
 
 
-_GAN_LOSSES = {
+_GAN_LOSSES: dict[str, type[GANLoss]] = {
     "softmax": SoftmaxGANLoss,
     "non_saturating": NonSaturatingGANLoss,
     "standard": NonSaturatingGANLoss,
@@ -470,7 +519,7 @@ _GAN_LOSSES = {
 }
 
 
-def get_gan_loss(identifier):
+def get_gan_loss(identifier: GANLoss | str | Config) -> GANLoss:
     """Returns a `GANLoss` from a name, a config dict or an instance.
 
     Args:

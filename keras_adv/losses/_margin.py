@@ -3,9 +3,14 @@
 from keras import ops
 
 from keras_adv import _signature
+from keras_adv._types import AttackLoss
+from keras_adv._types import Config
+from keras_adv._types import LossFn
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
 
-def cross_entropy(labels, logits):
+def cross_entropy(labels: TensorLike, logits: TensorLike) -> Tensor:
     """Per-sample softmax cross-entropy `-log softmax(logits)[label]`.
 
     Args:
@@ -26,7 +31,7 @@ def cross_entropy(labels, logits):
     return ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
-def margin_loss(labels, logits):
+def margin_loss(labels: TensorLike, logits: TensorLike) -> Tensor:
     """Per-sample Carlini-Wagner margin `max_{j != y} z_j - z_y`.
 
     Positive exactly when the sample is misclassified away from `y`;
@@ -60,10 +65,13 @@ def margin_loss(labels, logits):
     return other - true_logit
 
 
-_ATTACK_LOSSES = {"ce": cross_entropy, "margin": margin_loss}
+_ATTACK_LOSSES: dict[str, LossFn] = {
+    "ce": cross_entropy,
+    "margin": margin_loss,
+}
 
 
-def register_attack_loss(name, fn):
+def register_attack_loss(name: str, fn: LossFn) -> None:
     """Registers `fn(labels, logits) -> (batch,)` as attack loss `name`.
 
     Registered names can be passed as `loss=name` to every attack and are
@@ -93,7 +101,7 @@ def register_attack_loss(name, fn):
     _ATTACK_LOSSES[name] = fn
 
 
-def get(identifier):
+def get(identifier: AttackLoss | Config) -> LossFn:
     """Returns the attack loss `(labels, logits) -> (batch,)` for `identifier`.
 
     Like `keras.losses.get` for attack objectives: a registered name
@@ -143,7 +151,7 @@ def get(identifier):
     )
 
 
-def serialize(loss):
+def serialize(loss: AttackLoss) -> str | Config:
     """The config form of an attack loss: its name, or a serialised function.
 
     Raises:
@@ -173,7 +181,7 @@ def serialize(loss):
     )
 
 
-def _invalid(name, expected, received):
+def _invalid(name: str, expected: str, received: object) -> str:
     from keras_adv import _validation
 
     return _validation.invalid(name, expected, received)

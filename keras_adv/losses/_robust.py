@@ -11,11 +11,19 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import _random
+from keras_adv._types import Eps
+from keras_adv._types import LogitsFn
+from keras_adv._types import Seed
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv.threat_models._balls import ThreatModel
 
 _TINY = 1e-12
 
 
-def kl_divergence_from_logits(p_logits, q_logits):
+def kl_divergence_from_logits(
+    p_logits: TensorLike, q_logits: TensorLike
+) -> Tensor:
     """Per-sample `KL(softmax(p_logits) || softmax(q_logits))`.
 
     Computed with `log_softmax` on both sides (stable for large logits).
@@ -43,7 +51,7 @@ def kl_divergence_from_logits(p_logits, q_logits):
     return ops.sum(ops.exp(p_log) * (p_log - q_log), axis=-1)
 
 
-def trades_kl(clean_logits, adv_logits):
+def trades_kl(clean_logits: TensorLike, adv_logits: TensorLike) -> Tensor:
     """The TRADES robustness term `KL(f(x) || f(x_adv))`, per sample.
 
     Gradients flow through both arguments, as in the TRADES objective
@@ -73,7 +81,7 @@ def trades_kl(clean_logits, adv_logits):
     return kl_divergence_from_logits(clean_logits, adv_logits)
 
 
-def vat_lds(clean_logits, adv_logits):
+def vat_lds(clean_logits: TensorLike, adv_logits: TensorLike) -> Tensor:
     """VAT's local distributional smoothness `KL(p(x) || p(x + r_vadv))`.
 
     The clean distribution is a constant (its gradient is stopped), as in
@@ -104,7 +112,9 @@ def vat_lds(clean_logits, adv_logits):
     )
 
 
-def _kl_gradient(logits_fn, p_logits, x_point):
+def _kl_gradient(
+    logits_fn: LogitsFn, p_logits: Tensor, x_point: TensorLike
+) -> Tensor:
     """Gradient of `sum KL(p || f(x_point))` with respect to `x_point`."""
     if hasattr(logits_fn, "value_and_input_gradient"):
         _, grad = logits_fn.value_and_input_gradient(
@@ -124,8 +134,15 @@ def _kl_gradient(logits_fn, p_logits, x_point):
 
 
 def trades_perturbation(
-    logits_fn, x, clean_logits, threat_model, eps, steps, step_size, seed
-):
+    logits_fn: LogitsFn,
+    x: TensorLike,
+    clean_logits: TensorLike,
+    threat_model: ThreatModel,
+    eps: Eps,
+    steps: int,
+    step_size: float | TensorLike,
+    seed: Seed,
+) -> Tensor:
     """TRADES inner maximisation: `argmax_{x' in ball} KL(f(x) || f(x'))`.
 
     Starts at `x + 0.001 * N(0, 1)` (projected), then takes `steps` steps
@@ -160,22 +177,22 @@ def trades_perturbation(
     return ops.stop_gradient(x_adv)
 
 
-def _l2_normalize(d):
+def _l2_normalize(d: TensorLike) -> Tensor:
     axes = list(range(1, len(d.shape)))
     norm = ops.sqrt(ops.sum(ops.square(d), axis=axes, keepdims=True))
     return d / ops.maximum(norm, _TINY)
 
 
 def virtual_adversarial_perturbation(
-    logits_fn,
-    x,
-    clean_logits,
-    threat_model,
-    eps,
-    xi=1e-6,
-    power_iterations=1,
-    seed=None,
-):
+    logits_fn: LogitsFn,
+    x: TensorLike,
+    clean_logits: TensorLike,
+    threat_model: ThreatModel,
+    eps: Eps,
+    xi: float = 1e-6,
+    power_iterations: int = 1,
+    seed: Seed | None = None,
+) -> Tensor:
     """VAT's virtual adversarial point `x + r_vadv` by power iteration.
 
     `d ~ N(0, I)`; repeat `power_iterations` times:
