@@ -1,10 +1,17 @@
 """`CVAEAugmentation`: data augmentation from a learned perturbation set."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Shape
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 from keras_adv.threat_models._learned import check_cvae
 
 
@@ -53,13 +60,13 @@ class CVAEAugmentation(keras.layers.Layer):
 
     def __init__(
         self,
-        cvae,
-        radius=None,
-        rate=1.0,
-        value_range=(0.0, 1.0),
-        seed=None,
-        **kwargs,
-    ):
+        cvae: keras.Model | Config,
+        radius: float | None = None,
+        rate: float = 1.0,
+        value_range: ValueRange = (0.0, 1.0),
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.cvae = check_cvae(cvae)
         self.cvae.trainable = False
@@ -80,7 +87,7 @@ class CVAEAugmentation(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: TensorLike, training: bool | None = False) -> Tensor:
         if not training or self.rate == 0.0:
             return inputs
         x = _validation.after_checks(
@@ -109,15 +116,15 @@ class CVAEAugmentation(keras.layers.Layer):
         return ops.cast(members, inputs.dtype)
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         # The CVAE's own loss trackers ("loss", "kl_loss", ...) must not
         # join the metrics of the model that holds this layer.
         return []
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             cvae=keras.saving.serialize_keras_object(self.cvae),

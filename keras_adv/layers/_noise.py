@@ -1,11 +1,20 @@
 """`RandomLpNoise`: training-time noise inside an Lp ball."""
 
+from typing import Any
+from typing import Literal
+
 import keras
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv import threat_models
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Norm
+from keras_adv._types import Shape
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 
 DISTRIBUTIONS = ("uniform", "gaussian")
 
@@ -58,13 +67,13 @@ class RandomLpNoise(keras.layers.Layer):
 
     def __init__(
         self,
-        eps,
-        norm="linf",
-        distribution="uniform",
-        value_range=None,
-        seed=None,
-        **kwargs,
-    ):
+        eps: float,
+        norm: Norm = "linf",
+        distribution: Literal["uniform", "gaussian"] = "uniform",
+        value_range: ValueRange | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.eps = _validation.check_number("eps", eps, minimum=0.0)
         self.distribution = _validation.check_choice(
@@ -84,7 +93,7 @@ class RandomLpNoise(keras.layers.Layer):
         self.supports_masking = True
         self.built = True
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: TensorLike, training: bool | None = False) -> Tensor:
         if not training or self.eps == 0.0:
             return inputs
         x = ops.cast(inputs, "float32")
@@ -112,10 +121,10 @@ class RandomLpNoise(keras.layers.Layer):
             noisy = self.ball.project(x + noise, x)
         return ops.cast(noisy, inputs.dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             eps=self.eps,

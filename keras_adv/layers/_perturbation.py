@@ -1,17 +1,27 @@
 """`PerturbationBound`: a generator head whose outputs lie in an Lp ball."""
 
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
+
 import keras
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Norm
+from keras_adv._types import Shape
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 
 MODES = ("tanh", "clip")
 NORMS = ("linf", "l2")
 _TINY = 1e-12
 
 
-def _direction_and_length(raw):
+def _direction_and_length(raw: TensorLike) -> tuple[Tensor, Tensor]:
     """`(raw / ||raw||_2, ||raw||_2)` per sample, for any raw values.
 
     NaN counts as 0. The sample is divided by its largest magnitude `m`
@@ -36,7 +46,12 @@ def _direction_and_length(raw):
     return unit / ops.maximum(unit_norm, _TINY), length
 
 
-def bound_perturbation(raw, eps, norm="linf", mode="tanh"):
+def bound_perturbation(
+    raw: TensorLike,
+    eps: float,
+    norm: Norm = "linf",
+    mode: Literal["tanh", "clip"] = "tanh",
+) -> Tensor:
     """Maps raw values into the `norm` ball of radius `eps` (per sample).
 
     * `"linf"`, `"tanh"`: `eps * tanh(raw)` (every coordinate strictly in
@@ -133,8 +148,13 @@ class PerturbationBound(keras.layers.Layer):
     """
 
     def __init__(
-        self, eps, norm="linf", mode="tanh", value_range=(0.0, 1.0), **kwargs
-    ):
+        self,
+        eps: float,
+        norm: Norm = "linf",
+        mode: Literal["tanh", "clip"] = "tanh",
+        value_range: ValueRange = (0.0, 1.0),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.eps = _validation.check_number("eps", eps, minimum=0.0)
         self.norm = _validation.check_choice("norm", norm, set(NORMS))
@@ -142,7 +162,7 @@ class PerturbationBound(keras.layers.Layer):
         self.value_range = _validation.check_value_range(value_range)
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs: TensorLike | Sequence[TensorLike]) -> Tensor:
         if isinstance(inputs, list | tuple):
             if len(inputs) != 2:
                 raise ValueError(
@@ -164,14 +184,14 @@ class PerturbationBound(keras.layers.Layer):
         delta = bound_perturbation(inputs, self.eps, self.norm, self.mode)
         return ops.cast(delta, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape | list[Shape]) -> Shape:
         if isinstance(input_shape, list | tuple) and isinstance(
             input_shape[0], list | tuple
         ):
             return input_shape[1]
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             eps=self.eps,

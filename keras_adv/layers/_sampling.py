@@ -1,16 +1,23 @@
 """`GaussianSampling`: the reparameterisation trick, seeded and stable."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Shape
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
 DEFAULT_LOG_VAR_RANGE = (-10.0, 10.0)
 
 
-def check_log_var_range(log_var_range):
+def check_log_var_range(log_var_range: Sequence[float]) -> tuple[float, float]:
     """Validates a `(low, high)` log-variance range; returns floats."""
     try:
         low, high = log_var_range
@@ -30,7 +37,10 @@ def check_log_var_range(log_var_range):
     return (low, high)
 
 
-def clamp_log_var(log_var, log_var_range=DEFAULT_LOG_VAR_RANGE):
+def clamp_log_var(
+    log_var: TensorLike,
+    log_var_range: Sequence[float] = DEFAULT_LOG_VAR_RANGE,
+) -> Tensor:
     """Clips a log-variance to `log_var_range` (float32).
 
     `exp(0.5 * log_var)` then lies in `[exp(low / 2), exp(high / 2)]`
@@ -41,13 +51,17 @@ def clamp_log_var(log_var, log_var_range=DEFAULT_LOG_VAR_RANGE):
     return ops.clip(ops.cast(log_var, "float32"), low, high)
 
 
-def _static_shape(value):
+def _static_shape(value: Any) -> Shape:
     """The static shape of a tensor or array (None where unknown)."""
     shape = getattr(value, "shape", None)
     return tuple(np.shape(value) if shape is None else shape)
 
 
-def _check_same_shape(argument, names, shapes):
+def _check_same_shape(
+    argument: str,
+    names: tuple[str, str],
+    shapes: Sequence[Sequence[int | None]],
+) -> None:
     """Raises naming both shapes unless they can be one shape.
 
     Without it a broadcast (mean `(2, 1)`, log-variance `(2, 4)`) would
@@ -102,8 +116,11 @@ class GaussianSampling(keras.layers.Layer):
     """
 
     def __init__(
-        self, log_var_range=DEFAULT_LOG_VAR_RANGE, seed=None, **kwargs
-    ):
+        self,
+        log_var_range: Sequence[float] = DEFAULT_LOG_VAR_RANGE,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.log_var_range = check_log_var_range(log_var_range)
         if seed is not None:
@@ -112,7 +129,9 @@ class GaussianSampling(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
-    def call(self, inputs, noise=None):
+    def call(
+        self, inputs: Sequence[TensorLike], noise: TensorLike | None = None
+    ) -> Tensor:
         if not isinstance(inputs, list | tuple) or len(inputs) != 2:
             raise ValueError(
                 _validation.invalid(
@@ -137,11 +156,11 @@ class GaussianSampling(keras.layers.Layer):
             )
         return mean + ops.exp(0.5 * log_var) * ops.cast(noise, "float32")
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[Shape]) -> Shape:
         _check_same_shape("inputs", ("mean", "log_var"), input_shape)
         return input_shape[0]
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(log_var_range=list(self.log_var_range), seed=self.seed)
         return config
