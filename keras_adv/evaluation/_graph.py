@@ -78,7 +78,7 @@ class Evaluator:
         # alive (the traced graph needs neither once built).
         self._model = weakref.ref(model)
         self._attacks = [weakref.ref(a) for a in attacks.values()]
-        self.num_classes = self._probe(model, list(attacks.values()), x)
+        self.num_classes = self.probe(model, list(attacks.values()), x)
         spec = [None, *x.shape[1:]]
         self._fn = tf.function(
             self._step,
@@ -103,8 +103,12 @@ class Evaluator:
         )
 
     @staticmethod
-    def _probe(model, attacks, x):
-        """Eager, once: output shape, and `from_logits` against the model."""
+    def probe(model, attacks, x):
+        """Eager, once: output shape, and `from_logits` against the model.
+
+        Returns the number of classes; raises `ValueError` when an attack's
+        `from_logits` contradicts the model's outputs.
+        """
         outputs = model(ops.convert_to_tensor(x[:_PROBE]), training=False)
         outputs = ops.cast(check_classifier_outputs(outputs), "float32")
         probabilities = bool(looks_like_probabilities(outputs))

@@ -31,6 +31,7 @@ from keras_adv.evaluation._attack_set import default_epsilons
 from keras_adv.evaluation._attack_set import warn_if_tiny
 from keras_adv.evaluation._data import Data
 from keras_adv.evaluation._data import sample_rank
+from keras_adv.evaluation._graph import Evaluator
 from keras_adv.evaluation._graph import evaluate_arrays
 from keras_adv.evaluation._graph import evaluator
 from keras_adv.evaluation._report import RobustnessReport
@@ -267,6 +268,10 @@ def evaluate_robustness(
     for step, (x, y) in enumerate(batches):
         if graph is None:
             graph = evaluator(model, graph_attacks, x, checks)
+            if scheduled:
+                # An AutoAttack meets the model after the batches: its
+                # `from_logits` is checked against the outputs now.
+                Evaluator.probe(model, [attacks[n] for n in scheduled], x)
         graph.check_labels(y, "data", batches.one_hot_width)
         seeds = _random.batch_seeds(seed, len(named), step)[rows]
         clean_ok = _sweep_batch(graph, sweep, x, y, seeds)

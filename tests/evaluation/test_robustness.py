@@ -504,6 +504,18 @@ def test_autoattack_runs_the_schedule_of_its_evaluate(monkeypatch, capsys):
     assert "━" not in out  # no bar characters
 
 
+def test_autoattack_from_logits_is_checked_before_the_schedule():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
+    )
+    x = np.random.default_rng(0).uniform(size=(8, 4)).astype("float32")
+    attack = keras_adv.attacks.AutoAttack(from_logits=True)
+    with pytest.raises(ValueError, match="from_logits"):
+        evaluate_robustness(
+            model, (x, np.zeros(8, "int64")), attack, [0.0, 0.1], verbose=0
+        )
+
+
 # ----------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     "kwargs, error, match",
