@@ -1,11 +1,16 @@
 """Class coverage of generated samples by a classifier."""
 
+from typing import Any
+
 import numpy as np
 
 from keras_adv import _validation
+from keras_adv._types import Array
 
 
-def class_coverage(probabilities, num_classes=None):
+def class_coverage(
+    probabilities: Array, num_classes: int | None = None
+) -> dict[str, Any]:
     """Summarises how a classifier labels a set of generated samples.
 
     A generator that covers the data distribution produces samples of every

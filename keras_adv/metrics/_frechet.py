@@ -8,14 +8,17 @@ values are then specific to that classifier). Evaluation runs eagerly,
 in float64 numpy, once per epoch at most: it is not a per-batch metric.
 """
 
+from typing import Any
+
 import keras
 import numpy as np
 
 from keras_adv import _validation
+from keras_adv._types import Array
 from keras_adv.metrics._coverage import class_coverage
 
 
-def feature_statistics(features):
+def feature_statistics(features: Array) -> tuple[np.ndarray, np.ndarray]:
     """Returns the mean `(d,)` and covariance `(d, d)` of `features`.
 
     Args:
@@ -43,12 +46,14 @@ def feature_statistics(features):
     return features.mean(axis=0), covariance
 
 
-def _psd_sqrt(matrix):
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
-def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2):
+def frechet_distance_from_statistics(
+    mu1: Array, sigma1: Array, mu2: Array, sigma2: Array
+) -> float:
     """Fréchet (2-Wasserstein) distance between two Gaussians, squared.
 
     `d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1^1/2 S2 S1^1/2)^1/2)`.
@@ -106,7 +111,7 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2):
     return float(max(distance, 0.0))
 
 
-def frechet_distance(features1, features2):
+def frechet_distance(features1: Array, features2: Array) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets.
 
     Args:
@@ -134,7 +139,9 @@ def frechet_distance(features1, features2):
     )
 
 
-def feature_extractor(classifier, layer=None):
+def feature_extractor(
+    classifier: keras.Model, layer: str | int | None = None
+) -> keras.Model:
     """Returns a model mapping inputs to an inner layer of `classifier`.
 
     Args:
@@ -217,7 +224,16 @@ class ClassifierFrechetDistance:
         [arXiv:1706.08500](https://arxiv.org/abs/1706.08500), 2017.
     """
 
-    def __init__(self, classifier, real_data=None, layer=None, batch_size=256):
+    real_mean: np.ndarray | None
+    real_cov: np.ndarray | None
+
+    def __init__(
+        self,
+        classifier: keras.Model,
+        real_data: Array | None = None,
+        layer: str | int | None = None,
+        batch_size: int = 256,
+    ) -> None:
         self.batch_size = _validation.check_int(
             "batch_size", batch_size, minimum=1
         )
@@ -233,22 +249,24 @@ class ClassifierFrechetDistance:
                 self.features_and_probabilities(real_data)[0]
             )
 
-    def features_and_probabilities(self, x):
+    def features_and_probabilities(
+        self, x: Array
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Returns `(features (n, d), class probabilities (n, classes))`."""
-        feats, probs = [], []
+        feat_batches, prob_batches = [], []
         for i in range(0, len(x), self.batch_size):
             f, p = self._model(x[i : i + self.batch_size], training=False)
-            feats.append(keras.ops.convert_to_numpy(f))
-            probs.append(keras.ops.convert_to_numpy(p))
-        feats = np.concatenate(feats, axis=0).astype("float64")
-        probs = np.concatenate(probs, axis=0).astype("float64")
+            feat_batches.append(keras.ops.convert_to_numpy(f))
+            prob_batches.append(keras.ops.convert_to_numpy(p))
+        feats = np.concatenate(feat_batches, axis=0).astype("float64")
+        probs = np.concatenate(prob_batches, axis=0).astype("float64")
         is_prob = np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1.0)
         if not is_prob:  # logits
             probs = np.exp(probs - probs.max(axis=1, keepdims=True))
             probs /= probs.sum(axis=1, keepdims=True)
         return feats, probs
 
-    def evaluate(self, generated):
+    def evaluate(self, generated: Array) -> dict[str, Any]:
         """Returns a dict: `frechet_distance` (if real data was given) and
         the `class_coverage` figures (`coverage`, `min_class_fraction`,
         `mean_confidence`, `class_fractions`)."""
@@ -261,7 +279,7 @@ class ClassifierFrechetDistance:
             )
         return results
 
-    def __call__(self, generated):
+    def __call__(self, generated: Array) -> float:
         """Returns the Fréchet distance of `generated` to the real data."""
         if self.real_mean is None:
             raise ValueError(
