@@ -391,6 +391,27 @@ def test_progress_bar_only_when_verbose(linear_mnist, mnist, capsys):
     assert "2/2" in out and "samples" in out
 
 
+def test_verbose_auto_shows_bars_where_someone_watches(monkeypatch):
+    import io
+    import sys
+
+    from keras_adv import _validation
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert _validation.check_verbose("auto") == 1
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a log file
+    assert _validation.check_verbose("auto") == 2
+    assert [_validation.check_verbose(v) for v in (0, 1, 2)] == [0, 1, 2]
+    for bad in (3, True, "yes"):
+        with pytest.raises(ValueError, match="verbose"):
+            _validation.check_verbose(bad)
+
+
 # ------------------------------------------------------ radii and units
 def test_default_epsilons_follow_the_value_range():
     # A model of 0..255 inputs: the default radii are fractions of the
