@@ -1,29 +1,31 @@
 """tensorflow-datasets pipelines, npz files and data specs for the CLI."""
 
 import os
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from keras_adv import _validation
+from keras_adv._types import Tensor
 from keras_adv.datasets._mnist_subset import load_mnist_subset
 
 TFDS_NAMES = ("mnist", "fashion_mnist", "cifar10")
 
 
-def _scale(image, label):
+def _scale(image: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
     return tf.cast(image, tf.float32) / 255.0, label
 
 
 def load_tfds(
-    name,
-    split="train",
-    batch_size=128,
-    shuffle=None,
-    seed=0,
-    data_dir=None,
-    download=True,
-):
+    name: str,
+    split: str = "train",
+    batch_size: int = 128,
+    shuffle: bool | None = None,
+    seed: int = 0,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+) -> tf.data.Dataset:
     """A tensorflow-datasets image dataset as a prefetched `tf.data` pipeline.
 
     Images are scaled to float32 `[0, 1]` (channel dimension kept: MNIST
@@ -79,7 +81,7 @@ def load_tfds(
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _import_tfds():
+def _import_tfds() -> Any:
     try:
         import tensorflow_datasets as tfds
     except ImportError as error:  # pragma: no cover - optional extra
@@ -90,7 +92,7 @@ def _import_tfds():
     return tfds
 
 
-def load_npz(path):
+def load_npz(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Loads `(x, y)` from an `.npz` file.
 
     Arrays named `x` and `y` are read (or `x_test` and `y_test`). Integer
@@ -154,7 +156,9 @@ def load_npz(path):
     return x, y.reshape(-1).astype("int64")
 
 
-def from_spec(spec, split="test", max_samples=None):
+def from_spec(
+    spec: str, split: str = "test", max_samples: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Loads `(x, y)` numpy arrays from a data spec string (command line).
 
     Specs: `"mnist-subset"` (the embedded subset), `"tfds:NAME"` (NAME in

@@ -9,6 +9,7 @@ made).
 
 import functools
 from importlib import resources
+from typing import Literal
 
 import numpy as np
 import tensorflow as tf
@@ -21,7 +22,7 @@ IMAGE_SHAPE = (28, 28, 1)
 
 
 @functools.lru_cache(maxsize=1)
-def _load_arrays():
+def _load_arrays() -> dict[str, np.ndarray]:
     path = resources.files("keras_adv.datasets").joinpath(FILENAME)
     with resources.as_file(path) as real_path:
         with np.load(real_path, allow_pickle=False) as data:
@@ -31,7 +32,9 @@ def _load_arrays():
     return arrays
 
 
-def load_mnist_subset(normalize=True):
+def load_mnist_subset(
+    normalize: bool = True,
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """Loads the embedded MNIST subset with its fixed 4,000/1,000 split.
 
     The split is stratified: within each digit, in the source's order,
@@ -76,8 +79,12 @@ def load_mnist_subset(normalize=True):
 
 
 def mnist_subset_dataset(
-    split="train", batch_size=128, shuffle=True, seed=0, drop_remainder=False
-):
+    split: Literal["train", "test"] = "train",
+    batch_size: int = 128,
+    shuffle: bool = True,
+    seed: int | None = 0,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
     """The embedded subset as a batched, prefetched `tf.data.Dataset`.
 
     Args:

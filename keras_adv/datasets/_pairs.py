@@ -16,18 +16,28 @@ embedded MNIST subset into training images, a fixed held-out calibration
 set and the test pairs.
 """
 
+from typing import Any
+from typing import Literal
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_adv import _validation
+from keras_adv._types import Array
+from keras_adv._types import Tensor
+from keras_adv._types import ValueRange
 from keras_adv.datasets._mnist_subset import load_mnist_subset
 from keras_adv.layers import RandomLpNoise
 
 KINDS = ("linf", "rts")
 
 
-def linf_noise_transform(eps=0.3, value_range=(0.0, 1.0), seed=None):
+def linf_noise_transform(
+    eps: float = 0.3,
+    value_range: ValueRange = (0.0, 1.0),
+    seed: int | None = None,
+) -> RandomLpNoise:
     """A layer drawing `clip(x + U(-eps, eps))` per pixel (training only).
 
     Example:
@@ -49,12 +59,12 @@ def linf_noise_transform(eps=0.3, value_range=(0.0, 1.0), seed=None):
 
 
 def rts_transform(
-    rotation=45.0,
-    scale=(0.7, 1.3),
-    translation=4,
-    image_shape=(28, 28, 1),
-    seed=None,
-):
+    rotation: float = 45.0,
+    scale: tuple[float, float] = (0.7, 1.3),
+    translation: int = 4,
+    image_shape: tuple[int, int, int] = (28, 28, 1),
+    seed: int | None = None,
+) -> keras.Sequential:
     """Rotation, scaling and translation from Keras preprocessing layers.
 
     A `keras.Sequential` of `RandomRotation` (uniform angle in
@@ -138,14 +148,16 @@ def rts_transform(
     return keras.Sequential(layers, name="rts")
 
 
-def _transform(kind, seed, **kwargs):
+def _transform(
+    kind: str, seed: int | None, **kwargs: Any
+) -> keras.layers.Layer:
     kind = _validation.check_choice("kind", kind, set(KINDS))
     if kind == "linf":
         return linf_noise_transform(seed=seed, **kwargs)
     return rts_transform(seed=seed, **kwargs)
 
 
-def _check_images(x):
+def _check_images(x: Array) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim < 2 or x.dtype.kind != "f":
         raise ValueError(
@@ -156,14 +168,20 @@ def _check_images(x):
     return x
 
 
-def _check_range(x, transform):
+def _check_range(x: np.ndarray, transform: object) -> None:
     """Inputs of a transform that clips to a value range must lie in it."""
     value_range = getattr(transform, "value_range", None)
     if value_range is not None:
         _validation.check_value_range_of(x, value_range, "x")
 
 
-def make_pairs(x, transform="linf", batch_size=256, seed=0, **kwargs):
+def make_pairs(
+    x: Array,
+    transform: Literal["linf", "rts"] | keras.layers.Layer = "linf",
+    batch_size: int = 256,
+    seed: int = 0,
+    **kwargs: Any,
+) -> np.ndarray:
     """Perturbed copies `x~ = transform(x)` of an array, reproducibly.
 
     Args:
@@ -207,8 +225,13 @@ def make_pairs(x, transform="linf", batch_size=256, seed=0, **kwargs):
 
 
 def pair_dataset(
-    data, transform="linf", batch_size=128, shuffle=True, seed=0, **kwargs
-):
+    data: Array | tf.data.Dataset,
+    transform: Literal["linf", "rts"] | keras.layers.Layer = "linf",
+    batch_size: int = 128,
+    shuffle: bool = True,
+    seed: int = 0,
+    **kwargs: Any,
+) -> tf.data.Dataset:
     """A `tf.data.Dataset` of `(x, x~)` batches, fresh `x~` every epoch.
 
     Args:
@@ -253,14 +276,19 @@ def pair_dataset(
             ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size)
 
-    def perturb(x):
+    def perturb(x: Tensor) -> tuple[Tensor, Tensor]:
         x = tf.cast(x, tf.float32)
         return x, tf.cast(transform(x, training=True), tf.float32)
 
     return ds.map(perturb).prefetch(tf.data.AUTOTUNE)
 
 
-def mnist_subset_pairs(kind="linf", calibration=500, seed=0, **kwargs):
+def mnist_subset_pairs(
+    kind: Literal["linf", "rts"] = "linf",
+    calibration: int = 500,
+    seed: int = 0,
+    **kwargs: Any,
+) -> dict[str, tuple[np.ndarray, ...]]:
     """The embedded MNIST subset split for learning a perturbation set.
 
     The 4,000 training images are split into CVAE training images (the
