@@ -7,9 +7,9 @@ from keras import ops
 from keras_adv import _random
 from keras_adv import _signature
 from keras_adv import _validation
-from keras_adv import losses as losses_module
 from keras_adv._api import register
 from keras_adv.attacks._base import Attack
+from keras_adv.losses._margin import serialize as serialize_loss
 from keras_adv.threat_models import LearnedPerturbationSet
 from keras_adv.threat_models._learned import check_instance
 
@@ -195,7 +195,7 @@ class LatentPGD(Attack):
     def _settings(self):
         config = {
             "targeted": self.targeted,
-            "loss": losses_module.serialize(self.loss),
+            "loss": serialize_loss(self.loss),
             "from_logits": self.from_logits,
             "training": self.training,
             "seed": self.seed,

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from keras_adv.datasets import linf_noise_transform
 from keras_adv.datasets import make_pairs
 from keras_adv.datasets import mnist_subset_pairs
 from keras_adv.datasets import pair_dataset
-from keras_adv.datasets import rts_transform
+from keras_adv.datasets._pairs import linf_noise_transform
+from keras_adv.datasets._pairs import rts_transform
 
 
 def blob():

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import keras_adv
 from keras_adv.layers import PerturbationBound
-from keras_adv.layers import bound_perturbation
+from keras_adv.layers._perturbation import bound_perturbation
 
 RAW = np.array(
     [[3.0, -4.0, 0.0, 0.5], [0.1, 0.2, -0.2, 0.0], [50.0, 0.0, 0.0, 0.0]],
