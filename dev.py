@@ -16,6 +16,8 @@ A later command that needs another layer adds it to `.venv/` in place (e.g.
 package when `pyproject.toml`, changed (recorded in `.venv/.keras_adv_setup`).
 
     python3 dev.py demo        # set up (runtime), then `keras-adv demo`
+    python3 dev.py keras-adv ...    # `keras-adv ...` in .venv (e.g. evaluate)
+    python3 dev.py tensorboard ...  # `tensorboard ...` in .venv
     python3 dev.py test        # set up (tests), then the test suite (CI)
     python3 dev.py test --slow # also the long quality tests
     python3 dev.py test-floor  # fast tests at the oldest supported versions
@@ -27,7 +29,8 @@ package when `pyproject.toml`, changed (recorded in `.venv/.keras_adv_setup`).
     python3 dev.py setup       # only set up (every layer)
 
 Extra arguments after the command are passed on (to `keras-adv demo`,
-`pytest` or the bench script).
+`keras-adv`, `tensorboard`, `pytest` or the bench script). Every command
+runs in this directory: relative paths are relative to it.
 """
 
 import hashlib
@@ -48,6 +51,8 @@ DOCS_LOCK = REQUIREMENTS / "lock-docs.txt"
 # What each command needs in `.venv`, and whether it runs keras_adv itself.
 COMMANDS = {
     "demo": ((RUNTIME_LOCK,), True),
+    "keras-adv": ((RUNTIME_LOCK,), True),
+    "tensorboard": ((RUNTIME_LOCK,), True),
     "bench": ((RUNTIME_LOCK,), True),
     "test": ((TESTS_LOCK,), True),
     "lint": ((TESTS_LOCK,), True),
@@ -173,10 +178,13 @@ def _reference(rest):
     return _run([py, script, "reference", *rest], env=_env())
 
 
-def _env():
+def _env(log_level="2"):
+    """The environment of a command; TensorFlow's C++ log level unless set
+    (None: keras-adv sets it itself, see docs/cli.md)."""
     env = dict(os.environ)
     env["KERAS_BACKEND"] = "tensorflow"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if log_level is not None:
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", log_level)
     return env
 
 
@@ -208,8 +216,15 @@ def main(argv):
     py = _venv_python()
     if command == "setup":
         return 0
-    if command == "demo":
-        return _run([py, "-m", "keras_adv.cli", "demo", *rest], env=_env())
+    if command in ("demo", "keras-adv"):
+        args = ["demo", *rest] if command == "demo" else rest
+        return _run([py, "-m", "keras_adv.cli", *args], env=_env(None))
+    if command == "tensorboard":  # serves until Ctrl-C
+        try:
+            cmd = [py, "-m", "tensorboard.main", *rest]
+            return _run(cmd, env=_env("3"))
+        except KeyboardInterrupt:
+            return 130
     if command == "test":
         args = list(rest)
         if "--slow" in args:

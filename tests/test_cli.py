@@ -1,7 +1,10 @@
 """Tests for the `keras-adv` command line."""
 
+import importlib.util
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +19,8 @@ from keras_adv import cli
 from keras_adv.cli import _errors
 from keras_adv.cli import _evaluate
 from keras_adv.cli import _parser
+from keras_adv.cli import _shell
+from keras_adv.cli import _startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -154,6 +159,58 @@ def test_usage_errors_are_one_line_with_exit_code_2(capsys, argv, expected):
     assert line.startswith("keras-adv")
     assert "error:" in line
     assert expected in line
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            ["evaluate", "m.keras", "--atack", "x"],
+            "keras-adv evaluate: error: unrecognized arguments: --atack x; "
+            "did you mean '--attack'? (see `keras-adv evaluate --help`)",
+        ),
+        (
+            ["evaluate", "m.keras", "--max-smaples=3"],
+            "did you mean '--max-samples'? (see `keras-adv evaluate --help`)",
+        ),
+        (
+            ["demo", "--epochz", "3"],
+            "unrecognized arguments: --epochz 3; did you mean '--epochs'? "
+            "(see `keras-adv demo --help`)",
+        ),
+        (
+            ["evaluate", "m.keras", "extra"],
+            "unrecognized arguments: extra (see `keras-adv evaluate --help`)",
+        ),
+        (
+            ["evaluate", "m.keras", "--attack", "autoatack"],
+            "unknown attack 'autoatack'; choose from fgsm, pgd, pgd20",
+        ),
+        (["evaluate", "m.keras", "--attack", "autoatack"], "'autoattack'?"),
+        (["train", "m.keras", "--method", "fgsmrs"], "'fgsm_rs'?"),
+        (
+            ["evalute", "m.keras"],
+            "keras-adv: error: argument COMMAND: invalid choice: 'evalute' "
+            "(choose from 'evaluate', 'train', 'demo'); did you mean "
+            "'evaluate'? (see `keras-adv --help`)",
+        ),
+        (["--debug", "trian"], "did you mean 'train'?"),
+        (
+            ["--verison"],
+            "keras-adv: error: unrecognized arguments: --verison; did you "
+            "mean '--version'? (see `keras-adv --help`)",
+        ),
+    ],
+)
+def test_misspelt_names_and_options_get_a_suggestion(capsys, argv, expected):
+    assert expected in _usage_error(capsys, argv)
+
+
+def test_abbreviated_options_still_work(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--vers"])  # argparse accepts unique prefixes
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("keras-adv ")
 
 
 def test_bad_data_and_out_paths(capsys, saved_model, tmp_path):
@@ -476,14 +533,27 @@ def test_evaluate_in_a_subprocess(saved_model, tmp_path):
     assert f"wrote {out / 'report.json'}" in result.stdout
 
 
-def test_train_with_tiny_settings(capsys, tmp_path):
+def test_train_with_tiny_settings(capsys, tmp_path, monkeypatch):
+    # Any model counts as "at chance" with a margin of 100 points: the
+    # recipe's warning is one `keras-adv: warning:` line on stderr.
+    monkeypatch.setattr(keras_adv.recipes, "_CHANCE_MARGIN", 1.0)
     path = tmp_path / "trades.keras"
     code = cli.main(
         ["train", str(path), "--method", "trades", "--steps", "2"]
         + ["--epochs", "1", "--max-samples", "64", "-q"]
     )
     assert code == 0
-    assert f"wrote {path}" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert f"wrote {path}" in captured.out
+    evaluate = _shell.command_line(
+        "keras-adv", "evaluate", str(path), "--data", "mnist-subset"
+    )
+    assert f"Evaluate it with:\n    {evaluate}\n" in captured.out
+    (warning,) = captured.err.strip().splitlines()
+    assert warning.startswith(
+        "keras-adv: warning: The trained model classifies"
+    )
+    assert "of 64 training samples" in warning
     model = keras.saving.load_model(path)
     assert model.input_shape == (None, 28, 28, 1)
     assert model.output_shape == (None, 10)
@@ -499,8 +569,29 @@ def test_demo_with_tiny_settings(capsys, tmp_path):
     assert code == 0
     stdout = capsys.readouterr().out
     log_dir = out / "logs"
-    assert f"tensorboard --logdir {log_dir}" in stdout
+    tensorboard = _shell.command_line("tensorboard", "--logdir", log_dir)
+    assert f"TensorBoard:\n    {tensorboard}\n" in stdout
     assert "Robustness report: 64 samples" in stdout
+    # Ends with the command of the figure to quote, and says what the
+    # worst case is.
+    autoattack = _shell.command_line(
+        "keras-adv",
+        "evaluate",
+        out / "model.keras",
+        "--attack",
+        "autoattack",
+        "--eps",
+        "0.3",
+        "--max-samples",
+        "64",
+        "--out",
+        out / "autoattack",
+    )
+    assert "the figure to quote is AutoAttack's" in stdout
+    assert f"Measure it with:\n    {autoattack}\n" in stdout
+    assert "under FGSM and PGD-20 (worst case: a test image counts as " in (
+        " ".join(stdout.split())
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["epsilons"] == [0.0, 0.1, 0.2, 0.3]
     assert report["attacks"]["pgd"]["steps"] == 20
@@ -539,7 +630,7 @@ def test_default_demo_trains_a_robust_model(capsys, tmp_path):
     assert report["clean_accuracy"] >= 0.95
     assert report["robust_accuracy"][-1] >= 0.8
     assert report["warnings"] == []
-    assert "tensorboard --logdir" in capsys.readouterr().out
+    assert "--logdir" in capsys.readouterr().out
 
 
 def test_evaluate_with_autoattack(saved_model, capsys, tmp_path):
@@ -570,3 +661,152 @@ def test_evaluate_with_autoattack(saved_model, capsys, tmp_path):
     assert f"autoattack: robust accuracy {robust:.2f}% at eps 0.05" in stdout
     assert "worst case: a sample counts as robust only if" in stdout
     assert "**" not in stdout and "\u2501" not in stdout
+
+
+# ------------------------------------------- printed commands run as printed
+def _environment(monkeypatch, tmp_path, venv=".venv", scripts=(), on_path=()):
+    """A fake Python environment `tmp_path/project/<venv>` with `scripts`
+    (and `dev.py` next to it); `on_path` are found by `shutil.which`."""
+    project = tmp_path / "project"
+    bin_dir = project / venv / "bin"
+    bin_dir.mkdir(parents=True)
+    (project / "dev.py").write_text("")
+    for name in scripts:
+        (bin_dir / name).write_text("")
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setattr(sys, "prefix", str(project / venv))
+    found = {name: str(bin_dir / name) for name in on_path}
+    monkeypatch.setattr(shutil, "which", found.get)
+    monkeypatch.setattr(os, "name", "posix")
+    monkeypatch.chdir(project)
+    return project
+
+
+def test_command_line_on_path(monkeypatch, tmp_path):
+    # An activated environment (or a pip install on PATH): the bare name.
+    _environment(
+        monkeypatch, tmp_path, scripts=["keras-adv"], on_path=["keras-adv"]
+    )
+    line = _shell.command_line("keras-adv", "evaluate", "a b/m.keras")
+    assert line == "keras-adv evaluate 'a b/m.keras'"
+
+
+def test_command_line_in_the_project_venv(monkeypatch, tmp_path):
+    # After `python3 dev.py demo`: .venv is not on PATH; dev.py runs it.
+    project = _environment(monkeypatch, tmp_path, scripts=["tensorboard"])
+    line = _shell.command_line("tensorboard", "--logdir", "demo/logs")
+    assert line == "python3 dev.py tensorboard --logdir demo/logs"
+    monkeypatch.chdir(project.parent)
+    line = _shell.command_line("keras-adv", "--version")
+    assert line == "python3 project/dev.py keras-adv --version"
+
+
+def test_command_line_in_another_environment(monkeypatch, tmp_path):
+    # Another virtual environment, not activated: the script's path; an
+    # environment without the script: python -m.
+    project = _environment(
+        monkeypatch, tmp_path, venv="env", scripts=["keras-adv"]
+    )
+    assert _shell.command_line("keras-adv", "-h") == "env/bin/keras-adv -h"
+    python = str(project / "env" / "bin" / "python")
+    assert _shell.command_line("tensorboard", "--logdir", "x") == (
+        f"{python} -m tensorboard.main --logdir x"
+    )
+
+
+def _dev_module():
+    spec = importlib.util.spec_from_file_location(
+        "keras_adv_dev", os.path.join(ROOT, "dev.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dev_py_runs_keras_adv_and_tensorboard_from_its_venv(monkeypatch):
+    dev = _dev_module()
+    calls = []
+    monkeypatch.setattr(dev, "setup", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dev, "_run", lambda cmd, **kw: calls.append((cmd, kw)))
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    py = dev._venv_python()
+    dev.main(["keras-adv", "evaluate", "m.keras", "--attack", "autoattack"])
+    dev.main(["tensorboard", "--logdir", "demo/logs"])
+    dev.main(["demo", "--epochs", "2"])
+    (keras_adv_cmd, kw1), (tensorboard_cmd, kw2), (demo_cmd, kw3) = calls
+    assert keras_adv_cmd == [py, "-m", "keras_adv.cli", "evaluate"] + [
+        "m.keras",
+        "--attack",
+        "autoattack",
+    ]
+    assert tensorboard_cmd == [py, "-m", "tensorboard.main"] + [
+        "--logdir",
+        "demo/logs",
+    ]
+    assert demo_cmd == [py, "-m", "keras_adv.cli", "demo", "--epochs", "2"]
+    # keras-adv sets TensorFlow's log level itself (3, unless the user
+    # set one); tensorboard gets 3 from dev.py.
+    assert "TF_CPP_MIN_LOG_LEVEL" not in kw1["env"]
+    assert "TF_CPP_MIN_LOG_LEVEL" not in kw3["env"]
+    assert kw2["env"]["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    assert importlib.util.find_spec("tensorboard.main") is not None
+
+
+def test_startup_notices_are_held_back(capfd):
+    notices = (
+        "WARNING: All log messages before absl::InitializeLog() is called "
+        "are written to STDERR\n"
+        "I0000 00:00:1796603087.288756   11031 port.cc:153] oneDNN custom "
+        "operations are on. You may see slightly different numerical "
+        "results.\n"
+        "I0000 00:00:1796603087.289061   11031 cudart_stub.cc:31] Could not "
+        "find cuda drivers on your machine, GPU will not be used.\n"
+    )
+    capfd.readouterr()
+    with _startup.held_back():
+        os.write(2, (notices + "a real problem\n").encode())
+        print("from Python", file=sys.__stderr__)  # buffered
+        assert capfd.readouterr().err == ""  # held back so far
+    assert capfd.readouterr().err == "a real problem\nfrom Python\n"
+    with pytest.raises(KeyError):
+        with _startup.held_back():
+            os.write(2, b"kept after an error\n")
+            raise KeyError("x")
+    assert capfd.readouterr().err == "kept after an error\n"
+    with _startup.held_back(enabled=False):
+        os.write(2, notices.encode())
+    assert capfd.readouterr().err == notices
+
+
+def test_demo_commands_run_as_printed_without_tensorflow_noise(
+    saved_model, tmp_path
+):
+    # The line the demo prints for the AutoAttack figure, run as printed
+    # (the last --attack/--max-samples win: FGSM on 8 images), in a fresh
+    # environment: nothing on stderr, not even TensorFlow's start-up lines.
+    line = _shell.command_line(
+        "keras-adv",
+        "evaluate",
+        saved_model,
+        "--attack",
+        "autoattack",
+        "--eps",
+        "0.3",
+        "--out",
+        tmp_path / "autoattack",
+    )
+    words = shlex.split(line) + ["--attack", "fgsm", "--max-samples", "8"]
+    if shutil.which(words[0]) is None:
+        pytest.skip(f"{words[0]} is not on PATH")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        words + ["-q", "--no-checks"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""
+    assert "Robustness report: 8 samples" in result.stdout
+    assert (tmp_path / "autoattack" / "report.json").exists()

@@ -25,30 +25,60 @@ Errors (the last line on stderr is always `keras-adv[ COMMAND]: error:
 
 `--debug` (before or after the command) lets every error after parsing
 propagate with its full traceback (Keras' traceback filtering off).
+
+Output: keras_adv's own warnings are one line each, `keras-adv: warning:
+...` on stderr. TensorFlow's start-up lines are kept off the output (see
+`_startup`; `TF_CPP_MIN_LOG_LEVEL` is 3 unless set), except with
+`--debug`. Commands that the output suggests are printed runnable
+(`_shell`).
 """
 
+import contextlib
 import importlib
 import os
 import sys
 import traceback
+import warnings
 
 from keras_adv.cli import _checks
 from keras_adv.cli import _parser
+from keras_adv.cli import _startup
 from keras_adv.cli._errors import PROG
 from keras_adv.cli._errors import UsageError
+from keras_adv.cli._errors import in_package
 from keras_adv.cli._errors import raised_by_keras_adv
 from keras_adv.cli._errors import summary
 
 __all__ = ["main"]
 
 
+@contextlib.contextmanager
+def _one_line_warnings():
+    """keras_adv's warnings as `keras-adv: warning: ...` lines."""
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if not in_package(filename):
+            return show(message, category, filename, lineno, file, line)
+        sys.stdout.flush()
+        print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
+
+
 def _run(args):
     """Imports the command's module (and TensorFlow) and runs it."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    command = importlib.import_module(f"keras_adv.cli._{args.command}")
+    quiet = _startup.prepare(args.debug)
+    with _startup.held_back(quiet):
+        command = importlib.import_module(f"keras_adv.cli._{args.command}")
     if not args.debug:
-        return command.run(args)
+        with _one_line_warnings():
+            return command.run(args)
     import keras
 
     filtering = keras.config.is_traceback_filtering_enabled()

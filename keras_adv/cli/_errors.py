@@ -69,7 +69,8 @@ def summary(error):
     return first
 
 
-def _in_package(path):
+def in_package(path):
+    """Whether `path` is a file of the keras_adv package."""
     path = os.path.abspath(path)
     return path.startswith(_PACKAGE_DIR + os.sep)
 
@@ -87,10 +88,10 @@ def raised_by_keras_adv(error):
         return False
     frames = _graph_frames(_text(error))
     if frames:
-        return _in_package(frames[-1])
+        return in_package(frames[-1])
     tb = error.__traceback__
     if tb is None:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return _in_package(tb.tb_frame.f_code.co_filename)
+    return in_package(tb.tb_frame.f_code.co_filename)

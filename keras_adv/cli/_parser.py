@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import sys
 
 from keras_adv import _names
 from keras_adv.cli._errors import PROG
@@ -18,10 +19,75 @@ _GENERATOR = f"{_names.GENERATOR}:PATH.keras"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit code 2."""
+    """argparse with one-line errors (no usage dump) and exit code 2.
+
+    Errors name the help of the parser that failed (`keras-adv evaluate
+    --help` for an option of `evaluate`) and suggest the closest command
+    or option for a misspelt one.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self.options = []  # option strings, for suggestions
+        self.commands = {}  # subcommand name -> parser (top level)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        self.options += action.option_strings
+        return action
 
     def error(self, message):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        self._check_command(args)
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self.commands.get(getattr(namespace, "command", None))
+            options = self.options + (parser.options if parser else [])
+            (parser or self).error(_unrecognized(extras, options))
+        return namespace
+
+    def _check_command(self, args):
+        """An unknown command or option before the command, with the
+        closest one (argparse would only say that COMMAND is missing)."""
+        if not self.commands:
+            return
+        name = next((arg for arg in args if not arg.startswith("-")), None)
+        before = args if name is None else args[: args.index(name)]
+        unknown = [arg for arg in before if not self._known(arg)]
+        if unknown:
+            self.error(_unrecognized(unknown, self.options))
+        if name is None or name in self.commands:
+            return
+        choices = ", ".join(repr(command) for command in self.commands)
+        guess = _names.closest(name, tuple(self.commands), {})
+        hint = f"; did you mean {guess!r}?" if guess else ""
+        self.error(
+            f"argument COMMAND: invalid choice: {name!r} (choose from "
+            f"{choices}){hint}"
+        )
+
+    def _known(self, arg):
+        """An option of this parser, or an abbreviation argparse accepts."""
+        if arg in self.options:
+            return True
+        head = arg.partition("=")[0]
+        return head.startswith("--") and any(
+            option.startswith(head) for option in self.options
+        )
+
+
+def _unrecognized(extras, options):
+    """argparse's message for `extras`, with the closest known option."""
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    for extra in extras:
+        if extra.startswith("-"):
+            guess = _names.closest(extra.partition("=")[0], options, {})
+            if guess is not None:
+                return f"{message}; did you mean {guess!r}?"
+    return message
 
 
 def _unknown(kind, text, names, aliases, extra=""):
@@ -167,6 +233,7 @@ def build_parser():
     _add_evaluate(sub)
     _add_train(sub)
     _add_demo(sub)
+    parser.commands = sub.choices
     return parser
 
 

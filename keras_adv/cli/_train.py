@@ -1,6 +1,7 @@
 """`keras-adv train`: a small CNN trained by the library recipe, saved."""
 
 from keras_adv.cli import _common
+from keras_adv.cli import _shell
 from keras_adv.models import small_cnn
 
 
@@ -37,5 +38,8 @@ def run(args):
         )
     run.model.save(args.out)
     print(f"wrote {args.out}")
-    print(f"Evaluate it with: keras-adv evaluate {args.out} --data {args.data}")
+    evaluate = _shell.command_line(
+        "keras-adv", "evaluate", args.out, "--data", args.data
+    )
+    print(f"Evaluate it with:\n    {evaluate}")
     return 0
