@@ -4,6 +4,7 @@ import keras
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv.models import _attack_state as attack_state
 from keras_adv.training import _registry as objectives
 from keras_adv.training._step import ADV_ACCURACY
 from keras_adv.training._step import ADV_LOSS
@@ -33,7 +34,10 @@ class AdversarialModel(keras.Model):
     `call` is `base_model`'s forward pass; `evaluate`/`predict` are clean.
     After training, deploy `base_model` (the plain model, with the trained
     weights). The wrapper saves and loads as `.keras` (the objective and its
-    attack are part of its config). For an eps warm-up give the attack a
+    attack are part of its config; the weights of networks the attack
+    holds, such as a `GeneratorAttack`'s generator or a `LatentPGD`'s
+    CVAE, are saved with the model's, so a reloaded model attacks with
+    the trained ones). For an eps warm-up give the attack a
     `keras.Variable` eps and change it from a callback (no retracing), or
     use the `AdversarialTraining` callback.
 
@@ -147,6 +151,19 @@ class AdversarialModel(keras.Model):
         return {
             k: v for k, v in logs.items() if k not in (ADV_LOSS, ADV_ACCURACY)
         }
+
+    def save_own_variables(self, store):
+        # The attack's networks are rebuilt from their configs with fresh
+        # weights: save their variables here (models/_attack_state.py).
+        super().save_own_variables(store)
+        attack_state.save(
+            store, attack_state.attack_variables(self.objective, self.weights)
+        )
+
+    def load_own_variables(self, store):
+        variables = attack_state.attack_variables(self.objective, self.weights)
+        store = attack_state.load(store, variables, f"{self.name!r}")
+        super().load_own_variables(store)
 
     def get_config(self):
         return {

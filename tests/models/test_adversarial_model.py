@@ -137,3 +137,96 @@ def test_errors():
     with pytest.raises(ValueError, match="single output"):
         AdversarialModel(two, PGD())
     assert keras_adv.models.AdversarialModel is AdversarialModel
+
+
+# ------------------------------------------- attacks with trained networks
+IMAGE = (2, 2, 1)
+
+
+def image_base():
+    init = keras.initializers.GlorotUniform(seed=0)
+    return keras.Sequential(
+        [
+            keras.Input(IMAGE),
+            keras.layers.Flatten(),
+            keras.layers.Dense(CLASSES, kernel_initializer=init),
+        ]
+    )
+
+
+def generator_attack():
+    inputs = keras.Input(IMAGE)
+    raw = keras.layers.Dense(1)(inputs)
+    bound = keras_adv.layers.PerturbationBound(0.2)(raw)
+    return keras_adv.attacks.GeneratorAttack(
+        keras.Model(inputs, bound), eps=0.2
+    )
+
+
+def latent_attack():
+    cvae = keras_adv.models.cvae_mnist_fc(
+        hidden=8, latent_dim=2, input_shape=IMAGE, seed=0
+    )
+    learned = keras_adv.threat_models.LearnedPerturbationSet(cvae, radius=1.0)
+    return keras_adv.attacks.LatentPGD(learned, steps=3, seed=0)
+
+
+def trained_weights(attack):
+    """Weights no initialiser gives: a stand-in for trained networks."""
+    rng = np.random.default_rng(5)
+    cvae = getattr(attack.threat_model, "cvae", None)
+    if cvae is None:
+        networks = [attack.generator]
+    else:
+        networks = [cvae.prior, cvae.recognition, cvae.decoder]
+    for network in networks:
+        network.set_weights(
+            [rng.normal(size=w.shape) for w in network.get_weights()]
+        )
+    return attack
+
+
+@pytest.mark.parametrize("make_attack", [generator_attack, latent_attack])
+def test_the_attacks_trained_networks_round_trip(tmp_path, make_attack):
+    model = compile_(
+        AdversarialModel(image_base(), trained_weights(make_attack()))
+    )
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.2, 0.8, size=(8,) + IMAGE).astype("float32")
+    y = rng.integers(0, CLASSES, 8)
+    model.fit(x, y, epochs=1, verbose=0)
+
+    def attacked(m):  # a fixed seed: the attack's own has moved in fit
+        return np.asarray(m.attack.perturb(m.base_model, x, y, seed=7))
+
+    expected = attacked(model)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(attacked(loaded), expected, atol=1e-6)
+    # Without the saved networks the attack would differ.
+    fresh = AdversarialModel.from_config(model.get_config())
+    assert not np.allclose(attacked(fresh), expected, atol=1e-3)
+    # And through save_weights / load_weights (BackupAndRestore's way).
+    weights = str(tmp_path / "model.weights.h5")
+    model.save_weights(weights)
+    fresh.load_weights(weights)
+    np.testing.assert_allclose(attacked(fresh), expected, atol=1e-6)
+
+
+def test_files_without_the_attack_networks_warn_and_mismatches_raise():
+    model = AdversarialModel(image_base(), trained_weights(latent_attack()))
+    store = {}
+    model.save_own_variables(store)
+    assert store and all(k.startswith("attack_") for k in store)
+    fresh = AdversarialModel.from_config(model.get_config())
+    with pytest.warns(UserWarning, match="freshly initialised"):
+        fresh.load_own_variables({})
+    other = AdversarialModel(image_base(), generator_attack())
+    with pytest.raises(ValueError, match="do not match"):
+        other.load_own_variables(store)
+    # A plain attack holds no network: nothing saved, nothing warned.
+    plain = AdversarialModel(image_base(), PGD(eps=0.1, steps=1))
+    plain_store = {}
+    plain.save_own_variables(plain_store)
+    assert plain_store == {}
