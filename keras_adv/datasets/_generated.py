@@ -114,7 +114,10 @@ def pseudo_labelled_dataset(
     classes before the filter; the label is still the classifier's); a
     `GAN` draws standard normal latents. Each draw has its own stateless
     seed, so one `seed` always gives the same samples in the same order,
-    and every new iteration (every epoch of `fit`) gives new ones.
+    and every new iteration (every epoch of `fit`) gives new ones. As for
+    every `tf.data` random op, the draws also depend on TensorFlow's global
+    seed (`keras.utils.set_random_seed` sets it): set it first for runs
+    that repeat.
 
     The generation and labelling run as a graph inside `tf.data` (no Python
     per sample); `tf.data` places that work on the host CPU. To generate on
@@ -352,8 +355,9 @@ def mix_datasets(
     fixed generated set); a `tf.data.Dataset` is read in its own order
     (e.g. the endless `pseudo_labelled_dataset`). One epoch is one pass
     over the real data by default: `ceil(len(real) / real_per_batch)`
-    batches. The same `seed` gives the same batches; every epoch of `fit`
-    gets new ones.
+    batches. The same `seed` (and TensorFlow global seed, as for every
+    `tf.data` shuffle) gives the same batches; every epoch of `fit` gets
+    new ones.
 
     The result is an ordinary dataset of `(x, y)` batches: `fit` takes it
     as it is, with `keras_adv.callbacks.AdversarialTraining` or an

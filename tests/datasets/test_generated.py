@@ -319,3 +319,34 @@ def test_fit_with_adversarial_training_takes_the_mixed_batches():
     )
     assert "adv_accuracy" in history.history
     assert not np.allclose(before[0], model.get_weights()[0])
+
+
+# ---------------------------------------------------------------- example
+@pytest.mark.slow
+def test_the_example_runs_quick(tmp_path):
+    """`examples/generated_data_mnist.py --quick`: every stage, tiny."""
+    import importlib.util
+    from pathlib import Path
+
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "examples"
+        / "generated_data_mnist.py"
+    )
+    spec = importlib.util.spec_from_file_location("generated_data", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    row = example.main(
+        ["--quick", "--verbose", "0", "--cache-dir", str(tmp_path)]
+    )
+    assert set(row["test"]) == {"clean", "pgd20", "autoattack"}
+    assert 0.0 <= row["test"]["autoattack"] <= row["test"]["pgd20"] <= 1.0
+    assert set(row["seconds"]) == {
+        "classifier",
+        "gan",
+        "generation",
+        "training",
+        "evaluation",
+    }
+    assert 0.0 <= row["generator"]["label_agreement"] <= 1.0
+    assert (tmp_path / "cgan_e1_w8_s0.keras").exists()
