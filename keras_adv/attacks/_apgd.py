@@ -32,13 +32,22 @@ subsets remain: XLA compiles them as bounded shapes for the layers tested
 attack with `jit_compile=True`.
 """
 
+from collections.abc import Callable
+
 import tensorflow as tf
 from keras import ops
 
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import AttackLoss
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
+from keras_adv._types import ValueRange
 from keras_adv.attacks._base import Attack
+from keras_adv.attacks._logits import ModelLogits
 from keras_adv.losses._dlr import dlr_loss
 from keras_adv.losses._dlr import targeted_dlr_loss
 
@@ -48,8 +57,11 @@ MOMENTUM = 0.75
 INITIAL_STEP = 2.0
 _TINY = 1e-12
 
+#: One run on per-sample tensors: returns `(success, candidate)`.
+_Run = Callable[..., tuple[Tensor, Tensor]]
 
-def checkpoint_schedule(steps):
+
+def checkpoint_schedule(steps: int) -> list[tuple[int, int]]:
     """APGD's checkpoints for a run of `steps` iterations.
 
     The paper's `p_0 = 0`, `p_1 = 0.22`,
@@ -83,11 +95,15 @@ def checkpoint_schedule(steps):
     return schedule
 
 
-def _value_gradient_logits(model_logits, x, objective_fn):
+def _value_gradient_logits(
+    model_logits: ModelLogits,
+    x: Tensor,
+    objective_fn: Callable[[Tensor], Tensor],
+) -> tuple[Tensor, Tensor, Tensor]:
     """`(objective, input gradient, logits)` from one forward+backward."""
     seen = []
 
-    def objective(logits):
+    def objective(logits: Tensor) -> Tensor:
         seen.append(logits)
         return objective_fn(logits)
 
@@ -95,7 +111,7 @@ def _value_gradient_logits(model_logits, x, objective_fn):
     return value, grad, seen[0]
 
 
-def _per_sample(values, x):
+def _per_sample(values: Tensor, x: Tensor) -> Tensor:
     """`(batch,)` view of a scalar or per-sample tensor."""
     values = ops.reshape(ops.cast(values, "float32"), [-1])
     return values * ops.ones([ops.shape(x)[0]], "float32")
@@ -159,19 +175,19 @@ class APGD(Attack):
 
     def __init__(
         self,
-        eps=0.3,
-        steps=100,
-        restarts=1,
-        rho=0.75,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        loss="ce",
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        steps: int = 100,
+        restarts: int = 1,
+        rho: float = 0.75,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        loss: AttackLoss = "ce",
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             norm=norm,
@@ -191,7 +207,7 @@ class APGD(Attack):
         self.rho = rho
         self._check_targeted_loss()
 
-    def _check_targeted_loss(self):
+    def _check_targeted_loss(self) -> None:
         if self.targeted and self.loss_fn is dlr_loss:
             raise ValueError(
                 "APGD with targeted=True cannot use loss='dlr': the "
@@ -201,7 +217,7 @@ class APGD(Attack):
             )
 
     # ------------------------------------------------------------- start
-    def start_noise(self, x, seed):
+    def start_noise(self, x: Tensor, seed: Tensor) -> Tensor:
         """The random draw behind a start, for the whole batch.
 
         Uniform in `[-1, 1]` per coordinate (L-inf) or standard normal
@@ -212,7 +228,7 @@ class APGD(Attack):
             return tf.random.stateless_uniform(shape, seed, -1.0, 1.0)
         return tf.random.stateless_normal(shape, seed)
 
-    def start_point(self, x, eps, noise):
+    def start_point(self, x: Tensor, eps: Tensor, noise: Tensor) -> Tensor:
         """The start of a run: `noise` scaled onto the ball's boundary.
 
         As in the reference, `x + eps * t / (||t|| + 1e-12)` (the L-inf or
@@ -234,7 +250,15 @@ class APGD(Attack):
         return self.threat_model.clip(x + eps * noise / (size + _TINY))
 
     # --------------------------------------------------------------- run
-    def run_once(self, model_logits, x, y, eps, start, objective_fn=None):
+    def run_once(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        start: Tensor,
+        objective_fn: Callable[[Tensor], Tensor] | None = None,
+    ) -> dict[str, Tensor]:
         """One APGD run from `start` (graph-safe).
 
         Args:
@@ -254,7 +278,7 @@ class APGD(Attack):
         """
         if objective_fn is None:
 
-            def objective_fn(logits):
+            def objective_fn(logits: Tensor) -> Tensor:
                 return self.objective(logits, y)
 
         tm = self.threat_model
@@ -267,10 +291,10 @@ class APGD(Attack):
         is_check = tf.constant(is_check)
         limits = tf.constant(limits, tf.float32)
 
-        def evaluate(x_adv):
+        def evaluate(x_adv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             return _value_gradient_logits(model_logits, x_adv, objective_fn)
 
-        def select(mask, a, b):
+        def select(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
             return ops.where(ops.reshape(mask, expand), a, b)
 
         loss, grad, logits = evaluate(start)
@@ -292,7 +316,7 @@ class APGD(Attack):
             success,
         )
 
-        def body(i, state):
+        def body(i: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
             (
                 x_adv,
                 x_prev,
@@ -364,13 +388,26 @@ class APGD(Attack):
             "step_size": ops.reshape(state[3], [-1]),
         }
 
-    def _run_from_noise(self, model_logits, x, y, eps, noise):
+    def _run_from_noise(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        noise: Tensor,
+    ) -> tuple[Tensor, Tensor]:
         out = self.run_once(
             model_logits, x, y, eps, self.start_point(x, eps, noise)
         )
         return out["success"], out["x_adv"]
 
-    def _on_robust(self, run, robust, x_adv, inputs):
+    def _on_robust(
+        self,
+        run: _Run,
+        robust: Tensor,
+        x_adv: Tensor,
+        inputs: tuple[Tensor, ...],
+    ) -> tuple[Tensor, Tensor]:
         """`run(*inputs)` on the robust samples only; merges its successes.
 
         `run` maps per-sample tensors to `(success, candidate)`. Returns
@@ -384,7 +421,7 @@ class APGD(Attack):
             return x_adv, ops.logical_and(robust, ops.logical_not(success))
         index = tf.where(robust)
 
-        def attack():
+        def attack() -> tuple[Tensor, Tensor]:
             subset = [tf.gather_nd(t, index) for t in inputs]
             success, candidate = run(*subset)
             current = tf.gather_nd(x_adv, index)
@@ -398,18 +435,30 @@ class APGD(Attack):
 
         return tf.cond(tf.shape(index)[0] > 0, attack, lambda: (x_adv, robust))
 
-    def _runs(self, run, count, x, robust, inputs, seed):
+    def _runs(
+        self,
+        run: _Run,
+        count: int,
+        x: Tensor,
+        robust: Tensor,
+        inputs: tuple[Tensor, ...],
+        seed: Tensor,
+    ) -> Tensor:
         """`count` runs on the still-robust samples, run `r` seeded `r`.
 
         `run(r, noise, *per_sample)` is one run; `inputs` are the
         per-sample tensors after the noise.
         """
 
-        def body(r, carry):
+        def body(
+            r: int | Tensor, carry: tuple[Tensor, Tensor]
+        ) -> tuple[Tensor, Tensor]:
             x_adv, robust = carry
             noise = self.start_noise(x, _random.fold_seed(seed, r))
 
-            def run_r(noise, *per_sample):
+            def run_r(
+                noise: Tensor, *per_sample: Tensor
+            ) -> tuple[Tensor, Tensor]:
                 return run(r, noise, *per_sample)
 
             return self._on_robust(run_r, robust, x_adv, (noise,) + inputs)
@@ -419,17 +468,26 @@ class APGD(Attack):
             return body(0, carry)[0]
         return ops.fori_loop(0, count, body, carry)[0]
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         self._check_targeted_loss()
         eps = _per_sample(eps, x)
         robust = ops.logical_not(self.is_successful(model_logits(x), y))
 
-        def run(r, noise, x, y, eps):
+        def run(
+            r: Tensor, noise: Tensor, x: Tensor, y: Tensor, eps: Tensor
+        ) -> tuple[Tensor, Tensor]:
             return self._run_from_noise(model_logits, x, y, eps, noise)
 
         return self._runs(run, self.restarts, x, robust, (x, y, eps), seed)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {"steps": self.steps, "restarts": self.restarts, "rho": self.rho}
@@ -487,18 +545,18 @@ class APGDT(APGD):
 
     def __init__(
         self,
-        eps=0.3,
-        steps=100,
-        num_targets=9,
-        restarts=1,
-        rho=0.75,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        steps: int = 100,
+        num_targets: int = 9,
+        restarts: int = 1,
+        rho: float = 0.75,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             steps=steps,
@@ -517,7 +575,14 @@ class APGDT(APGD):
             "num_targets", num_targets, minimum=1
         )
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         eps = _per_sample(eps, x)
         clean = model_logits(x)
         classes = clean.shape[-1]
@@ -533,11 +598,18 @@ class APGDT(APGD):
         ranked = ops.cast(ops.top_k(clean, count + 1)[1], "int32")
         robust = ops.logical_not(self.is_successful(clean, y))
 
-        def run(r, noise, x, y, eps, ranked):
+        def run(
+            r: Tensor,
+            noise: Tensor,
+            x: Tensor,
+            y: Tensor,
+            eps: Tensor,
+            ranked: Tensor,
+        ) -> tuple[Tensor, Tensor]:
             # Run r attacks the (r // restarts + 2)-th most likely class.
             target = ops.take(ranked, r // self.restarts + 1, axis=1)
 
-            def objective_fn(logits):
+            def objective_fn(logits: Tensor) -> Tensor:
                 return targeted_dlr_loss(y, logits, target)
 
             out = self.run_once(
@@ -554,7 +626,7 @@ class APGDT(APGD):
             run, count * self.restarts, x, robust, (x, y, eps, ranked), seed
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["targeted"], config["loss"]
         config["num_targets"] = self.num_targets

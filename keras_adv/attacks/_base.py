@@ -9,6 +9,9 @@ seed)`, a graph-safe function of float32 tensors.
 """
 
 import weakref
+from collections.abc import Callable
+from typing import Any
+from typing import TypeVar
 
 import keras
 import tensorflow as tf
@@ -19,12 +22,24 @@ from keras_adv import _signature
 from keras_adv import _validation
 from keras_adv import losses as losses_module
 from keras_adv import threat_models
+from keras_adv._types import Array
+from keras_adv._types import AttackLoss
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Seed
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import check_classifier_outputs
 from keras_adv.attacks._logits import looks_like_probabilities
 from keras_adv.attacks._logits import sparse_labels
 from keras_adv.losses._margin import serialize as serialize_loss
+from keras_adv.threat_models._balls import ThreatModel
 from keras_adv.threat_models._learned import check_searchable
+
+_AttackT = TypeVar("_AttackT", bound="Attack")
 
 _TARGETS_NEEDED = (
     "A targeted attack needs `y`: the target classes. Received: y=None"
@@ -91,16 +106,16 @@ class Attack:
 
     def __init__(
         self,
-        eps=0.3,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        loss="ce",
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        loss: AttackLoss = "ce",
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         self.threat_model = threat_models.get(norm, eps, value_range)
         self.targeted = _validation.check_bool("targeted", targeted)
         self.loss = loss
@@ -113,8 +128,12 @@ class Attack:
             seed = _validation.check_int("seed", seed, minimum=0)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self._functions = weakref.WeakKeyDictionary()
-        self._model_info = weakref.WeakKeyDictionary()
+        self._functions: weakref.WeakKeyDictionary[
+            keras.Model, dict[Any, Any]
+        ] = weakref.WeakKeyDictionary()
+        self._model_info: weakref.WeakKeyDictionary[
+            keras.Model, dict[str, Any]
+        ] = weakref.WeakKeyDictionary()
 
     #: Whether the attack searches a learned set's latent space (True in
     #: `LatentPGD`) rather than an Lp ball of inputs.
@@ -122,45 +141,52 @@ class Attack:
 
     # ------------------------------------------------------------ settings
     @property
-    def threat_model(self):
+    def threat_model(self) -> ThreatModel:
         """The threat model: where the attack may move an input."""
         return self._threat_model
 
     @threat_model.setter
-    def threat_model(self, value):
+    def threat_model(self, value: ThreatModel) -> None:
         self._threat_model = check_searchable(value, self)
 
     @property
-    def eps(self):
+    def eps(self) -> Eps:
         """The radius of the threat model (float, tensor or variable)."""
         return self.threat_model.eps
 
     @eps.setter
-    def eps(self, value):
+    def eps(self, value: Eps) -> None:
         self.threat_model.eps = value
 
     @property
-    def norm(self):
+    def norm(self) -> str:
         """The threat model's norm, `"linf"` or `"l2"`."""
         return self.threat_model.norm
 
     @property
-    def value_range(self):
+    def value_range(self) -> tuple[float, float]:
         """The valid input range `(low, high)`."""
         return self.threat_model.value_range
 
     @property
-    def loss(self):
+    def loss(self) -> AttackLoss:
         """The attack loss as given (a name or a callable)."""
         return self._loss
 
     @loss.setter
-    def loss(self, value):
+    def loss(self, value: AttackLoss) -> None:
         self.loss_fn = losses_module.get(value)
         self._loss = value.lower() if isinstance(value, str) else value
 
     # ----------------------------------------------------- subclass hook
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         """The attack itself: returns `x_adv` for float32 `x` (graph-safe).
 
         Called inside the attack's `tf.function` (or the caller's traced
@@ -188,7 +214,14 @@ class Attack:
             "x, y, eps, seed)`."
         )
 
-    def generate_with_extras(self, model_logits, x, y, eps, seed):
+    def generate_with_extras(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """`generate`, and per-sample extra outputs (graph-safe).
 
         Override this instead of `generate` in an attack that also reports
@@ -204,7 +237,7 @@ class Attack:
         return self.generate(model_logits, x, y, eps, seed), {}
 
     # ------------------------------------------- helpers for subclasses
-    def objective(self, logits, y):
+    def objective(self, logits: Tensor, y: Tensor) -> Tensor:
         """Per-sample value the attack maximises: the loss, or minus it.
 
         Untargeted attacks ascend `loss(y, logits)`; targeted ones ascend
@@ -213,20 +246,24 @@ class Attack:
         value = self.loss_fn(y, logits)
         return -value if self.targeted else value
 
-    def objective_and_gradient(self, model_logits, x, y):
+    def objective_and_gradient(
+        self, model_logits: ModelLogits, x: Tensor, y: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """`(objective (batch,), its gradient w.r.t. x)`, numerically safe."""
         return model_logits.value_and_input_gradient(
             lambda logits: self.objective(logits, y), x
         )
 
-    def is_successful(self, logits, y):
+    def is_successful(self, logits: Tensor, y: Tensor) -> Tensor:
         """Bool `(batch,)`: misclassified (or, if targeted, on target)."""
         predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
         if self.targeted:
             return ops.equal(predicted, y)
         return ops.not_equal(predicted, y)
 
-    def model_logits(self, model, training=None):
+    def model_logits(
+        self, model: keras.Model, training: bool | None = None
+    ) -> ModelLogits:
         """The `ModelLogits` adapter this attack uses for `model`.
 
         Args:
@@ -240,7 +277,13 @@ class Attack:
         return ModelLogits(model, from_logits, training=training)
 
     # ----------------------------------------------------------- public API
-    def __call__(self, model, x, y=None, eps=None):
+    def __call__(
+        self,
+        model: keras.Model,
+        x: Array,
+        y: Array | None = None,
+        eps: Eps | None = None,
+    ) -> Tensor:
         """Returns adversarial examples for `x`.
 
         Args:
@@ -274,14 +317,14 @@ class Attack:
 
     def perturb(
         self,
-        model,
-        x,
-        y=None,
-        eps=None,
-        seed=None,
-        check=True,
-        training=None,
-    ):
+        model: keras.Model,
+        x: TensorLike,
+        y: TensorLike | None = None,
+        eps: Eps | None = None,
+        seed: Seed | None = None,
+        check: bool = True,
+        training: bool | None = None,
+    ) -> Tensor:
         """Graph-safe entry point for code that is already traced.
 
         Used by training steps and evaluation graphs: no `tf.function` of
@@ -312,8 +355,15 @@ class Attack:
         return self._graph(model, x, y, eps, seed, check, training)[0]
 
     def perturb_with_extras(
-        self, model, x, y=None, eps=None, seed=None, check=True, training=None
-    ):
+        self,
+        model: keras.Model,
+        x: TensorLike,
+        y: TensorLike | None = None,
+        eps: Eps | None = None,
+        seed: Seed | None = None,
+        check: bool = True,
+        training: bool | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """`(x_adv, extras)`: adversarial examples and per-sample extras.
 
         The extras are what `generate_with_extras` returns (Square: the
@@ -326,7 +376,16 @@ class Attack:
         return self._graph(model, x, y, eps, seed, check, training)
 
     # ------------------------------------------------------- entry paths
-    def _graph(self, model, x, y, eps, seed, check, training):
+    def _graph(
+        self,
+        model: keras.Model,
+        x: TensorLike,
+        y: TensorLike | None,
+        eps: Eps | None,
+        seed: Seed | None,
+        check: bool,
+        training: bool | None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """The traced entry: trace-time checks, body, in-graph checks."""
         if check:
             self.check_input_types(x, y)
@@ -344,7 +403,15 @@ class Attack:
                 tf.identity, extras
             )
 
-    def _eager(self, model, x, y, eps, seed, training=None):
+    def _eager(
+        self,
+        model: keras.Model,
+        x: Array,
+        y: Array | None,
+        eps: Eps | None,
+        seed: Seed | None,
+        training: bool | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """The eager entry: host checks, then the cached compiled graph."""
         x, y, eps = self._check_call(model, x, y, eps)
         self._check_model_once(model, x, y)
@@ -373,7 +440,15 @@ class Attack:
         return x_adv, extras
 
     # --------------------------------------------------------- graph body
-    def _run(self, model, x, y, eps, seed, training=None):
+    def _run(
+        self,
+        model: keras.Model,
+        x: TensorLike,
+        y: TensorLike | None,
+        eps: Eps,
+        seed: Seed,
+        training: bool | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         dtype = x.dtype
         x = ops.cast(x, "float32")
         eps = ops.cast(eps, "float32")
@@ -388,7 +463,13 @@ class Attack:
         return ops.cast(ops.stop_gradient(x_adv), dtype), extras
 
     # ------------------------------------------------------ graph caching
-    def _get_function(self, model, labels_from_model, own_seed, training):
+    def _get_function(
+        self,
+        model: keras.Model,
+        labels_from_model: bool,
+        own_seed: bool,
+        training: bool,
+    ) -> Callable[..., Any]:
         """One `tf.function` per (model, signature, argument kinds)."""
         per_model = self._functions.setdefault(model, {})
         key = (
@@ -402,11 +483,13 @@ class Attack:
             return fn
         model_ref = weakref.ref(model)
 
-        def run(x, *rest):
-            rest = list(rest)
-            y = None if labels_from_model else rest.pop(0)
-            eps = rest.pop(0)
-            seed = self.seed_generator if own_seed else rest.pop(0)
+        def run(
+            x: Tensor, *rest: Tensor
+        ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+            args = list(rest)
+            y = None if labels_from_model else args.pop(0)
+            eps = args.pop(0)
+            seed = self.seed_generator if own_seed else args.pop(0)
             x_adv, extras = self._run(model_ref(), x, y, eps, seed, training)
             return x_adv, extras, _validation.value_summary(x)
 
@@ -416,7 +499,9 @@ class Attack:
         per_model[key] = fn
         return fn
 
-    def _concrete(self, model, fn, args):
+    def _concrete(
+        self, model: keras.Model, fn: Any, args: tuple[Tensor, ...]
+    ) -> Callable[..., Any]:
         """The concrete function of `fn` for these argument types, cached.
 
         Calling it directly skips `tf.function`'s per-call signature
@@ -433,7 +518,7 @@ class Attack:
             per_model[key] = concrete
         return concrete
 
-    def tracing_count(self, model):
+    def tracing_count(self, model: keras.Model) -> int:
         """Number of graph traces made so far for `model` (for tests)."""
         return sum(
             fn.experimental_get_tracing_count()
@@ -442,7 +527,13 @@ class Attack:
         )
 
     # ----------------------------------------------------------- checking
-    def _check_call(self, model, x, y, eps):
+    def _check_call(
+        self,
+        model: keras.Model,
+        x: TensorLike,
+        y: TensorLike | None,
+        eps: Eps | None,
+    ) -> tuple[Tensor, Tensor | None, Tensor]:
         """The checks of a call's arguments; `(x, y, eps)` as tensors."""
         if not isinstance(model, keras.Model):
             raise TypeError(
@@ -455,22 +546,24 @@ class Attack:
             raise ValueError(_TARGETS_NEEDED)
         return x, y, self._check_call_eps(eps, x)
 
-    def _check_call_eps(self, eps, x):
+    def _check_call_eps(self, eps: Eps | None, x: Tensor) -> Tensor:
         eps = self.eps if eps is None else _validation.check_eps(eps)
         # A plain float32 tensor (a variable is read): one trace for all.
-        eps = tf.cast(tf.convert_to_tensor(eps), tf.float32)
-        if len(eps.shape) == 1 and tf.executing_eagerly():
-            if eps.shape[0] != x.shape[0]:
+        radius = tf.cast(tf.convert_to_tensor(eps), tf.float32)
+        if len(radius.shape) == 1 and tf.executing_eagerly():
+            if radius.shape[0] != x.shape[0]:
                 raise ValueError(
                     _validation.invalid(
                         "eps",
                         f"a scalar or shape ({x.shape[0]},) matching x",
-                        tuple(eps.shape),
+                        tuple(radius.shape),
                     )
                 )
-        return eps
+        return radius
 
-    def _check_model_once(self, model, x, y):
+    def _check_model_once(
+        self, model: keras.Model, x: Tensor, y: Tensor | None
+    ) -> None:
         """Eager, once per model: output shape and from_logits; labels."""
         info = self._model_info.get(model)
         if info is None:
@@ -499,7 +592,7 @@ class Attack:
             # Labels are small: check them on the host before the attack.
             _validation.check_label_values(y, info["num_classes"])
 
-    def _num_classes(self, model):
+    def _num_classes(self, model: keras.Model) -> int | None:
         """The model's number of classes if known without a forward pass.
 
         From the eager probe, or the static output shape of a built
@@ -516,14 +609,16 @@ class Attack:
             return None
         return None if classes is None else int(classes)
 
-    def check_input_types(self, x, y=None):
+    def check_input_types(
+        self, x: TensorLike, y: TensorLike | None = None
+    ) -> None:
         """Trace-time checks: float `x`, numeric labels (raise TypeError)."""
         _validation.check_x_dtype(x.dtype)
         if y is not None:
             _validation.check_label_dtype(ops.convert_to_tensor(y))
 
     # ------------------------------------------------------- serialisation
-    def get_config(self):
+    def get_config(self) -> Config:
         """Returns the constructor arguments as a JSON-serialisable dict."""
         tm_config = self.threat_model.get_config()
         return {
@@ -539,9 +634,9 @@ class Attack:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_AttackT], config: Config) -> _AttackT:
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"

@@ -1,10 +1,17 @@
 """The Carlini-Wagner L2 attack: minimal-norm, by optimisation."""
 
+import keras
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Array
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Tensor
+from keras_adv._types import ValueRange
 from keras_adv.attacks._base import Attack
+from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import sparse_labels
 
 #: The default `eps`: large enough to accept every success (no bound).
@@ -103,20 +110,20 @@ class CarliniWagnerL2(Attack):
 
     def __init__(
         self,
-        eps=UNBOUNDED,
-        confidence=0.0,
-        learning_rate=0.01,
-        binary_search_steps=9,
-        max_iterations=1000,
-        initial_const=1e-3,
-        abort_early=True,
-        value_range=(0.0, 1.0),
-        targeted=False,
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = UNBOUNDED,
+        confidence: float = 0.0,
+        learning_rate: float = 0.01,
+        binary_search_steps: int = 9,
+        max_iterations: int = 1000,
+        initial_const: float = 1e-3,
+        abort_early: bool = True,
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             norm="l2",
@@ -145,7 +152,7 @@ class CarliniWagnerL2(Attack):
         self.abort_early = _validation.check_bool("abort_early", abort_early)
 
     # ----------------------------------------------------------------- run
-    def _hinge_argument(self, logits, y):
+    def _hinge_argument(self, logits: Tensor, y: Tensor) -> Tensor:
         """`margin + kappa`: the attack succeeds where it is negative."""
         own = ops.take_along_axis(logits, y[:, None], axis=-1)[:, 0]
         mask = ops.one_hot(y, logits.shape[-1]) > 0
@@ -153,7 +160,14 @@ class CarliniWagnerL2(Attack):
         margin = rival - own if self.targeted else own - rival
         return margin + self.confidence
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         low, high = self.value_range
         half, mid = (high - low) / 2.0, (high + low) / 2.0
         shape = ops.shape(x)
@@ -169,15 +183,17 @@ class CarliniWagnerL2(Attack):
         last_round = self.binary_search_steps - 1
         repeat = self.binary_search_steps >= 10
 
-        def iteration(state, const):
+        def iteration(
+            state: tuple[Tensor, ...], const: Tensor
+        ) -> tuple[Tensor, ...]:
             i, modifier, m, v, prev, stop, armed, round_l2, best_l2, best = (
                 state
             )
             tanh = ops.tanh(w0 + modifier)
             x_new = mid + half * tanh
-            seen = {}
+            seen: dict[str, Tensor] = {}
 
-            def hinge(logits):
+            def hinge(logits: Tensor) -> Tensor:
                 seen["argument"] = self._hinge_argument(logits, y)
                 return const * ops.relu(seen["argument"])
 
@@ -239,7 +255,9 @@ class CarliniWagnerL2(Attack):
                 best,
             )
 
-        def search_round(step, carry):
+        def search_round(
+            step: Tensor, carry: tuple[Tensor, ...]
+        ) -> tuple[Tensor, ...]:
             const, lower, upper, best_l2, best = carry
             if repeat:
                 const = ops.where(step == last_round, upper, const)
@@ -289,7 +307,13 @@ class CarliniWagnerL2(Attack):
         )
 
     # ------------------------------------------------------------ report
-    def perturbation_norms(self, model, x, x_adv, y=None):
+    def perturbation_norms(
+        self,
+        model: keras.Model,
+        x: Array,
+        x_adv: Array,
+        y: Array | None = None,
+    ) -> Tensor:
         """Per-sample L2 norm of `x_adv - x`; inf where `x_adv` does not fool.
 
         The attack returns the clean input for samples it did not fool
@@ -324,7 +348,7 @@ class CarliniWagnerL2(Attack):
         distance = self.threat_model.distance(x, x_adv)
         return ops.where(fooled, distance, float("inf"))
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["loss"], config["norm"]
         config.update(

@@ -10,12 +10,21 @@ combination of the two projections, extrapolated by `eta`, and every
 success is followed by a backward step towards the clean input.
 """
 
+import keras
 from keras import ops
 
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Array
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 from keras_adv.attacks._base import Attack
+from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import sparse_labels
 
 #: Weights smaller than this (in absolute value) do not move a coordinate
@@ -28,7 +37,7 @@ _MIN_STEP = 1e-8
 _NO_SUCCESS = 1e10
 
 
-def _flat(x):
+def _flat(x: Tensor) -> Tensor:
     """`(batch, n)` view of `x`, with a static `n` when the shape allows."""
     size = 1
     for dim in x.shape[1:]:
@@ -38,14 +47,20 @@ def _flat(x):
     return ops.reshape(x, (-1, size))
 
 
-def _norm(delta, norm):
+def _norm(delta: Tensor, norm: str) -> Tensor:
     """Per-sample L-inf or L2 norm of a `(batch, n)` tensor."""
     if norm == "linf":
         return ops.max(ops.abs(delta), axis=-1)
     return ops.sqrt(ops.sum(ops.square(delta), axis=-1))
 
 
-def hyperplane_box_step(points, w, offset, value_range, norm):
+def hyperplane_box_step(
+    points: Tensor,
+    w: Tensor,
+    offset: Tensor,
+    value_range: ValueRange,
+    norm: str,
+) -> Tensor:
     """The minimal-norm step onto `{z : offset + <w, z - t> = 0}` in a box.
 
     Solves, for every row `t` of `points`,
@@ -98,7 +113,9 @@ def hyperplane_box_step(points, w, offset, value_range, norm):
     feasible = ops.sum(full_i, axis=-1) >= gap
     batch, size = ops.shape(w)[0], ops.shape(w)[1]
 
-    def newton(i, lam, last_slope, done):
+    def newton(
+        i: Tensor, lam: Tensor, last_slope: Tensor, done: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         free = kink > lam[:, None]
         h = ops.sum(ops.where(free, lam[:, None] * slope_i, full_i), axis=-1)
         slope = ops.sum(ops.where(free, slope_i, 0.0), axis=-1)
@@ -125,7 +142,12 @@ def hyperplane_box_step(points, w, offset, value_range, norm):
     return ops.where(valid, -ops.sign(w) * length, 0.0)
 
 
-def projection_linf(points, w, b, value_range=(0.0, 1.0)):
+def projection_linf(
+    points: TensorLike,
+    w: TensorLike,
+    b: TensorLike,
+    value_range: ValueRange = (0.0, 1.0),
+) -> Tensor:
     """Minimal L-inf steps from points onto hyperplanes within a box.
 
     For every row, the step `d` that solves
@@ -163,7 +185,12 @@ def projection_linf(points, w, b, value_range=(0.0, 1.0)):
     return _projection(points, w, b, value_range, "linf")
 
 
-def projection_l2(points, w, b, value_range=(0.0, 1.0)):
+def projection_l2(
+    points: TensorLike,
+    w: TensorLike,
+    b: TensorLike,
+    value_range: ValueRange = (0.0, 1.0),
+) -> Tensor:
     """Minimal L2 steps from points onto hyperplanes within a box.
 
     For every row, the step `d` that solves
@@ -202,7 +229,13 @@ def projection_l2(points, w, b, value_range=(0.0, 1.0)):
     return _projection(points, w, b, value_range, "l2")
 
 
-def _projection(points, w, b, value_range, norm):
+def _projection(
+    points: TensorLike,
+    w: TensorLike,
+    b: TensorLike,
+    value_range: ValueRange,
+    norm: str,
+) -> Tensor:
     value_range = _validation.check_value_range(value_range)
     points = ops.cast(ops.convert_to_tensor(points), "float32")
     w = ops.cast(ops.convert_to_tensor(w), "float32")
@@ -300,21 +333,21 @@ class FAB(Attack):
 
     def __init__(
         self,
-        eps=0.3,
-        steps=100,
-        restarts=1,
-        target_classes=9,
-        alpha_max=0.1,
-        eta=1.05,
-        beta=0.9,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        steps: int = 100,
+        restarts: int = 1,
+        target_classes: int = 9,
+        alpha_max: float = 0.1,
+        eta: float = 1.05,
+        beta: float = 0.9,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             norm=norm,
@@ -349,7 +382,14 @@ class FAB(Attack):
             )
 
     # ----------------------------------------------------------------- run
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         x0 = _flat(x)
         batch = ops.shape(x0)[0]
         eps = ops.broadcast_to(ops.cast(eps, "float32"), (batch,))
@@ -365,10 +405,12 @@ class FAB(Attack):
             runs = count * self.restarts
             targets = ops.top_k(logits, count + 1)[1][:, 1:]
 
-        def attempt(run, carry):
+        def attempt(
+            run: Tensor, carry: tuple[Tensor, Tensor]
+        ) -> tuple[Tensor, Tensor]:
             x_adv, done = carry
 
-            def search():
+            def search() -> tuple[Tensor, Tensor]:
                 pair = None
                 if targets is not None:
                     rank = run // self.restarts
@@ -392,7 +434,9 @@ class FAB(Attack):
         x_adv, _ = ops.fori_loop(0, runs, attempt, (x0, done))
         return ops.reshape(x_adv, ops.shape(x))
 
-    def _start(self, x0, eps, seed, restart):
+    def _start(
+        self, x0: Tensor, eps: Tensor, seed: Tensor, restart: int | Tensor
+    ) -> Tensor:
         """The clean input, or for restarts a random point at `eps / 2`."""
         if self.restarts == 1:
             return x0
@@ -404,7 +448,9 @@ class FAB(Attack):
         start = self.threat_model.clip(x0 + 0.5 * eps[:, None] * noise)
         return ops.where(restart > 0, start, x0)
 
-    def _difference(self, logits, y, target):
+    def _difference(
+        self, logits: Tensor, y: Tensor, target: Tensor | None
+    ) -> Tensor:
         """The function whose zero level is the boundary searched."""
         if target is None:  # targeted: y is the target
             own = ops.take_along_axis(logits, y[:, None], axis=-1)[:, 0]
@@ -415,14 +461,24 @@ class FAB(Attack):
         z_y = ops.take_along_axis(logits, y[:, None], axis=-1)[:, 0]
         return z_t - z_y
 
-    def _search(self, model_logits, x, x0, start, y, target):
+    def _search(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        x0: Tensor,
+        start: Tensor,
+        y: Tensor,
+        target: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
         """One FAB search; returns the smallest success and its norm."""
         norm = self.norm
         value_range = self.value_range
         shape = ops.shape(x)
         batch = ops.shape(x0)[0]
 
-        def step(i, carry):
+        def step(
+            i: Tensor, carry: tuple[Tensor, Tensor, Tensor]
+        ) -> tuple[Tensor, Tensor, Tensor]:
             x1, best, best_norm = carry
             f, grad = model_logits.value_and_input_gradient(
                 lambda logits: self._difference(logits, y, target),
@@ -463,7 +519,13 @@ class FAB(Attack):
         return best, best_norm
 
     # ------------------------------------------------------------ report
-    def perturbation_norms(self, model, x, x_adv, y=None):
+    def perturbation_norms(
+        self,
+        model: keras.Model,
+        x: Array,
+        x_adv: Array,
+        y: Array | None = None,
+    ) -> Tensor:
         """Per-sample norm of `x_adv - x`; inf where `x_adv` does not fool.
 
         FAB returns the clean input where it finds no perturbation within
@@ -483,7 +545,7 @@ class FAB(Attack):
         """
         return _perturbation_norms(self, model, x, x_adv, y)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["loss"]
         config.update(
@@ -499,7 +561,13 @@ class FAB(Attack):
         return config
 
 
-def _perturbation_norms(attack, model, x, x_adv, y):
+def _perturbation_norms(
+    attack: Attack,
+    model: keras.Model,
+    x: Array,
+    x_adv: Array,
+    y: Array | None,
+) -> Tensor:
     x = ops.cast(ops.convert_to_tensor(x), "float32")
     x_adv = ops.cast(ops.convert_to_tensor(x_adv), "float32")
     model_logits = attack.model_logits(model)

@@ -1,6 +1,11 @@
 """The Fast Gradient Sign Method and its L2 variant (FGM)."""
 
 from keras_adv._api import register
+from keras_adv._types import AttackLoss
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import ValueRange
 from keras_adv.attacks._iterative import IterativeAttack
 
 
@@ -54,18 +59,18 @@ class FGSM(IterativeAttack):
 
     def __init__(
         self,
-        eps=0.3,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        loss="ce",
-        random_start=False,
-        step_size=None,
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        loss: AttackLoss = "ce",
+        random_start: bool = False,
+        step_size: float | None = None,
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             steps=1,
@@ -83,11 +88,11 @@ class FGSM(IterativeAttack):
         )
 
     @property
-    def relative_step_size(self):
+    def relative_step_size(self) -> float:
         """`1.25` with a random start (FGSM-RS), else `1`."""
         return 1.25 if self.random_start else 1.0
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["steps"], config["restarts"]
         return config

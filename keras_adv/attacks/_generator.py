@@ -1,16 +1,27 @@
 """`GeneratorAttack`: a trained perturbation generator as an `Attack`."""
 
 import os
+from typing import Any
+from typing import TypeVar
 
 import keras
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 from keras_adv.attacks._base import Attack
+from keras_adv.attacks._logits import ModelLogits
+
+_GeneratorAttackT = TypeVar("_GeneratorAttackT", bound="GeneratorAttack")
 
 
-def _generator_of(generator):
+def _generator_of(generator: Any) -> tuple[keras.Model, dict[str, Any]]:
     """`(keras.Model, settings of an AdvGAN or {})` from the argument."""
     inner = getattr(generator, "generator", None)
     if (
@@ -113,16 +124,16 @@ class GeneratorAttack(Attack):
 
     def __init__(
         self,
-        generator,
-        eps=None,
-        norm=None,
-        value_range=None,
-        targeted=None,
-        from_logits=None,
-        seed=None,
-        jit_compile=False,
-    ):
-        self.path = None
+        generator: keras.Model | str | os.PathLike[str] | Config,
+        eps: Eps | None = None,
+        norm: Norm | None = None,
+        value_range: ValueRange | None = None,
+        targeted: bool | None = None,
+        from_logits: bool | None = None,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
+        self.path: str | None = None
         if isinstance(generator, str | os.PathLike):
             self.path = os.fspath(generator)
             generator = keras.saving.load_model(self.path, compile=False)
@@ -163,7 +174,7 @@ class GeneratorAttack(Attack):
                     True,
                 )
             )
-        self.num_classes = None
+        self.num_classes: int | None = None
         if self.conditioned:
             self.num_classes = int(inputs[1].shape[-1])
         outputs = getattr(model, "outputs", None) or []
@@ -179,7 +190,9 @@ class GeneratorAttack(Attack):
             else keras.saving.serialize_keras_object(model)
         )
 
-    def perturbation(self, x, targets=None):
+    def perturbation(
+        self, x: TensorLike, targets: Tensor | None = None
+    ) -> Tensor:
         """The generator's raw perturbation `G(x)` (graph-safe, float32).
 
         Args:
@@ -212,7 +225,7 @@ class GeneratorAttack(Attack):
         _validation.check_generator_output(x.shape, delta.shape)
         return ops.cast(delta, "float32")
 
-    def untargeted_condition(self, logits, y):
+    def untargeted_condition(self, logits: Tensor, y: Tensor) -> Tensor:
         """The condition of an untargeted conditioned generator.
 
         The most likely class other than `y` (the runner-up of the clean
@@ -232,7 +245,14 @@ class GeneratorAttack(Attack):
         rival = ops.where(is_label, float("-inf"), logits)
         return ops.cast(ops.argmax(rival, axis=-1), "int32")
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         del seed
         targets = None
         if self.conditioned:
@@ -242,14 +262,16 @@ class GeneratorAttack(Attack):
         delta = self.perturbation(x, targets)
         return self.threat_model.project(x + delta, x, eps)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["loss"], config["training"]
         config["generator"] = self._generator_config
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(
+        cls: type[_GeneratorAttackT], config: Config
+    ) -> _GeneratorAttackT:
         config = dict(config)
         config.pop("loss", None)
         config.pop("training", None)

@@ -7,11 +7,17 @@ strongest result. Subclasses change the update through two public hooks,
 `relative_step_size`.
 """
 
+from typing import Any
+
 from keras import ops
 
 from keras_adv import _random
 from keras_adv import _validation
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Tensor
 from keras_adv.attacks._base import Attack
+from keras_adv.attacks._logits import ModelLogits
 
 
 class IterativeAttack(Attack):
@@ -70,13 +76,13 @@ class IterativeAttack(Attack):
 
     def __init__(
         self,
-        eps=0.3,
-        steps=10,
-        step_size=None,
-        random_start=True,
-        restarts=1,
-        **kwargs,
-    ):
+        eps: Eps = 0.3,
+        steps: int = 10,
+        step_size: float | None = None,
+        random_start: bool = True,
+        restarts: int = 1,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(eps=eps, **kwargs)
         self.steps = _validation.check_int("steps", steps, minimum=1)
         self.step_size = step_size
@@ -84,12 +90,12 @@ class IterativeAttack(Attack):
         self.restarts = _validation.check_int("restarts", restarts, minimum=1)
 
     @property
-    def step_size(self):
+    def step_size(self) -> float | None:
         """Step size in input units, or None for the relative default."""
         return self._step_size
 
     @step_size.setter
-    def step_size(self, value):
+    def step_size(self, value: float | None) -> None:
         if value is not None:
             value = _validation.check_number(
                 "step_size", value, minimum=0.0, strict=True
@@ -97,11 +103,11 @@ class IterativeAttack(Attack):
         self._step_size = value
 
     @property
-    def relative_step_size(self):
+    def relative_step_size(self) -> float:
         """Default step size in units of eps: `2.5 / steps`."""
         return 2.5 / self.steps
 
-    def step_size_for(self, eps):
+    def step_size_for(self, eps: Eps) -> Tensor:
         """The step size used at radius `eps` (a float or tensor)."""
         if self.step_size is not None:
             return ops.cast(self.step_size, "float32") + 0.0 * ops.cast(
@@ -110,17 +116,31 @@ class IterativeAttack(Attack):
         return self.relative_step_size * ops.cast(eps, "float32")
 
     # --------------------------------------------------------------- hooks
-    def init_state(self, x):
+    def init_state(self, x: Tensor) -> tuple[Tensor, ...]:
         """Extra loop state for `step` (default: none)."""
         return ()
 
-    def step(self, x_adv, grad, state, step_size):
+    def step(
+        self,
+        x_adv: Tensor,
+        grad: Tensor,
+        state: tuple[Tensor, ...],
+        step_size: Tensor,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One ascent step; returns `(x_adv, state)` before projection."""
         direction = self.threat_model.ascent_direction(grad)
         return x_adv + step_size * direction, state
 
     # ---------------------------------------------------------------- run
-    def run_once(self, model_logits, x, y, eps, step_size, seed):
+    def run_once(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        step_size: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         """One run from one start (graph-safe); returns the final iterate.
 
         Args:
@@ -136,7 +156,9 @@ class IterativeAttack(Attack):
             tm.random_start(x, seed=seed, eps=eps) if self.random_start else x
         )
 
-        def body(i, carry):
+        def body(
+            i: int | Tensor, carry: tuple[Tensor, tuple[Tensor, ...]]
+        ) -> tuple[Tensor, tuple[Tensor, ...]]:
             x_adv, state = carry
             _, grad = self.objective_and_gradient(model_logits, x_adv, y)
             x_adv, state = self.step(x_adv, grad, state, step_size)
@@ -147,7 +169,14 @@ class IterativeAttack(Attack):
             return body(0, carry)[0]
         return ops.fori_loop(0, self.steps, body, carry)[0]
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         eps_b = self.threat_model.eps_tensor(x, eps)
         step_size = self.step_size_for(eps_b)
         x_adv = self.run_once(
@@ -176,11 +205,13 @@ class IterativeAttack(Attack):
             best_ok = ops.logical_or(best_ok, ok)
         return x_adv
 
-    def _score(self, model_logits, x_adv, y):
+    def _score(
+        self, model_logits: ModelLogits, x_adv: Tensor, y: Tensor
+    ) -> tuple[Tensor, Tensor]:
         logits = model_logits(x_adv)
         return self.objective(logits, y), self.is_successful(logits, y)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {

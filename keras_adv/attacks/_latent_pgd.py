@@ -1,5 +1,9 @@
 """`LatentPGD`: projected gradient ascent in a learned set's latent ball."""
 
+from typing import Any
+from typing import TypeVar
+from typing import cast
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -8,7 +12,11 @@ from keras_adv import _random
 from keras_adv import _signature
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import AttackLoss
+from keras_adv._types import Config
+from keras_adv._types import Tensor
 from keras_adv.attacks._base import Attack
+from keras_adv.attacks._logits import ModelLogits
 from keras_adv.losses._margin import serialize as serialize_loss
 from keras_adv.threat_models import LearnedPerturbationSet
 from keras_adv.threat_models._learned import check_instance
@@ -18,8 +26,10 @@ from keras_adv.threat_models._learned import check_instance
 _MIN_RELATIVE_STEP = 1.0 / 20.0
 _STEP_BUDGET = 1.4
 
+_LatentPGDT = TypeVar("_LatentPGDT", bound="LatentPGD")
 
-def _check_threat_model(threat_model):
+
+def _check_threat_model(threat_model: Any) -> LearnedPerturbationSet:
     return check_instance(
         "threat_model",
         threat_model,
@@ -90,18 +100,18 @@ class LatentPGD(Attack):
 
     def __init__(
         self,
-        threat_model,
-        steps=50,
-        step_size=None,
-        random_start=True,
-        early_stop=True,
-        targeted=False,
-        loss="ce",
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        threat_model: LearnedPerturbationSet | Config,
+        steps: int = 50,
+        step_size: float | None = None,
+        random_start: bool = True,
+        early_stop: bool = True,
+        targeted: bool = False,
+        loss: AttackLoss = "ce",
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         threat_model = _check_threat_model(threat_model)
         super().__init__(
             eps=threat_model.eps,
@@ -125,11 +135,11 @@ class LatentPGD(Attack):
         self.early_stop = _validation.check_bool("early_stop", early_stop)
 
     @property
-    def relative_step_size(self):
+    def relative_step_size(self) -> float:
         """Default step in units of the radius: `max(1/20, 1.4/steps)`."""
         return max(_MIN_RELATIVE_STEP, _STEP_BUDGET / self.steps)
 
-    def step_size_for(self, radius):
+    def step_size_for(self, radius: float | Tensor) -> Tensor:
         """The latent step size at `radius` (float32 tensor)."""
         radius = ops.cast(radius, "float32")
         if self.step_size is not None:
@@ -137,9 +147,16 @@ class LatentPGD(Attack):
         return self.relative_step_size * radius
 
     # ------------------------------------------------------------- search
-    def latent_search(self, model_logits, x, y, eps, seed):
+    def latent_search(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> tuple[Tensor, Tensor]:
         """Runs the search; returns `(u, x_adv)` (graph-safe, float32)."""
-        tm = self.threat_model
+        tm = cast(LearnedPerturbationSet, self.threat_model)
         mean, std = tm.prior(x)
         radius = tm.latent_radius(mean, eps)
         step_size = self.step_size_for(radius)
@@ -150,13 +167,15 @@ class LatentPGD(Attack):
         batch = ops.shape(x)[0]
         expand = [-1] + [1] * (len(mean.shape) - 1)
 
-        def cond(i, u, active):
+        def cond(i: Tensor, u: Tensor, active: Tensor) -> Tensor:
             more = i < self.steps
             if self.early_stop:
                 more = ops.logical_and(more, ops.any(active))
             return more
 
-        def body(i, u, active):
+        def body(
+            i: Tensor, u: Tensor, active: Tensor
+        ) -> tuple[Tensor, Tensor, Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(u)
                 logits = model_logits(tm.decode(x, mean, std, u))
@@ -180,10 +199,17 @@ class LatentPGD(Attack):
         u = ops.stop_gradient(u)
         return u, tm.decode(x, mean, std, u)
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         return self.latent_search(model_logits, x, y, eps, seed)[1]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"LatentPGD({self.threat_model!r}, steps={self.steps}, "
             f"step_size={self.step_size}, random_start={self.random_start}, "
@@ -192,7 +218,7 @@ class LatentPGD(Attack):
         )
 
     # ------------------------------------------------------ serialisation
-    def _settings(self):
+    def _settings(self) -> Config:
         config = {
             "targeted": self.targeted,
             "loss": serialize_loss(self.loss),
@@ -209,18 +235,19 @@ class LatentPGD(Attack):
         )
         return config
 
-    def graph_config(self):
+    def graph_config(self) -> Config:
         """The settings that shape the graph (see `keras_adv._signature`).
 
         The CVAE enters by identity: serialising it on every call would
         cost more than a short attack.
         """
         settings = self._settings()
-        settings["cvae"] = _signature.callable_token(self.threat_model.cvae)
+        threat_model = cast(LearnedPerturbationSet, self.threat_model)
+        settings["cvae"] = _signature.callable_token(threat_model.cvae)
         settings["value_range"] = list(self.value_range)
         return settings
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = {
             "threat_model": keras.saving.serialize_keras_object(
                 self.threat_model
@@ -231,7 +258,7 @@ class LatentPGD(Attack):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_LatentPGDT], config: Config) -> _LatentPGDT:
         config = dict(config)
         radius = config.pop("eps", None)
         threat_model = _check_threat_model(config.pop("threat_model"))

@@ -7,6 +7,8 @@ its dtype policy, plus an input gradient that does not underflow under
 `mixed_float16`.
 """
 
+from collections.abc import Callable
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -17,6 +19,8 @@ from keras_adv._outputs import check_classifier_outputs  # noqa: F401
 from keras_adv._outputs import looks_like_probabilities
 from keras_adv._outputs import output_kind
 from keras_adv._outputs import sparse_labels  # noqa: F401
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
 _TINY = 1e-30
 
@@ -53,7 +57,12 @@ class ModelLogits:
     True
     """
 
-    def __init__(self, model, from_logits=None, training=False):
+    def __init__(
+        self,
+        model: keras.Model,
+        from_logits: bool | None = None,
+        training: bool = False,
+    ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(
                 _validation.invalid("model", "a keras.Model", model)
@@ -83,11 +92,11 @@ class ModelLogits:
             "bfloat16",
         )
 
-    def forward(self, x):
+    def forward(self, x: TensorLike) -> Tensor:
         """Raw model outputs (in the model's compute dtype)."""
         return check_classifier_outputs(self.model(x, training=self.training))
 
-    def head(self, outputs):
+    def head(self, outputs: TensorLike) -> Tensor:
         """Float32 logits from raw outputs."""
         outputs = ops.cast(outputs, "float32")
         if self.from_logits is True:
@@ -97,10 +106,12 @@ class ModelLogits:
             return log_probs
         return ops.where(looks_like_probabilities(outputs), log_probs, outputs)
 
-    def __call__(self, x):
+    def __call__(self, x: TensorLike) -> Tensor:
         return self.head(self.forward(x))
 
-    def value_and_input_gradient(self, objective_fn, x):
+    def value_and_input_gradient(
+        self, objective_fn: Callable[[Tensor], Tensor], x: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Per-sample `objective_fn(logits)` and its gradient w.r.t. `x`.
 
         For float32 models this is one tape. Under `mixed_float16` the

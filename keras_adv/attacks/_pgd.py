@@ -4,6 +4,12 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import AttackLoss
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
+from keras_adv._types import ValueRange
 from keras_adv.attacks._iterative import IterativeAttack
 
 
@@ -58,20 +64,20 @@ class PGD(IterativeAttack):
 
     def __init__(
         self,
-        eps=0.3,
-        steps=10,
-        step_size=None,
-        random_start=True,
-        restarts=1,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        loss="ce",
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        steps: int = 10,
+        step_size: float | None = None,
+        random_start: bool = True,
+        restarts: int = 1,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        loss: AttackLoss = "ce",
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             steps=steps,
@@ -129,18 +135,18 @@ class BIM(IterativeAttack):
 
     def __init__(
         self,
-        eps=0.3,
-        steps=10,
-        step_size=None,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        loss="ce",
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        steps: int = 10,
+        step_size: float | None = None,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        loss: AttackLoss = "ce",
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             steps=steps,
@@ -157,7 +163,7 @@ class BIM(IterativeAttack):
             jit_compile=jit_compile,
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["random_start"], config["restarts"]
         return config
@@ -205,19 +211,19 @@ class MIM(IterativeAttack):
 
     def __init__(
         self,
-        eps=0.3,
-        steps=10,
-        step_size=None,
-        decay=1.0,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        loss="ce",
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        steps: int = 10,
+        step_size: float | None = None,
+        decay: float = 1.0,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        loss: AttackLoss = "ce",
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             steps=steps,
@@ -236,14 +242,20 @@ class MIM(IterativeAttack):
         self.decay = _validation.check_number("decay", decay, minimum=0.0)
 
     @property
-    def relative_step_size(self):
+    def relative_step_size(self) -> float:
         """`1 / steps` (Dong et al.: `step_size = eps / steps`)."""
         return 1.0 / self.steps
 
-    def init_state(self, x):
+    def init_state(self, x: Tensor) -> tuple[Tensor, ...]:
         return (ops.zeros_like(x),)
 
-    def step(self, x_adv, grad, state, step_size):
+    def step(
+        self,
+        x_adv: Tensor,
+        grad: Tensor,
+        state: tuple[Tensor, ...],
+        step_size: Tensor,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
         (velocity,) = state
         axes = list(range(1, len(grad.shape)))
         l1 = ops.mean(ops.abs(grad), axis=axes, keepdims=True)
@@ -251,7 +263,7 @@ class MIM(IterativeAttack):
         direction = self.threat_model.ascent_direction(velocity)
         return x_adv + step_size * direction, (velocity,)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["random_start"], config["restarts"]
         config["decay"] = self.decay

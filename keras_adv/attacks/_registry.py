@@ -6,10 +6,13 @@ robustness monitor, the recipes and the command all build their named
 attacks here.
 """
 
+from typing import Any
+
 import keras
 
 from keras_adv import _names
 from keras_adv import _validation
+from keras_adv._types import Config
 from keras_adv.attacks._apgd import APGD
 from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._autoattack import AutoAttack
@@ -22,14 +25,14 @@ from keras_adv.attacks._pgd import MIM
 from keras_adv.attacks._pgd import PGD
 from keras_adv.attacks._square import Square
 
-_CLASSES = {
+_CLASSES: dict[str, type[Attack]] = {
     cls.__name__: cls
     for cls in (FGSM, PGD, BIM, MIM, APGD, APGDT, FAB, Square, AutoAttack)
 }
 _GENERATOR_FORM = " or 'generator:PATH.keras' (a saved generator)"
 
 
-def get(identifier, **overrides):
+def get(identifier: Attack | str | Config, **overrides: Any) -> Attack:
     """Returns an attack from an instance, a name or a serialised config.
 
     Like `keras.losses.get` for attacks. A name builds a new attack with
@@ -113,7 +116,7 @@ def get(identifier, **overrides):
     )
 
 
-def _from_name(identifier, overrides):
+def _from_name(identifier: str, overrides: dict[str, Any]) -> Attack:
     path = _names.generator_path(identifier)
     if path is not None:
         return _build(
@@ -135,7 +138,12 @@ def _from_name(identifier, overrides):
     return _build(_CLASSES[class_name], name, settings, overrides)
 
 
-def _build(cls, name, settings, overrides):
+def _build(
+    cls: type[Attack],
+    name: str,
+    settings: dict[str, Any],
+    overrides: dict[str, Any],
+) -> Attack:
     try:
         return cls(**{**settings, **overrides})
     except TypeError as error:

@@ -67,7 +67,9 @@ a returned tensor works in all of them.
 """
 
 import warnings
+from collections.abc import Callable
 
+import keras
 import tensorflow as tf
 from keras import ops
 
@@ -75,7 +77,16 @@ from keras_adv import _outputs
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import AttackLoss
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Seed
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 from keras_adv.attacks._base import Attack
+from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._square_schedule import _TINY
 from keras_adv.attacks._square_schedule import _grid
 from keras_adv.attacks._square_schedule import _l2_tiles
@@ -192,20 +203,20 @@ class Square(Attack):
 
     def __init__(
         self,
-        eps=0.3,
-        n_queries=5000,
-        p_init=0.8,
-        restarts=1,
-        rescale_schedule=True,
-        norm="linf",
-        value_range=(0.0, 1.0),
-        targeted=False,
-        loss="margin",
-        from_logits=None,
-        training=False,
-        seed=None,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        n_queries: int = 5000,
+        p_init: float = 0.8,
+        restarts: int = 1,
+        rescale_schedule: bool = True,
+        norm: Norm = "linf",
+        value_range: ValueRange = (0.0, 1.0),
+        targeted: bool = False,
+        loss: AttackLoss = "margin",
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = None,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             norm=norm,
@@ -233,7 +244,9 @@ class Square(Attack):
         )
 
     # ------------------------------------------------------------- public
-    def _check_model_once(self, model, x, y):
+    def _check_model_once(
+        self, model: keras.Model, x: Tensor, y: Tensor | None
+    ) -> None:
         first = model not in self._model_info
         super()._check_model_once(model, x, y)
         if first and _outputs.looks_like_one_hot(model(x[:32], training=False)):
@@ -247,10 +260,24 @@ class Square(Attack):
                 stacklevel=4,
             )
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         return self.generate_with_extras(model_logits, x, y, eps, seed)[0]
 
-    def generate_with_extras(self, model_logits, x, y, eps, seed):
+    def generate_with_extras(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """`generate`, and the queries spent per sample (graph-safe).
 
         Args:
@@ -280,14 +307,16 @@ class Square(Attack):
             self.rescale_schedule,
         )
 
-        def query(points):
+        def query(points: Tensor) -> Tensor:
             return model_logits(ops.reshape(points, (-1,) + tuple(x.shape[1:])))
 
-        def restart(r, carry):
+        def restart(
+            r: int | Tensor, carry: tuple[Tensor, Tensor, Tensor]
+        ) -> tuple[Tensor, Tensor, Tensor]:
             x_adv, robust, queries = carry
             run_seed = _random.fold_seed(seed, r)
 
-            def run():
+            def run() -> tuple[Tensor, Tensor, Tensor]:
                 found, best, spent = self._search(
                     query, grid, y, eps, robust, run_seed, schedule
                 )
@@ -308,8 +337,14 @@ class Square(Attack):
         return ops.reshape(x_adv, ops.shape(x)), {"queries": queries}
 
     def perturb_with_queries(
-        self, model, x, y=None, eps=None, seed=None, check=True
-    ):
+        self,
+        model: keras.Model,
+        x: TensorLike,
+        y: TensorLike | None = None,
+        eps: Eps | None = None,
+        seed: Seed | None = None,
+        check: bool = True,
+    ) -> tuple[Tensor, Tensor]:
         """Adversarial examples and the queries spent on each sample.
 
         Graph-safe like `perturb` (use it inside a `tf.function`, a
@@ -339,7 +374,16 @@ class Square(Attack):
         return x_adv, extras["queries"]
 
     # ------------------------------------------------------------- search
-    def _search(self, query, x, y, eps, active, seed, schedule):
+    def _search(
+        self,
+        query: Callable[[Tensor], Tensor],
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        active: Tensor,
+        seed: Tensor,
+        schedule: _Schedule,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """One run of the search on the samples where `active` holds.
 
         Returns `(found, best, spent)`: per sample whether it became
@@ -352,11 +396,11 @@ class Square(Attack):
         batch = ops.shape(x)[0]
         spread = ops.reshape(eps, (-1, 1, 1, 1))
 
-        def evaluate(candidate, y_c):
+        def evaluate(candidate: Tensor, y_c: Tensor) -> tuple[Tensor, Tensor]:
             logits = query(candidate)
             return self.objective(logits, y_c), self.is_successful(logits, y_c)
 
-        def first(start_c, y_c):
+        def first(start_c: Tensor, y_c: Tensor) -> tuple[Tensor, ...]:
             return (start_c,) + evaluate(start_c, y_c)
 
         lowest = ops.full((batch,), float("-inf"), "float32")
@@ -368,20 +412,47 @@ class Square(Attack):
         robust = ops.logical_and(active, ops.logical_not(success))
         spent = ops.cast(active, "int32")
 
-        def cond(i, best, best_objective, robust, found, spent):
+        def cond(
+            i: Tensor,
+            best: Tensor,
+            best_objective: Tensor,
+            robust: Tensor,
+            found: Tensor,
+            spent: Tensor,
+        ) -> Tensor:
             return ops.logical_and(i < self.n_queries - 1, ops.any(robust))
 
-        def body(i, best, best_objective, robust, found, spent):
+        def body(
+            i: Tensor,
+            best: Tensor,
+            best_objective: Tensor,
+            robust: Tensor,
+            found: Tensor,
+            spent: Tensor,
+        ) -> tuple[Tensor, ...]:
             step_seed = _random.fold_seed(seed, i + 1)
             phase = schedule.phase(i)
-            per_sample = (x, y, spread, best, best_objective)
+            per_sample: tuple[Tensor, ...] = (
+                x,
+                y,
+                spread,
+                best,
+                best_objective,
+            )
             if self.norm == "l2":
                 signs = _signs(
                     (batch, x.shape[-1]), _random.fold_seed(step_seed, 1)
                 )
                 per_sample += (signs,)
 
-            def step(x_c, y_c, eps_c, best_c, objective_c, *signs_c):
+            def step(
+                x_c: Tensor,
+                y_c: Tensor,
+                eps_c: Tensor,
+                best_c: Tensor,
+                objective_c: Tensor,
+                *signs_c: Tensor,
+            ) -> tuple[Tensor, Tensor, Tensor]:
                 if self.norm == "linf":
                     candidate = self._linf_candidate(
                         x_c, best_c, eps_c, phase, step_seed, schedule
@@ -413,12 +484,22 @@ class Square(Attack):
             robust = ops.logical_and(robust, ops.logical_not(success))
             return i + 1, best, best_objective, robust, found, spent
 
-        loop = (ops.convert_to_tensor(0, "int32"), best, best_objective)
+        loop: tuple[Tensor, ...] = (
+            ops.convert_to_tensor(0, "int32"),
+            best,
+            best_objective,
+        )
         loop += (robust, found, spent)
         _, best, _, _, found, spent = ops.while_loop(cond, body, loop)
         return found, best, spent
 
-    def _on_active(self, fn, active, inputs, outputs):
+    def _on_active(
+        self,
+        fn: Callable[..., tuple[Tensor, ...]],
+        active: Tensor,
+        inputs: tuple[Tensor, ...],
+        outputs: tuple[Tensor, ...],
+    ) -> tuple[Tensor, ...]:
         """`fn(*inputs)` on the active rows, merged into `outputs`.
 
         Gathers the active rows (their number is dynamic) and scatters the
@@ -441,7 +522,7 @@ class Square(Attack):
         )
 
     # ------------------------------------------------------------- L-inf
-    def _linf_start(self, x, eps, seed):
+    def _linf_start(self, x: Tensor, eps: Tensor, seed: Tensor) -> Tensor:
         """Vertical stripes: `x + eps s`, `s` per column and channel."""
         batch = ops.shape(x)[0]
         _, _, w, c = x.shape
@@ -450,7 +531,15 @@ class Square(Attack):
             x + ops.reshape(eps, (-1, 1, 1, 1)) * stripes
         )
 
-    def _linf_candidate(self, x, best, eps, phase, seed, schedule):
+    def _linf_candidate(
+        self,
+        x: Tensor,
+        best: Tensor,
+        eps: Tensor,
+        phase: Tensor,
+        seed: Tensor,
+        schedule: _Schedule,
+    ) -> Tensor:
         """The window of `best` set to `x +- eps` (one sign per channel)."""
         _, h, w, c = x.shape
         u = tf.random.stateless_uniform((2 + c,), seed)
@@ -465,7 +554,7 @@ class Square(Attack):
         return self.threat_model.clip(candidate)
 
     # ---------------------------------------------------------------- L2
-    def _l2_start(self, x, eps, seed):
+    def _l2_start(self, x: Tensor, eps: Tensor, seed: Tensor) -> Tensor:
         """A grid of meta pseudo-Gaussian bumps, random signs, norm eps."""
         batch = ops.shape(x)[0]
         _, h, w, c = x.shape
@@ -483,7 +572,16 @@ class Square(Attack):
             x + delta * ops.reshape(eps, (-1, 1, 1, 1))
         )
 
-    def _l2_candidate(self, x, best, eps, signs, phase, seed, schedule):
+    def _l2_candidate(
+        self,
+        x: Tensor,
+        best: Tensor,
+        eps: Tensor,
+        signs: Tensor,
+        phase: Tensor,
+        seed: Tensor,
+        schedule: _Schedule,
+    ) -> Tensor:
         """Window 2 emptied, its mass moved into a new bump in window 1."""
         _, h, w, c = x.shape
         u = tf.random.stateless_uniform((5,), _random.fold_seed(seed, 0))
@@ -522,7 +620,7 @@ class Square(Attack):
         return self.threat_model.clip(x + delta * eps)
 
     # ------------------------------------------------------ serialisation
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {

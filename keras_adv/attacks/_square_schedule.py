@@ -10,12 +10,14 @@ the attack.
 
 import bisect
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
+from keras_adv._types import Tensor
 
 #: Iterations, on the reference's scale of 10,000, after which p halves.
 P_BREAKPOINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -23,7 +25,9 @@ P_BREAKPOINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 _TINY = 1e-12
 
 
-def p_selection(iteration, n_queries, p_init=0.8, rescale=True):
+def p_selection(
+    iteration: int, n_queries: int, p_init: float = 0.8, rescale: bool = True
+) -> float:
     """The fraction of the image a window covers at `iteration`.
 
     The reference's piecewise-constant schedule: `p_init`, halved after
@@ -62,14 +66,16 @@ def p_selection(iteration, n_queries, p_init=0.8, rescale=True):
     return p_init / 2 ** sum(scaled > b for b in P_BREAKPOINTS)
 
 
-def _scaled(iteration, n_queries, rescale):
+def _scaled(iteration: int, n_queries: int, rescale: bool) -> int:
     """The iteration on the reference's scale (its exact expression)."""
     if rescale:
         return int(iteration / n_queries * 10000)
     return iteration
 
 
-def window_side(p, n_features, channels, norm="linf"):
+def window_side(
+    p: float, n_features: int, channels: int, norm: str = "linf"
+) -> int:
     """The reference's window side for a fraction `p` of the image.
 
     `round(sqrt(p * n_features / channels))`, at least 1 for L-inf; for
@@ -98,7 +104,7 @@ def window_side(p, n_features, channels, norm="linf"):
     return side + 1 if side % 2 == 0 else side
 
 
-def _bump(rows, cols):
+def _bump(rows: int, cols: int) -> np.ndarray:
     """The reference's pseudo-Gaussian bump on a `rows x cols` rectangle.
 
     Nested rectangles around the centre `(rows // 2, cols // 2)`: ring `k`
@@ -119,7 +125,9 @@ def _bump(rows, cols):
     return bump / np.sqrt(np.sum(bump**2))
 
 
-def meta_pseudo_gaussian(rows, cols, split_axis=0):
+def meta_pseudo_gaussian(
+    rows: int, cols: int, split_axis: int = 0
+) -> np.ndarray:
     """The reference's L2 update pattern: two bumps of opposite signs.
 
     With `split_axis=0` the first `rows // 2` rows hold a positive
@@ -151,7 +159,7 @@ def meta_pseudo_gaussian(rows, cols, split_axis=0):
     return pattern / np.sqrt(np.sum(pattern**2))
 
 
-def _grid(shape):
+def _grid(shape: tf.TensorShape) -> tuple[int, int, int]:
     """`(height, width, channels)` of the image view of inputs `shape`.
 
     `(batch, n)` vectors are `1 x n` single-channel images, `(batch, h, w)`
@@ -171,31 +179,31 @@ def _grid(shape):
     return dims
 
 
-def _signs(shape, seed):
+def _signs(shape: Sequence[int | Tensor], seed: Tensor) -> Tensor:
     """Uniform random signs +-1 (float32) from a stateless seed."""
     u = tf.random.stateless_uniform(shape, seed)
     return ops.where(u < 0.5, -1.0, 1.0)
 
 
-def _offset(u, free):
+def _offset(u: Tensor, free: int | Tensor) -> Tensor:
     """A position in `{0, ..., free}` from a uniform `u` in [0, 1)."""
     position = ops.cast(ops.floor(u * ops.cast(free + 1, "float32")), "int32")
     return ops.minimum(position, free)
 
 
-def _window(offset, size, length):
+def _window(offset: Tensor, size: Tensor, length: int) -> Tensor:
     """Bool `(length,)`: the indices `offset <= i < offset + size`."""
     index = ops.arange(length, dtype="int32")
     return ops.logical_and(index >= offset, index < offset + size)
 
 
-def _rect(rows, cols):
+def _rect(rows: Tensor, cols: Tensor) -> Tensor:
     """Float32 `(1, h, w, 1)` mask of the product of two index windows."""
     mask = ops.logical_and(rows[:, None], cols[None, :])
     return ops.cast(mask, "float32")[None, :, :, None]
 
 
-def _norm(t, axis):
+def _norm(t: Tensor, axis: int | tuple[int, ...]) -> Tensor:
     return ops.sqrt(ops.sum(ops.square(t), axis=axis, keepdims=True))
 
 
@@ -208,8 +216,17 @@ class _Schedule:
     split along axis `a`, in the top-left corner of an `h x w` canvas.
     """
 
-    def __init__(self, n_queries, p_init, norm, h, w, c, rescale=True):
-        def scaled(i):
+    def __init__(
+        self,
+        n_queries: int,
+        p_init: float,
+        norm: str,
+        h: int,
+        w: int,
+        c: int,
+        rescale: bool = True,
+    ) -> None:
+        def scaled(i: int) -> int:
             return _scaled(i, n_queries, rescale)
 
         starts = [0]
@@ -233,11 +250,11 @@ class _Schedule:
                 )
         self.patterns = canvases
 
-    def phase(self, iteration):
+    def phase(self, iteration: Tensor) -> Tensor:
         return ops.sum(ops.cast(iteration >= self.starts, "int32"))
 
 
-def _l2_tiles(h, w):
+def _l2_tiles(h: int, w: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The static tiling of the reference's L2 start.
 
     Squares of side `max(h // 5, 1)` in rows and columns from

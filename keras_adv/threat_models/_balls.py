@@ -75,7 +75,8 @@ class ThreatModel:
             range. Defaults to `(0.0, 1.0)`.
     """
 
-    norm: str | None = None
+    # Set by every subclass ("linf", "l2", ...); None on this base only.
+    norm: str = None  # type: ignore[assignment]
 
     # Implemented by subclasses (see above).
     ascent_direction: Callable[[TensorLike], Tensor]
