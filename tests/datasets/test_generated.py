@@ -350,3 +350,21 @@ def test_the_example_runs_quick(tmp_path):
     }
     assert 0.0 <= row["generator"]["label_agreement"] <= 1.0
     assert (tmp_path / "cgan_e1_w8_s0.keras").exists()
+
+
+@pytest.mark.slow
+def test_the_docs_page_runs_as_written(tmp_path, monkeypatch):
+    """The python block of docs/generated_data.md (tiny settings)."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "generated_data.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(blocks[0], str(page), "exec"), namespace)
+    loaded = keras.saving.load_model(tmp_path / "robust_generated.keras")
+    for a, b in zip(namespace["model"].get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert namespace["train"].cardinality() == math.ceil(512 / 19)
