@@ -1,6 +1,7 @@
 """`keras-adv demo`: the MNIST recipe with monitoring and a final report."""
 
 import os
+import textwrap
 
 from keras_adv.cli import _common
 from keras_adv.cli import _shell
@@ -19,13 +20,12 @@ def run(args):
     train_samples = min(args.train_samples, 4000)
     test_samples = min(args.max_samples, 1000)
     warmup = args.epochs // 3
-    print(
+    _say(
         f"Adversarial training (PGD-{STEPS}, eps {EPS}, eps warm-up over "
         f"{warmup} epoch(s)) of keras_adv.models.mnist_cnn on "
         f"{train_samples} MNIST images, {args.epochs} epoch(s); robustness "
         f"monitored on {min(args.monitor_samples, test_samples)} test "
-        f"images; then evaluated on {test_samples} test images.",
-        flush=True,
+        f"images; then evaluated on {test_samples} test images."
     )
     run = keras_adv.recipes.mnist_adversarial_training(
         method="pgd",
@@ -43,14 +43,13 @@ def run(args):
         verbose=_common.progress_verbosity(args.quiet),
     )
     h = run.history.history
-    print(
+    _say(
         f"Training took {run.train_seconds:.0f} s. Last epoch: accuracy "
         f"{100 * h['adv_accuracy'][-1]:.1f}% on the adversarial training "
         f"batches, {100 * h['val_accuracy'][-1]:.1f}% on clean test "
         f"images; the monitor's worst case at eps {EPS} (FGSM and PGD-10, "
         f"{min(args.monitor_samples, test_samples)} test images): "
-        f"{100 * h['val_robust_accuracy'][-1]:.1f}%.",
-        flush=True,
+        f"{100 * h['val_robust_accuracy'][-1]:.1f}%."
     )
     model_path = os.path.join(args.out, "model.keras")
     run.model.save(model_path)
@@ -61,10 +60,15 @@ def run(args):
     for path in _common.write_outputs(report, args.out) + [model_path]:
         print(f"wrote {path}")
     print()
-    print(_summary(run, report))
+    _say(_summary(run, report))
     print()
     print(_next_steps(args.out, model_path, log_dir, test_samples))
     return 0
+
+
+def _say(text):
+    """Prints prose wrapped for a terminal."""
+    print(textwrap.fill(text, width=79), flush=True)
 
 
 def _summary(run, report):
@@ -89,12 +93,17 @@ def _next_steps(out, model_path, log_dir, test_samples):
     if test_samples < AUTOATTACK_SAMPLES:
         evaluate += ["--max-samples", str(test_samples)]
     evaluate += ["--out", os.path.join(out, "autoattack")]
+    why = textwrap.fill(
+        "PGD-20 overstates robustness: the figure to quote is AutoAttack's "
+        "(APGD-CE, APGD-T, FAB-T and Square, each on the images still "
+        "robust; about 10-12 minutes for 1,000 images on a 2-core CPU "
+        "machine). Measure it with:",
+        width=79,
+    )
+    # Commands on one line each, to copy as they are.
     return "\n".join(
         [
-            "PGD-20 overstates robustness: the figure to quote is "
-            "AutoAttack's (APGD-CE, APGD-T, FAB-T and Square, each on the "
-            "images still robust; about 10-12 minutes for 1,000 images on "
-            "a 2-core CPU machine). Measure it with:",
+            why,
             f"    {_shell.command_line('keras-adv', *evaluate)}",
             "",
             "View the training run in TensorBoard:",
