@@ -17,8 +17,8 @@ from keras_adv import _api
 from keras_adv.attacks._apgd import APGD
 from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._autoattack import AutoAttack
-from keras_adv.attacks._autoattack import AutoAttackReport
 from keras_adv.attacks._autoattack import EOTModelLogits
+from keras_adv.attacks._autoattack_report import AutoAttackReport
 from keras_adv.attacks._base import Attack
 from keras_adv.attacks._blackbox import BlackBox
 from keras_adv.attacks._cw import CarliniWagnerL2

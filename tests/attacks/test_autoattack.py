@@ -309,7 +309,7 @@ def test_evaluate_compiles_its_prediction_once_per_model(problem):
     import gc
     import weakref
 
-    from keras_adv.attacks._autoattack import _predictor
+    from keras_adv.attacks._autoattack_report import _predictor
 
     model, _, x, _ = problem
     assert _predictor(model, None) is _predictor(model, None)

@@ -292,7 +292,8 @@ def test_a_learned_sets_noise_baseline_is_cached_outside_the_set():
     assert graph.tracing_count() == 1
     ref = weakref.ref(tm)
     del tm, attack, noise, graph
-    gc.collect()
+    for _ in range(3):  # TensorFlow's caches may need more than one pass
+        gc.collect()
     assert ref() is None
 
 
