@@ -5,10 +5,10 @@ import pytest
 import tensorflow as tf
 
 from keras_adv.attacks import PGD
-from keras_adv.losses._robust import kl_divergence_from_logits
 from keras_adv.losses import trades_kl
-from keras_adv.losses._robust import trades_perturbation
 from keras_adv.losses import vat_lds
+from keras_adv.losses._robust import kl_divergence_from_logits
+from keras_adv.losses._robust import trades_perturbation
 from keras_adv.losses._robust import virtual_adversarial_perturbation
 from keras_adv.testing import linear_classifier
 from keras_adv.threat_models import L2Ball

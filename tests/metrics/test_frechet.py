@@ -6,9 +6,9 @@ import pytest
 
 from keras_adv.metrics import ClassifierFrechetDistance
 from keras_adv.metrics import class_coverage
+from keras_adv.metrics import frechet_distance
 from keras_adv.metrics._frechet import feature_extractor
 from keras_adv.metrics._frechet import feature_statistics
-from keras_adv.metrics import frechet_distance
 from keras_adv.metrics._frechet import frechet_distance_from_statistics
 
 
