@@ -317,7 +317,7 @@ def _batches(name, data, size, seed):
 def _conform(generated_spec, real_spec):
     """A map from generated `(x, y)` to the real data's dtypes, or raise."""
     for part, real, gen in zip(("x", "y"), real_spec, generated_spec):
-        if real.shape != gen.shape or (
+        if not real.shape.is_compatible_with(gen.shape) or (
             real.dtype != gen.dtype
             and (real.dtype.is_floating != gen.dtype.is_floating)
         ):
@@ -413,7 +413,8 @@ def mix_datasets(
             )
         )
     seed = _validation.check_int("seed", seed, minimum=0)
-    num_real = math.floor(real_fraction * batch_size + 0.5)
+    # Halves round up (the tolerance absorbs float error: 0.35 * 10 -> 4).
+    num_real = math.floor(real_fraction * batch_size + 0.5 + 1e-9)
     num_generated = batch_size - num_real
     if 0.0 < real_fraction < 1.0 and num_generated * num_real == 0:
         raise ValueError(

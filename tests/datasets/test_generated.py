@@ -187,7 +187,14 @@ def real_counts(ds):
 
 @pytest.mark.parametrize(
     "fraction,batch,expected",
-    [(0.3, 128, 38), (0.3, 10, 3), (0.25, 10, 3), (0.5, 7, 4), (0.7, 16, 11)],
+    [
+        (0.3, 128, 38),
+        (0.3, 10, 3),
+        (0.25, 10, 3),
+        (0.35, 10, 4),
+        (0.5, 7, 4),
+        (0.7, 16, 11),
+    ],
 )
 def test_every_batch_has_the_exact_number_of_real_samples(
     fraction, batch, expected
