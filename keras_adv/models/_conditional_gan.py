@@ -115,7 +115,9 @@ class ConditionalGAN(GAN):
             "num_classes", num_classes, minimum=2
         )
 
-    def compile(self, d_optimizer=None, g_optimizer=None, loss="hinge", **kw):
+    def compile(
+        self, d_optimizer=None, g_optimizer=None, loss="hinge", **kwargs
+    ):
         """Like `GAN.compile`, with the hinge loss by default (the paper's).
 
         Args:
@@ -124,10 +126,13 @@ class ConditionalGAN(GAN):
             g_optimizer: Optimizer of the generator. Same default.
             loss: A `keras_adv.losses.GANLoss` or its name. Defaults to
                 `"hinge"`.
-            **kw: Passed to `GAN.compile`.
+            **kwargs: Passed to `GAN.compile`.
         """
         super().compile(
-            d_optimizer=d_optimizer, g_optimizer=g_optimizer, loss=loss, **kw
+            d_optimizer=d_optimizer,
+            g_optimizer=g_optimizer,
+            loss=loss,
+            **kwargs,
         )
 
     # ------------------------------------------------------------ labels
