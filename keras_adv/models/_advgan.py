@@ -1,4 +1,13 @@
-"""`AdvGAN`: a generator that attacks in one forward pass (Xiao et al.)."""
+"""`AdvGAN`: a generator that attacks in one forward pass (Xiao et al.).
+
+One class, and a little over 600 lines: its public override points
+(`discriminator_step`, `generator_terms`, `generator_step`,
+`surrogate_step`), its training and test steps, the entry checks of
+`fit`/`evaluate`/`generate` and its config belong together. What can
+stand alone already does: argument and data checks in `_advgan_checks.py`,
+targets and loss terms in `_advgan_batch.py`, the black box and its
+distillation in `_distillation.py`, the networks in `_advgan_nets.py`.
+"""
 
 import warnings
 
