@@ -185,7 +185,8 @@ def calibrate_radius(cvae, pairs, percentile=99.0, batch_size=256):
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450.
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450).
     """
     cvae = _check_cvae(cvae)
     x, x_tilde = _check_pairs(pairs)
@@ -344,7 +345,8 @@ def perturbation_set_errors(
 
     Reference:
         Wong and Kolter, "Learning perturbation sets for robust machine
-        learning", ICLR 2021, arXiv:2007.08450 (Section 3 and the
+        learning", ICLR 2021,
+        [arXiv:2007.08450](https://arxiv.org/abs/2007.08450) (Section 3 and the
         reference's evaluation script).
     """
     cvae = _check_cvae(cvae)

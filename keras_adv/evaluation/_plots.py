@@ -322,9 +322,9 @@ def adversarial_grid(
     ('uint8', 3, 3)
 
     Reference:
-        Goodfellow, Shlens and Szegedy, "Explaining and Harnessing
-        Adversarial Examples", ICLR 2015, arXiv:1412.6572 (the
-        clean / perturbation / adversarial presentation of its Figure 1).
+        Goodfellow, Shlens and Szegedy, "Explaining and Harnessing Adversarial
+        Examples", ICLR 2015, [arXiv:1412.6572](https://arxiv.org/abs/1412.6572)
+        (the clean / perturbation / adversarial presentation of its Figure 1).
     """
     return robustness_grid(
         x,

@@ -74,7 +74,7 @@ class RobustnessReport:
 
     Reference:
         Carlini et al., "On Evaluating Adversarial Robustness", 2019,
-        arXiv:1902.06705.
+        [arXiv:1902.06705](https://arxiv.org/abs/1902.06705).
     """
 
     def __init__(

@@ -228,9 +228,10 @@ def evaluate_robustness(
 
     Reference:
         Carlini et al., "On Evaluating Adversarial Robustness", 2019,
-        arXiv:1902.06705. Croce and Hein, "Reliable evaluation of
-        adversarial robustness with an ensemble of diverse parameter-free
-        attacks", ICML 2020, arXiv:2003.01690.
+        [arXiv:1902.06705](https://arxiv.org/abs/1902.06705). Croce and Hein,
+        "Reliable evaluation of adversarial robustness with an ensemble of
+        diverse parameter-free attacks", ICML 2020,
+        [arXiv:2003.01690](https://arxiv.org/abs/2003.01690).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(_validation.invalid("model", "a keras.Model", model))

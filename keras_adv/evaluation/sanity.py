@@ -31,11 +31,12 @@ sample) are ignored, so the checks do not fire on sampling noise.
 
 Reference:
     Carlini et al., "On Evaluating Adversarial Robustness", 2019,
-    arXiv:1902.06705. Athalye, Carlini and Wagner, "Obfuscated Gradients
-    Give a False Sense of Security", ICML 2018, arXiv:1802.00420. Croce
-    and Hein, "Reliable evaluation of adversarial robustness with an
-    ensemble of diverse parameter-free attacks", ICML 2020,
-    arXiv:2003.01690.
+    [arXiv:1902.06705](https://arxiv.org/abs/1902.06705). Athalye, Carlini and
+    Wagner, "Obfuscated Gradients Give a False Sense of Security", ICML 2018,
+    [arXiv:1802.00420](https://arxiv.org/abs/1802.00420). Croce and Hein,
+    "Reliable evaluation of adversarial robustness with an ensemble of diverse
+    parameter-free attacks", ICML 2020,
+    [arXiv:2003.01690](https://arxiv.org/abs/2003.01690).
 """
 
 UNBOUNDED_MAX_ACCURACY = 0.02

@@ -159,8 +159,9 @@ class AdvGAN(GAN):
     ```
 
     Reference:
-        Xiao, Li, Zhu, He, Liu and Song, "Generating Adversarial Examples
-        with Adversarial Networks", IJCAI 2018, arXiv:1801.02610.
+        Xiao, Li, Zhu, He, Liu and Song, "Generating Adversarial Examples with
+        Adversarial Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
 
     def __init__(

@@ -118,14 +118,17 @@ def advgan_generator(
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
-        Networks", IJCAI 2018, arXiv:1801.02610; Zhu et al., "Unpaired
-        Image-to-Image Translation using Cycle-Consistent Adversarial
-        Networks", ICCV 2017, arXiv:1703.10593; conditional instance
-        normalisation: Dumoulin, Shlens and Kudlur, "A Learned
-        Representation for Artistic Style", ICLR 2017, arXiv:1610.07629;
-        skip connections: Ronneberger, Fischer and Brox, "U-Net:
-        Convolutional Networks for Biomedical Image Segmentation", MICCAI
-        2015, arXiv:1505.04597.
+        Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610); Zhu et al.,
+        "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+        Networks", ICCV 2017,
+        [arXiv:1703.10593](https://arxiv.org/abs/1703.10593); conditional
+        instance normalisation: Dumoulin, Shlens and Kudlur, "A Learned
+        Representation for Artistic Style", ICLR 2017,
+        [arXiv:1610.07629](https://arxiv.org/abs/1610.07629); skip connections:
+        Ronneberger, Fischer and Brox, "U-Net: Convolutional Networks for
+        Biomedical Image Segmentation", MICCAI 2015,
+        [arXiv:1505.04597](https://arxiv.org/abs/1505.04597).
     """
     height, width, channels = _check_shape(input_shape)
     if height % 4 or width % 4:
@@ -246,7 +249,8 @@ def advgan_discriminator(
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
-        Networks", IJCAI 2018, arXiv:1801.02610.
+        Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
     shape = _check_shape(input_shape)
     layers = [keras.Input(shape)]
@@ -318,8 +322,9 @@ def mnist_model_a(input_shape=(28, 28, 1), num_classes=10, seed=None):
     3382346
 
     Reference:
-        Tramèr et al., "Ensemble Adversarial Training: Attacks and
-        Defenses", ICLR 2018, arXiv:1705.07204 (Appendix, Table 5).
+        Tramèr et al., "Ensemble Adversarial Training: Attacks and Defenses",
+        ICLR 2018, [arXiv:1705.07204](https://arxiv.org/abs/1705.07204)
+        (Appendix, Table 5).
     """
     spec = [
         ("conv", (64, 5, 1, "valid")),
@@ -346,8 +351,9 @@ def mnist_model_b(input_shape=(28, 28, 1), num_classes=10, seed=None):
     710218
 
     Reference:
-        Tramèr et al., "Ensemble Adversarial Training: Attacks and
-        Defenses", ICLR 2018, arXiv:1705.07204 (Appendix, Table 5).
+        Tramèr et al., "Ensemble Adversarial Training: Attacks and Defenses",
+        ICLR 2018, [arXiv:1705.07204](https://arxiv.org/abs/1705.07204)
+        (Appendix, Table 5).
     """
     spec = [
         ("dropout", 0.2),
@@ -376,7 +382,8 @@ def mnist_model_c(input_shape=(28, 28, 1), num_classes=10, seed=None):
 
     Reference:
         Carlini and Wagner, "Towards Evaluating the Robustness of Neural
-        Networks", IEEE S&P 2017, arXiv:1608.04644.
+        Networks", IEEE S&P 2017,
+        [arXiv:1608.04644](https://arxiv.org/abs/1608.04644).
     """
     spec = [
         ("conv", (32, 3, 1, "valid")),

@@ -78,9 +78,11 @@ class Distillation:
 
     Reference:
         Xiao et al., "Generating Adversarial Examples with Adversarial
-        Networks", IJCAI 2018, arXiv:1801.02610 (dynamic distillation);
-        Papernot et al., "Practical Black-Box Attacks against Machine
-        Learning", AsiaCCS 2017, arXiv:1602.02697.
+        Networks", IJCAI 2018,
+        [arXiv:1801.02610](https://arxiv.org/abs/1801.02610) (dynamic
+        distillation); Papernot et al., "Practical Black-Box Attacks against
+        Machine Learning", AsiaCCS 2017,
+        [arXiv:1602.02697](https://arxiv.org/abs/1602.02697).
     """
 
     def __init__(self, black_box=None, mode="dynamic", optimizer=None):
