@@ -17,13 +17,17 @@ runs), the rest generated.
 """
 
 import math
+from collections.abc import Callable
+from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from keras_adv import _random
 from keras_adv import _validation
+from keras_adv._types import Array
 from keras_adv.attacks import ModelLogits
 from keras_adv.models import GAN
 from keras_adv.models import ConditionalGAN
@@ -32,7 +36,7 @@ from keras_adv.models import ConditionalGAN
 _MIN_ACCEPTANCE = 0.01
 
 
-def _check_confidence(confidence):
+def _check_confidence(confidence: float | None) -> float | None:
     if confidence is None:
         return None
     confidence = _validation.check_number("confidence", confidence, minimum=0)
@@ -45,12 +49,14 @@ def _check_confidence(confidence):
     return confidence
 
 
-def _draw_fn(gan, batch_size):
+def _draw_fn(
+    gan: GAN, batch_size: int
+) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """`(chunk index, stateless seed) -> samples`, graph-safe."""
     if isinstance(gan, ConditionalGAN):
         offsets = tf.range(batch_size, dtype=tf.int64)
 
-        def draw(index, seed):
+        def draw(index: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
             # Classes in turn: every class equally often before filtering.
             labels = (index * batch_size + offsets) % gan.num_classes
             return gan.sample(labels, seed=seed)
@@ -58,7 +64,7 @@ def _draw_fn(gan, batch_size):
         return draw
     if isinstance(gan, GAN):
 
-        def draw(index, seed):
+        def draw(index: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
             del index
             z = _random.random_normal((batch_size, gan.latent_dim), seed)
             return gan.generator(z, training=False)
@@ -73,7 +79,13 @@ def _draw_fn(gan, batch_size):
     )
 
 
-def _chunks(gan, classifier, confidence, batch_size, seed):
+def _chunks(
+    gan: GAN,
+    classifier: keras.Model,
+    confidence: float | None,
+    batch_size: int,
+    seed: int | None,
+) -> tf.data.Dataset:
     """Endless dataset of accepted chunks `(x, y)`, up to `batch_size` each."""
     confidence = _check_confidence(confidence)
     batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
@@ -82,7 +94,7 @@ def _chunks(gan, classifier, confidence, batch_size, seed):
     draw = _draw_fn(gan, batch_size)
     logits = ModelLogits(classifier)
 
-    def label(index, seed):
+    def label(index: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = ops.cast(draw(index, seed), "float32")
         probabilities = ops.softmax(logits(x), axis=-1)
         y = ops.cast(ops.argmax(probabilities, axis=-1), "int64")
@@ -102,8 +114,12 @@ def _chunks(gan, classifier, confidence, batch_size, seed):
 
 
 def pseudo_labelled_dataset(
-    gan, classifier, confidence=None, batch_size=256, seed=0
-):
+    gan: GAN,
+    classifier: keras.Model,
+    confidence: float | None = None,
+    batch_size: int = 256,
+    seed: int | None = 0,
+) -> tf.data.Dataset:
     """An endless dataset of generated samples labelled by a classifier.
 
     Inside the input pipeline, `batch_size` samples at a time are drawn
@@ -165,8 +181,13 @@ def pseudo_labelled_dataset(
 
 
 def make_pseudo_labelled(
-    gan, classifier, num_samples, confidence=None, batch_size=256, seed=0
-):
+    gan: GAN,
+    classifier: keras.Model,
+    num_samples: int,
+    confidence: float | None = None,
+    batch_size: int = 256,
+    seed: int | None = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """A fixed set of generated samples labelled by a classifier (arrays).
 
     The first `num_samples` samples of `pseudo_labelled_dataset` with the
@@ -232,7 +253,7 @@ def make_pseudo_labelled(
 
 
 # ------------------------------------------------------------------ mixing
-def _check_mix_arrays(name, data):
+def _check_mix_arrays(name: str, data: Any) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, list | tuple) or len(data) != 2:
         raise ValueError(
             _validation.invalid(
@@ -254,7 +275,9 @@ def _check_mix_arrays(name, data):
     return x, y
 
 
-def _check_samples(name, ds):
+def _check_samples(
+    name: str, ds: tf.data.Dataset
+) -> tuple[tf.TensorSpec, tf.TensorSpec]:
     spec = ds.element_spec
     if not isinstance(spec, tuple) or len(spec) != 2:
         raise ValueError(
@@ -281,7 +304,12 @@ def _check_samples(name, ds):
     return spec
 
 
-def _batches(name, data, size, seed):
+def _batches(
+    name: str,
+    data: tuple[Array, Array] | tf.data.Dataset,
+    size: int,
+    seed: int,
+) -> tuple[tf.data.Dataset, tuple[tf.TensorSpec, tf.TensorSpec], int | None]:
     """Endless batches of `size` samples; and the number of samples or None.
 
     Arrays are reshuffled on every pass (an index shuffle, not a copy of
@@ -289,10 +317,9 @@ def _batches(name, data, size, seed):
     """
     if isinstance(data, tf.data.Dataset):
         spec = _check_samples(name, data)
-        count = int(data.cardinality())
-        count = count if count >= 0 else None
+        cardinality = int(data.cardinality())  # < 0: infinite or unknown
         batches = data.repeat().batch(size, drop_remainder=True)
-        return batches, spec, count
+        return batches, spec, cardinality if cardinality >= 0 else None
     x, y = _check_mix_arrays(name, data)
     x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     spec = (
@@ -300,7 +327,7 @@ def _batches(name, data, size, seed):
         tf.TensorSpec(y.shape[1:], y.dtype),
     )
 
-    def gather(index):
+    def gather(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.gather(x, index), tf.gather(y, index)
 
     n = int(x.shape[0])
@@ -314,7 +341,10 @@ def _batches(name, data, size, seed):
     return batches, spec, n
 
 
-def _conform(generated_spec, real_spec):
+def _conform(
+    generated_spec: tuple[tf.TensorSpec, tf.TensorSpec],
+    real_spec: tuple[tf.TensorSpec, tf.TensorSpec],
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """A map from generated `(x, y)` to the real data's dtypes, or raise."""
     for part, real, gen in zip(("x", "y"), real_spec, generated_spec):
         if not real.shape.is_compatible_with(gen.shape) or (
@@ -331,20 +361,20 @@ def _conform(generated_spec, real_spec):
             )
     dtypes = [spec.dtype for spec in real_spec]
 
-    def cast(x, y):
+    def cast(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.cast(x, dtypes[0]), tf.cast(y, dtypes[1])
 
     return cast
 
 
 def mix_datasets(
-    real,
-    generated,
-    real_fraction=0.3,
-    batch_size=128,
-    steps_per_epoch=None,
-    seed=0,
-):
+    real: tuple[Array, Array] | tf.data.Dataset,
+    generated: tuple[Array, Array] | tf.data.Dataset,
+    real_fraction: float = 0.3,
+    batch_size: int = 128,
+    steps_per_epoch: int | None = None,
+    seed: int = 0,
+) -> tf.data.Dataset:
     """Batches of real and generated samples at an exact ratio, for `fit`.
 
     Every batch holds exactly `round(real_fraction * batch_size)` real
@@ -453,7 +483,9 @@ def mix_datasets(
         seed=seed + 2, rerandomize_each_iteration=True
     ).batch(2, drop_remainder=True)
 
-    def combine(parts, order_seed):
+    def combine(
+        parts: tuple[tuple[tf.Tensor, tf.Tensor], ...], order_seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         x = tf.concat([part[0] for part in parts], axis=0)
         y = tf.concat([part[1] for part in parts], axis=0)
         keys = _random.random_uniform((batch_size,), order_seed)
