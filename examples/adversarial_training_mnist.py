@@ -1,6 +1,6 @@
 """Adversarial training inside `model.fit` on the embedded MNIST subset.
 
-Trains the same CNN (`keras_adv.testing.mnist_cnn`) four ways on the 4,000
+Trains the same CNN (`keras_adv.models.mnist_cnn`) four ways on the 4,000
 training images with the library's recipe,
 `keras_adv.recipes.mnist_adversarial_training` (clean, FGSM-RS, PGD-7 and
 TRADES, each with one `AdversarialTraining` callback, batch 16 and an eps

@@ -18,7 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_adv  # noqa: E402
-from keras_adv.testing import small_cnn  # noqa: E402
+from keras_adv.models import small_cnn  # noqa: E402
 
 
 def accuracy(model, x, y):

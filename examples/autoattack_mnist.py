@@ -3,7 +3,7 @@
 Every robustness number names the attack that measured it; AutoAttack is
 the number to quote (PGD-20 alone overstates robustness).
 
-The script trains `keras_adv.testing.mnist_cnn` with the library's recipe,
+The script trains `keras_adv.models.mnist_cnn` with the library's recipe,
 `keras_adv.recipes.robust_fit` (`--method pgd`: PGD-7 adversarial training
 at `--eps` with an eps warm-up over the first third of the epochs; also
 `clean`, `fgsm-rs`, `trades`), on the first `--train-samples` of the 4,000
@@ -74,7 +74,7 @@ def main():
 
     print(f"=== {args.method} training, {args.epochs} epochs ===")
     run = recipes.robust_fit(
-        keras_adv.testing.mnist_cnn(seed=args.seed),
+        keras_adv.models.mnist_cnn(seed=args.seed),
         (x_train, y_train),
         method=args.method,
         epochs=args.epochs,

@@ -29,7 +29,7 @@ import keras_adv  # noqa: E402
 from keras_adv.attacks import FGSM  # noqa: E402
 from keras_adv.attacks import MIM  # noqa: E402
 from keras_adv.attacks import PGD  # noqa: E402
-from keras_adv.testing import small_cnn  # noqa: E402
+from keras_adv.models import small_cnn  # noqa: E402
 
 
 class RoundInputs(keras.layers.Layer):

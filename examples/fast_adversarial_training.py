@@ -1,6 +1,6 @@
 """Fast adversarial training: N-FGSM, FGSM-RS with a guard, GradAlign, Free-m.
 
-Trains the same small CNN (`keras_adv.testing.small_cnn`) four ways on
+Trains the same small CNN (`keras_adv.models.small_cnn`) four ways on
 the embedded MNIST subset, each with a single attack step per batch,
 through one `keras_adv.callbacks.AdversarialTraining` callback with an eps
 warm-up over the first third of the epochs (none below 3 epochs):
@@ -67,7 +67,7 @@ def train(method, data, args):
     """
     x_train, y_train = data
     keras.utils.set_random_seed(args.seed)
-    model = keras_adv.testing.small_cnn(seed=args.seed)
+    model = keras_adv.models.small_cnn(seed=args.seed)
     model.compile(
         keras.optimizers.Adam(1e-3),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -118,7 +118,7 @@ def main():
     from keras_adv.datasets import mnist_subset_dataset
     from keras_adv.distribute import fit_multi_worker
     from keras_adv.distribute import multi_worker_support
-    from keras_adv.testing import mnist_cnn
+    from keras_adv.models import mnist_cnn
 
     chief = task_index() == 0
     with strategy.scope():

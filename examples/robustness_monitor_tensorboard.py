@@ -33,7 +33,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 
 import keras_adv  # noqa: E402
-from keras_adv.testing import mnist_cnn  # noqa: E402
+from keras_adv.models import mnist_cnn  # noqa: E402
 
 EPS = 0.3
 
