@@ -5,17 +5,25 @@ A generator's output shape against its input's; a black box's answers
 query), host-side and in-graph.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
 from keras_adv._outputs import looks_like_one_hot
+from keras_adv._types import TensorLike
 from keras_adv._validation._arguments import invalid
 from keras_adv._validation._labels import check_classes
 from keras_adv._validation._labels import class_ids
 from keras_adv._validation._labels import label_assertions
 
 
-def check_generator_output(x_shape, output_shape, name="generator"):
+def check_generator_output(
+    x_shape: Iterable[int | None],
+    output_shape: Iterable[int | None],
+    name: str = "generator",
+) -> None:
     """Raises unless a generator maps inputs of `x_shape` to that shape.
 
     A perturbation generator (`G(x)`, added to `x`) must output one value
@@ -42,7 +50,7 @@ def check_generator_output(x_shape, output_shape, name="generator"):
         )
 
 
-def _expected_answers(batch, num_classes, labels):
+def _expected_answers(batch: int | str, num_classes: int, labels: bool) -> str:
     rows = f"({batch}, {num_classes})"
     if labels:
         return (
@@ -52,7 +60,9 @@ def _expected_answers(batch, num_classes, labels):
     return f"answers of shape {rows}, one row per query and class"
 
 
-def check_answers(answers, batch, num_classes, labels, name="fn"):
+def check_answers(
+    answers: Any, batch: int, num_classes: int, labels: bool, name: str = "fn"
+) -> None:
     """Host-side: a black box's answers to `batch` queries.
 
     Scores `(batch, num_classes)`; with `labels`, class ids `(batch,)` or
@@ -87,7 +97,13 @@ def check_answers(answers, batch, num_classes, labels, name="fn"):
         )
 
 
-def answer_assertions(answers, batch, num_classes, labels, name="fn"):
+def answer_assertions(
+    answers: TensorLike,
+    batch: int | TensorLike,
+    num_classes: int,
+    labels: bool,
+    name: str = "fn",
+) -> list[tf.Operation | None]:
     """In-graph twin of `check_answers`: assertion ops.
 
     Static shapes are checked at trace time (`ValueError`), the batch and

@@ -9,12 +9,17 @@ import numbers
 import os
 import sys
 import tempfile
+from collections.abc import Collection
+from typing import Any
+from typing import TypeGuard
 
 import numpy as np
 import tensorflow as tf
 
+from keras_adv._types import Eps
 
-def invalid(name, expected, received):
+
+def invalid(name: str, expected: str, received: object) -> str:
     """Returns the standard message for an invalid argument value."""
     return (
         f"Invalid value received for argument `{name}`. Expected {expected}. "
@@ -22,11 +27,17 @@ def invalid(name, expected, received):
     )
 
 
-def _is_number(value):
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_number(name, value, *, minimum=None, strict=False):
+def check_number(
+    name: str,
+    value: object,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+) -> float:
     """Checks that `value` is a finite real number above `minimum`."""
     if not _is_number(value) or not math.isfinite(value):
         raise ValueError(invalid(name, "a finite number", value))
@@ -38,7 +49,7 @@ def check_number(name, value, *, minimum=None, strict=False):
     return float(value)
 
 
-def check_int(name, value, *, minimum=None):
+def check_int(name: str, value: object, *, minimum: int | None = None) -> int:
     """Checks that `value` is an integer >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(invalid(name, "an integer", value))
@@ -47,21 +58,21 @@ def check_int(name, value, *, minimum=None):
     return int(value)
 
 
-def check_bool(name, value):
+def check_bool(name: str, value: object) -> bool:
     """Checks that `value` is a bool (numpy bools too); returns a bool."""
     if not isinstance(value, bool | np.bool_):
         raise TypeError(invalid(name, "a bool", value))
     return bool(value)
 
 
-def check_choice(name, value, choices):
+def check_choice(name: str, value: object, choices: Collection[str]) -> str:
     """Checks that `value` (a string) is one of `choices` (case-insensitive)."""
     if isinstance(value, str) and value.lower() in choices:
         return value.lower()
     raise ValueError(invalid(name, f"one of {sorted(choices)}", value))
 
 
-def check_verbose(verbose, name="verbose"):
+def check_verbose(verbose: int | str, name: str = "verbose") -> int:
     """0, 1 or 2 from `verbose`; `"auto"` is 1 where someone watches.
 
     As in Keras: 0 is silent, 1 shows progress bars, 2 one line per stage.
@@ -78,7 +89,7 @@ def check_verbose(verbose, name="verbose"):
     return int(verbose)
 
 
-def check_value_range(value_range):
+def check_value_range(value_range: Any) -> tuple[float, float]:
     """Checks `(low, high)` with finite low < high; returns floats."""
     try:
         low, high = value_range
@@ -98,14 +109,14 @@ def check_value_range(value_range):
     return (float(low), float(high))
 
 
-def is_variable(value):
+def is_variable(value: object) -> bool:
     """True for `tf.Variable` and `keras.Variable`."""
     import keras
 
     return isinstance(value, (tf.Variable, keras.Variable))
 
 
-def check_eps(value, name="eps"):
+def check_eps(value: Any, name: str = "eps") -> Eps:
     """Validates eps: a number >= 0, a (batch,) array/tensor or a variable.
 
     Concrete values (numbers, numpy arrays, eager tensors, variables read
@@ -155,7 +166,7 @@ def check_eps(value, name="eps"):
     return value
 
 
-def _check_float_dtype(name, dtype, value):
+def _check_float_dtype(name: str, dtype: Any, value: object) -> None:
     dtype = tf.as_dtype(dtype)
     if not (dtype.is_floating or dtype.is_integer) or dtype == tf.bool:
         raise TypeError(
@@ -163,7 +174,9 @@ def _check_float_dtype(name, dtype, value):
         )
 
 
-def check_log_dir(log_dir, run):
+def check_log_dir(
+    log_dir: str | os.PathLike[str] | None, run: str
+) -> str | None:
     """A TensorBoard `log_dir` as a string, or None, checked now.
 
     Raises when the run directory `<log_dir>/<run>` cannot be written (a

@@ -5,13 +5,21 @@ in-graph twin (`input_assertions`, `value_range_assertions`,
 `value_summary`), for data already inside a graph.
 """
 
+from collections.abc import Sequence
+from collections.abc import Sized
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
+from keras_adv._types import Array
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 from keras_adv._validation._arguments import invalid
 
 
-def check_x_dtype(dtype, name="x"):
+def check_x_dtype(dtype: Any, name: str = "x") -> None:
     """Raises TypeError unless `dtype` is floating point."""
     dtype = tf.as_dtype(dtype)
     if not dtype.is_floating:
@@ -22,7 +30,7 @@ def check_x_dtype(dtype, name="x"):
         )
 
 
-def check_x(x, name="x"):
+def check_x(x: Any, name: str = "x") -> Tensor:
     """A float tensor from an array-like `x` (TypeError if not floating)."""
     if getattr(x, "dtype", None) is None:
         x = np.asarray(x)
@@ -30,7 +38,7 @@ def check_x(x, name="x"):
     return tf.convert_to_tensor(x)
 
 
-def value_summary(x):
+def value_summary(x: TensorLike) -> Tensor:
     """[any NaN, min, max] of `x` (graph-safe; read by `check_summary`)."""
     x = tf.cast(x, tf.float32)
     return tf.stack(
@@ -42,7 +50,7 @@ def value_summary(x):
     )
 
 
-def check_summary(summary, value_range):
+def check_summary(summary: Array, value_range: ValueRange) -> None:
     """Raises ValueError for a `value_summary` with NaNs or out of range."""
     has_nan, x_min, x_max = np.asarray(summary).tolist()
     if has_nan:
@@ -56,7 +64,9 @@ def check_summary(summary, value_range):
         )
 
 
-def input_assertions(x, value_range, y=None):
+def input_assertions(
+    x: TensorLike, value_range: ValueRange, y: TensorLike | None = None
+) -> list[tf.Operation | None]:
     """In-graph checks of attack inputs: NaN, value range, integer labels.
 
     The in-graph twin of `check_summary` and `check_label_values`' integer
@@ -91,19 +101,21 @@ def input_assertions(x, value_range, y=None):
         ),
     ]
     if y is not None:
-        y = tf.convert_to_tensor(y)
-        sparse = len(y.shape) < 2 or y.shape[-1] == 1
-        if sparse and y.dtype.is_floating:
+        labels = tf.convert_to_tensor(y)
+        sparse = len(labels.shape) < 2 or labels.shape[-1] == 1
+        if sparse and labels.dtype.is_floating:
             checks.append(
                 tf.debugging.Assert(
-                    tf.reduce_all(tf.equal(y, tf.round(y))),
+                    tf.reduce_all(tf.equal(labels, tf.round(labels))),
                     ["Received: y with fractional class labels."],
                 )
             )
     return checks
 
 
-def check_value_range_of(x, value_range, name="x"):
+def check_value_range_of(
+    x: Any, value_range: ValueRange, name: str = "x"
+) -> None:
     """Host-side: raises unless the array `x` is finite and in `value_range`.
 
     The check of data given to something that clips to a value range
@@ -137,7 +149,9 @@ def check_value_range_of(x, value_range, name="x"):
         )
 
 
-def value_range_assertions(x, value_range, name="x"):
+def value_range_assertions(
+    x: TensorLike, value_range: ValueRange, name: str = "x"
+) -> list[tf.Operation | None]:
     """In-graph twin of `check_value_range_of`: a list of assertion ops.
 
     Run them with `tf.control_dependencies` before the result that depends
@@ -165,7 +179,9 @@ def value_range_assertions(x, value_range, name="x"):
     ]
 
 
-def after_checks(checks, x):
+def after_checks(
+    checks: Sequence[tf.Operation | None], x: TensorLike
+) -> TensorLike:
     """`x`, computed after the assertion ops `checks` (graph-safe)."""
     if not checks:
         return x
@@ -173,7 +189,7 @@ def after_checks(checks, x):
         return tf.identity(x)
 
 
-def check_same_length(x, y, name):
+def check_same_length(x: Sized, y: Sized, name: str) -> None:
     """Raises unless the arrays `x` and `y` have as many samples."""
     if len(x) != len(y):
         raise ValueError(

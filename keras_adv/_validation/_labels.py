@@ -5,13 +5,17 @@ Sparse, `(batch, 1)` or one-hot; host-side (`check_label_values`,
 allowed only where documented as "unlabelled").
 """
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv._validation._arguments import invalid
 
 
-def check_label_dtype(y, name="y"):
+def check_label_dtype(y: TensorLike, name: str = "y") -> None:
     """Raises TypeError unless `y` holds numbers (not bools or strings)."""
     dtype = tf.as_dtype(y.dtype)
     if not (dtype.is_integer or dtype.is_floating) or dtype == tf.bool:
@@ -20,7 +24,7 @@ def check_label_dtype(y, name="y"):
         )
 
 
-def check_label_shape(y, x, name="y"):
+def check_label_shape(y: Any, x: TensorLike, name: str = "y") -> Tensor:
     """A label tensor of shape `(batch,)`, `(batch, 1)` or `(batch, C)`.
 
     Raises:
@@ -60,7 +64,9 @@ def check_label_shape(y, x, name="y"):
     return y
 
 
-def check_label_values(y, num_classes, name="y"):
+def check_label_values(
+    y: TensorLike, num_classes: int, name: str = "y"
+) -> None:
     """Host-side: sparse labels are integers in `[0, num_classes)`.
 
     One-hot rows `(batch, C)` must have `C == num_classes`.
@@ -92,7 +98,12 @@ def check_label_values(y, num_classes, name="y"):
         )
 
 
-def label_assertions(y, num_classes, name="y", unlabelled=False):
+def label_assertions(
+    y: TensorLike,
+    num_classes: int | TensorLike,
+    name: str = "y",
+    unlabelled: bool = False,
+) -> list[tf.Operation | None]:
     """In-graph check of sparse class labels: integers in `[0, classes)`.
 
     The in-graph twin of `check_label_values`, for labels that enter a
@@ -166,7 +177,7 @@ def label_assertions(y, num_classes, name="y", unlabelled=False):
     return checks
 
 
-def class_ids(y, name="y", one_hot=True):
+def class_ids(y: Any, name: str = "y", one_hot: bool = True) -> np.ndarray:
     """Host-side: int64 class ids `(n,)` from an array of labels.
 
     Accepts integer-valued ids of shape `(n,)` or `(n, 1)` (any numeric
@@ -201,7 +212,12 @@ def class_ids(y, name="y", one_hot=True):
     return y.astype("int64")
 
 
-def check_classes(ids, num_classes, name="y", owner="the model's classes"):
+def check_classes(
+    ids: Any,
+    num_classes: int,
+    name: str = "y",
+    owner: str = "the model's classes",
+) -> None:
     """Host-side: raises unless the class ids `ids` are `< num_classes`.
 
     Args:
@@ -221,5 +237,5 @@ def check_classes(ids, num_classes, name="y", owner="the model's classes"):
         )
 
 
-def _label_span(y):
+def _label_span(y: np.ndarray) -> str:
     return f"labels from {y.min():g} to {y.max():g}"
