@@ -45,6 +45,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
+from collections.abc import Iterator
+from typing import Any
 
 import keras
 import numpy as np
@@ -57,7 +60,7 @@ _AUTO = tf.data.experimental.AutoShardPolicy.AUTO
 _DATA = tf.data.experimental.AutoShardPolicy.DATA
 
 
-def is_multi_worker(strategy):
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     """Whether Keras reduces logs across workers under `strategy`.
 
     True for a `tf.distribute.MultiWorkerMirroredStrategy` whose cluster
@@ -86,7 +89,7 @@ def is_multi_worker(strategy):
     return tasks > 1
 
 
-def _check_model(model):
+def _check_model(model: object) -> None:
     if not isinstance(model, keras.Model):
         raise TypeError(_validation.invalid("model", "a keras.Model", model))
 
@@ -97,7 +100,7 @@ _TF_CONFIG_FORM = (
 )
 
 
-def tf_config():
+def tf_config() -> dict[str, Any]:
     """The `TF_CONFIG` environment variable, parsed and checked (or {}).
 
     Raises:
@@ -128,7 +131,7 @@ def tf_config():
     return config
 
 
-def _cluster_size():
+def _cluster_size() -> int:
     """The number of workers (and chief) `TF_CONFIG` declares (0: none)."""
     spec = tf.train.ClusterSpec(tf_config().get("cluster", {})).as_dict()
     return sum(
@@ -138,7 +141,7 @@ def _cluster_size():
     )
 
 
-def _batch_axes(spec):
+def _batch_axes(spec: Any) -> list[int | str | None]:
     """Leading dimensions of the tensors of an element spec (None: unknown)."""
     axes = []
     for component in tf.nest.flatten(spec):
@@ -149,7 +152,9 @@ def _batch_axes(spec):
     return axes
 
 
-def check_batched(dataset, model, name="x"):
+def check_batched(
+    dataset: tf.data.Dataset, model: keras.Model, name: str = "x"
+) -> None:
     """Raises unless `dataset` looks batched (a leading batch axis).
 
     A dataset is unbatched when one of its tensors is a scalar, when its
@@ -184,7 +189,9 @@ def check_batched(dataset, model, name="x"):
         )
 
 
-def _check_strategy(model, strategy):
+def _check_strategy(
+    model: keras.Model, strategy: tf.distribute.Strategy
+) -> None:
     if not is_multi_worker(strategy) and _cluster_size() > 1:
         raise ValueError(
             "TF_CONFIG declares a cluster of several workers, but the model "
@@ -196,7 +203,9 @@ def _check_strategy(model, strategy):
         )
 
 
-def _check_variables_in_scope(model, strategy):
+def _check_variables_in_scope(
+    model: keras.Model, strategy: tf.distribute.Strategy
+) -> None:
     extended = strategy.extended
     for variable in model.variables:
         value = getattr(variable, "value", variable)
@@ -220,7 +229,7 @@ _BACKUP_HOOKS = (
 )
 
 
-def _adapter(callback):
+def _adapter(callback: keras.callbacks.Callback) -> "_Resume | None":
     """The `_Resume` adapting `callback`, or None."""
     for name in _BACKUP_HOOKS:
         owner = internals.overrider(callback, name)
@@ -229,12 +238,14 @@ def _adapter(callback):
     return None
 
 
-def _agreed(strategy, values, what):
+def _agreed(
+    strategy: tf.distribute.Strategy, values: list[int], what: str
+) -> None:
     """Raises unless every worker holds the same ints `values`."""
     local = tf.constant([values], tf.int64)
 
     @tf.function
-    def gather():
+    def gather() -> tf.Tensor:
         per_replica = strategy.run(lambda: tf.identity(local))
         return strategy.gather(per_replica, axis=0)
 
@@ -256,22 +267,22 @@ class _Resume:
     after Keras' restore.
     """
 
-    def __init__(self, callback):
+    def __init__(self, callback: keras.callbacks.BackupAndRestore) -> None:
         self.callback = callback
         self.paths = internals.backup_paths(callback)
-        self.private_dir = None
-        self.skip_epoch = None
+        self.private_dir: str | None = None
+        self.skip_epoch: int | None = None
         self.skip = 0
 
     # --------------------------------------------------------- install
-    def install(self):
+    def install(self) -> None:
         internals.override(
             self.callback,
             self,
             {name: getattr(self, name) for name in _BACKUP_HOOKS},
         )
 
-    def remove(self):
+    def remove(self) -> None:
         callback = self.callback
         internals.remove_overrides(callback, self, _BACKUP_HOOKS)
         internals.set_backup_paths(callback, self.paths)
@@ -280,7 +291,7 @@ class _Resume:
             self.private_dir = None
 
     # -------------------------------------------------------- position
-    def _saved_position(self):
+    def _saved_position(self) -> tuple[int, int] | None:
         """`(epoch, batches done in it)` of the backup, or None."""
         if not isinstance(self.callback.save_freq, int):
             return None  # "epoch": Keras' own restore is exact
@@ -291,7 +302,7 @@ class _Resume:
         return epoch, batch + 1
 
     # ----------------------------------------------------------- hooks
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         callback = self.callback
         model = callback.model
         type(callback).on_train_begin(callback, logs)
@@ -311,27 +322,33 @@ class _Resume:
             if not strategy.extended.should_checkpoint:
                 self._write_privately()
 
-    def _write_privately(self):
+    def _write_privately(self) -> None:
         # Keras writes `backup_dir`'s files and removes `backup_dir` at the
         # end: a worker other than the chief does both in its own place.
         self.private_dir = tempfile.mkdtemp(prefix="keras_adv_backup_")
         internals.relocate_backup(self.callback, self.paths, self.private_dir)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         type(self.callback).on_epoch_begin(self.callback, epoch, logs)
         if epoch != self.skip_epoch:
             self.skip = 0
 
-    def _skipping(self, batch):
-        return self.skip and batch < self.skip
+    def _skipping(self, batch: int) -> bool:
+        return self.skip > 0 and batch < self.skip
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         type(self.callback).on_train_batch_begin(self.callback, batch, logs)
         if self._skipping(batch):
             # A batch the backup already includes: read, not trained.
             internals.skip_next_train_step(self.callback.model)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         callback = self.callback
         if self._skipping(batch):
             # The backup is this position's: count from it, do not save.
@@ -339,11 +356,15 @@ class _Resume:
             return
         type(callback).on_train_batch_end(callback, batch, logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         type(self.callback).on_train_end(self.callback, logs)
 
 
-def _callback_list(callbacks):
+def _callback_list(
+    callbacks: keras.callbacks.Callback
+    | Iterable[keras.callbacks.Callback]
+    | None,
+) -> list[keras.callbacks.Callback]:
     if callbacks is None:
         return []
     if isinstance(callbacks, keras.callbacks.CallbackList):
@@ -354,7 +375,11 @@ def _callback_list(callbacks):
 
 
 @contextlib.contextmanager
-def _resumable_backups(callbacks):
+def _resumable_backups(
+    callbacks: keras.callbacks.Callback
+    | Iterable[keras.callbacks.Callback]
+    | None,
+) -> Iterator[None]:
     """Adapts each `BackupAndRestore` in `callbacks` for the block."""
     adapted = []
     try:
@@ -373,7 +398,7 @@ def _resumable_backups(callbacks):
 
 
 @contextlib.contextmanager
-def multi_worker_support(model):
+def multi_worker_support(model: keras.Model) -> Iterator[keras.Model]:
     """Lets Keras' own `fit`/`evaluate` run on several workers.
 
     Inside the block, `model.fit(...)` and `model.evaluate(...)` run on the
@@ -431,7 +456,7 @@ def multi_worker_support(model):
         internals.remove_multi_worker_seams(model, owner)
 
 
-def shard_by_data(dataset):
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """`dataset` with the `DATA` auto-shard policy unless one was chosen.
 
     Under `DATA` sharding every worker reads the whole pipeline and keeps
@@ -471,7 +496,9 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
-def fit_multi_worker(model, x, validation_data=None, **fit_kwargs):
+def fit_multi_worker(
+    model: keras.Model, x: Any, validation_data: Any = None, **fit_kwargs: Any
+) -> keras.callbacks.History:
     """`model.fit(x, ...)` on every worker of a multi-worker cluster.
 
     Run the same script once per worker, each with its own `TF_CONFIG`

@@ -13,11 +13,16 @@ for them (the replica id that seeds fold in lives with the seeds, in
 `keras_adv/_random.py`).
 """
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 from keras import ops
 
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
-def replica_count():
+
+def replica_count() -> int:
     """The number of replicas training in sync (1 outside a strategy).
 
     Read in a replica context (`strategy.run`, Keras' train and test
@@ -27,13 +32,13 @@ def replica_count():
     return 1 if ctx is None else int(ctx.num_replicas_in_sync)
 
 
-def _replicas_in_sync():
+def _replicas_in_sync() -> int:
     # As Keras' loss scaling: the current strategy's replicas, whatever
     # the context.
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def scale_for_replicas(value):
+def scale_for_replicas(value: TensorLike) -> TensorLike:
     """`value / replicas`: a per-replica loss whose gradients are summed.
 
     Keras sums the replicas' gradients and divides its compiled loss by
@@ -56,7 +61,7 @@ def scale_for_replicas(value):
     return value
 
 
-def unscale_for_replicas(value):
+def unscale_for_replicas(value: TensorLike) -> TensorLike:
     """`value * replicas`: the inverse of `scale_for_replicas`.
 
     What Keras records in its `loss` tracker: the replica's loss before
@@ -76,7 +81,7 @@ def unscale_for_replicas(value):
     return value
 
 
-def all_gather(tensors):
+def all_gather(tensors: Sequence[TensorLike]) -> list[Tensor]:
     """Every replica's `tensors`, concatenated along axis 0, in replica order.
 
     The result carries no gradient (the inputs' gradients are stopped
