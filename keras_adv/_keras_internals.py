@@ -60,6 +60,11 @@ import functools
 import inspect
 import json
 import os
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -68,7 +73,9 @@ import tensorflow as tf
 _OWNER = "_keras_adv_owner"
 
 
-def override(obj, owner, functions):
+def override(
+    obj: Any, owner: object, functions: Mapping[str, Callable[..., Any]]
+) -> None:
     """Puts `functions` in `obj`'s instance `__dict__`, marked as `owner`'s.
 
     Args:
@@ -83,20 +90,20 @@ def override(obj, owner, functions):
         obj.__dict__[name] = fn
 
 
-def _forwarding(method):
+def _forwarding(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    def forward(*args, **kwargs):
+    def forward(*args: Any, **kwargs: Any) -> Any:
         return method(*args, **kwargs)
 
     return forward
 
 
-def overrider(obj, name):
+def overrider(obj: Any, name: str) -> object | None:
     """The owner of the instance override `name` of `obj`, or None."""
     return getattr(obj.__dict__.get(name), _OWNER, None)
 
 
-def remove_overrides(obj, owner, names):
+def remove_overrides(obj: Any, owner: object, names: Iterable[str]) -> None:
     """Deletes the overrides among `names` that `owner` put on `obj`."""
     for name in names:
         if overrider(obj, name) is owner:
@@ -104,7 +111,7 @@ def remove_overrides(obj, owner, names):
 
 
 # -------------------------------------------------------- 2. train functions
-def rebuild_train_function(model):
+def rebuild_train_function(model: keras.Model) -> None:
     """Rebuilds `model.train_function` with its class' `make_train_function`.
 
     The class' method, called directly, bypasses an instance override of
@@ -114,18 +121,20 @@ def rebuild_train_function(model):
     type(model).make_train_function(model, force=True)
 
 
-def forget_functions(model):
+def forget_functions(model: keras.Model) -> None:
     """Makes the next `fit`/`evaluate` rebuild the train and test functions."""
     model.train_function = None
     model.test_function = None
 
 
-def wrap_train_function(model, wrap):
+def wrap_train_function(
+    model: keras.Model, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> None:
     """Replaces `model.train_function` by `wrap(model.train_function)`."""
     model.train_function = wrap(model.train_function)
 
 
-def skip_next_train_step(model):
+def skip_next_train_step(model: keras.Model) -> None:
     """Makes `fit`'s next step read its batches without training.
 
     Call it from `on_train_batch_begin`: the step's call of the train
@@ -134,7 +143,7 @@ def skip_next_train_step(model):
     """
     train_function = model.train_function
 
-    def skip(iterator):
+    def skip(iterator: Iterator[Any]) -> dict[str, Any]:
         model.train_function = train_function
         for _ in range(model.steps_per_execution):
             next(iterator)
@@ -147,28 +156,28 @@ def skip_next_train_step(model):
 MULTI_WORKER_SEAMS = ("_maybe_symbolic_build", "_make_function")
 
 
-def _local_value(value):
+def _local_value(value: Any) -> Any:
     """The first local replica's value of a distributed value."""
     if isinstance(value, tf.distribute.DistributedValues):
         return value.values[0]
     return value
 
 
-def _rank1_logs(step_function):
+def _rank1_logs(step_function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Wraps a step so that its scalar logs have shape `(1,)`."""
 
-    def to_rank1(value):
+    def to_rank1(value: Any) -> Any:
         if tf.is_tensor(value) and value.shape.rank == 0:
             return tf.reshape(value, [1])
         return value
 
-    def step(data):
+    def step(data: Any) -> Any:
         return keras.tree.map_structure(to_rank1, step_function(data))
 
     return step
 
 
-def install_multi_worker_seams(model, owner):
+def install_multi_worker_seams(model: keras.Model, owner: object) -> None:
     """Lets Keras' own `fit`/`evaluate` of `model` run on several workers.
 
     Keras 3.15's TensorFlow trainer breaks in multi-worker mode at two
@@ -200,7 +209,9 @@ def install_multi_worker_seams(model, owner):
     """
     cls = type(model)
 
-    def _maybe_symbolic_build(iterator=None, data_batch=None):
+    def _maybe_symbolic_build(
+        iterator: Any = None, data_batch: Any = None
+    ) -> None:
         if iterator is not None and data_batch is None:
             for _, _, batches in iterator:
                 data_batch = keras.tree.map_structure(
@@ -209,7 +220,9 @@ def install_multi_worker_seams(model, owner):
                 break
         return cls._maybe_symbolic_build(model, data_batch=data_batch)
 
-    def _make_function(step_function):
+    def _make_function(
+        step_function: Callable[[Any], Any],
+    ) -> Callable[..., Any]:
         return cls._make_function(model, _rank1_logs(step_function))
 
     override(
@@ -223,25 +236,27 @@ def install_multi_worker_seams(model, owner):
     forget_functions(model)
 
 
-def remove_multi_worker_seams(model, owner):
+def remove_multi_worker_seams(model: keras.Model, owner: object) -> None:
     """Removes `owner`'s seams from `model`; rebuilds its functions."""
     remove_overrides(model, owner, MULTI_WORKER_SEAMS)
     forget_functions(model)
 
 
-def multi_worker_seams_owner(model):
+def multi_worker_seams_owner(model: keras.Model) -> object | None:
     """The owner of the multi-worker seams installed on `model`, or None."""
     return overrider(model, "_make_function")
 
 
 # --------------------------------------------------------- 4. loss tracker
-def loss_tracker(model):
+def loss_tracker(model: keras.Model) -> keras.metrics.Mean | None:
     """The `keras.metrics.Mean` behind `model`'s `loss` log (None before
     `compile`)."""
     return model._loss_tracker
 
 
-def track_loss(model, loss, batch_size):
+def track_loss(
+    model: keras.Model, loss: tf.Tensor, batch_size: int | tf.Tensor
+) -> None:
     """Records a training step's loss as Keras' `train_step` does.
 
     Args:
@@ -256,12 +271,12 @@ def track_loss(model, loss, batch_size):
 
 
 # -------------------------------------------------------- 5. resumed epoch
-def initial_epoch(model):
+def initial_epoch(model: keras.Model) -> int | None:
     """The epoch a restored `fit` starts at (None: `fit`'s argument)."""
     return model._initial_epoch
 
 
-def set_initial_epoch(model, epoch):
+def set_initial_epoch(model: keras.Model, epoch: int) -> None:
     """Makes the current `fit` start at `epoch` (from `on_train_begin`)."""
     model._initial_epoch = epoch
 
@@ -276,18 +291,24 @@ _BACKUP_PATHS = (
 )
 
 
-def backup_paths(callback):
+def backup_paths(callback: keras.callbacks.BackupAndRestore) -> dict[str, str]:
     """The files (and directory) a `BackupAndRestore` writes, as a dict."""
     return {name: getattr(callback, name) for name in _BACKUP_PATHS}
 
 
-def set_backup_paths(callback, paths):
+def set_backup_paths(
+    callback: keras.callbacks.BackupAndRestore, paths: Mapping[str, str]
+) -> None:
     """Sets the paths `backup_paths` returned."""
     for name, value in paths.items():
         setattr(callback, name, value)
 
 
-def relocate_backup(callback, paths, directory):
+def relocate_backup(
+    callback: keras.callbacks.BackupAndRestore,
+    paths: Mapping[str, str],
+    directory: str,
+) -> None:
     """Makes `callback` write the files of `paths` under `directory`."""
     root = paths["backup_dir"]
     set_backup_paths(
@@ -301,7 +322,7 @@ def relocate_backup(callback, paths, directory):
     )
 
 
-def backup_position(paths):
+def backup_position(paths: Mapping[str, str]) -> tuple[int, int] | None:
     """`(epoch, batch)` of the last backup written to `paths`, or None.
 
     `batch` is the index, in `epoch`, of the last batch the backup
@@ -315,12 +336,16 @@ def backup_position(paths):
     return int(metadata["epoch"]), int(metadata["batch"])
 
 
-def set_backup_epoch(callback, epoch):
+def set_backup_epoch(
+    callback: keras.callbacks.BackupAndRestore, epoch: int
+) -> None:
     """The epoch `callback` writes in its next backup's metadata."""
     callback._current_epoch = epoch
 
 
-def count_skipped_batch(callback, batch):
+def count_skipped_batch(
+    callback: keras.callbacks.BackupAndRestore, batch: int
+) -> None:
     """Counts `batch` as seen and backed up (its next backup is due in
     `save_freq` batches)."""
     callback._last_batch_seen = batch
