@@ -33,12 +33,16 @@ Output: keras_adv's own warnings are one line each, `keras-adv: warning:
 (`_shell`).
 """
 
+import argparse
 import contextlib
 import importlib
 import os
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TextIO
 
 from keras_adv.cli import _checks
 from keras_adv.cli import _parser
@@ -53,11 +57,18 @@ __all__ = ["main"]
 
 
 @contextlib.contextmanager
-def _one_line_warnings():
+def _one_line_warnings() -> Iterator[None]:
     """keras_adv's warnings as `keras-adv: warning: ...` lines."""
     show = warnings.showwarning
 
-    def one_line(message, category, filename, lineno, file=None, line=None):
+    def one_line(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         if not in_package(filename):
             return show(message, category, filename, lineno, file, line)
         sys.stdout.flush()
@@ -70,7 +81,7 @@ def _one_line_warnings():
         warnings.showwarning = show
 
 
-def _run(args):
+def _run(args: argparse.Namespace) -> int:
     """Imports the command's module (and TensorFlow) and runs it."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     quiet = _startup.prepare(args.debug)
@@ -90,7 +101,7 @@ def _run(args):
             keras.config.enable_traceback_filtering()
 
 
-def main(argv=None):
+def main(argv: Sequence[object] | None = None) -> int:
     """Entry point of `keras-adv`; returns (or exits with) a status code.
 
     Args:

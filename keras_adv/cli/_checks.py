@@ -5,6 +5,7 @@ corrupt model or an unprepared dataset is reported in a fraction of a
 second instead of after TensorFlow's start-up.
 """
 
+import argparse
 import glob
 import importlib.util
 import os
@@ -16,7 +17,7 @@ TFDS_NAMES = ("mnist", "fashion_mnist", "cifar10")  # datasets.load_tfds
 _SPECS = "mnist-subset, tfds:NAME or npz:PATH"
 
 
-def check(args):
+def check(args: argparse.Namespace) -> None:
     """Validates the paths and specs of the parsed `args` in place."""
     if args.command == "evaluate":
         check_model_file(args.model)
@@ -29,7 +30,7 @@ def check(args):
         args.out = prepare_out(args.out)
 
 
-def check_model_file(path):
+def check_model_file(path: str) -> None:
     """A `.keras` file must be a zip archive holding `config.json`."""
     if not os.path.isfile(path):
         raise UsageError(f"MODEL: no such file: {path}")
@@ -50,7 +51,7 @@ def check_model_file(path):
         )
 
 
-def check_train_output(path):
+def check_train_output(path: str) -> None:
     """`keras-adv train` writes a `.keras` file into an existing directory."""
     if not path.endswith(".keras"):
         raise UsageError(f"MODEL: expected a path ending in .keras: {path}")
@@ -61,7 +62,7 @@ def check_train_output(path):
         raise UsageError(f"MODEL: no such directory: {parent}")
 
 
-def check_data_spec(spec):
+def check_data_spec(spec: str) -> None:
     """Malformed specs, missing files and unprepared tfds datasets."""
     kind, _, arg = spec.partition(":")
     kind = kind.lower()
@@ -79,14 +80,14 @@ def check_data_spec(spec):
     raise UsageError(f"--data: expected {_SPECS}; received {spec!r}")
 
 
-def tfds_data_dir():
+def tfds_data_dir() -> str:
     """tensorflow-datasets' default data directory (`TFDS_DATA_DIR`)."""
     return os.environ.get("TFDS_DATA_DIR") or os.path.join(
         os.path.expanduser("~"), "tensorflow_datasets"
     )
 
 
-def _check_tfds(name):
+def _check_tfds(name: str) -> None:
     if name.lower() not in TFDS_NAMES:
         raise UsageError(
             f"--data: unknown tfds dataset {name!r}; choose from "
@@ -111,7 +112,7 @@ def _check_tfds(name):
         )
 
 
-def prepare_out(path):
+def prepare_out(path: str) -> str:
     """Creates the output directory; returns its path."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"--out: {path} exists and is not a directory")

@@ -1,11 +1,17 @@
 """`keras-adv demo`: the MNIST recipe with monitoring and a final report."""
 
+import argparse
 import os
 import textwrap
+from typing import TYPE_CHECKING
 
 from keras_adv.cli import _common
 from keras_adv.cli import _shell
 from keras_adv.evaluation._attack_set import attack_label
+
+if TYPE_CHECKING:
+    from keras_adv.evaluation import RobustnessReport
+    from keras_adv.recipes import TrainingRun
 
 EPS = 0.3
 STEPS = 7
@@ -13,7 +19,7 @@ STEPS = 7
 AUTOATTACK_SAMPLES = 1000
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """Runs `keras-adv demo` with checked `args`."""
     keras_adv = _common.load_library()
     log_dir = os.path.join(args.out, "logs")
@@ -66,12 +72,12 @@ def run(args):
     return 0
 
 
-def _say(text):
+def _say(text: str) -> None:
     """Prints prose wrapped for a terminal."""
     print(textwrap.fill(text, width=79), flush=True)
 
 
-def _summary(run, report):
+def _summary(run: "TrainingRun", report: "RobustnessReport") -> str:
     """What the run reached, and what its worst case means."""
     attacks = " and ".join(
         attack_label(name, entry.get("class_name"), entry.get("steps")).upper()
@@ -86,7 +92,9 @@ def _summary(run, report):
     )
 
 
-def _next_steps(out, model_path, log_dir, test_samples):
+def _next_steps(
+    out: str, model_path: str, log_dir: str, test_samples: int
+) -> str:
     """The AutoAttack figure's command and TensorBoard's, runnable."""
     evaluate = ["evaluate", model_path, "--attack", "autoattack"]
     evaluate += ["--eps", f"{EPS:g}"]

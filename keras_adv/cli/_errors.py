@@ -17,16 +17,16 @@ class UsageError(Exception):
     """A bad command line, path or data spec: one line, exit code 2."""
 
 
-def _text(error):
+def _text(error: BaseException) -> str:
     return _ANSI.sub("", str(error)).strip()
 
 
-def _graph_frames(text):
+def _graph_frames(text: str) -> list[str]:
     """The `File "..."` paths TensorFlow lists in a graph error's message."""
     return [m.group(1) for m in map(_FILE_LINE.match, text.splitlines()) if m]
 
 
-def _message_after_frames(lines):
+def _message_after_frames(lines: list[str]) -> list[str]:
     """The error message that follows TensorFlow's list of graph frames.
 
     After the last `File "..."` line come its (indented) source line, a
@@ -47,7 +47,7 @@ def _message_after_frames(lines):
     return []
 
 
-def summary(error):
+def summary(error: BaseException) -> str:
     """The line of `error`'s message that names the problem.
 
     TensorFlow wraps errors raised while tracing or running a graph in
@@ -69,13 +69,13 @@ def summary(error):
     return first
 
 
-def in_package(path):
+def in_package(path: str) -> bool:
     """Whether `path` is a file of the keras_adv package."""
     path = os.path.abspath(path)
     return path.startswith(_PACKAGE_DIR + os.sep)
 
 
-def raised_by_keras_adv(error):
+def raised_by_keras_adv(error: BaseException) -> bool:
     """Whether `error` is one of keras_adv's own argument errors.
 
     That is a `ValueError` or `TypeError` raised by code of the keras_adv

@@ -1,15 +1,23 @@
 """`keras-adv evaluate`: the robustness report of a saved classifier."""
 
+import argparse
 import zipfile
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import keras
+import numpy as np
 
 from keras_adv.cli import _common
 from keras_adv.cli._errors import UsageError
 from keras_adv.cli._errors import summary
 
+if TYPE_CHECKING:
+    from keras_adv.attacks import Attack
 
-def load_model(path):
+
+def load_model(path: str) -> keras.Model:
     """Loads a checked `.keras` file; failures are usage errors."""
     try:
         return keras.saving.load_model(path, compile=False)
@@ -19,11 +27,13 @@ def load_model(path):
         ) from e
 
 
-def _shape(shape):
+def _shape(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
-def check_model_fits(model, x, y, path, spec):
+def check_model_fits(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, path: str, spec: str
+) -> int | None:
     """One input matching the data, one `(batch, classes)` output."""
     inputs = getattr(model, "inputs", None)
     outputs = getattr(model, "outputs", None)
@@ -65,9 +75,11 @@ def check_model_fits(model, x, y, path, spec):
 STEPPED = ("pgd", "bim", "mim")
 
 
-def _make_attacks(attacks, names, norm, steps, seed):
+def _make_attacks(
+    attacks: ModuleType, names: Sequence[str], norm: str, steps: int, seed: int
+) -> dict[str, "Attack"]:
     """`name -> Attack` of `keras_adv.attacks.get` for checked names."""
-    made = {}
+    made: dict[str, Attack] = {}
     for name in names:
         if name.startswith("generator:"):
             count = sum(key.startswith("generator") for key in made)
@@ -81,7 +93,7 @@ def _make_attacks(attacks, names, norm, steps, seed):
     return made
 
 
-def _generator_attack(attacks, name, norm):
+def _generator_attack(attacks: ModuleType, name: str, norm: str) -> "Attack":
     """A `GeneratorAttack` from a saved generator; failures are usage errors."""
     try:
         return attacks.get(name, norm=norm)
@@ -91,7 +103,7 @@ def _generator_attack(attacks, name, norm):
         ) from e
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """Runs `keras-adv evaluate` with checked `args`."""
     keras_adv = _common.load_library()
     # TensorFlow loads with these: imported once the command runs.

@@ -3,6 +3,12 @@
 import argparse
 import math
 import sys
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import NoReturn
 
 from keras_adv import _names
 from keras_adv.cli._errors import PROG
@@ -26,30 +32,35 @@ class _Parser(argparse.ArgumentParser):
     or option for a misspelt one.
     """
 
-    def __init__(self, *args, **kwargs):
-        self.options = []  # option strings, for suggestions
-        self.commands = {}  # subcommand name -> parser (top level)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[str] = []  # option strings, for suggestions
+        # subcommand name -> parser (top level)
+        self.commands: dict[str, _Parser] = {}
         super().__init__(*args, **kwargs)
 
-    def add_argument(self, *args, **kwargs):
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)
         self.options += action.option_strings
         return action
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
-    def parse_args(self, args=None, namespace=None):
+    def parse_args(
+        self,
+        args: Iterable[str] | None = None,
+        namespace: Any = None,
+    ) -> Any:
         args = sys.argv[1:] if args is None else list(args)
         self._check_command(args)
         namespace, extras = self.parse_known_args(args, namespace)
         if extras:
-            parser = self.commands.get(getattr(namespace, "command", None))
+            parser = self.commands.get(getattr(namespace, "command", ""))
             options = self.options + (parser.options if parser else [])
             (parser or self).error(_unrecognized(extras, options))
         return namespace
 
-    def _check_command(self, args):
+    def _check_command(self, args: list[str]) -> None:
         """An unknown command or option before the command, with the
         closest one (argparse would only say that COMMAND is missing)."""
         if not self.commands:
@@ -69,7 +80,7 @@ class _Parser(argparse.ArgumentParser):
             f"{choices}){hint}"
         )
 
-    def _known(self, arg):
+    def _known(self, arg: str) -> bool:
         """An option of this parser, or an abbreviation argparse accepts."""
         if arg in self.options:
             return True
@@ -79,7 +90,7 @@ class _Parser(argparse.ArgumentParser):
         )
 
 
-def _unrecognized(extras, options):
+def _unrecognized(extras: Sequence[str], options: Sequence[str]) -> str:
     """argparse's message for `extras`, with the closest known option."""
     message = f"unrecognized arguments: {' '.join(extras)}"
     for extra in extras:
@@ -90,7 +101,13 @@ def _unrecognized(extras, options):
     return message
 
 
-def _unknown(kind, text, names, aliases, extra=""):
+def _unknown(
+    kind: str,
+    text: str,
+    names: Sequence[str],
+    aliases: Mapping[str, str],
+    extra: str = "",
+) -> argparse.ArgumentTypeError:
     guess = _names.closest(text, names, aliases)
     hint = f"; did you mean {guess!r}?" if guess else ""
     return argparse.ArgumentTypeError(
@@ -99,7 +116,7 @@ def _unknown(kind, text, names, aliases, extra=""):
     )
 
 
-def _attack_name(part):
+def _attack_name(part: str) -> str:
     """The canonical name of an attack; `generator:PATH` keeps its path."""
     path = _names.generator_path(part)
     if path is not None:
@@ -120,7 +137,7 @@ def _attack_name(part):
     return name
 
 
-def parse_attacks(text):
+def parse_attacks(text: str) -> list[str]:
     """`"fgsm,PGD"` -> `["fgsm", "pgd"]` (canonical names, no duplicates).
 
     The names of `keras_adv.attacks.get`; `generator:PATH.keras` names a
@@ -135,7 +152,7 @@ def parse_attacks(text):
     return list(dict.fromkeys(_attack_name(part) for part in parts))
 
 
-def parse_method(text):
+def parse_method(text: str) -> str:
     """A recipe method's canonical name (`"fgsm-rs"` -> `"fgsm_rs"`)."""
     method = _names.canonical(
         text, _names.RECIPE_METHODS, _names.OBJECTIVE_ALIASES
@@ -145,7 +162,7 @@ def parse_method(text):
     return method
 
 
-def parse_eps(text):
+def parse_eps(text: str) -> list[float]:
     """`"0.1,0.2"` -> `[0.0, 0.1, 0.2]`: 0 (clean) is always included."""
     values = []
     for part in text.split(","):
@@ -164,8 +181,8 @@ def parse_eps(text):
     return sorted(set([0.0] + values))
 
 
-def _integer(minimum):
-    def parse(text):
+def _integer(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
@@ -179,7 +196,7 @@ def _integer(minimum):
     return parse
 
 
-def _radius(text):
+def _radius(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -195,7 +212,7 @@ _positive = _integer(1)
 _non_negative = _integer(0)
 
 
-def _common(parser, quiet_help):
+def _common(parser: argparse.ArgumentParser, quiet_help: str) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
     parser.add_argument(
         "--debug",
@@ -205,7 +222,7 @@ def _common(parser, quiet_help):
     )
 
 
-def build_parser():
+def build_parser() -> _Parser:
     """The argparse parser of `keras-adv` and its subcommands."""
     parser = _Parser(
         prog=PROG,
@@ -237,7 +254,7 @@ def build_parser():
     return parser
 
 
-def _add_evaluate(sub):
+def _add_evaluate(sub: Any) -> None:
     evaluate = sub.add_parser(
         "evaluate",
         help="robustness report of a saved .keras classifier",
@@ -317,7 +334,7 @@ def _add_evaluate(sub):
     _common(evaluate, "no progress bar")
 
 
-def _add_train(sub):
+def _add_train(sub: Any) -> None:
     train = sub.add_parser(
         "train",
         help="train a small CNN (optionally adversarially) and save it",
@@ -385,7 +402,7 @@ def _add_train(sub):
     _common(train, "no progress output")
 
 
-def _add_demo(sub):
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="adversarial training + TensorBoard monitoring + final report",
@@ -449,7 +466,7 @@ def _add_demo(sub):
     _common(demo, "no progress bars")
 
 
-def command_of(argv):
+def command_of(argv: Sequence[str]) -> str | None:
     """The subcommand named in `argv`, or None (for error prefixes)."""
     for arg in argv:
         if arg in COMMANDS:

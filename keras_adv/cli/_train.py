@@ -1,11 +1,13 @@
 """`keras-adv train`: a small CNN trained by the library recipe, saved."""
 
+import argparse
+
 from keras_adv.cli import _common
 from keras_adv.cli import _shell
 from keras_adv.models import small_cnn
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """Runs `keras-adv train` with checked `args`."""
     keras_adv = _common.load_library()
     x, y = _common.load_data(args.data, "train", args.max_samples)
