@@ -7,6 +7,7 @@ times, the input gradient of each pass reused for the perturbation) as
 `AdversarialModel` like the others.
 """
 
+import keras
 import tensorflow as tf
 from keras import ops
 
@@ -16,6 +17,9 @@ from keras_adv import losses
 from keras_adv._api import register
 from keras_adv._outputs import sparse_labels
 from keras_adv._random import fold_seed
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv.attacks import Attack
 from keras_adv.distribute import _replicas
 from keras_adv.training._madry import FGSMObjective
 from keras_adv.training._madry import Madry
@@ -23,7 +27,7 @@ from keras_adv.training._objective import Objective
 from keras_adv.training._objective import weighted_batch_mean
 
 
-def _per_sample_norm(g):
+def _per_sample_norm(g: Tensor) -> Tensor:
     axes = list(range(1, len(g.shape)))
     return ops.sqrt(ops.sum(ops.square(g), axis=axes))
 
@@ -68,13 +72,13 @@ class NFGSM(Madry):
 
     def __init__(
         self,
-        attack,
-        noise_multiplier=2.0,
-        step_factor=1.0,
-        clip=None,
-        adv_weight=1.0,
-        training_mode_attack=False,
-    ):
+        attack: Attack,
+        noise_multiplier: float = 2.0,
+        step_factor: float = 1.0,
+        clip: float | None = None,
+        adv_weight: float = 1.0,
+        training_mode_attack: bool = False,
+    ) -> None:
         super().__init__(
             attack,
             adv_weight=adv_weight,
@@ -92,7 +96,14 @@ class NFGSM(Madry):
             )
         self.clip = clip
 
-    def adversarial_examples(self, model, x, y, eps, seed):
+    def adversarial_examples(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         attack = self.train_attack
         tm = attack.threat_model
         model_logits = self.model_logits(model)
@@ -112,7 +123,7 @@ class NFGSM(Madry):
             x_adv = tm.project(x_adv, x32, eps=self.clip * eps32)
         return ops.cast(ops.stop_gradient(x_adv), x.dtype)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             noise_multiplier=self.noise_multiplier,
@@ -160,12 +171,12 @@ class GradAlign(FGSMObjective):
 
     def __init__(
         self,
-        attack,
-        grad_align_lambda=0.2,
-        step_factor=1.0,
-        adv_weight=1.0,
-        training_mode_attack=False,
-    ):
+        attack: Attack,
+        grad_align_lambda: float = 0.2,
+        step_factor: float = 1.0,
+        adv_weight: float = 1.0,
+        training_mode_attack: bool = False,
+    ) -> None:
         self.step_factor = _validation.check_number(
             "step_factor", step_factor, minimum=0.0
         )
@@ -179,8 +190,16 @@ class GradAlign(FGSMObjective):
         )
 
     def extra_loss(
-        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
-    ):
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        y_pred: Tensor,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+        eps: Tensor | None = None,
+        seed: Tensor | None = None,
+    ) -> tuple[Tensor | None, Tensor | None]:
         if self.grad_align_lambda == 0.0:
             return None, None
         tm = self.threat_model
@@ -191,7 +210,7 @@ class GradAlign(FGSMObjective):
             x32, seed=fold_seed(seed, 1), eps=ops.cast(eps, "float32")
         )
 
-        def input_gradient(point):
+        def input_gradient(point: Tensor) -> Tensor:
             with tf.GradientTape() as tape:
                 tape.watch(point)
                 logits = adapter.head(model(point, training=True))
@@ -210,7 +229,7 @@ class GradAlign(FGSMObjective):
         )
         return term, None
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             grad_align_lambda=self.grad_align_lambda,
@@ -276,22 +295,28 @@ class Free(Objective):
 
     replaces_train_step = True
 
-    def __init__(self, attack, replays=4, step_factor=1.0, carry=True):
+    def __init__(
+        self,
+        attack: Attack,
+        replays: int = 4,
+        step_factor: float = 1.0,
+        carry: bool = True,
+    ) -> None:
         super().__init__(attack, training_mode_attack=True)
         self.replays = _validation.check_int("replays", replays, minimum=1)
         self.step_factor = _validation.check_number(
             "step_factor", step_factor, minimum=0.0
         )
         self.carry = _validation.check_bool("carry", carry)
-        self._delta = None
+        self._delta: tf.Variable | None = None
 
     # ----------------------------------------------------------- carrying
-    def _can_carry(self, x):
+    def _can_carry(self, x: Tensor) -> bool:
         if not self.carry or tf.distribute.has_strategy():
             return False
         return x.shape.is_fully_defined()
 
-    def _carried_in(self, x32):
+    def _carried_in(self, x32: Tensor) -> Tensor:
         if not self._can_carry(x32):
             return ops.zeros_like(x32)
         if self._delta is None:
@@ -305,7 +330,7 @@ class Free(Objective):
             return ops.zeros_like(x32)  # another batch size: start at zero
         return tf.identity(self._delta)
 
-    def _carry_out(self, delta):
+    def _carry_out(self, delta: Tensor) -> list[tf.Variable]:
         if self._delta is None or not self._can_carry(delta):
             return []
         if tuple(self._delta.shape) != tuple(delta.shape):
@@ -313,7 +338,15 @@ class Free(Objective):
         return [self._delta.assign(delta)]
 
     # --------------------------------------------------------------- step
-    def train_step(self, model, x, y, sample_weight, eps, seed):
+    def train_step(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        sample_weight: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> tuple[dict[str, Tensor], Tensor]:
         """Runs the `replays` updates on one minibatch (graph-safe).
 
         Returns:
@@ -356,13 +389,20 @@ class Free(Objective):
             logs = model.compute_metrics(x_adv, y, y_pred, sample_weight)
         return logs, y_pred
 
-    def adversarial_examples(self, model, x, y, eps, seed):
+    def adversarial_examples(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         raise NotImplementedError(
             "Free builds its perturbations inside its own training step "
             "(`Free.train_step`); it has no separate attack phase."
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["training_mode_attack"]
         config.update(

@@ -4,12 +4,19 @@ The step trains on `x_adv` (or a weighted mix of `x` and `x_adv`) through
 Keras' own `train_step`; see `_objective.py` for the contract.
 """
 
+from typing import cast
+
+import keras
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
 from keras_adv._outputs import sparse_labels
+from keras_adv._types import Config
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
 from keras_adv.attacks import FGSM
+from keras_adv.attacks import Attack
 from keras_adv.training._objective import Objective
 
 
@@ -46,7 +53,12 @@ class Madry(Objective):
         2015, [arXiv:1412.6572](https://arxiv.org/abs/1412.6572).
     """
 
-    def __init__(self, attack, adv_weight=1.0, training_mode_attack=False):
+    def __init__(
+        self,
+        attack: Attack,
+        adv_weight: float = 1.0,
+        training_mode_attack: bool = False,
+    ) -> None:
         super().__init__(attack, training_mode_attack=training_mode_attack)
         adv_weight = _validation.check_number(
             "adv_weight", adv_weight, minimum=0.0
@@ -59,7 +71,13 @@ class Madry(Objective):
             )
         self.adv_weight = adv_weight
 
-    def training_data(self, x, y, sample_weight, x_adv):
+    def training_data(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         a = self.adv_weight
         if a == 1.0:
             return x_adv, y, sample_weight
@@ -75,7 +93,9 @@ class Madry(Objective):
         y_cat = ops.concatenate([y, y], axis=0)
         return x_cat, y_cat, weights
 
-    def adversarial_predictions(self, x, y_pred):
+    def adversarial_predictions(
+        self, x: Tensor, y_pred: Tensor
+    ) -> Tensor | None:
         a = self.adv_weight
         if a == 1.0:
             return y_pred
@@ -83,7 +103,7 @@ class Madry(Objective):
             return None
         return y_pred[ops.shape(x)[0] :]
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config["adv_weight"] = self.adv_weight
         return config
@@ -99,11 +119,13 @@ class FGSMObjective(Madry):
     """
 
     random_start = False
+    step_factor: float  # set by subclasses
+    train_attack: FGSM  # built by _make_train_attack
 
-    def _make_train_attack(self, attack):
+    def _make_train_attack(self, attack: Attack) -> FGSM:
         train_attack = FGSM(
             eps=1.0,
-            norm=attack.norm,
+            norm=cast(Norm, attack.norm),
             value_range=attack.value_range,
             loss=attack.loss,
             random_start=self.random_start,
@@ -114,7 +136,14 @@ class FGSMObjective(Madry):
         train_attack.threat_model = attack.threat_model  # live eps
         return train_attack
 
-    def adversarial_examples(self, model, x, y, eps, seed):
+    def adversarial_examples(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         attack = self.train_attack
         x32 = ops.cast(x, "float32")
         eps32 = ops.cast(eps, "float32")
@@ -165,11 +194,11 @@ class FGSMRS(FGSMObjective):
 
     def __init__(
         self,
-        attack,
-        adv_weight=1.0,
-        step_factor=1.25,
-        training_mode_attack=False,
-    ):
+        attack: Attack,
+        adv_weight: float = 1.0,
+        step_factor: float = 1.25,
+        training_mode_attack: bool = False,
+    ) -> None:
         self.step_factor = _validation.check_number(
             "step_factor", step_factor, minimum=0.0, strict=True
         )
@@ -179,7 +208,7 @@ class FGSMRS(FGSMObjective):
             training_mode_attack=training_mode_attack,
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config["step_factor"] = self.step_factor
         return config

@@ -1,9 +1,13 @@
 """`MaxLoss`: train on the worse of `x` and `x_adv`, per example."""
 
+import keras
 from keras import ops
 
 from keras_adv._api import register
 from keras_adv._outputs import sparse_labels
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv.attacks import Attack
 from keras_adv.losses import cross_entropy
 from keras_adv.training._madry import Madry
 
@@ -39,12 +43,21 @@ class MaxLoss(Madry):
         [arXiv:2007.08450](https://arxiv.org/abs/2007.08450).
     """
 
-    def __init__(self, attack, training_mode_attack=False):
+    def __init__(
+        self, attack: Attack, training_mode_attack: bool = False
+    ) -> None:
         super().__init__(
             attack, adv_weight=1.0, training_mode_attack=training_mode_attack
         )
 
-    def adversarial_examples(self, model, x, y, eps, seed):
+    def adversarial_examples(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         x_adv = super().adversarial_examples(model, x, y, eps, seed)
         adapter = self.model_logits(model)
         labels = sparse_labels(y)
@@ -55,7 +68,7 @@ class MaxLoss(Madry):
             ops.where(pick, x_adv, ops.cast(x, x_adv.dtype))
         )
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         del config["adv_weight"]
         return config

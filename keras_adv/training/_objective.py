@@ -19,14 +19,23 @@ FGSM-RS), `_regularised.py` (TRADES, VAT), `_fast.py` and `_max_loss.py`;
 names in `_registry.py`.
 """
 
+from typing import TypeVar
+
 import keras
 from keras import ops
 
 from keras_adv import _validation
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.attacks import Attack
+from keras_adv.attacks import ModelLogits
+from keras_adv.threat_models import ThreatModel
+
+_ObjectiveT = TypeVar("_ObjectiveT", bound="Objective")
 
 
-def _check_attack(attack, owner):
+def _check_attack(attack: object, owner: str) -> Attack:
     if not isinstance(attack, Attack):
         raise TypeError(
             _validation.invalid(
@@ -46,7 +55,9 @@ def _check_attack(attack, owner):
     return attack
 
 
-def weighted_batch_mean(values, sample_weight):
+def weighted_batch_mean(
+    values: TensorLike, sample_weight: TensorLike | None
+) -> Tensor:
     """`sum(values * w) / batch` (Keras' "sum_over_batch_size")."""
     values = ops.cast(values, "float32")
     if sample_weight is not None:
@@ -76,14 +87,16 @@ class Objective:
     #: weight update's backward pass).
     replaces_train_step = False
 
-    def __init__(self, attack, training_mode_attack=False):
+    def __init__(
+        self, attack: Attack, training_mode_attack: bool = False
+    ) -> None:
         self.attack = _check_attack(attack, type(self).__name__)
         self.training_mode_attack = _validation.check_bool(
             "training_mode_attack", training_mode_attack
         )
         self.train_attack = self._make_train_attack(attack)
 
-    def _make_train_attack(self, attack):
+    def _make_train_attack(self, attack: Attack) -> Attack:
         """The attack the step runs: the user's own, not a copy.
 
         A copy would lose what its config cannot carry (a callable loss,
@@ -94,18 +107,25 @@ class Objective:
         """
         return attack
 
-    def model_logits(self, model):
+    def model_logits(self, model: keras.Model) -> ModelLogits:
         """The attack's logits adapter for `model`, in the training mode."""
         return self.train_attack.model_logits(
             model, training=self.training_mode_attack
         )
 
     @property
-    def threat_model(self):
+    def threat_model(self) -> ThreatModel:
         return self.attack.threat_model
 
     # -------------------------------------------------------------- hooks
-    def adversarial_examples(self, model, x, y, eps, seed):
+    def adversarial_examples(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         """`x_adv` for the batch (graph-safe, before the tape)."""
         return self.train_attack.perturb(
             model,
@@ -116,17 +136,33 @@ class Objective:
             training=self.training_mode_attack,
         )
 
-    def training_data(self, x, y, sample_weight, x_adv):
+    def training_data(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The `(x, y, sample_weight)` Keras' `train_step` trains on."""
         return x_adv, y, sample_weight
 
-    def adversarial_predictions(self, x, y_pred):
+    def adversarial_predictions(
+        self, x: Tensor, y_pred: Tensor
+    ) -> Tensor | None:
         """The part of the step's `y_pred` made on `x_adv`, or None."""
         return y_pred
 
     def extra_loss(
-        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
-    ):
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        y_pred: Tensor,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+        eps: Tensor | None = None,
+        seed: Tensor | None = None,
+    ) -> tuple[Tensor | None, Tensor | None]:
         """`(term, adv_pred)`: a loss term added in `compute_loss`.
 
         Called inside the gradient tape with the clean batch (`x`, `y`,
@@ -140,26 +176,26 @@ class Objective:
         """
         return None, None
 
-    def needs_labels(self):
+    def needs_labels(self) -> bool:
         """Whether batches must carry labels."""
         return True
 
     # ------------------------------------------------------ serialisation
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             "attack": keras.saving.serialize_keras_object(self.attack),
             "training_mode_attack": self.training_mode_attack,
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_ObjectiveT], config: Config) -> _ObjectiveT:
         config = dict(config)
         config["attack"] = keras.saving.deserialize_keras_object(
             config["attack"]
         )
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         config = self.get_config()
         config["attack"] = self.attack
         args = ", ".join(f"{k}={v!r}" for k, v in config.items())

@@ -4,10 +4,14 @@ The one place that maps names to objectives; `AdversarialTraining`,
 `AdversarialModel`, the recipes and the CLI read it.
 """
 
+from typing import Any
+
 import keras
 
 from keras_adv import _names
 from keras_adv import _validation
+from keras_adv._types import Config
+from keras_adv.attacks import Attack
 from keras_adv.training._fast import NFGSM
 from keras_adv.training._fast import Free
 from keras_adv.training._fast import GradAlign
@@ -25,7 +29,11 @@ _CLASSES = {
 }
 
 
-def get(objective, attack=None, **kwargs):
+def get(
+    objective: Objective | str | Config,
+    attack: Attack | None = None,
+    **kwargs: Any,
+) -> Objective:
     """Returns an `Objective` from an instance, a config or a shorthand.
 
     Args:

@@ -5,10 +5,16 @@ KL, VAT's LDS) joins the compiled loss in `compute_loss`. See
 `_objective.py` for the contract.
 """
 
+from collections.abc import Callable
+
+import keras
 from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv.attacks import Attack
 from keras_adv.attacks import IterativeAttack
 from keras_adv.losses import _robust as robust
 from keras_adv.training._objective import Objective
@@ -17,7 +23,13 @@ from keras_adv.training._objective import weighted_batch_mean
 _TRADES_DEFAULT_STEPS = 10
 
 
-def _divergence(objective, divergence, model, y_pred, x_adv):
+def _divergence(
+    objective: Objective,
+    divergence: Callable[[Tensor, Tensor], Tensor],
+    model: keras.Model,
+    y_pred: Tensor,
+    x_adv: Tensor,
+) -> tuple[Tensor, Tensor]:
     """`(divergence(f(x), f(x_adv)) per sample, predictions on x_adv)`.
 
     Inside the tape: `f(x_adv)` in training mode, both sides through the
@@ -55,17 +67,29 @@ class TRADES(Objective):
         [arXiv:1901.08573](https://arxiv.org/abs/1901.08573).
     """
 
-    def __init__(self, attack, beta=6.0, training_mode_attack=False):
+    def __init__(
+        self,
+        attack: Attack,
+        beta: float = 6.0,
+        training_mode_attack: bool = False,
+    ) -> None:
         super().__init__(attack, training_mode_attack=training_mode_attack)
         self.beta = _validation.check_number("beta", beta, minimum=0.0)
 
-    def _steps_and_step_size(self, eps_b):
+    def _steps_and_step_size(self, eps_b: Tensor) -> tuple[int, Tensor]:
         attack = self.train_attack
         if isinstance(attack, IterativeAttack):
             return attack.steps, attack.step_size_for(eps_b)
         return _TRADES_DEFAULT_STEPS, 2.5 / _TRADES_DEFAULT_STEPS * eps_b
 
-    def adversarial_examples(self, model, x, y, eps, seed):
+    def adversarial_examples(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         model_logits = self.model_logits(model)
         x32 = ops.cast(x, "float32")
         eps32 = ops.cast(eps, "float32")
@@ -84,21 +108,37 @@ class TRADES(Objective):
         )
         return ops.cast(ops.stop_gradient(x_adv), x.dtype)
 
-    def training_data(self, x, y, sample_weight, x_adv):
+    def training_data(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         return x, y, sample_weight
 
-    def adversarial_predictions(self, x, y_pred):
+    def adversarial_predictions(
+        self, x: Tensor, y_pred: Tensor
+    ) -> Tensor | None:
         return None
 
     def extra_loss(
-        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
-    ):
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        y_pred: Tensor,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+        eps: Tensor | None = None,
+        seed: Tensor | None = None,
+    ) -> tuple[Tensor | None, Tensor | None]:
         term, adv_pred = _divergence(
             self, robust.trades_kl, model, y_pred, x_adv
         )
         return self.beta * weighted_batch_mean(term, sample_weight), adv_pred
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config["beta"] = self.beta
         return config
@@ -139,12 +179,12 @@ class VAT(Objective):
 
     def __init__(
         self,
-        attack,
-        alpha=1.0,
-        xi=1e-6,
-        power_iterations=1,
-        training_mode_attack=False,
-    ):
+        attack: Attack,
+        alpha: float = 1.0,
+        xi: float = 1e-6,
+        power_iterations: int = 1,
+        training_mode_attack: bool = False,
+    ) -> None:
         super().__init__(attack, training_mode_attack=training_mode_attack)
         self.alpha = _validation.check_number("alpha", alpha, minimum=0.0)
         self.xi = _validation.check_number("xi", xi, minimum=0.0, strict=True)
@@ -152,10 +192,17 @@ class VAT(Objective):
             "power_iterations", power_iterations, minimum=1
         )
 
-    def needs_labels(self):
+    def needs_labels(self) -> bool:
         return False
 
-    def adversarial_examples(self, model, x, y, eps, seed):
+    def adversarial_examples(
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         model_logits = self.model_logits(model)
         x32 = ops.cast(x, "float32")
         xi = self.xi
@@ -173,22 +220,38 @@ class VAT(Objective):
         )
         return ops.cast(ops.stop_gradient(x_adv), x.dtype)
 
-    def training_data(self, x, y, sample_weight, x_adv):
+    def training_data(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         if y is None:
             return x, None, sample_weight
         y, weight = labelled_mask(y, sample_weight)
         return x, y, weight
 
-    def adversarial_predictions(self, x, y_pred):
+    def adversarial_predictions(
+        self, x: Tensor, y_pred: Tensor
+    ) -> Tensor | None:
         return None
 
     def extra_loss(
-        self, model, x, y, y_pred, sample_weight, x_adv, eps=None, seed=None
-    ):
+        self,
+        model: keras.Model,
+        x: Tensor,
+        y: Tensor | None,
+        y_pred: Tensor,
+        sample_weight: Tensor | None,
+        x_adv: Tensor,
+        eps: Tensor | None = None,
+        seed: Tensor | None = None,
+    ) -> tuple[Tensor | None, Tensor | None]:
         term, adv_pred = _divergence(self, robust.vat_lds, model, y_pred, x_adv)
         return self.alpha * weighted_batch_mean(term, None), adv_pred
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             alpha=self.alpha, xi=self.xi, power_iterations=self.power_iterations
@@ -196,7 +259,9 @@ class VAT(Objective):
         return config
 
 
-def labelled_mask(y, sample_weight):
+def labelled_mask(
+    y: Tensor, sample_weight: Tensor | None
+) -> tuple[Tensor, Tensor]:
     """VAT labels: -1 (or an all-zero one-hot row) marks unlabelled samples.
 
     Returns `(y with -1 replaced by 0, sample_weight * labelled)`.

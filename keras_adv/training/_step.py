@@ -24,6 +24,10 @@ through a per-thread slot, set only while the step is traced.
 
 import contextlib
 import threading
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -33,9 +37,11 @@ from keras_adv import _keras_internals as internals
 from keras_adv import _random
 from keras_adv import losses as margin
 from keras_adv._outputs import sparse_labels
+from keras_adv._types import Tensor
 from keras_adv._validation import input_assertions
 from keras_adv._validation import label_assertions
 from keras_adv.distribute._replicas import scale_for_replicas
+from keras_adv.training._objective import Objective
 
 ADV_PREFIX = "adv_"
 ADV_LOSS = "adv_loss"
@@ -43,7 +49,13 @@ ADV_ACCURACY = "adv_accuracy"
 LOSS = "loss"  # Keras' key of the loss being minimised
 
 
-def adversarial_logs(logs, loss, accuracy, on_x_adv, with_loss):
+def adversarial_logs(
+    logs: Mapping[str, Any],
+    loss: Tensor,
+    accuracy: Tensor,
+    on_x_adv: bool,
+    with_loss: bool,
+) -> dict[str, Any]:
     """The step's logs, each quantity once, named after what it measures.
 
     Args:
@@ -77,7 +89,7 @@ def adversarial_logs(logs, loss, accuracy, on_x_adv, with_loss):
 class _Slot(threading.local):
     """Per-thread slot (MirroredStrategy traces replicas in threads)."""
 
-    batch = None
+    batch: "_Batch | None" = None
 
 
 _SLOT = _Slot()
@@ -86,7 +98,16 @@ _SLOT = _Slot()
 class _Batch:
     """What the hooks need to know about the batch being traced."""
 
-    def __init__(self, step, x, y, sample_weight, x_adv, eps, seed):
+    def __init__(
+        self,
+        step: "AdversarialStep",
+        x: Tensor,
+        y: Tensor | None,
+        sample_weight: Tensor | None,
+        x_adv: Tensor | None,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> None:
         self.step = step
         self.eps = eps
         self.seed = seed
@@ -100,7 +121,7 @@ class _Batch:
 
 
 @contextlib.contextmanager
-def _tracing(batch):
+def _tracing(batch: _Batch) -> Iterator[_Batch]:
     previous = _SLOT.batch
     _SLOT.batch = batch
     try:
@@ -109,7 +130,7 @@ def _tracing(batch):
         _SLOT.batch = previous
 
 
-def _is_nested(value):
+def _is_nested(value: object) -> bool:
     return isinstance(value, list | tuple | dict)
 
 
@@ -123,14 +144,20 @@ class AdversarialStep:
         eps_scale: Optional scalar variable multiplying eps (warm-up).
     """
 
-    def __init__(self, objective, owner, trackers, eps_scale=None):
+    def __init__(
+        self,
+        objective: Objective,
+        owner: str,
+        trackers: tuple[keras.metrics.Mean, keras.metrics.Mean],
+        eps_scale: tf.Variable | None = None,
+    ) -> None:
         self.objective = objective
         self.owner = owner
         self.trackers = trackers
         self.eps_scale = eps_scale
 
     # ---------------------------------------------------------- checks
-    def check_structure(self, model):
+    def check_structure(self, model: keras.Model) -> None:
         """Single input, single output (where the model declares them)."""
         for attribute, what in (("outputs", "output"), ("inputs", "input")):
             try:
@@ -144,7 +171,9 @@ class AdversarialStep:
                     f"{len(values)} {what}s."
                 )
 
-    def check_compiled_loss(self, model, attack_model=None):
+    def check_compiled_loss(
+        self, model: keras.Model, attack_model: keras.Model | None = None
+    ) -> None:
         """Refuses a compiled loss that contradicts the model's outputs.
 
         A model whose last layer outputs logits, compiled with a loss that
@@ -177,7 +206,7 @@ class AdversarialStep:
                 f"{bool(loss_from_logits)}). Compile it with {expected}."
             )
 
-    def _check_batch(self, x, y):
+    def _check_batch(self, x: Any, y: Any) -> None:
         if _is_nested(x):
             raise ValueError(
                 f"{self.owner} supports models with a single input tensor. "
@@ -197,7 +226,9 @@ class AdversarialStep:
             x, y if self.objective.needs_labels() else None
         )
 
-    def label_checks(self, model, x, y):
+    def label_checks(
+        self, model: keras.Model, x: Tensor, y: Tensor | None
+    ) -> list[tf.Operation | None]:
         """In-graph: the labels `y` are classes of `model`'s outputs.
 
         Integers in `[0, classes)` (one-hot rows `classes` wide), `-1`
@@ -215,14 +246,20 @@ class AdversarialStep:
         return label_assertions(y, classes, unlabelled=unlabelled)
 
     # ------------------------------------------------------------ seeds
-    def seed(self, model):
+    def seed(self, model: keras.Model) -> Tensor:
         """A stateless seed: the attack's seed, the step, the replica id."""
         return _random.step_seed(
             self.objective.attack.seed, model.optimizer.iterations
         )
 
     # ------------------------------------------------------------- step
-    def train_step(self, model, base_train_step, data, attack_model=None):
+    def train_step(
+        self,
+        model: keras.Model,
+        base_train_step: Callable[[Any], dict[str, Any]],
+        data: Any,
+        attack_model: keras.Model | None = None,
+    ) -> dict[str, Any]:
         """Builds `x_adv`, then runs `base_train_step` on the training batch.
 
         Args:
@@ -248,7 +285,8 @@ class AdversarialStep:
         if objective.replaces_train_step:
             # Free-m: the objective writes the whole step (one backward
             # pass gives the weight and the input gradient).
-            logs, adv_pred = objective.train_step(
+            # `train_step` exists where `replaces_train_step` is True.
+            logs, adv_pred = objective.train_step(  # type: ignore[attr-defined]
                 model, x, y, sample_weight, eps, seed
             )
             batch = _Batch(self, x, y, sample_weight, None, eps, seed)
@@ -276,13 +314,20 @@ class AdversarialStep:
             logs = self._with_tracker_results(logs, on_x_adv=False)
         return logs
 
-    def _has_extra_loss(self):
+    def _has_extra_loss(self) -> bool:
         return type(self.objective).extra_loss is not _base_extra_loss()
 
     # ------------------------------------------------------------ hooks
     def compute_loss(
-        self, model, base_compute_loss, x, y, y_pred, sample_weight, training
-    ):
+        self,
+        model: keras.Model,
+        base_compute_loss: Callable[..., Tensor],
+        x: Tensor,
+        y: Tensor | None,
+        y_pred: Tensor,
+        sample_weight: Tensor | None,
+        training: bool,
+    ) -> Tensor:
         """The compiled loss plus the objective's term (inside the tape)."""
         batch = _SLOT.batch
         if batch is None or batch.step is not self or not training:
@@ -313,8 +358,14 @@ class AdversarialStep:
         return loss + ops.cast(term, loss.dtype)
 
     def compute_metrics(
-        self, model, base_compute_metrics, x, y, y_pred, sample_weight
-    ):
+        self,
+        model: keras.Model,
+        base_compute_metrics: Callable[..., dict[str, Any]],
+        x: Tensor,
+        y: Tensor | None,
+        y_pred: Tensor,
+        sample_weight: Tensor | None,
+    ) -> dict[str, Any]:
         """The model's metrics and the adversarial ones, each logged once."""
         batch = _SLOT.batch
         if batch is None or batch.step is not self:
@@ -337,7 +388,9 @@ class AdversarialStep:
         )
 
     # ---------------------------------------------------------- metrics
-    def _update_trackers(self, model, batch, adv_pred):
+    def _update_trackers(
+        self, model: keras.Model, batch: _Batch, adv_pred: Tensor | None
+    ) -> None:
         if batch.y is None:
             return
         if adv_pred is None:
@@ -362,7 +415,9 @@ class AdversarialStep:
         loss_tracker.update_state(ce, sample_weight=weight)
         accuracy_tracker.update_state(correct, sample_weight=weight)
 
-    def _with_tracker_results(self, logs, on_x_adv):
+    def _with_tracker_results(
+        self, logs: Mapping[str, Any], on_x_adv: bool
+    ) -> dict[str, Any]:
         # Trained on x_adv alone without an extra term, `loss` is the
         # compiled loss on x_adv: adv_loss would repeat it.
         loss_tracker, accuracy_tracker = self.trackers
@@ -375,7 +430,7 @@ class AdversarialStep:
         )
 
 
-def _output_classes(model, x):
+def _output_classes(model: keras.Model, x: Tensor) -> int | None:
     """The static number of classes `model` outputs for `x`, or None."""
     try:
         shape = model.outputs[0].shape
@@ -390,12 +445,12 @@ def _output_classes(model, x):
     return int(shape[-1])
 
 
-def _loss_result(model):
+def _loss_result(model: keras.Model) -> Tensor:
     tracker = internals.loss_tracker(model)
     return ops.zeros(()) if tracker is None else tracker.result()
 
 
-def _base_extra_loss():
+def _base_extra_loss() -> Callable[..., Any]:
     from keras_adv.training._objective import Objective
 
     return Objective.extra_loss
