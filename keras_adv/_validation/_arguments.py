@@ -12,11 +12,15 @@ import tempfile
 from collections.abc import Collection
 from typing import Any
 from typing import TypeGuard
+from typing import TypeVar
+from typing import cast
 
 import numpy as np
 import tensorflow as tf
 
 from keras_adv._types import Eps
+
+_Choice = TypeVar("_Choice", bound=str)
 
 
 def invalid(name: str, expected: str, received: object) -> str:
@@ -65,10 +69,16 @@ def check_bool(name: str, value: object) -> bool:
     return bool(value)
 
 
-def check_choice(name: str, value: object, choices: Collection[str]) -> str:
-    """Checks that `value` (a string) is one of `choices` (case-insensitive)."""
+def check_choice(
+    name: str, value: _Choice, choices: Collection[str]
+) -> _Choice:
+    """Checks that `value` (a string) is one of `choices` (case-insensitive).
+
+    Returns `value` lower-cased: a `Literal` annotation of `value` (whose
+    choices are lower-case) holds for the result too.
+    """
     if isinstance(value, str) and value.lower() in choices:
-        return value.lower()
+        return cast(_Choice, value.lower())
     raise ValueError(invalid(name, f"one of {sorted(choices)}", value))
 
 

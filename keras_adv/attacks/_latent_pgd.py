@@ -219,7 +219,7 @@ class LatentPGD(Attack):
 
     # ------------------------------------------------------ serialisation
     def _settings(self) -> Config:
-        config = {
+        config: Config = {
             "targeted": self.targeted,
             "loss": serialize_loss(self.loss),
             "from_logits": self.from_logits,

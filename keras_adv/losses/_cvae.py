@@ -158,7 +158,7 @@ class BetaSchedule:
     """
 
     def __init__(
-        self, boundaries: Sequence[int], values: Sequence[float]
+        self, boundaries: Sequence[float], values: Sequence[float]
     ) -> None:
         if not isinstance(boundaries, list | tuple) or not boundaries:
             raise ValueError(
