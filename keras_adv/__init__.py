@@ -20,6 +20,7 @@ __all__ = [
     "__version__",
     "attacks",
     "callbacks",
+    "certification",
     "datasets",
     "distribute",
     "evaluation",

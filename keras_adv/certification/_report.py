@@ -1,0 +1,267 @@
+"""`CertificationReport`: certified accuracy versus radius.
+
+A plain container of per-sample certificates (predicted class, certified
+radius, label) with the curve every certification paper plots: the share
+of samples that are classified correctly and certified at radius `r` or
+more, as a function of `r`. Text (`table()`), a JSON-serialisable dict
+(`to_dict()`) and a plot (`plot(path)`, needs matplotlib).
+
+The plot follows `keras_adv/evaluation/_plots.py`: matplotlib is optional
+(the `plots` extra), imported lazily, object-oriented API on an Agg canvas
+(no pyplot state, works headless). Evaluation sits above certification in
+the package map, so the few lines that make the figure live here.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from keras_adv import _validation
+from keras_adv._types import Array
+
+_INSTALL_HINT = (
+    "Plotting needs matplotlib, an optional dependency of keras_adv. "
+    'Install it with `pip install "keras-adv[plots]"` (or `pip install '
+    "matplotlib`)."
+)
+
+
+class CertificationReport:
+    """Certified accuracy of a smoothed (or verified) classifier by radius.
+
+    Certified accuracy at radius `r` is the share of the `num_samples`
+    samples whose certified prediction is the true label with a certified
+    radius of at least `r`; abstentions (class -1) and wrong predictions
+    never count. At `r = 0` it is the accuracy of the certified classifier
+    itself (for randomized smoothing, of `g`, with abstentions counted as
+    errors). It is a lower bound on robust accuracy (with probability
+    `1 - alpha` per sample, for smoothing); an attack gives the upper one.
+
+    Args:
+        predictions: Int array `(num_samples,)`, the certified classes
+            (-1 for an abstention), e.g. from `SmoothedClassifier.certify`.
+        radii: Float array `(num_samples,)` >= 0, the certified radii.
+        y: Labels: class ids `(num_samples,)` or `(num_samples, 1)`, or
+            one-hot rows.
+        norm: The radii's norm, `"l2"` or `"linf"`. Defaults to `"l2"`.
+        settings: Optional dict of the certifier's settings (e.g.
+            `SmoothedClassifier.get_config()` with `n0`, `n`, `alpha`),
+            kept in `to_dict()`. Defaults to `None`.
+
+    Attributes:
+        num_samples: Int.
+        predictions: Int64 array.
+        radii: Float64 array.
+        labels: Int64 array of class ids.
+        correct: Bool array, prediction equals the label.
+        abstention_rate: Float, share of abstentions.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adv.certification import CertificationReport
+    >>> report = CertificationReport(predictions=[1, 0, -1, 2],
+    ...                              radii=[0.5, 1.2, 0.0, 0.8],
+    ...                              y=[1, 0, 1, 0])
+    >>> report.certified_accuracy(0.0)
+    0.5
+    >>> report.certified_accuracy([0.5, 1.0, 2.0])
+    [0.5, 0.25, 0.0]
+
+    Reference:
+        Cohen, Rosenfeld and Kolter, "Certified Adversarial Robustness via
+        Randomized Smoothing", ICML 2019,
+        [arXiv:1902.02918](https://arxiv.org/abs/1902.02918) (Figure 7).
+    """
+
+    def __init__(
+        self,
+        predictions: Array | Sequence[int],
+        radii: Array | Sequence[float],
+        y: Array | Sequence[int],
+        norm: str = "l2",
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        predictions = np.asarray(predictions)
+        if predictions.ndim != 1 or predictions.dtype.kind not in "iu":
+            raise ValueError(
+                _validation.invalid(
+                    "predictions",
+                    "int class ids of shape (num_samples,)",
+                    f"dtype {predictions.dtype}, shape {predictions.shape}",
+                )
+            )
+        if predictions.size and predictions.min() < -1:
+            raise ValueError(
+                _validation.invalid(
+                    "predictions", "class ids >= 0 or -1 (abstain)", "< -1"
+                )
+            )
+        radii = np.asarray(radii, dtype="float64")
+        if radii.shape != predictions.shape:
+            raise ValueError(
+                _validation.invalid(
+                    "radii", f"shape {predictions.shape}", radii.shape
+                )
+            )
+        if not np.all(np.isfinite(radii)) or np.any(radii < 0.0):
+            raise ValueError(
+                _validation.invalid("radii", "finite radii >= 0", radii[:5])
+            )
+        labels = _validation.class_ids(y)
+        if labels.shape != predictions.shape:
+            raise ValueError(
+                _validation.invalid(
+                    "y", f"{predictions.size} labels", labels.shape[0]
+                )
+            )
+        self.norm = _validation.check_choice("norm", norm, ("l2", "linf"))
+        self.predictions = predictions.astype("int64")
+        self.radii = radii
+        self.labels = labels
+        self.correct = self.predictions == labels
+        self.num_samples = int(predictions.size)
+        self.abstention_rate = _share(self.predictions == -1)
+        self.settings = dict(settings or {})
+
+    def certified_accuracy(
+        self, radius: float | Sequence[float]
+    ) -> float | list[float]:
+        """Share of samples correct and certified at `radius` or more.
+
+        Args:
+            radius: A float >= 0, or a sequence of them.
+
+        Returns:
+            A float, or a list of floats aligned with `radius`.
+        """
+        if np.ndim(radius) == 0:
+            radius = _validation.check_number("radius", radius, minimum=0.0)
+            return _share(self.correct & (self.radii >= radius))
+        return [self.certified_accuracy(r) for r in radius]  # type: ignore
+
+    def curve(
+        self, radii: Sequence[float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Certified accuracy on a grid of radii.
+
+        Args:
+            radii: Sequence of radii, or None for the exact step curve: 0
+                and every distinct certified radius of a correct sample.
+
+        Returns:
+            `(radii, accuracy)`, two float64 arrays of the same length.
+        """
+        if radii is None:
+            grid = np.unique(np.append(self.radii[self.correct], 0.0))
+        else:
+            grid = np.asarray(radii, dtype="float64").reshape(-1)
+        return grid, np.asarray(self.certified_accuracy(list(grid)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; `from_dict` rebuilds the report."""
+        return {
+            "predictions": self.predictions.tolist(),
+            "radii": self.radii.tolist(),
+            "labels": self.labels.tolist(),
+            "norm": self.norm,
+            "settings": dict(self.settings),
+        }
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> "CertificationReport":
+        """The report of `to_dict()`."""
+        return cls(
+            config["predictions"],
+            config["radii"],
+            config["labels"],
+            norm=config.get("norm", "l2"),
+            settings=config.get("settings"),
+        )
+
+    def table(self, radii: Sequence[float] | None = None) -> str:
+        """Plain-text table of certified accuracy at `radii`.
+
+        Args:
+            radii: Sequence of radii, or None for five radii from 0 to the
+                largest certified radius of a correct sample (rounded down
+                to 0.01).
+        """
+        if radii is None:
+            largest = float(np.max(self.radii[self.correct], initial=0.0))
+            grid = np.floor(np.linspace(0.0, largest, 5) * 100.0) / 100.0
+            radii = np.unique(grid).tolist()
+        lines = [
+            f"certified accuracy ({self.norm} radius), "
+            f"{self.num_samples} samples, "
+            f"{100.0 * self.abstention_rate:.1f}% abstained",
+            f"{'radius':>10}  {'certified':>9}",
+        ]
+        for r in radii:
+            accuracy = self.certified_accuracy(float(r))
+            lines.append(f"{float(r):10.3f}  {100.0 * accuracy:8.1f}%")
+        return "\n".join(lines)
+
+    def plot(self, path: str, title: str | None = None) -> str:
+        """Writes the certified-accuracy-versus-radius curve to a PNG.
+
+        Args:
+            path: Output PNG path.
+            title: Optional title.
+
+        Returns:
+            `path`.
+
+        Raises:
+            ImportError: if matplotlib is not installed.
+        """
+        fig = _figure(6.4, 4.4)
+        ax = fig.add_subplot(1, 1, 1)
+        grid, accuracy = self.curve()
+        right = max(float(grid[-1]) * 1.1, 1e-3)
+        # Certified at r means radius >= r: the curve takes its value at
+        # each certified radius on the interval just left of it.
+        ax.step(
+            np.append(grid, right),
+            100.0 * np.append(accuracy, 0.0),
+            where="pre",
+            label="certified",
+        )
+        ax.set_xlim(0.0, right)
+        ax.set_ylim(0.0, 100.0)
+        ax.set_xlabel(f"{self.norm.upper()} radius")
+        ax.set_ylabel("certified accuracy (%)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right")
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        fig.savefig(path)
+        return path
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return (
+            f"CertificationReport(num_samples={self.num_samples}, "
+            f"certified_accuracy(0)={self.certified_accuracy(0.0):.3f}, "
+            f"norm={self.norm!r})"
+        )
+
+
+def _share(mask: np.ndarray) -> float:
+    return float(np.mean(mask)) if mask.size else 0.0
+
+
+def _figure(width: float, height: float, dpi: int = 100) -> Any:
+    """A matplotlib Figure with an Agg canvas (no pyplot)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(_INSTALL_HINT) from e
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
