@@ -433,3 +433,23 @@ def test_report_plot_writes_a_png(tmp_path):
     path = report.plot(str(tmp_path / "certified.png"), title="smoothing")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_docs_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The python block of docs/certification.md's smoothing section."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "certification.md"
+    section = page.read_text().split("## Randomized smoothing", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, str(page), "exec"), namespace)
+    report = namespace["report"]
+    assert report.num_samples == 100
+    assert report.certified_accuracy(0.0) >= 0.8
+    assert report.certified_accuracy(0.25) > 0.5
+    assert "abstained" in capsys.readouterr().out
+    if (tmp_path / "certified_accuracy.png").exists():
+        assert report.settings["n"] == 2000
