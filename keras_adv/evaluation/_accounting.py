@@ -7,14 +7,21 @@ sweep batch by batch (or, for an attack run over all samples at once,
 AutoAttack's schedule, in one go) and turns them into the report's fields.
 """
 
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
+from keras_adv.attacks import Attack
 from keras_adv.evaluation._attack_set import attack_config
 from keras_adv.evaluation._attack_set import attack_steps
 from keras_adv.evaluation._graph import CHECK_STATS
 
 
-def robust_masks(clean_correct, correct):
+def robust_masks(
+    clean_correct: np.ndarray, correct: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-sample robustness at one eps, the one definition of keras_adv.
 
     A sample is robust to an attack iff it is classified correctly both
@@ -56,7 +63,14 @@ class Sweep:
         keep: Int, samples kept for the checks.
     """
 
-    def __init__(self, attacks, epsilons, norms, checks, keep):
+    def __init__(
+        self,
+        attacks: Mapping[str, Attack],
+        epsilons: Sequence[float],
+        norms: Sequence[str],
+        checks: bool,
+        keep: int,
+    ) -> None:
         self.attacks = attacks
         self.epsilons = epsilons
         self.checks = checks
@@ -69,12 +83,15 @@ class Sweep:
         self.norm_max = {name: np.zeros(size) for name in attacks}
         self.seconds = dict.fromkeys(attacks, 0.0)
         # Per radius, the per-sample worst-case masks of the batches.
-        self.worst = [[] for _ in epsilons]
+        self.worst: list[list[np.ndarray]] = [[] for _ in epsilons]
         self.noise_correct = {norm: np.zeros(size) for norm in norms}
         self.stats = dict.fromkeys(CHECK_STATS, 0)
-        self.kept_x, self.kept_y = [], []
+        self.kept_x: list[np.ndarray] = []
+        self.kept_y: list[np.ndarray] = []
 
-    def add_clean(self, clean, x, y):
+    def add_clean(
+        self, clean: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray
+    ) -> np.ndarray:
         """Counts a batch's clean results; returns its correctness mask."""
         clean_ok = clean["correct"]
         self.num_samples += len(clean_ok)
@@ -88,7 +105,7 @@ class Sweep:
                 self.kept_y.append(y[:take])
         return clean_ok
 
-    def add_unattacked(self, i, clean_ok):
+    def add_unattacked(self, i: int, clean_ok: np.ndarray) -> None:
         """Radius `i` is 0: every attack and noise leaves the clean result."""
         for name in self.attacks:
             self.correct[name][i] += clean_ok.sum()
@@ -96,7 +113,13 @@ class Sweep:
         for counts in self.noise_correct.values():
             counts[i] += clean_ok.sum()
 
-    def add_attacks(self, i, clean_ok, results, seconds):
+    def add_attacks(
+        self,
+        i: int,
+        clean_ok: np.ndarray,
+        results: Mapping[str, Mapping[str, np.ndarray]],
+        seconds: Mapping[str, float],
+    ) -> None:
         """Counts the per-sample `results` of a batch at radius `i`.
 
         `results` maps attack names to `{"correct", "norm"}` arrays; the
@@ -110,7 +133,15 @@ class Sweep:
             self.seconds[name] += seconds[name]
         self.worst[i].append(worst)
 
-    def add_whole(self, i, name, clean_ok, correct, norm, seconds):
+    def add_whole(
+        self,
+        i: int,
+        name: str,
+        clean_ok: np.ndarray,
+        correct: np.ndarray,
+        norm: np.ndarray,
+        seconds: float,
+    ) -> None:
         """Counts attack `name` at radius `i` on every sample at once.
 
         For an attack run over the whole data after the batches (AutoAttack's
@@ -123,7 +154,14 @@ class Sweep:
         worst = np.concatenate(self.worst[i])
         self.worst[i] = [np.logical_and(worst, survived[name])]
 
-    def _count(self, i, name, clean_ok, survived, norm):
+    def _count(
+        self,
+        i: int,
+        name: str,
+        clean_ok: np.ndarray,
+        survived: np.ndarray,
+        norm: np.ndarray,
+    ) -> None:
         self.correct[name][i] += survived.sum()
         self.flipped[name][i] += np.logical_and(clean_ok, ~survived).sum()
         self.norm_sum[name][i] += norm.sum()
@@ -132,11 +170,13 @@ class Sweep:
                 self.norm_max[name][i], float(norm.max())
             )
 
-    def add_noise(self, i, norm, clean_ok, correct):
+    def add_noise(
+        self, i: int, norm: str, clean_ok: np.ndarray, correct: np.ndarray
+    ) -> None:
         """Counts the noise baseline of `norm` at radius `i`."""
         self.noise_correct[norm][i] += np.logical_and(correct, clean_ok).sum()
 
-    def report_fields(self):
+    def report_fields(self) -> dict[str, Any]:
         """The `RobustnessReport` fields but the checks and warnings."""
         n = self.num_samples
         entries = {}
@@ -167,7 +207,7 @@ class Sweep:
             ],
         }
 
-    def check_fields(self):
+    def check_fields(self) -> dict[str, Any]:
         """The measured checks of the clean inputs and the noise baselines."""
         n, stats = self.num_samples, self.stats
         if stats["bounded"] == n and stats["sums_to_one"] == n:

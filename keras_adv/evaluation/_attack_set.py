@@ -7,6 +7,8 @@ command accept the same names.
 
 import json
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from keras import ops
@@ -15,15 +17,17 @@ from keras_adv import _names
 from keras_adv import _signature
 from keras_adv import _validation
 from keras_adv import attacks as attacks_module
+from keras_adv._types import Config
+from keras_adv._types import ValueRange
 from keras_adv.attacks import Attack
 
 
-def default_attacks():
+def default_attacks() -> dict[str, Attack]:
     """FGSM and PGD-10 (L-inf, value range [0, 1], their default eps)."""
     return {name: attacks_module.get(name) for name in ("fgsm", "pgd")}
 
 
-def _by_name(name):
+def _by_name(name: str) -> tuple[str, Attack]:
     """`(report name, attack)` of a registered name or `generator:PATH`."""
     if _names.generator_path(name) is not None:
         return _names.GENERATOR, attacks_module.get(name)
@@ -42,7 +46,9 @@ def _by_name(name):
     return key, attacks_module.get(key)
 
 
-def attack_dict(attacks):
+def attack_dict(
+    attacks: Attack | str | Sequence[Attack | str] | dict[str, Attack] | None,
+) -> dict[str, Attack]:
     """Normalises `attacks` to an ordered dict `name -> Attack`.
 
     Accepts None (the defaults), one `Attack`, a name of
@@ -57,9 +63,10 @@ def attack_dict(attacks):
     if isinstance(attacks, str | Attack):
         attacks = [attacks]
     if isinstance(attacks, dict):
-        items = list(attacks.items())
+        items: list[tuple[str, Attack]] = list(attacks.items())
     elif isinstance(attacks, list | tuple):
-        items, counts = [], {}
+        items = []
+        counts: dict[str, int] = {}
         for attack in attacks:
             if isinstance(attack, str):
                 base, attack = _by_name(attack)
@@ -83,7 +90,7 @@ def attack_dict(attacks):
     return dict(items)
 
 
-def _check_entry(name, attack):
+def _check_entry(name: object, attack: object) -> None:
     if not isinstance(attack, Attack):
         raise TypeError(
             _validation.invalid(
@@ -113,13 +120,13 @@ DEFAULT_EPSILONS = (0.0, 0.1, 0.2, 0.3)
 _TINY_SHARE = 0.002
 
 
-def default_epsilons(value_range):
+def default_epsilons(value_range: ValueRange) -> list[float]:
     """`DEFAULT_EPSILONS` in the units of `value_range`."""
     low, high = value_range
     return [e * (high - low) for e in DEFAULT_EPSILONS]
 
 
-def warn_if_tiny(epsilons, value_range):
+def warn_if_tiny(epsilons: Sequence[float], value_range: ValueRange) -> None:
     """Warns when every radius is tiny against the value range's width.
 
     The symptom of radii in the wrong units: `(0.1, 0.2, 0.3)` on inputs
@@ -143,7 +150,7 @@ def warn_if_tiny(epsilons, value_range):
         )
 
 
-def check_epsilons(epsilons):
+def check_epsilons(epsilons: Any) -> list[float]:
     """Returns the radii as an ascending list of unique floats."""
     if isinstance(epsilons, int | float) and not isinstance(epsilons, bool):
         epsilons = [epsilons]
@@ -163,13 +170,15 @@ def check_epsilons(epsilons):
     return sorted(set(values))
 
 
-def attack_steps(attack):
+def attack_steps(attack: Attack) -> int | None:
     """The attack's `steps` as an int, or None if it does not count steps."""
     steps = getattr(attack, "steps", None)
     return None if steps is None else int(steps)
 
 
-def attack_label(name, class_name=None, steps=None):
+def attack_label(
+    name: str, class_name: str | None = None, steps: int | None = None
+) -> str:
     """The name of an attack in terminal tables and logs, with its steps.
 
     `pgd-20` rather than `pgd` for a 20-step PGD (the name `pgd20` of the
@@ -189,7 +198,7 @@ def attack_label(name, class_name=None, steps=None):
     return f"{name}-{steps}"
 
 
-def scalar_eps(name, attack):
+def scalar_eps(name: str, attack: Attack) -> float:
     """The attack's current eps as a float (variables are read)."""
     eps = np.asarray(ops.convert_to_numpy(attack.eps), "float32")
     if eps.ndim != 0:
@@ -203,7 +212,7 @@ def scalar_eps(name, attack):
     return float(eps)
 
 
-def attack_config(attack):
+def attack_config(attack: Attack) -> Config:
     """The attack's config as JSON-ready values, for reports and logs.
 
     Its `get_config()` with eps read (a variable or tensor becomes a

@@ -8,18 +8,24 @@ recognised only in batches), through the shared checks of
 keeps a fixed subset (`take`).
 """
 
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+
+import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_adv import _validation
+from keras_adv._types import ValueRange
 
 
-def _one_hot_width(y):
+def _one_hot_width(y: Any) -> int | None:
     shape = np.shape(y)
     return shape[1] if len(shape) == 2 and shape[1] > 1 else None
 
 
-def _is_one_hot_row(y):
+def _is_one_hot_row(y: Any) -> bool:
     y = np.asarray(y)
     return (
         y.ndim == 1
@@ -29,7 +35,9 @@ def _is_one_hot_row(y):
     )
 
 
-def _dataset_layout(data, sample_rank, name):
+def _dataset_layout(
+    data: tf.data.Dataset, sample_rank: int | None, name: str
+) -> str:
     """`"samples"` or `"batches"`: what one element of `data` holds.
 
     Scalar labels mean single samples, labels of rank 2 batches. Labels of
@@ -111,13 +119,13 @@ class Data:
 
     def __init__(
         self,
-        data,
-        batch_size,
-        max_samples=None,
-        name="data",
-        value_ranges=None,
-        sample_rank=None,
-    ):
+        data: Any,
+        batch_size: int,
+        max_samples: int | None = None,
+        name: str = "data",
+        value_ranges: Mapping[str, ValueRange] | None = None,
+        sample_rank: int | None = None,
+    ) -> None:
         self.batch_size = _validation.check_int(
             "batch_size", batch_size, minimum=1
         )
@@ -128,8 +136,10 @@ class Data:
         self.max_samples = max_samples
         self.name = name
         self.value_ranges = dict(value_ranges or {})
-        self.one_hot_width = None
-        self._arrays = self._dataset = None
+        self.one_hot_width: int | None = None
+        self.num_batches: int | None
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._dataset: tf.data.Dataset | None = None
         if isinstance(data, tf.data.Dataset):
             self._dataset = self._prepare_dataset(data, sample_rank)
         elif isinstance(data, list | tuple) and len(data) in (2, 3):
@@ -143,7 +153,7 @@ class Data:
                 )
             )
 
-    def _prepare_arrays(self, x, y):
+    def _prepare_arrays(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim < 2 or y.ndim == 0:
             raise ValueError(
@@ -168,7 +178,9 @@ class Data:
         self.num_batches = -(-n // self.batch_size)
         return x[:n], _validation.class_ids(y[:n], self.name)
 
-    def _prepare_dataset(self, data, sample_rank):
+    def _prepare_dataset(
+        self, data: tf.data.Dataset, sample_rank: int | None
+    ) -> tf.data.Dataset:
         spec = data.element_spec
         if not isinstance(spec, tuple) or len(spec) not in (2, 3):
             raise ValueError(
@@ -194,7 +206,7 @@ class Data:
         self.num_batches = cardinality if known else None
         return data
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self._arrays is not None:
             x, y = self._arrays
             for start in range(0, len(x), self.batch_size):
@@ -202,7 +214,7 @@ class Data:
                 yield self._check_x(x[start:stop]), y[start:stop].copy()
             return
         seen = 0
-        for element in self._dataset:
+        for element in self._dataset:  # type: ignore[union-attr]
             x = np.asarray(element[0])
             labels = np.asarray(element[1])
             if len(x) != len(labels):
@@ -227,7 +239,7 @@ class Data:
                 _validation.invalid(self.name, "at least one sample", 0)
             )
 
-    def _check_x(self, x):
+    def _check_x(self, x: np.ndarray) -> np.ndarray:
         """A float copy of the batch `x`, checked for NaN and value ranges."""
         dtype = "float32" if x.dtype == np.float64 else x.dtype
         x = np.array(x, dtype=dtype, copy=True)
@@ -260,7 +272,9 @@ class Data:
         return x
 
 
-def take(data, max_samples, batch_size=256, **kwargs):
+def take(
+    data: Any, max_samples: int | None, batch_size: int = 256, **kwargs: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """The first `max_samples` of `data` as validated numpy copies `(x, y)`.
 
     Keyword arguments go to `Data`.
@@ -270,7 +284,7 @@ def take(data, max_samples, batch_size=256, **kwargs):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def sample_rank(model):
+def sample_rank(model: keras.Model) -> int | None:
     """The rank of one input sample of `model`, None when unknown."""
     try:
         inputs = model.inputs

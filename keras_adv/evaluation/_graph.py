@@ -9,6 +9,10 @@ is one of the TensorFlow seams of keras_adv (`tf.function`, `tf.cond`).
 """
 
 import weakref
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import cast
 
 import keras
 import numpy as np
@@ -21,6 +25,8 @@ from keras_adv import _validation
 from keras_adv import losses
 from keras_adv._outputs import check_classifier_outputs
 from keras_adv._outputs import looks_like_probabilities
+from keras_adv._types import Tensor
+from keras_adv.attacks import Attack
 from keras_adv.attacks import ModelLogits
 
 # Softmax outputs at least this close to 1 count as saturated (checks).
@@ -31,7 +37,7 @@ CHECK_STATS = ("zero_grad", "bounded", "sums_to_one", "saturated")
 _PROBE = 32
 
 
-def _outcome(logits, y):
+def _outcome(logits: Tensor, y: Tensor) -> dict[str, Tensor]:
     """Prediction, correctness and logit margin of float32 logits."""
     pred = ops.cast(ops.argmax(logits, axis=-1), "int64")
     return {
@@ -41,7 +47,12 @@ def _outcome(logits, y):
     }
 
 
-def _graph_key(attacks, checks, keep_inputs, x):
+def _graph_key(
+    attacks: Mapping[str, Attack],
+    checks: bool,
+    keep_inputs: bool,
+    x: np.ndarray,
+) -> tuple[Any, ...]:
     """What shapes an evaluation graph: the attacks' names and graph
     signatures (their configs without eps, callables by identity), the
     options and the input signature."""
@@ -69,7 +80,14 @@ class Evaluator:
     Build one with `evaluator(...)`, which caches it per model.
     """
 
-    def __init__(self, model, attacks, x, checks=False, keep_inputs=False):
+    def __init__(
+        self,
+        model: keras.Model,
+        attacks: Mapping[str, Attack],
+        x: np.ndarray,
+        checks: bool = False,
+        keep_inputs: bool = False,
+    ) -> None:
         self.names = list(attacks)
         self.checks = bool(checks)
         self.keep_inputs = bool(keep_inputs)
@@ -91,11 +109,11 @@ class Evaluator:
             ],
         )
 
-    def alive(self):
+    def alive(self) -> bool:
         """False once the model or an attack has been garbage-collected."""
         return self._model() is not None and all(a() for a in self._attacks)
 
-    def serves(self, attacks):
+    def serves(self, attacks: Mapping[str, Attack]) -> bool:
         """True if this graph was built for exactly these attack objects."""
         return len(attacks) == len(self._attacks) and all(
             ref() is attack
@@ -103,7 +121,9 @@ class Evaluator:
         )
 
     @staticmethod
-    def probe(model, attacks, x):
+    def probe(
+        model: keras.Model, attacks: Sequence[Attack], x: np.ndarray
+    ) -> int:
         """Eager, once: output shape, and `from_logits` against the model.
 
         Returns the number of classes; raises `ValueError` when an attack's
@@ -128,7 +148,12 @@ class Evaluator:
             attack.model_logits(model)  # contradictions with the structure
         return int(outputs.shape[-1])
 
-    def check_labels(self, y, name="data", one_hot_width=None):
+    def check_labels(
+        self,
+        y: np.ndarray,
+        name: str = "data",
+        one_hot_width: int | None = None,
+    ) -> None:
         """Raises unless the class ids `y` are below the model's classes."""
         if one_hot_width is not None and one_hot_width != self.num_classes:
             raise ValueError(
@@ -137,11 +162,18 @@ class Evaluator:
             )
         _validation.check_classes(y, self.num_classes, name)
 
-    def tracing_count(self):
+    def tracing_count(self) -> int:
         """Traces of the graph so far (1 after the first call)."""
         return self._fn.experimental_get_tracing_count()
 
-    def __call__(self, x, y, eps, seeds, clean=True):
+    def __call__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        eps: Sequence[float] | np.ndarray,
+        seeds: np.ndarray,
+        clean: bool = True,
+    ) -> dict[str, Any]:
         out = self._fn(
             tf.convert_to_tensor(x),
             tf.convert_to_tensor(y, tf.int64),
@@ -156,21 +188,24 @@ class Evaluator:
         }
 
     # ------------------------------------------------------- graph body
-    def _step(self, x, y, eps, seeds, clean):
+    def _step(
+        self, x: Tensor, y: Tensor, eps: Tensor, seeds: Tensor, clean: Tensor
+    ) -> dict[str, Any]:
         model = self._model()
-        attacks = [ref() for ref in self._attacks]
+        # Alive while the graph is traced (`evaluator` checks `alive`).
+        attacks = cast(list[Attack], [ref() for ref in self._attacks])
         probe = attacks[0]
         adapter = ModelLogits(model, probe.model_logits(model).from_logits)
         y32 = ops.cast(y, "int32")
 
-        def evaluate_clean():
+        def evaluate_clean() -> dict[str, Tensor]:
             outputs = adapter.forward(x)
             result = _outcome(adapter.head(outputs), y32)
             if self.checks:
                 result.update(self._check_stats(model, probe, x, y32, outputs))
             return result
 
-        def skip_clean():
+        def skip_clean() -> dict[str, Tensor]:
             size = ops.shape(y)[0]
             blank = {
                 "pred": ops.zeros([size], "int64"),
@@ -187,7 +222,7 @@ class Evaluator:
         results = []
         for i, attack in enumerate(attacks):
 
-            def run(attack=attack, i=i):
+            def run(attack: Attack = attack, i: int = i) -> dict[str, Tensor]:
                 x_adv = attack.perturb(
                     model, x, y32, eps=eps[i], seed=seeds[i], check=False
                 )
@@ -201,7 +236,7 @@ class Evaluator:
                     result["x_adv"] = x_adv
                 return result
 
-            def skip():
+            def skip() -> dict[str, Tensor]:
                 zero = ops.zeros([ops.shape(y)[0]], "float32")
                 result = {k: clean_result[k] for k in ("pred", "correct")}
                 result.update(margin=clean_result["margin"])
@@ -214,7 +249,9 @@ class Evaluator:
         return {"clean": clean_result, "attacks": results}
 
     @staticmethod
-    def _check_stats(model, probe, x, y, outputs):
+    def _check_stats(
+        model: keras.Model, probe: Attack, x: Tensor, y: Tensor, outputs: Tensor
+    ) -> dict[str, Tensor]:
         """Per-sample measurements of the gradient-masking checks."""
         _, grad = probe.objective_and_gradient(
             probe.model_logits(model), ops.cast(x, "float32"), y
@@ -231,10 +268,18 @@ class Evaluator:
         }
 
 
-_EVALUATORS = weakref.WeakKeyDictionary()
+_EVALUATORS: weakref.WeakKeyDictionary[keras.Model, list[Evaluator]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def evaluator(model, attacks, x, checks=False, keep_inputs=False):
+def evaluator(
+    model: keras.Model,
+    attacks: Mapping[str, Attack],
+    x: np.ndarray,
+    checks: bool = False,
+    keep_inputs: bool = False,
+) -> Evaluator:
     """The `Evaluator` of `model` and `attacks` for inputs shaped like `x`.
 
     Cached per model (weakly): the same model, attack objects and
@@ -254,7 +299,15 @@ def evaluator(model, attacks, x, checks=False, keep_inputs=False):
     return made
 
 
-def evaluate_arrays(evaluator, x, y, eps, seed, batch_size, keep=0):
+def evaluate_arrays(
+    evaluator: Evaluator,
+    x: np.ndarray,
+    y: np.ndarray,
+    eps: np.ndarray,
+    seed: int,
+    batch_size: int,
+    keep: int = 0,
+) -> dict[str, Any]:
     """Runs `evaluator` over arrays in batches; merges per-sample results.
 
     Args:
@@ -283,7 +336,7 @@ def evaluate_arrays(evaluator, x, y, eps, seed, batch_size, keep=0):
                 result["x_adv"] = result["x_adv"][: max(0, keep - start)]
         parts.append(out)
 
-    def merge(rows):
+    def merge(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         return {k: np.concatenate([row[k] for row in rows]) for k in rows[0]}
 
     return {

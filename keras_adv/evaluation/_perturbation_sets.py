@@ -23,18 +23,26 @@
 """
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from numpy.typing import ArrayLike
 
 from keras_adv import _random
 from keras_adv import _validation
+from keras_adv._types import Tensor
+
+if TYPE_CHECKING:
+    from keras_adv.models import PerturbationCVAE
 
 _PERCENTILES = (25.0, 50.0, 75.0, 90.0, 99.0, 99.9)
 
 
-def _check_cvae(cvae):
+def _check_cvae(cvae: object) -> "PerturbationCVAE":
     from keras_adv.models import PerturbationCVAE
 
     if not isinstance(cvae, PerturbationCVAE):
@@ -46,7 +54,7 @@ def _check_cvae(cvae):
     return cvae
 
 
-def _check_pairs(pairs):
+def _check_pairs(pairs: Any) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(pairs, list | tuple) or len(pairs) < 2:
         raise ValueError(
             _validation.invalid(
@@ -77,7 +85,7 @@ def _check_pairs(pairs):
     return x, x_tilde
 
 
-def min_pairs(percentile):
+def min_pairs(percentile: float) -> int:
     """The fewest held-out pairs that calibrate a radius at `percentile`.
 
     `ceil(100 / (100 - percentile))`: the expected number of pairs beyond
@@ -110,7 +118,7 @@ class RadiusCalibration:
         percentiles: Dict `p -> distance` for p in 25, 50, 75, 90, 99, 99.9.
     """
 
-    def __init__(self, distances, percentile):
+    def __init__(self, distances: ArrayLike, percentile: float) -> None:
         self.distances = np.asarray(distances, "float64")
         self.percentile = float(percentile)
         self.radius = float(np.percentile(self.distances, self.percentile))
@@ -121,7 +129,7 @@ class RadiusCalibration:
             p: float(np.percentile(self.distances, p)) for p in _PERCENTILES
         }
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The statistics (without the distances) as plain floats."""
         return {
             "radius": self.radius,
@@ -133,7 +141,7 @@ class RadiusCalibration:
             "percentiles": dict(self.percentiles),
         }
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"RadiusCalibration(radius={self.radius:.4g} at percentile "
             f"{self.percentile:g} of {len(self.distances)} pairs; max "
@@ -142,7 +150,12 @@ class RadiusCalibration:
         )
 
 
-def calibrate_radius(cvae, pairs, percentile=99.0, batch_size=256):
+def calibrate_radius(
+    cvae: "PerturbationCVAE",
+    pairs: Sequence[ArrayLike],
+    percentile: float = 99.0,
+    batch_size: int = 256,
+) -> RadiusCalibration:
     """Chooses the radius of a learned set from held-out pairs.
 
     Computes `||(mu_q(x, x~) - mu_p(x)) / sigma_p(x)||_2` for every
@@ -230,33 +243,42 @@ def calibrate_radius(cvae, pairs, percentile=99.0, batch_size=256):
     return RadiusCalibration(distances, percentile)
 
 
-def _mse(a, b):
+def _mse(a: Tensor, b: Tensor) -> Tensor:
     d = ops.reshape(a - b, [ops.shape(a)[0], -1])
     return ops.mean(ops.square(d), axis=1)
 
 
-def _l2(u):
+def _l2(u: Tensor) -> Tensor:
     return ops.sqrt(
         ops.sum(ops.square(u), axis=list(range(1, len(u.shape))), keepdims=True)
     )
 
 
-def _project(u, radius):
+def _project(u: Tensor, radius: float | Tensor) -> Tensor:
     return u * ops.minimum(1.0, radius / ops.maximum(_l2(u), 1e-12))
 
 
-def _batch_errors(cvae, x, x_tilde, radius, steps, step_size, samples, seed):
+def _batch_errors(
+    cvae: "PerturbationCVAE",
+    x: Tensor,
+    x_tilde: Tensor,
+    radius: float,
+    steps: int,
+    step_size: float,
+    samples: int,
+    seed: Tensor,
+) -> dict[str, Tensor]:
     """Per-sample errors of one batch (graph body)."""
     mean, log_var = cvae.encode_prior(x)
     std = ops.exp(0.5 * log_var)
 
-    def decode(u):
+    def decode(u: Tensor) -> Tensor:
         return ops.clip(cvae.decode(x, mean + std * u), 0.0, 1.0)
 
     u0 = _project(cvae.latent_offset(x, x_tilde), radius)
     encoder = _mse(decode(u0), x_tilde)
 
-    def body(i, u):
+    def body(i: Tensor, u: Tensor) -> Tensor:
         with tf.GradientTape() as tape:
             tape.watch(u)
             loss = ops.sum(_mse(decode(u), x_tilde))
@@ -268,7 +290,7 @@ def _batch_errors(cvae, x, x_tilde, radius, steps, step_size, samples, seed):
     u = ops.fori_loop(0, steps, body, u0)
     nsp = ops.minimum(_mse(decode(u), x_tilde), encoder)
 
-    def draw(k, total):
+    def draw(k: Tensor, total: Tensor) -> Tensor:
         u = _random.random_normal(ops.shape(mean), _random.fold_seed(seed, k))
         return total + _mse(decode(_project(u, radius)), x_tilde)
 
@@ -294,15 +316,15 @@ def _batch_errors(cvae, x, x_tilde, radius, steps, step_size, samples, seed):
 
 
 def perturbation_set_errors(
-    cvae,
-    pairs,
-    radius,
-    steps=50,
-    step_size=None,
-    samples=5,
-    batch_size=256,
-    seed=0,
-):
+    cvae: "PerturbationCVAE",
+    pairs: Sequence[ArrayLike],
+    radius: float,
+    steps: int = 50,
+    step_size: float | None = None,
+    samples: int = 5,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> dict[str, float]:
     """NSP and SLP errors of a learned set on held-out pairs, with baselines.
 
     All errors are mean squared errors per pixel against the held-out
@@ -366,13 +388,13 @@ def perturbation_set_errors(
     batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
     seed = _validation.check_int("seed", seed, minimum=0)
 
-    def run(xb, tb, batch_seed):
+    def run(xb: Tensor, tb: Tensor, batch_seed: Tensor) -> dict[str, Tensor]:
         return _batch_errors(
             cvae, xb, tb, radius, steps, step_size, samples, batch_seed
         )
 
     fn = tf.function(run, reduce_retracing=True)
-    totals = {}
+    totals: dict[str, list[np.ndarray]] = {}
     for b, i in enumerate(range(0, len(x), batch_size)):
         out = fn(
             x[i : i + batch_size],

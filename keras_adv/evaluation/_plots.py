@@ -11,7 +11,20 @@ backend), so plotting works headless and from callbacks; without it the
 grids are tiled without text.
 """
 
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+from keras_adv._types import ValueRange
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from keras_adv.evaluation._report import RobustnessReport
 
 _INSTALL_HINT = (
     "Plotting needs matplotlib, an optional dependency of keras_adv. "
@@ -20,7 +33,7 @@ _INSTALL_HINT = (
 )
 
 
-def _figure(width, height, dpi=100):
+def _figure(width: float, height: float, dpi: int = 100) -> "Figure":
     """Returns a matplotlib Figure with an Agg canvas (no pyplot)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,7 +45,7 @@ def _figure(width, height, dpi=100):
     return fig
 
 
-def has_matplotlib():
+def has_matplotlib() -> bool:
     """True if matplotlib can be imported."""
     try:
         import matplotlib  # noqa: F401
@@ -41,7 +54,7 @@ def has_matplotlib():
     return True
 
 
-def _agg_figure(width, height, dpi=80):
+def _agg_figure(width: float, height: float, dpi: int = 80) -> "Figure | None":
     """A Figure with an Agg canvas, or None without matplotlib."""
     if not has_matplotlib():
         return None
@@ -51,7 +64,9 @@ def _agg_figure(width, height, dpi=80):
         return None
 
 
-def plot_accuracy_curves(report, path, title=None):
+def plot_accuracy_curves(
+    report: "RobustnessReport", path: str, title: str | None = None
+) -> str:
     """Writes accuracy-vs-eps curves of a `RobustnessReport` to a PNG.
 
     Args:
@@ -108,13 +123,13 @@ def plot_accuracy_curves(report, path, title=None):
     return path
 
 
-def _curve_label(name, entry):
+def _curve_label(name: str, entry: Mapping[str, Any]) -> str:
     steps = entry.get("steps") or 1
     detail = entry["norm"] if steps <= 1 else f"{entry['norm']}, {steps} steps"
     return f"{name} ({detail})"
 
 
-def to_display(images, value_range):
+def to_display(images: ArrayLike, value_range: ValueRange) -> np.ndarray:
     """Maps images to float [0, 1] with shape (n, h, w, c), c in {1, 3}."""
     low, high = value_range
     images = (np.asarray(images, "float32") - low) / (high - low)
@@ -124,7 +139,7 @@ def to_display(images, value_range):
     return images
 
 
-def to_uint8(image, rgb=False):
+def to_uint8(image: np.ndarray, rgb: bool = False) -> np.ndarray:
     """Float values in [0, 1] to uint8 0..255 (truncated, like matplotlib).
 
     With `rgb=True` a single channel is repeated three times.
@@ -135,7 +150,7 @@ def to_uint8(image, rgb=False):
     return image
 
 
-def scale_perturbation(delta):
+def scale_perturbation(delta: ArrayLike) -> np.ndarray:
     """Maps perturbations to [0, 1] for viewing: 0.5 is no change.
 
     Each image is divided by twice its own largest absolute value, so the
@@ -147,13 +162,13 @@ def scale_perturbation(delta):
     return 0.5 + delta / (2.0 * np.maximum(peak, 1e-12))
 
 
-def is_image_batch(x):
+def is_image_batch(x: ArrayLike) -> bool:
     """True for (n, h, w) or (n, h, w, c) with c in {1, 3}."""
     shape = np.shape(x)
     return len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3))
 
 
-def tile_images(rows, gap=2):
+def tile_images(rows: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
     """Stacks rows of `(n, h, w, c)` images into one float array with gaps.
 
     The one tiling function of keras_adv. No text; the gaps are white
@@ -178,7 +193,11 @@ def tile_images(rows, gap=2):
     return grid
 
 
-def image_grid(images, rows, value_range=(0.0, 1.0)):
+def image_grid(
+    images: ArrayLike,
+    rows: int,
+    value_range: ValueRange = (0.0, 1.0),
+) -> np.ndarray:
     """Tiles `rows * rows` images `(n, h, w, c)` into one uint8 image.
 
     Row-major, without gaps (a grid of generated samples).
@@ -197,8 +216,13 @@ def image_grid(images, rows, value_range=(0.0, 1.0)):
 
 
 def robustness_grid(
-    x, y, pred_clean, adversarial, value_range=(0.0, 1.0), title=None
-):
+    x: ArrayLike,
+    y: Sequence[int] | np.ndarray,
+    pred_clean: Sequence[int] | np.ndarray,
+    adversarial: Mapping[str, tuple[ArrayLike, Sequence[int] | np.ndarray]],
+    value_range: ValueRange = (0.0, 1.0),
+    title: str | None = None,
+) -> np.ndarray:
     """Renders clean inputs and, per attack, adversarials and perturbations.
 
     The one annotated grid of keras_adv. One column per sample. Row 1:
@@ -275,20 +299,20 @@ def robustness_grid(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
+    rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]
     return np.ascontiguousarray(rgba[..., :3])
 
 
 def adversarial_grid(
-    x,
-    x_adv,
-    y,
-    pred_clean,
-    pred_adv,
-    value_range=(0.0, 1.0),
-    attack_label="attack",
-    title=None,
-):
+    x: ArrayLike,
+    x_adv: ArrayLike,
+    y: Sequence[int] | np.ndarray,
+    pred_clean: Sequence[int] | np.ndarray,
+    pred_adv: Sequence[int] | np.ndarray,
+    value_range: ValueRange = (0.0, 1.0),
+    attack_label: str = "attack",
+    title: str | None = None,
+) -> np.ndarray:
     """Renders clean / adversarial / perturbation rows into one RGB image.
 
     `robustness_grid` for one attack. Column `i` shows sample `i`: its

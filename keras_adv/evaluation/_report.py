@@ -7,9 +7,16 @@ accuracy-versus-eps plot (`plot(path)`, needs matplotlib).
 """
 
 import json
+import os
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
 
 from keras_adv.evaluation import _plots as plots
 from keras_adv.evaluation._attack_set import attack_label
+
+_ReportT = TypeVar("_ReportT", bound="RobustnessReport")
 
 #: The definition printed under every table that shows a worst case.
 WORST_CASE = (
@@ -18,7 +25,7 @@ WORST_CASE = (
 )
 
 
-def _pct(value):
+def _pct(value: float) -> str:
     return f"{100.0 * value:6.1f}%"
 
 
@@ -79,14 +86,14 @@ class RobustnessReport:
 
     def __init__(
         self,
-        num_samples,
-        clean_accuracy,
-        epsilons,
-        attacks,
-        robust_accuracy,
-        checks=None,
-        warnings=None,
-    ):
+        num_samples: int,
+        clean_accuracy: float,
+        epsilons: Sequence[float],
+        attacks: Mapping[str, dict[str, Any]],
+        robust_accuracy: Sequence[float],
+        checks: Mapping[str, Any] | None = None,
+        warnings: Sequence[str] | None = None,
+    ) -> None:
         self.num_samples = int(num_samples)
         self.clean_accuracy = float(clean_accuracy)
         self.epsilons = [float(e) for e in epsilons]
@@ -96,7 +103,7 @@ class RobustnessReport:
         self.warnings = list(warnings or [])
 
     # ------------------------------------------------------------ access
-    def _eps_index(self, eps):
+    def _eps_index(self, eps: float) -> int:
         for i, e in enumerate(self.epsilons):
             if abs(e - float(eps)) <= 1e-9 * max(1.0, abs(e)):
                 return i
@@ -105,7 +112,7 @@ class RobustnessReport:
             f"{self.epsilons}. Received: eps={eps!r}"
         )
 
-    def accuracy(self, attack, eps):
+    def accuracy(self, attack: str, eps: float) -> float:
         """Accuracy under the attack named `attack` at radius `eps`."""
         if attack not in self.attacks:
             raise ValueError(
@@ -114,12 +121,12 @@ class RobustnessReport:
             )
         return self.attacks[attack]["accuracy"][self._eps_index(eps)]
 
-    def worst_case(self, eps):
+    def worst_case(self, eps: float) -> float:
         """Worst-case robust accuracy over all attacks at radius `eps`."""
         return self.robust_accuracy[self._eps_index(eps)]
 
     # ------------------------------------------------------------- views
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Returns the report as a JSON-serialisable dict."""
         return {
             "num_samples": self.num_samples,
@@ -134,11 +141,13 @@ class RobustnessReport:
         }
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls: type[_ReportT], config: Mapping[str, Any]) -> _ReportT:
         """Rebuilds a report from `to_dict()` output."""
         return cls(**config)
 
-    def to_json(self, path=None, indent=2):
+    def to_json(
+        self, path: str | os.PathLike[str] | None = None, indent: int | None = 2
+    ) -> str:
         """Returns the report as a JSON string; also writes it to `path`."""
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
@@ -146,7 +155,7 @@ class RobustnessReport:
                 f.write(text + "\n")
         return text
 
-    def _labels(self):
+    def _labels(self) -> dict[str, str]:
         """Dict name -> label of each attack in tables: `pgd-20 (linf)`."""
         return {
             name: f"{attack_label(name, e.get('class_name'), e.get('steps'))}"
@@ -154,7 +163,7 @@ class RobustnessReport:
             for name, e in self.attacks.items()
         }
 
-    def table(self):
+    def table(self) -> str:
         """A plain-text table for terminals (aligned columns, no markup).
 
         Accuracy under each attack (named with its steps: `pgd-20 (linf)`)
@@ -218,7 +227,7 @@ class RobustnessReport:
         lines += self._check_lines()
         return "\n".join(lines)
 
-    def _check_lines(self):
+    def _check_lines(self) -> list[str]:
         if not self.checks:
             return ["Gradient-masking checks: not run"]
         if self.warnings:
@@ -228,7 +237,7 @@ class RobustnessReport:
             ]
         return ["Gradient-masking checks: passed"]
 
-    def to_markdown(self, path=None):
+    def to_markdown(self, path: str | os.PathLike[str] | None = None) -> str:
         """The accuracies as Markdown, for files and TensorBoard's text tab.
 
         One table (a row per attack and the worst case in bold, a column
@@ -264,7 +273,7 @@ class RobustnessReport:
                 f.write(text + "\n")
         return text
 
-    def plot(self, path, title=None):
+    def plot(self, path: str, title: str | None = None) -> str:
         """Writes accuracy-versus-eps curves to a PNG file at `path`.
 
         One line per attack, the worst case in bold. Needs matplotlib
@@ -282,10 +291,10 @@ class RobustnessReport:
         """
         return plots.plot_accuracy_curves(self, path, title=title)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.table()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"RobustnessReport(num_samples={self.num_samples}, "
             f"clean_accuracy={self.clean_accuracy:.4f}, "

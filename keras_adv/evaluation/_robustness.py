@@ -11,6 +11,11 @@ only on the samples still robust, over all samples) after the batches.
 import functools
 import time
 import weakref
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
+from typing import cast
 
 import keras
 import numpy as np
@@ -19,9 +24,14 @@ from keras import ops
 
 from keras_adv import _random
 from keras_adv import _validation
+from keras_adv._types import Array
+from keras_adv._types import Config
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
 from keras_adv.attacks import PGD
 from keras_adv.attacks import Attack
 from keras_adv.attacks import AutoAttack
+from keras_adv.attacks import ModelLogits
 from keras_adv.evaluation import sanity
 from keras_adv.evaluation._accounting import Sweep
 from keras_adv.evaluation._accounting import robust_masks
@@ -35,6 +45,8 @@ from keras_adv.evaluation._graph import Evaluator
 from keras_adv.evaluation._graph import evaluate_arrays
 from keras_adv.evaluation._graph import evaluator
 from keras_adv.evaluation._report import RobustnessReport
+from keras_adv.threat_models import LearnedPerturbationSet
+from keras_adv.threat_models import ThreatModel
 
 # Samples kept for the unbounded-eps check (it runs a 20-step PGD).
 _UNBOUNDED_SAMPLES = 256
@@ -49,7 +61,14 @@ class _Noise(Attack):
     graph like any attack.
     """
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         shape = ops.shape(x)
         if self.norm == "linf":
             noise = _random.random_uniform(shape, seed, -1.0, 1.0)
@@ -71,38 +90,48 @@ class _SetNoise(Attack):
     of baselines must not keep the user's threat model alive.
     """
 
-    def __init__(self, threat_model):
+    def __init__(self, threat_model: ThreatModel) -> None:
         super().__init__(value_range=threat_model.value_range)
         self.threat_model = threat_model
 
     @property
-    def threat_model(self):
-        return self._set()
+    def threat_model(self) -> LearnedPerturbationSet:
+        # Alive while its baseline is used (the cache is keyed by it).
+        return cast(LearnedPerturbationSet, self._set())
 
     @threat_model.setter
-    def threat_model(self, value):
+    def threat_model(self, value: ThreatModel) -> None:
         self._set = weakref.ref(value)
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         tm = self.threat_model
         mean, std = tm.prior(x)
         noise = _random.random_normal(ops.shape(mean), seed)
         u = tm.ascent_direction(noise)
         return tm.decode(x, mean, std, u * tm.latent_radius(mean, eps))
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {"noise_of": id(self.threat_model)}
 
 
 # One noise baseline per learned set, so that its graphs are reused; keyed
 # weakly (nothing is stored on the user's threat model).
-_SET_NOISE = weakref.WeakKeyDictionary()
+_SET_NOISE: weakref.WeakKeyDictionary[ThreatModel, _SetNoise] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _noise_for(attack, value_range):
+def _noise_for(attack: Attack, value_range: tuple[float, float]) -> Attack:
     """The random-noise baseline of `attack`'s threat model."""
     if attack.norm in ("linf", "l2"):
-        return _noise(attack.norm, value_range)
+        return _noise(cast(Norm, attack.norm), value_range)
     noise = _SET_NOISE.get(attack.threat_model)
     if noise is None:
         noise = _SET_NOISE[attack.threat_model] = _SetNoise(attack.threat_model)
@@ -110,13 +139,13 @@ def _noise_for(attack, value_range):
 
 
 @functools.lru_cache(maxsize=16)
-def _noise(norm, value_range):
+def _noise(norm: Norm, value_range: tuple[float, float]) -> _Noise:
     # One object per norm and range, so that graphs are reused across calls.
     return _Noise(norm=norm, value_range=value_range)
 
 
 @functools.lru_cache(maxsize=16)
-def _unbounded_pgd(value_range):
+def _unbounded_pgd(value_range: tuple[float, float]) -> PGD:
     low, high = value_range
     return PGD(
         eps=high - low,
@@ -127,16 +156,20 @@ def _unbounded_pgd(value_range):
 
 
 def evaluate_robustness(
-    model,
-    data,
-    attacks=None,
-    epsilons=None,
-    batch_size=128,
-    max_samples=None,
-    checks=True,
-    seed=0,
-    verbose="auto",
-):
+    model: keras.Model,
+    data: Sequence[Array] | tf.data.Dataset,
+    attacks: Attack
+    | str
+    | Sequence[Attack | str]
+    | dict[str, Attack]
+    | None = None,
+    epsilons: float | Sequence[float] | None = None,
+    batch_size: int = 128,
+    max_samples: int | None = None,
+    checks: bool = True,
+    seed: int = 0,
+    verbose: int | Literal["auto"] = "auto",
+) -> RobustnessReport:
     """Evaluates a classifier under attacks over a sweep of radii.
 
     Every attack runs at every eps in `epsilons` (its own `eps` is
@@ -288,10 +321,10 @@ def evaluate_robustness(
         _run_schedule(
             model,
             name,
-            attacks[name],
+            cast(AutoAttack, attacks[name]),
             sweep,
             kept,
-            graph.num_classes,
+            graph.num_classes,  # type: ignore[union-attr]  # >= 1 batch
             seed + position,
             batch_size,
             verbose,
@@ -308,7 +341,12 @@ def evaluate_robustness(
     return RobustnessReport(checks=check_data, warnings=warnings, **fields)
 
 
-def _with_noise(attacks, norms, value_range, checks):
+def _with_noise(
+    attacks: Mapping[str, Attack],
+    norms: Sequence[str],
+    value_range: tuple[float, float],
+    checks: bool,
+) -> dict[str, Attack]:
     """The attacks of the graph: with checks, a noise baseline per norm."""
     graph_attacks = dict(attacks)
     if checks:
@@ -319,7 +357,9 @@ def _with_noise(attacks, norms, value_range, checks):
     return graph_attacks
 
 
-def _progbar(num_batches, verbose):
+def _progbar(
+    num_batches: int | None, verbose: int
+) -> keras.utils.Progbar | None:
     if not verbose:
         return None
     return keras.utils.Progbar(
@@ -330,7 +370,13 @@ def _progbar(num_batches, verbose):
     )
 
 
-def _sweep_batch(graph, sweep, x_np, y_np, seeds):
+def _sweep_batch(
+    graph: Evaluator,
+    sweep: Sweep,
+    x_np: np.ndarray,
+    y_np: np.ndarray,
+    seeds: np.ndarray,
+) -> np.ndarray:
     """Runs one batch clean, then each attack (and noise) at each radius.
 
     The first call (clean inputs, every attack at eps 0) traces the graph;
@@ -359,8 +405,16 @@ def _sweep_batch(graph, sweep, x_np, y_np, seeds):
 
 
 def _run_schedule(
-    model, name, attack, sweep, kept, classes, seed, batch_size, verbose
-):
+    model: keras.Model,
+    name: str,
+    attack: AutoAttack,
+    sweep: Sweep,
+    kept: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    classes: int,
+    seed: int,
+    batch_size: int,
+    verbose: int,
+) -> None:
     """AutoAttack `name` at each radius over all the kept samples.
 
     `AutoAttack.run_schedule` (the loop of `AutoAttack.evaluate`) on the
@@ -412,14 +466,26 @@ def _run_schedule(
             )
 
 
-def _attack_only(graph, name, eps, x, y, seeds):
+def _attack_only(
+    graph: Evaluator,
+    name: str,
+    eps: float,
+    x: Tensor,
+    y: Tensor,
+    seeds: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Per-sample results of one attack at `eps` (the others do not run)."""
     eps_vector = np.zeros(len(graph.names), "float32")
     eps_vector[graph.names.index(name)] = eps
     return graph(x, y, eps_vector, seeds, clean=False)["attacks"][name]
 
 
-def _unbounded_check(model, value_range, sweep, seed):
+def _unbounded_check(
+    model: keras.Model,
+    value_range: tuple[float, float],
+    sweep: Sweep,
+    seed: int,
+) -> dict[str, Any]:
     """Accuracy under a 20-step PGD with eps the whole value range."""
     low, high = value_range
     x = np.concatenate(sweep.kept_x)
@@ -430,7 +496,7 @@ def _unbounded_check(model, value_range, sweep, seed):
         evaluator(model, pgd, x),
         x,
         y,
-        np.float32([high - low]),
+        np.float32([high - low]),  # type: ignore[arg-type]  # an array
         seed,
         _UNBOUNDED_BATCH,
     )

@@ -7,13 +7,19 @@ case, so both give the same accuracies on the same data and attacks.
 """
 
 import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
 
+import keras
 import numpy as np
 
+from keras_adv.attacks import Attack
 from keras_adv.evaluation._accounting import robust_masks
 from keras_adv.evaluation._attack_set import attack_dict
 from keras_adv.evaluation._attack_set import scalar_eps
 from keras_adv.evaluation._data import take
+from keras_adv.evaluation._graph import Evaluator
 from keras_adv.evaluation._graph import evaluate_arrays
 from keras_adv.evaluation._graph import evaluator
 from keras_adv.evaluation._plots import is_image_batch
@@ -49,14 +55,18 @@ class SubsetEvaluation:
 
     def __init__(
         self,
-        data,
-        attacks,
-        max_samples,
-        batch_size,
-        seed,
-        name,
-        check_names=None,
-    ):
+        data: Any,
+        attacks: Attack
+        | str
+        | Sequence[Attack | str]
+        | dict[str, Attack]
+        | None,
+        max_samples: int,
+        batch_size: int,
+        seed: int,
+        name: str,
+        check_names: Callable[[dict[str, Attack]], object] | None = None,
+    ) -> None:
         self.attacks = attack_dict(attacks)
         if check_names is not None:
             check_names(self.attacks)
@@ -72,17 +82,17 @@ class SubsetEvaluation:
             value_ranges={n: a.value_range for n, a in self.attacks.items()},
         )
         self.is_image = is_image_batch(self.x)
-        self._graph = None
+        self._graph: Evaluator | None = None
 
-    def eps(self):
+    def eps(self) -> dict[str, float]:
         """Dict `name -> float`: each attack's current eps."""
         return {name: scalar_eps(name, a) for name, a in self.attacks.items()}
 
-    def tracing_count(self):
+    def tracing_count(self) -> int:
         """Traces of the evaluation graph so far (1 after the first run)."""
         return 0 if self._graph is None else self._graph.tracing_count()
 
-    def evaluate(self, model, keep=0):
+    def evaluate(self, model: keras.Model, keep: int = 0) -> dict[str, Any]:
         """Accuracies and per-sample results of `model` on the subset.
 
         Args:
@@ -107,7 +117,7 @@ class SubsetEvaluation:
             graph,
             self.x,
             self.y,
-            np.float32(list(eps.values())),
+            np.float32(list(eps.values())),  # type: ignore[arg-type]
             self.seed,
             self.batch_size,
             keep,
@@ -118,7 +128,7 @@ class SubsetEvaluation:
             clean["correct"], {n: r["correct"] for n, r in adv.items()}
         )
 
-        def per_attack(key):
+        def per_attack(key: str) -> dict[str, np.ndarray]:
             return {n: r.get(key, self.x[:0]) for n, r in adv.items()}
 
         return {

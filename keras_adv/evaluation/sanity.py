@@ -39,21 +39,26 @@ Reference:
     [arXiv:2003.01690](https://arxiv.org/abs/2003.01690).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 UNBOUNDED_MAX_ACCURACY = 0.02
 ZERO_GRADIENT_MAX_SHARE = 0.1
 SATURATED_MAX_SHARE = 0.1
 
 
-def tolerance(num_samples):
+def tolerance(num_samples: int) -> float:
     """Accuracy differences below this are treated as noise."""
     return 0.01 + 1.0 / max(int(num_samples), 1)
 
 
-def _pct(value):
+def _pct(value: float) -> str:
     return f"{100.0 * value:.1f}%"
 
 
-def gradient_masking_warnings(report_data, checks):
+def gradient_masking_warnings(
+    report_data: Mapping[str, Any], checks: Mapping[str, Any]
+) -> list[str]:
     """Returns the list of warnings for measured figures.
 
     Args:
