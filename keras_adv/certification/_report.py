@@ -137,9 +137,13 @@ class CertificationReport:
             A float, or a list of floats aligned with `radius`.
         """
         if np.ndim(radius) == 0:
-            radius = _validation.check_number("radius", radius, minimum=0.0)
-            return _share(self.correct & (self.radii >= radius))
-        return [self.certified_accuracy(r) for r in radius]  # type: ignore
+            return self._certified_at(radius)
+        radii = np.asarray(radius, dtype="float64").reshape(-1).tolist()
+        return [self._certified_at(r) for r in radii]
+
+    def _certified_at(self, radius: Any) -> float:
+        radius = _validation.check_number("radius", radius, minimum=0.0)
+        return _share(self.correct & (self.radii >= radius))
 
     def curve(
         self, radii: Sequence[float] | None = None
