@@ -203,7 +203,7 @@ class CertificationReport:
             f"{'radius':>10}  {'certified':>9}",
         ]
         for r in radii:
-            accuracy = self.certified_accuracy(float(r))
+            accuracy = self._certified_at(float(r))
             lines.append(f"{float(r):10.3f}  {100.0 * accuracy:8.1f}%")
         return "\n".join(lines)
 
