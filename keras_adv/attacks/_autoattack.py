@@ -3,7 +3,11 @@
 import functools
 import time
 import warnings
+from collections.abc import Callable
+from typing import Any
+from typing import Literal
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -11,6 +15,12 @@ from keras import ops
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Array
+from keras_adv._types import Config
+from keras_adv._types import Eps
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
+from keras_adv._types import ValueRange
 from keras_adv.attacks._apgd import APGD
 from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._autoattack_report import AutoAttackReport
@@ -51,15 +61,19 @@ class EOTModelLogits(ModelLogits):
     True
     """
 
-    def __init__(self, model_logits, iterations=20):
+    def __init__(self, model_logits: ModelLogits, iterations: int = 20) -> None:
         self.__dict__.update(model_logits.__dict__)
         self._inner = model_logits
         self.iterations = _validation.check_int(
             "iterations", iterations, minimum=1
         )
 
-    def value_and_input_gradient(self, objective_fn, x):
-        def body(i, carry):
+    def value_and_input_gradient(
+        self, objective_fn: Callable[[Tensor], Tensor], x: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        def body(
+            i: Tensor, carry: tuple[Tensor, Tensor]
+        ) -> tuple[Tensor, Tensor]:
             value, grad = carry
             v, g = self._inner.value_and_input_gradient(objective_fn, x)
             return value + v, grad + g
@@ -71,7 +85,7 @@ class EOTModelLogits(ModelLogits):
         return value / n, grad / n
 
 
-def _runs_with(name, classes):
+def _runs_with(name: str, classes: int) -> bool:
     """Whether component `name` can attack a `classes`-way classifier."""
     if name == "apgd-t":
         return classes >= 4  # targeted DLR needs z_pi4
@@ -80,7 +94,7 @@ def _runs_with(name, classes):
     return True
 
 
-def _square(common):
+def _square(common: dict[str, Any]) -> Square:
     # As the reference builds it: 5,000 queries, p_init 0.8 and the
     # schedule of a 10,000-query run (`resc_schedule=False`).
     return Square(
@@ -88,8 +102,16 @@ def _square(common):
     )
 
 
-def _components(version, norm, eps, value_range, seed, from_logits, training):
-    common = dict(
+def _components(
+    version: str,
+    norm: str,
+    eps: Eps,
+    value_range: ValueRange,
+    seed: int | None,
+    from_logits: bool | None,
+    training: bool,
+) -> list[tuple[str, Attack]]:
+    common: dict[str, Any] = dict(
         eps=eps,
         norm=norm,
         value_range=value_range,
@@ -127,7 +149,9 @@ class _EOTAPGD(APGD):
     `AutoAttack` hands them the EOT adapter itself).
     """
 
-    def model_logits(self, model, training=None):
+    def model_logits(
+        self, model: keras.Model, training: bool | None = None
+    ) -> ModelLogits:
         return EOTModelLogits(super().model_logits(model, training), 20)
 
 
@@ -189,15 +213,15 @@ class AutoAttack(Attack):
 
     def __init__(
         self,
-        eps=0.3,
-        norm="linf",
-        version="standard",
-        value_range=(0.0, 1.0),
-        from_logits=None,
-        training=False,
-        seed=0,
-        jit_compile=False,
-    ):
+        eps: Eps = 0.3,
+        norm: Norm = "linf",
+        version: Literal["standard", "plus", "rand"] = "standard",
+        value_range: ValueRange = (0.0, 1.0),
+        from_logits: bool | None = None,
+        training: bool = False,
+        seed: int | None = 0,
+        jit_compile: bool = False,
+    ) -> None:
         super().__init__(
             eps=eps,
             norm=norm,
@@ -225,12 +249,21 @@ class AutoAttack(Attack):
             component.threat_model = self.threat_model  # one live eps
 
     # ------------------------------------------------------- one graph
-    def _component_logits(self, name, model_logits):
+    def _component_logits(
+        self, name: str, model_logits: ModelLogits
+    ) -> ModelLogits:
         if self.version == "rand":
             return EOTModelLogits(model_logits, 20)
         return model_logits
 
-    def generate(self, model_logits, x, y, eps, seed):
+    def generate(
+        self,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+    ) -> Tensor:
         batch = ops.shape(x)[0]
         eps = ops.broadcast_to(ops.cast(eps, "float32"), (batch,))
         logits = model_logits(x)
@@ -263,8 +296,18 @@ class AutoAttack(Attack):
         return x_adv
 
     def _run_component(
-        self, i, name, component, model_logits, x, y, eps, seed, x_adv, robust
-    ):
+        self,
+        i: int,
+        name: str,
+        component: Attack,
+        model_logits: ModelLogits,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        seed: Tensor,
+        x_adv: Tensor,
+        robust: Tensor,
+    ) -> tuple[Tensor, Tensor]:
         """Attack `i` on the still-robust samples; `(x_adv, robust)`."""
         index = tf.where(robust)[:, 0]
         sub_x = tf.gather(x, index)
@@ -288,7 +331,14 @@ class AutoAttack(Attack):
         return x_adv, robust
 
     # ------------------------------------------------ step by step
-    def evaluate(self, model, x, y, batch_size=500, verbose="auto"):
+    def evaluate(
+        self,
+        model: keras.Model,
+        x: Array,
+        y: Array,
+        batch_size: int = 500,
+        verbose: int | Literal["auto"] = "auto",
+    ) -> AutoAttackReport:
         """Runs the ensemble attack by attack; returns an `AutoAttackReport`.
 
         Each attack runs, in batches of `batch_size`, only on the samples
@@ -390,17 +440,17 @@ class AutoAttack(Attack):
 
     def run_schedule(
         self,
-        model,
-        x,
-        y,
-        robust,
-        num_classes,
-        eps=None,
-        seed=None,
-        batch_size=500,
-        verbose=0,
-        predict=None,
-    ):
+        model: keras.Model,
+        x: np.ndarray,
+        y: np.ndarray,
+        robust: np.ndarray,
+        num_classes: int,
+        eps: float | None = None,
+        seed: int | None = None,
+        batch_size: int = 500,
+        verbose: int = 0,
+        predict: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, float]]:
         """The reference's schedule: each attack on the samples still robust.
 
         The loop behind `evaluate`, also run by `evaluate_robustness` (with
@@ -471,7 +521,7 @@ class AutoAttack(Attack):
                 )
         return robust, x_adv, robust_after, seconds
 
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         for key in ("targeted", "loss"):
             config.pop(key)

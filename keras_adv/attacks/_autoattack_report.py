@@ -7,13 +7,17 @@ progress bar, and the reference's sanity checks (fra31/auto-attack,
 `autoattack/checks.py`). The ensemble is in `_autoattack.py`.
 """
 
+import os
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv._types import Tensor
 from keras_adv.attacks._logits import ModelLogits
 from keras_adv.attacks._logits import looks_like_probabilities
 
@@ -38,21 +42,28 @@ class AutoAttackReport:
         flags: List of sanity warnings (strings).
     """
 
-    def __init__(self, version, norm, eps, num_samples, clean_accuracy):
+    def __init__(
+        self,
+        version: str,
+        norm: str,
+        eps: float,
+        num_samples: int,
+        clean_accuracy: float,
+    ) -> None:
         self.version = version
         self.norm = norm
         self.eps = eps
         self.num_samples = num_samples
         self.clean_accuracy = clean_accuracy
-        self.robust_after = {}
-        self.seconds = {}
+        self.robust_after: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
         self.robust_accuracy = clean_accuracy
         self.total_seconds = 0.0
-        self.robust = None
-        self.x_adv = None
-        self.flags = []
+        self.robust: np.ndarray | None = None
+        self.x_adv: np.ndarray | None = None
+        self.flags: list[str] = []
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (without the arrays)."""
         return {
             "attack": f"AutoAttack ({self.version}, {self.norm}, "
@@ -66,13 +77,13 @@ class AutoAttackReport:
             "flags": list(self.flags),
         }
 
-    def _title(self):
+    def _title(self) -> str:
         return (
             f"AutoAttack {self.version} ({self.norm}, eps={self.eps:g}), "
             f"{self.num_samples} samples"
         )
 
-    def table(self):
+    def table(self) -> str:
         """A plain-text table for terminals: clean, then after each attack.
 
         Example:
@@ -93,7 +104,9 @@ class AutoAttackReport:
         AutoAttack: a sample counts as robust only if it resists every
         attack above (each attack runs on the samples still robust).
         """
-        rows = [("clean", self.clean_accuracy, None)]
+        rows: list[tuple[str, float, float | None]] = [
+            ("clean", self.clean_accuracy, None)
+        ]
         rows += [
             (name, value, self.seconds[name])
             for name, value in self.robust_after.items()
@@ -115,7 +128,7 @@ class AutoAttackReport:
         ]
         return "\n".join(lines)
 
-    def to_markdown(self, path=None):
+    def to_markdown(self, path: str | os.PathLike[str] | None = None) -> str:
         """The table in Markdown (for files and TensorBoard's text tab).
 
         Args:
@@ -146,10 +159,10 @@ class AutoAttackReport:
                 f.write(text + "\n")
         return text
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.table()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"AutoAttackReport(clean={self.clean_accuracy:.4f}, "
             f"robust={self.robust_accuracy:.4f}, version={self.version!r})"
@@ -158,35 +171,43 @@ class AutoAttackReport:
 
 # One compiled prediction per model (weakly) and `from_logits`: calls to
 # `evaluate` reuse its traces instead of retracing for every call.
-_PREDICTORS = weakref.WeakKeyDictionary()
+_PREDICTORS: weakref.WeakKeyDictionary[
+    keras.Model, dict[bool | None, Callable[[np.ndarray], np.ndarray]]
+] = weakref.WeakKeyDictionary()
 
 
-def _predictor(model, from_logits):
+def _predictor(
+    model: keras.Model, from_logits: bool | None
+) -> Callable[[np.ndarray], np.ndarray]:
     """Numpy inputs -> numpy logits of `model`, compiled once."""
     per_model = _PREDICTORS.setdefault(model, {})
-    predict = per_model.get(from_logits)
-    if predict is not None:
-        return predict
+    cached = per_model.get(from_logits)
+    if cached is not None:
+        return cached
     model_ref = weakref.ref(model)  # the cache must not keep it alive
 
     @tf.function(reduce_retracing=True)
-    def run(x):
+    def run(x: Tensor) -> Tensor:
         return ModelLogits(model_ref(), from_logits)(x)
 
-    def predict(x):
+    def predict(x: np.ndarray) -> np.ndarray:
         return np.asarray(run(tf.convert_to_tensor(x, tf.float32)))
 
     per_model[from_logits] = predict
     return predict
 
 
-def _batched(predict, x, batch_size):
+def _batched(
+    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int
+) -> np.ndarray:
     return np.concatenate(
         [predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     )
 
 
-def _progress_bar(name, samples, batches, verbose):
+def _progress_bar(
+    name: str, samples: int, batches: int, verbose: int
+) -> keras.utils.Progbar | None:
     """A Keras progress bar over an attack's batches (verbose 1 only)."""
     if verbose != 1 or not batches:
         return None
@@ -199,7 +220,9 @@ def _progress_bar(name, samples, batches, verbose):
     )
 
 
-def _sanity_flags(model, x, logits, version):
+def _sanity_flags(
+    model: keras.Model, x: np.ndarray, logits: np.ndarray, version: str
+) -> list[str]:
     """The reference's checks (`autoattack/checks.py`), as messages."""
     flags = []
     outputs = np.asarray(model(x, training=False))
@@ -225,7 +248,7 @@ def _sanity_flags(model, x, logits, version):
     return flags
 
 
-def _square_flag(report):
+def _square_flag(report: AutoAttackReport) -> list[str]:
     names = list(report.robust_after)
     if "square" not in names:
         return []

@@ -1,12 +1,19 @@
 """`BlackBox`: a classifier keras_adv may only query, with a query count."""
 
+from collections.abc import Callable
+from typing import Any
+from typing import Literal
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from numpy.typing import ArrayLike
 
 from keras_adv import _validation
 from keras_adv._outputs import output_kind
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 
 OUTPUTS = ("probabilities", "logits", "labels")
 
@@ -22,13 +29,13 @@ _NOT_PROBABILITIES = (
 )
 
 
-def _softmax(logits):
+def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def check_probabilities(answers):
+def check_probabilities(answers: np.ndarray) -> None:
     """Host-side: raises unless the rows of `answers` are probabilities."""
     sums = answers.sum(axis=-1)
     if answers.size and not (
@@ -41,7 +48,7 @@ def check_probabilities(answers):
         )
 
 
-def probability_assertions(answers):
+def probability_assertions(answers: TensorLike) -> list[tf.Operation | None]:
     """In-graph twin of `check_probabilities`: assertion ops."""
     sums = tf.reduce_sum(answers, axis=-1)
     ok = tf.logical_and(
@@ -120,12 +127,17 @@ class BlackBox:
         IJCAI 2018, [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
 
-    def __init__(self, fn, num_classes, output="probabilities"):
+    def __init__(
+        self,
+        fn: keras.Model | Callable[[np.ndarray], ArrayLike],
+        num_classes: int,
+        output: Literal["probabilities", "logits", "labels"] = "probabilities",
+    ) -> None:
         if not callable(fn):
             raise TypeError(
                 _validation.invalid("fn", "a keras.Model or a callable", fn)
             )
-        self.fn = fn
+        self.fn: Callable[..., Any] = fn
         self.num_classes = _validation.check_int(
             "num_classes", num_classes, minimum=2
         )
@@ -136,15 +148,15 @@ class BlackBox:
         )
 
     @property
-    def query_count(self):
+    def query_count(self) -> int:
         """Int, the number of samples queried so far."""
         return int(self.queries.numpy())
 
-    def reset_queries(self):
+    def reset_queries(self) -> None:
         """Sets the query count to 0."""
         self.queries.assign(0)
 
-    def _answers_logits(self):
+    def _answers_logits(self) -> bool:
         """Whether the answers go through a softmax (read as logits)."""
         kind = None
         if isinstance(self.fn, keras.Model):
@@ -161,7 +173,7 @@ class BlackBox:
             return True  # a linear last layer: logits, as ModelLogits reads
         return self.output == "logits"
 
-    def _host_answers(self, x):
+    def _host_answers(self, x: np.ndarray) -> np.ndarray:
         """Checked float32 probabilities for a numpy batch (host-side)."""
         if isinstance(self.fn, keras.Model):
             raw = self.fn(x, training=False)
@@ -183,7 +195,7 @@ class BlackBox:
         check_probabilities(raw)
         return raw
 
-    def _graph_answers(self, x):
+    def _graph_answers(self, x: Tensor) -> Tensor:
         """Checked float32 probabilities of a Keras model (in-graph)."""
         raw = self.fn(x, training=False)
         labels = self.output == "labels"
@@ -202,7 +214,7 @@ class BlackBox:
             checks += probability_assertions(answers)
         return _validation.after_checks(checks, answers)
 
-    def __call__(self, x):
+    def __call__(self, x: TensorLike) -> Tensor:
         """Answers for the batch `x`, float32 `(batch, classes)`.
 
         Graph-safe. Labels become one-hot rows and logits probabilities;
@@ -229,7 +241,7 @@ class BlackBox:
         ):
             return tf.identity(answers)
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x: ArrayLike, batch_size: int = 256) -> np.ndarray:
         """Eager answers for an array, in batches (counted).
 
         Returns:
@@ -243,11 +255,11 @@ class BlackBox:
         ]
         return np.concatenate(parts, axis=0)
 
-    def labels(self, x, batch_size=256):
+    def labels(self, x: ArrayLike, batch_size: int = 256) -> np.ndarray:
         """The black box's class ids for `x` (counted), int64 `(n,)`."""
         return self.predict(x, batch_size).argmax(axis=-1)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"BlackBox(fn={self.fn!r}, num_classes={self.num_classes}, "
             f"output={self.output!r})"
