@@ -10,12 +10,27 @@ Randomized smoothing (`SmoothedClassifier`, Cohen et al. 2019) certifies
 L2 balls for a Gaussian-smoothed version of any classifier;
 `CertificationReport` turns per-sample certificates into certified
 accuracy versus radius.
+
+Bounds certify the model itself: `interval_bounds` (IBP, Gowal et al.
+2018) bounds its logits over an L-inf or L2 ball, `margin_bounds` the
+margins (IBP or CROWN-IBP, Zhang et al. 2020), and `verified_mask` and
+`verified_accuracy` turn them into a proof per sample.
 """
 
+from keras_adv.certification._bounds import interval_bounds
+from keras_adv.certification._bounds import margin_bounds
+from keras_adv.certification._bounds import verified_accuracy
+from keras_adv.certification._bounds import verified_mask
 from keras_adv.certification._report import CertificationReport
 from keras_adv.certification._smoothing import SmoothedClassifier
 
 __all__ = [
     "CertificationReport",
     "SmoothedClassifier",
+]
+__all__ += [
+    "interval_bounds",
+    "margin_bounds",
+    "verified_accuracy",
+    "verified_mask",
 ]
