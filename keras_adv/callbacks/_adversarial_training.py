@@ -1,17 +1,24 @@
 """The `AdversarialTraining` callback: robust training inside `model.fit`."""
 
 import warnings
+from typing import Any
+from typing import TypeVar
 
 import keras
 import tensorflow as tf
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv.attacks import Attack
 from keras_adv.callbacks import _install
+from keras_adv.training import Objective
 from keras_adv.training import _registry as objectives
 from keras_adv.training._step import ADV_ACCURACY
 from keras_adv.training._step import ADV_LOSS
 from keras_adv.training._step import AdversarialStep
+
+_CallbackT = TypeVar("_CallbackT", bound="AdversarialTraining")
 
 
 @register
@@ -100,12 +107,12 @@ class AdversarialTraining(keras.callbacks.Callback):
 
     def __init__(
         self,
-        attack=None,
-        objective="adversarial",
-        start_epoch=0,
-        eps_warmup_epochs=0,
-        **objective_kwargs,
-    ):
+        attack: Attack | None = None,
+        objective: Objective | str = "adversarial",
+        start_epoch: int = 0,
+        eps_warmup_epochs: int = 0,
+        **objective_kwargs: Any,
+    ) -> None:
         super().__init__()
         for legacy in ("guard_data", "guard", "guard_drop"):
             if legacy in objective_kwargs:
@@ -121,17 +128,20 @@ class AdversarialTraining(keras.callbacks.Callback):
         self.eps_warmup_epochs = _validation.check_int(
             "eps_warmup_epochs", eps_warmup_epochs, minimum=0
         )
-        self._eps_scale = None
-        self._trackers = None
-        self._installation = None
+        # Set by on_train_begin.
+        self._eps_scale: tf.Variable | None = None
+        self._trackers: tuple[keras.metrics.Mean, keras.metrics.Mean] | None = (
+            None
+        )
+        self._installation: _install.Installation | None = None
 
     @property
-    def attack(self):
+    def attack(self) -> Attack:
         """The objective's attack."""
         return self.objective.attack
 
     # ----------------------------------------------------------- schedule
-    def eps_scale(self, epoch):
+    def eps_scale(self, epoch: int) -> float:
         """The eps multiplier used in `epoch` (0 before `start_epoch`)."""
         relative = epoch - self.start_epoch
         if relative < 0:
@@ -140,7 +150,7 @@ class AdversarialTraining(keras.callbacks.Callback):
             return 1.0
         return min(1.0, (relative + 1) / self.eps_warmup_epochs)
 
-    def _check_schedule(self, epochs):
+    def _check_schedule(self, epochs: int) -> None:
         """Warns when `fit(epochs=...)` makes the schedule meaningless."""
         start, warmup = self.start_epoch, self.eps_warmup_epochs
         if start >= epochs:
@@ -155,7 +165,7 @@ class AdversarialTraining(keras.callbacks.Callback):
             return
         scale = self.eps_scale(epochs - 1)
         try:
-            eps = f"eps {float(self.attack.eps):g}"
+            eps = f"eps {float(self.attack.eps):g}"  # type: ignore[arg-type]
         except (TypeError, ValueError):
             eps = "the attack's eps"
         if scale < 1.0:
@@ -176,7 +186,7 @@ class AdversarialTraining(keras.callbacks.Callback):
         )
 
     # -------------------------------------------------------------- hooks
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         model = self.model
         if not getattr(model, "compiled", False) or model.optimizer is None:
             raise ValueError(
@@ -208,11 +218,14 @@ class AdversarialTraining(keras.callbacks.Callback):
         step.check_compiled_loss(model)
         self._installation = _install.Installation(model, step, step.owner)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if self._installation is None:
             return
-        self._eps_scale.assign(self.eps_scale(epoch))
-        for tracker in self._trackers:
+        # Set with the installation (on_train_begin).
+        self._eps_scale.assign(self.eps_scale(epoch))  # type: ignore[union-attr]
+        for tracker in self._trackers:  # type: ignore[union-attr]
             tracker.reset_state()
         if epoch >= self.start_epoch and not self.active:
             other = _install.installation(self.model)
@@ -224,26 +237,29 @@ class AdversarialTraining(keras.callbacks.Callback):
                 )
             self._installation.install()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if logs is None or not self.active:
             return
         keys = (ADV_LOSS, ADV_ACCURACY)
-        if float(self._trackers[0].count.numpy()) == 0.0:
+        # The trackers are set with the (active) installation.
+        if float(self._trackers[0].count.numpy()) == 0.0:  # type: ignore[index]
             # No labelled adversarial batch this epoch (VAT without y).
             for key in keys:
                 logs.pop(key, None)
             return
         # The exact epoch means, for the keys the step logged (no
         # `adv_loss` when Keras' `loss` is already the adversarial one).
-        for key, tracker in zip(keys, self._trackers):
+        for key, tracker in zip(keys, self._trackers):  # type: ignore[arg-type]
             if key in logs:
                 logs[key] = float(tracker.result())
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.restore()
 
     @property
-    def active(self):
+    def active(self) -> bool:
         """True while the adversarial step is installed on the model."""
         return (
             self._installation is not None
@@ -251,14 +267,14 @@ class AdversarialTraining(keras.callbacks.Callback):
             is self._installation
         )
 
-    def restore(self):
+    def restore(self) -> None:
         """Removes the adversarial step from the model (idempotent)."""
         if self._installation is not None:
             self._installation.remove()
         self._installation = None
 
     # ------------------------------------------------------ serialisation
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             "objective": keras.saving.serialize_keras_object(self.objective),
             "start_epoch": self.start_epoch,
@@ -266,7 +282,7 @@ class AdversarialTraining(keras.callbacks.Callback):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_CallbackT], config: Config) -> _CallbackT:
         config = dict(config)
         config["objective"] = keras.saving.deserialize_keras_object(
             config["objective"]

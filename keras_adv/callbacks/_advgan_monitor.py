@@ -1,15 +1,27 @@
 """`AdvGANMonitor`: what an AdvGAN's generator does, epoch by epoch."""
 
 import os
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import keras
 import numpy as np
 import tensorflow as tf
+from numpy.typing import ArrayLike
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
 from keras_adv.evaluation._plots import adversarial_grid
 from keras_adv.evaluation._plots import is_image_batch
+
+if TYPE_CHECKING:
+    from keras_adv.models import AdvGAN
+
+_AdvGANMonitorT = TypeVar("_AdvGANMonitorT", bound="AdvGANMonitor")
 
 #: Figures added to the epoch logs.
 FIGURES = (
@@ -20,7 +32,9 @@ FIGURES = (
 )
 
 
-def label_figures(predicted, num_classes):
+def label_figures(
+    predicted: ArrayLike, num_classes: int
+) -> tuple[float, float]:
     """Share of the most frequent label and the entropy (nats) of labels.
 
     A generator that sends every input to the same class (mode collapse)
@@ -96,15 +110,15 @@ class AdvGANMonitor(keras.callbacks.Callback):
 
     def __init__(
         self,
-        validation_data,
-        freq=1,
-        max_samples=1000,
-        num_images=8,
-        log_dir=None,
-        image_dir=None,
-        batch_size=256,
-        seed=0,
-    ):
+        validation_data: Sequence[ArrayLike],
+        freq: int = 1,
+        max_samples: int = 1000,
+        num_images: int = 8,
+        log_dir: str | os.PathLike[str] | None = None,
+        image_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 256,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if (
             not isinstance(validation_data, list | tuple)
@@ -152,12 +166,12 @@ class AdvGANMonitor(keras.callbacks.Callback):
         self.y = y[: self.max_samples]
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.image_dir = None if image_dir is None else os.fspath(image_dir)
-        self._writer = None
-        self._targets = None
-        self._checked_for = None
-        self.last_results = None
+        self._writer: tf.summary.SummaryWriter | None = None
+        self._targets: np.ndarray | None = None
+        self._checked_for: keras.Model | None = None
+        self.last_results: dict[str, Any] | None = None
 
-    def get_config(self):
+    def get_config(self) -> Config:
         """The constructor arguments but `validation_data`."""
         return {
             "freq": self.freq,
@@ -170,7 +184,9 @@ class AdvGANMonitor(keras.callbacks.Callback):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(
+        cls: type[_AdvGANMonitorT], config: Config
+    ) -> _AdvGANMonitorT:
         config = dict(config)
         if "validation_data" not in config:
             raise ValueError(
@@ -179,7 +195,7 @@ class AdvGANMonitor(keras.callbacks.Callback):
             )
         return cls(**config)
 
-    def _check_model(self):
+    def _check_model(self) -> "AdvGAN":
         model = self.model
         if not (hasattr(model, "target_model") and hasattr(model, "generate")):
             raise TypeError(
@@ -194,7 +210,7 @@ class AdvGANMonitor(keras.callbacks.Callback):
             self._checked_for = model
         return model
 
-    def _check_data(self, model):
+    def _check_data(self, model: "AdvGAN") -> None:
         """The validation data against the AdvGAN: classes, value range."""
         owner = "the classes of the AdvGAN's target model"
         width = self._label_width
@@ -213,7 +229,7 @@ class AdvGANMonitor(keras.callbacks.Callback):
             self.x, model.value_range, name="validation_data"
         )
 
-    def targets(self):
+    def targets(self) -> np.ndarray | None:
         """The fixed targets (targeted AdvGAN), or None."""
         model = self._check_model()
         if not model.targeted:
@@ -224,7 +240,7 @@ class AdvGANMonitor(keras.callbacks.Callback):
             self._targets = (self.y + shift) % model.num_classes
         return self._targets
 
-    def evaluate(self):
+    def evaluate(self) -> dict[str, Any]:
         """Attacks the fixed validation data.
 
         Returns:
@@ -236,7 +252,7 @@ class AdvGANMonitor(keras.callbacks.Callback):
         x_adv = model.generate(self.x, targets, batch_size=self.batch_size)
         logits = model.target_logits
 
-        def predict(data):
+        def predict(data: np.ndarray) -> np.ndarray:
             return np.concatenate(
                 [
                     np.asarray(logits(data[i : i + self.batch_size])).argmax(-1)
@@ -267,7 +283,7 @@ class AdvGANMonitor(keras.callbacks.Callback):
         self.last_results = results
         return results
 
-    def grid_image(self, results):
+    def grid_image(self, results: Mapping[str, Any]) -> np.ndarray:
         """The uint8 RGB grid of x / x + G(x) / G(x) for the first images."""
         n = min(self.num_images, len(self.x))
         label = "x + G(x)"
@@ -285,19 +301,21 @@ class AdvGANMonitor(keras.callbacks.Callback):
             attack_label=label,
         )
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._check_model()
         if self.log_dir is not None and self._writer is None:
             self._writer = tf.summary.create_file_writer(
                 os.path.join(self.log_dir, "advgan")
             )
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if (epoch + 1) % self.freq:
             return
         results = self.evaluate()

@@ -1,10 +1,19 @@
 """`AdvGANUpdate`: an AdvGAN generator kept up to date with its target."""
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+
+if TYPE_CHECKING:
+    from keras_adv.models import AdvGAN
 
 
 @register
@@ -50,7 +59,14 @@ class AdvGANUpdate(keras.callbacks.Callback):
         [arXiv:1801.02610](https://arxiv.org/abs/1801.02610).
     """
 
-    def __init__(self, advgan, data, epochs=1, freq=1, batch_size=64):
+    def __init__(
+        self,
+        advgan: "AdvGAN",
+        data: Sequence[ArrayLike],
+        epochs: int = 1,
+        freq: int = 1,
+        batch_size: int = 64,
+    ) -> None:
         super().__init__()
         if not (hasattr(advgan, "target_model") and hasattr(advgan, "fit")):
             raise TypeError(
@@ -69,9 +85,9 @@ class AdvGANUpdate(keras.callbacks.Callback):
         self.batch_size = _validation.check_int(
             "batch_size", batch_size, minimum=1
         )
-        self.last_success_rate = None
+        self.last_success_rate: float | None = None
 
-    def get_config(self):
+    def get_config(self) -> Config:
         """The settings (`epochs`, `freq`, `batch_size`)."""
         return {
             "epochs": self.epochs,
@@ -79,7 +95,7 @@ class AdvGANUpdate(keras.callbacks.Callback):
             "batch_size": self.batch_size,
         }
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.advgan.target_model is not self.model:
             raise ValueError(
                 _validation.invalid(
@@ -90,7 +106,9 @@ class AdvGANUpdate(keras.callbacks.Callback):
                 )
             )
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if epoch % self.freq:
             return
         history = self.advgan.fit(
@@ -101,6 +119,8 @@ class AdvGANUpdate(keras.callbacks.Callback):
         )
         self.last_success_rate = float(history.history["success_rate"][-1])
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if logs is not None and self.last_success_rate is not None:
             logs["advgan_success_rate"] = self.last_success_rate

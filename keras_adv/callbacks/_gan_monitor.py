@@ -1,6 +1,8 @@
 """`GANMonitor`: sample grids and a quality metric while a GAN trains."""
 
 import os
+from typing import Any
+from typing import TypeVar
 
 import keras
 import numpy as np
@@ -8,8 +10,13 @@ import tensorflow as tf
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Array
+from keras_adv._types import Config
+from keras_adv._types import ValueRange
 from keras_adv.evaluation._plots import image_grid
 from keras_adv.metrics import ClassifierFrechetDistance
+
+_GANMonitorT = TypeVar("_GANMonitorT", bound="GANMonitor")
 
 
 @register
@@ -74,18 +81,18 @@ class GANMonitor(keras.callbacks.Callback):
 
     def __init__(
         self,
-        classifier=None,
-        real_data=None,
-        freq=1,
-        num_samples=1000,
-        grid_size=8,
-        log_dir=None,
-        image_dir=None,
-        feature_layer=None,
-        value_range=(0.0, 1.0),
-        batch_size=250,
-        seed=0,
-    ):
+        classifier: keras.Model | None = None,
+        real_data: Array | None = None,
+        freq: int = 1,
+        num_samples: int = 1000,
+        grid_size: int = 8,
+        log_dir: str | os.PathLike[str] | None = None,
+        image_dir: str | os.PathLike[str] | None = None,
+        feature_layer: str | int | None = None,
+        value_range: ValueRange = (0.0, 1.0),
+        batch_size: int = 250,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if classifier is not None and not isinstance(classifier, keras.Model):
             raise TypeError(
@@ -122,11 +129,11 @@ class GANMonitor(keras.callbacks.Callback):
             "batch_size", batch_size, minimum=1
         )
         self.seed = _validation.check_int("seed", seed, minimum=0)
-        self._evaluator = None
-        self._latent = None
-        self._writer = None
+        self._evaluator: ClassifierFrechetDistance | None = None
+        self._latent: np.ndarray | None = None
+        self._writer: tf.summary.SummaryWriter | None = None
 
-    def get_config(self):
+    def get_config(self) -> Config:
         """The constructor arguments but `classifier` and `real_data`.
 
         The classifier and the reference data are objects of the training
@@ -147,10 +154,10 @@ class GANMonitor(keras.callbacks.Callback):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_GANMonitorT], config: Config) -> _GANMonitorT:
         return cls(**config)
 
-    def _setup(self):
+    def _setup(self) -> None:
         model = self.model
         latent_dim = getattr(model, "latent_dim", None)
         if latent_dim is None or not hasattr(model, "generate"):
@@ -176,15 +183,15 @@ class GANMonitor(keras.callbacks.Callback):
                 os.path.join(self.log_dir, "gan")
             )
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._setup()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
 
-    def evaluate(self):
+    def evaluate(self) -> tuple[np.ndarray, dict[str, float]]:
         """Generates the fixed-latent samples and computes the figures.
 
         Returns:
@@ -195,7 +202,7 @@ class GANMonitor(keras.callbacks.Callback):
         samples = self.model.generate(
             latent=self._latent, batch_size=self.batch_size
         )
-        figures = {}
+        figures: dict[str, float] = {}
         if self._evaluator is not None:
             results = self._evaluator.evaluate(samples)
             figures["class_coverage"] = results["coverage"]
@@ -205,7 +212,9 @@ class GANMonitor(keras.callbacks.Callback):
                 figures["frechet_distance"] = results["frechet_distance"]
         return samples, figures
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if (epoch + 1) % self.freq:
             return
         samples, figures = self.evaluate()

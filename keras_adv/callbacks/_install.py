@@ -18,10 +18,16 @@ ended with an exception elsewhere (a callback raising, KeyboardInterrupt).
 """
 
 import inspect
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
 
+import keras
 import tensorflow as tf
 
 from keras_adv import _keras_internals as internals
+from keras_adv._types import Tensor
+from keras_adv.training._step import AdversarialStep
 
 _NAMES = (
     "train_step",
@@ -31,13 +37,13 @@ _NAMES = (
 )
 
 
-def installation(model):
+def installation(model: keras.Model) -> "Installation | None":
     """The active `Installation` on `model`, or None."""
     owner = internals.overrider(model, "train_step")
     return owner if isinstance(owner, Installation) else None
 
 
-def _accepts_training(method):
+def _accepts_training(method: Callable[..., Any]) -> bool:
     try:
         return "training" in inspect.signature(method).parameters
     except (TypeError, ValueError):
@@ -47,12 +53,14 @@ def _accepts_training(method):
 class Installation:
     """One installation of `step` on `model` (see the module docstring)."""
 
-    def __init__(self, model, step, owner):
+    def __init__(
+        self, model: keras.Model, step: AdversarialStep, owner: str
+    ) -> None:
         self.model = model
         self.step = step
         self.owner = owner
 
-    def install(self):
+    def install(self) -> None:
         model = self.model
         step = self.step
         base_train_step = model.train_step
@@ -60,29 +68,44 @@ class Installation:
         base_compute_metrics = model.compute_metrics
         loss_has_training = _accepts_training(base_compute_loss)
 
-        def call_base_loss(x, y, y_pred, sample_weight, training):
+        def call_base_loss(
+            x: Tensor,
+            y: Tensor | None,
+            y_pred: Tensor,
+            sample_weight: Tensor | None,
+            training: bool,
+        ) -> Tensor:
             if loss_has_training:
                 return base_compute_loss(
                     x, y, y_pred, sample_weight, training=training
                 )
             return base_compute_loss(x, y, y_pred, sample_weight)
 
-        def train_step(data):
+        def train_step(data: Any) -> dict[str, Any]:
             return step.train_step(model, base_train_step, data)
 
         def compute_loss(
-            x=None, y=None, y_pred=None, sample_weight=None, training=True
-        ):
+            x: Tensor | None = None,
+            y: Tensor | None = None,
+            y_pred: Tensor | None = None,
+            sample_weight: Tensor | None = None,
+            training: bool = True,
+        ) -> Tensor:
             return step.compute_loss(
                 model, call_base_loss, x, y, y_pred, sample_weight, training
             )
 
-        def compute_metrics(x, y, y_pred, sample_weight=None):
+        def compute_metrics(
+            x: Tensor,
+            y: Tensor | None,
+            y_pred: Tensor,
+            sample_weight: Tensor | None = None,
+        ) -> dict[str, Any]:
             return step.compute_metrics(
                 model, base_compute_metrics, x, y, y_pred, sample_weight
             )
 
-        def make_train_function(force=False):
+        def make_train_function(force: bool = False) -> Callable[..., Any]:
             # Called by a new `fit` while a stale installation is left.
             self.remove()
             return model.make_train_function(force=force)
@@ -100,8 +123,10 @@ class Installation:
         internals.rebuild_train_function(model)
         internals.wrap_train_function(model, self._removed_on_error)
 
-    def _removed_on_error(self, inner):
-        def train_function(iterator):
+    def _removed_on_error(
+        self, inner: Callable[[Iterator[Any]], Any]
+    ) -> Callable[[Iterator[Any]], Any]:
+        def train_function(iterator: Iterator[Any]) -> Any:
             try:
                 return inner(iterator)
             except (StopIteration, tf.errors.OutOfRangeError):
@@ -112,7 +137,7 @@ class Installation:
 
         return train_function
 
-    def remove(self):
+    def remove(self) -> bool:
         """Removes the installation (idempotent). Returns True if it was on."""
         model = self.model
         if installation(model) is not self:

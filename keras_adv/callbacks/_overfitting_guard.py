@@ -1,12 +1,20 @@
 """`OverfittingGuard`: stop when robust accuracy collapses (any objective)."""
 
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
+
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
 from keras_adv.attacks import PGD
 from keras_adv.attacks import Attack
+
+_GuardT = TypeVar("_GuardT", bound="OverfittingGuard")
 
 
 @register
@@ -62,12 +70,12 @@ class OverfittingGuard(keras.callbacks.Callback):
 
     def __init__(
         self,
-        data,
-        attack=None,
-        drop=0.2,
-        restore_best_weights=True,
-        start_epoch=0,
-    ):
+        data: Sequence[ArrayLike],
+        attack: Attack | None = None,
+        drop: float = 0.2,
+        restore_best_weights: bool = True,
+        start_epoch: int = 0,
+    ) -> None:
         super().__init__()
         if not isinstance(data, list | tuple) or len(data) != 2:
             raise ValueError(
@@ -110,16 +118,16 @@ class OverfittingGuard(keras.callbacks.Callback):
         self.start_epoch = _validation.check_int(
             "start_epoch", start_epoch, minimum=0
         )
+        self.stopped_epoch: int | None = None
+        self._previous: float | None = None
+        self._weights: list[np.ndarray] | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.stopped_epoch = None
         self._previous = None
         self._weights = None
 
-    def on_train_begin(self, logs=None):
-        self.stopped_epoch = None
-        self._previous = None
-        self._weights = None
-
-    def robust_accuracy(self):
+    def robust_accuracy(self) -> float:
         """Accuracy under `attack` on the guard batch (the current weights)."""
         x_adv = self.attack(self.model, self.x, self.y)
         logits = np.asarray(self.model(x_adv, training=False))
@@ -127,7 +135,9 @@ class OverfittingGuard(keras.callbacks.Callback):
         labels = labels[:, 0] if labels.shape[1] == 1 else labels.argmax(1)
         return float(np.mean(logits.argmax(-1) == labels))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if epoch < self.start_epoch:
             return
         accuracy = self.robust_accuracy()
@@ -144,7 +154,7 @@ class OverfittingGuard(keras.callbacks.Callback):
         if self.restore_best_weights:
             self._weights = self.model.get_weights()
 
-    def get_config(self):
+    def get_config(self) -> Config:
         """The configuration, with the guard batch as nested lists."""
         return {
             "data": [self.x.tolist(), self.y.tolist()],
@@ -155,7 +165,7 @@ class OverfittingGuard(keras.callbacks.Callback):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_GuardT], config: Config) -> _GuardT:
         config = dict(config)
         x, y = config.pop("data")
         config["attack"] = keras.saving.deserialize_keras_object(

@@ -8,6 +8,11 @@ one of the TensorFlow seams (`tf.summary`).
 """
 
 import os
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
 
 import keras
 import numpy as np
@@ -15,11 +20,16 @@ import tensorflow as tf
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Array
+from keras_adv._types import Config
+from keras_adv.attacks import Attack
 from keras_adv.evaluation import SubsetEvaluation
 from keras_adv.evaluation import attack_config
 from keras_adv.evaluation import robustness_grid
 from keras_adv.evaluation._attack_set import attack_label
 from keras_adv.evaluation._attack_set import attack_steps
+
+_MonitorT = TypeVar("_MonitorT", bound="RobustnessMonitor")
 
 # Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
 ROBUST_KEY = "val_robust_accuracy"
@@ -40,7 +50,7 @@ _GRID_NOTE = (
 )
 
 
-def _check_names(attacks):
+def _check_names(attacks: Iterable[str]) -> None:
     clash = sorted(set(attacks) & set(_RESERVED_NAMES))
     if clash:
         raise ValueError(
@@ -53,7 +63,7 @@ def _check_names(attacks):
         )
 
 
-def attack_key(name):
+def attack_key(name: str) -> str:
     """The epoch-logs key of the accuracy under attack `name`."""
     return f"val_{name}_accuracy"
 
@@ -152,16 +162,20 @@ class RobustnessMonitor(keras.callbacks.Callback):
 
     def __init__(
         self,
-        validation_data,
-        attacks=None,
-        freq=1,
-        max_samples=512,
-        log_dir=None,
-        images=8,
-        batch_size=256,
-        seed=0,
-        verbose=0,
-    ):
+        validation_data: Sequence[Array] | tf.data.Dataset,
+        attacks: Attack
+        | str
+        | Sequence[Attack | str]
+        | dict[str, Attack]
+        | None = None,
+        freq: int = 1,
+        max_samples: int = 512,
+        log_dir: str | os.PathLike[str] | None = None,
+        images: int = 8,
+        batch_size: int = 256,
+        seed: int = 0,
+        verbose: int = 0,
+    ) -> None:
         super().__init__()
         self.freq = _validation.check_int("freq", freq, minimum=1)
         self.max_samples = _validation.check_int(
@@ -187,13 +201,14 @@ class RobustnessMonitor(keras.callbacks.Callback):
         )
         self.attacks = self._subset.attacks
         self.x, self.y = self._subset.x, self._subset.y
-        self._writer = None
-        self._series_writers = {}
-        self.last_results = None
+        # TensorBoard writers (the chief's, while `fit` runs).
+        self._writer: tf.summary.SummaryWriter | None = None
+        self._series_writers: dict[str, tf.summary.SummaryWriter] = {}
+        self.last_results: dict[str, Any] | None = None
         self._defined = False  # the worst case, defined once per run
 
     # ---------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> Config:
         """The constructor arguments but `validation_data`.
 
         The data is an object of the training script, not configuration:
@@ -215,7 +230,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_MonitorT], config: Config) -> _MonitorT:
         config = dict(config)
         if "validation_data" not in config:
             raise ValueError(
@@ -233,11 +248,11 @@ class RobustnessMonitor(keras.callbacks.Callback):
         return cls(**config)
 
     # ------------------------------------------------------ evaluation
-    def tracing_count(self):
+    def tracing_count(self) -> int:
         """Traces of the evaluation graph so far (1 after the first run)."""
         return self._subset.tracing_count()
 
-    def evaluate(self, model=None):
+    def evaluate(self, model: keras.Model | None = None) -> dict[str, Any]:
         """Evaluates `model` (default: the trained model) on the subset.
 
         Returns:
@@ -251,7 +266,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         return self._subset.evaluate(model, keep)
 
     # --------------------------------------------------------- hooks
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._defined = False
         # Under MultiWorkerMirroredStrategy every worker evaluates (their
         # logs must agree) but only the chief writes TensorBoard events.
@@ -266,7 +281,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             }
             self._write_setup()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         for writer in self._series_writers.values():
             writer.close()
         self._series_writers = {}
@@ -274,7 +289,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
             self._writer.close()
             self._writer = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(
+        self, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         if (epoch + 1) % self.freq:
             return
         results = self.last_results = self.evaluate()
@@ -299,7 +316,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
         if self._writer is not None:
             self._write_summaries(epoch, results)
 
-    def _backfill_history(self, epoch, values):
+    def _backfill_history(
+        self, epoch: int, values: Mapping[str, float]
+    ) -> None:
         """Adds the values to a `History` that already ran for `epoch`."""
         history = getattr(self.model, "history", None)
         if not isinstance(history, keras.callbacks.History):
@@ -312,7 +331,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             if len(series) < len(epochs):
                 series.append(value)
 
-    def _labels(self):
+    def _labels(self) -> dict[str, str]:
         """Dict name -> the attack's label in text (`pgd-20` for a 20-step
         PGD named `pgd`); the log keys keep the names."""
         return {
@@ -322,7 +341,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             for name, attack in self.attacks.items()
         }
 
-    def _summary(self, results, fmt):
+    def _summary(self, results: Mapping[str, Any], fmt: str) -> str:
         """`"fgsm 80.0%, pgd-20 60.0%, worst case 50.0%"`."""
         labels = self._labels()
         parts = [
@@ -333,7 +352,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         return ", ".join([*parts, f"worst case {worst:{fmt}}%"])
 
     # ---------------------------------------------------- TensorBoard
-    def _write_setup(self):
+    def _write_setup(self) -> None:
         from tensorboard.plugins.custom_scalar import layout_pb2 as pb
 
         chart = pb.Chart(
@@ -367,7 +386,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 f"| {name} | {type(attack).__name__} | {attack.norm} | "
                 f"{eps[name]:g} | {details} |"
             )
-        with self._writer.as_default():
+        with self._writer.as_default():  # type: ignore[union-attr]
             tf.summary.write(
                 _LAYOUT_TAG,
                 tf.constant(layout.SerializeToString()),
@@ -375,9 +394,9 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 metadata=metadata,
             )
             tf.summary.text("setup", "\n".join(text), step=0)
-        self._writer.flush()
+        self._writer.flush()  # type: ignore[union-attr]
 
-    def _write_summaries(self, epoch, results):
+    def _write_summaries(self, epoch: int, results: Mapping[str, Any]) -> None:
         accuracies = {
             "clean": results["clean_accuracy"],
             **results["accuracy"],
@@ -413,7 +432,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 results["adv_margin"][name],
                 f"{_MARGIN_NOTE} {name} adversarials; < 0 means fooled.",
             )
-        with self._writer.as_default():
+        with self._writer.as_default():  # type: ignore[union-attr]
             for name in self.attacks:
                 tf.summary.scalar(
                     f"mean_perturbation_norm/{name}",
@@ -433,9 +452,11 @@ class RobustnessMonitor(keras.callbacks.Callback):
                     step=epoch,
                     description=_GRID_NOTE,
                 )
-        self._writer.flush()
+        self._writer.flush()  # type: ignore[union-attr]
 
-    def grid_image(self, epoch, results):
+    def grid_image(
+        self, epoch: int, results: Mapping[str, Any]
+    ) -> np.ndarray | None:
         """The uint8 grid image of an evaluation, or None (no images)."""
         n = min(self.images, len(self.x))
         if n == 0 or not self._subset.is_image:
