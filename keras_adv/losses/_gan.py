@@ -286,14 +286,10 @@ class GANLoss:
     ```python
     @keras_adv._api.register
     class WassersteinLoss(keras_adv.losses.GANLoss):
-        def discriminator_loss(
-        self, real_logits: TensorLike, fake_logits: TensorLike
-    ) -> Tensor:
+        def discriminator_loss(self, real_logits, fake_logits):
             return keras.ops.mean(fake_logits) - keras.ops.mean(real_logits)
 
-        def generator_loss(
-        self, real_logits: TensorLike | None, fake_logits: TensorLike
-    ) -> Tensor:
+        def generator_loss(self, real_logits, fake_logits):
             return -keras.ops.mean(fake_logits)
     ```
     """
