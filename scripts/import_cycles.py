@@ -10,7 +10,8 @@ else to `keras_adv.a` (a submodule's parent packages are not counted:
 Python imports them first whichever form the import takes, and counting
 them would make every import inside a package a cycle through its
 `__init__`); relative imports are resolved the same way. Imports
-made from strings (`importlib.import_module(...)`) are not seen.
+made from strings (`importlib.import_module(...)`) are not seen, and
+imports under `if TYPE_CHECKING:` do not count (they never run).
 
 A cycle is a strongly connected component of more than one module: each is
 printed with its size, its members and one example cycle through it. The
@@ -59,6 +60,29 @@ def _imported(node, name, is_package, modules):
     return targets
 
 
+def _is_type_checking(test):
+    """True for `TYPE_CHECKING` and `typing.TYPE_CHECKING`."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def _runtime_nodes(tree):
+    """Every node of `tree` except the bodies of `if TYPE_CHECKING:`.
+
+    Imports for type annotations only never run, so they make no cycle.
+    """
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
 def import_graph(package_dir=PACKAGE):
     """`{module: set of modules of the package it imports}`."""
     modules = module_files(package_dir)
@@ -67,7 +91,7 @@ def import_graph(package_dir=PACKAGE):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         is_package = path.name == "__init__.py"
         graph[name] = set()
-        for node in ast.walk(tree):  # every depth: function-local too
+        for node in _runtime_nodes(tree):  # every depth: local ones too
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 graph[name] |= _imported(node, name, is_package, modules)
         graph[name].discard(name)

@@ -78,6 +78,23 @@ def test_no_cycle_gives_an_empty_result(script, tmp_path, capsys):
     assert "No import cycle among the 3 modules" in capsys.readouterr().out
 
 
+def test_type_checking_imports_do_not_count(script, tmp_path):
+    package = write_package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "from pkg import b\n",
+            "pkg/b.py": (
+                "from typing import TYPE_CHECKING\n\n"
+                "if TYPE_CHECKING:\n    from pkg import a\n"
+                "else:\n    import os\n"
+            ),
+        },
+    )
+    assert script.import_graph(package)["pkg.b"] == set()
+    assert script.find_cycles(package) == []
+
+
 def test_keras_adv_has_no_import_cycle(script):
     # Imports run one way, down the package map (ARCHITECTURE.md): a
     # function-local import is for a heavy optional dependency only.
