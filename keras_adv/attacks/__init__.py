@@ -15,7 +15,7 @@ shared with training and evaluation.
 
 from keras_adv import _api
 from keras_adv.attacks._apgd import APGD
-from keras_adv.attacks._apgd import APGDT
+from keras_adv.attacks._apgd_targeted import APGDT
 from keras_adv.attacks._autoattack import AutoAttack
 from keras_adv.attacks._autoattack import EOTModelLogits
 from keras_adv.attacks._autoattack_report import AutoAttackReport

@@ -22,7 +22,7 @@ from keras_adv._types import Norm
 from keras_adv._types import Tensor
 from keras_adv._types import ValueRange
 from keras_adv.attacks._apgd import APGD
-from keras_adv.attacks._apgd import APGDT
+from keras_adv.attacks._apgd_targeted import APGDT
 from keras_adv.attacks._autoattack_report import AutoAttackReport
 from keras_adv.attacks._autoattack_report import _batched
 from keras_adv.attacks._autoattack_report import _predictor

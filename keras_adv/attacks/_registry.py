@@ -14,7 +14,7 @@ from keras_adv import _names
 from keras_adv import _validation
 from keras_adv._types import Config
 from keras_adv.attacks._apgd import APGD
-from keras_adv.attacks._apgd import APGDT
+from keras_adv.attacks._apgd_targeted import APGDT
 from keras_adv.attacks._autoattack import AutoAttack
 from keras_adv.attacks._base import Attack
 from keras_adv.attacks._fab import FAB

@@ -16,8 +16,8 @@ from keras import ops
 from keras_adv._random import fold_seed
 from keras_adv.attacks import ModelLogits
 from keras_adv.attacks._apgd import APGD
-from keras_adv.attacks._apgd import APGDT
 from keras_adv.attacks._apgd import checkpoint_schedule
+from keras_adv.attacks._apgd_targeted import APGDT
 from keras_adv.losses import dlr_loss
 from keras_adv.losses import get as get_loss
 from keras_adv.losses import register_attack_loss
