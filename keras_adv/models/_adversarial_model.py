@@ -1,14 +1,26 @@
 """`AdversarialModel`: adversarial training on Keras' public overrides."""
 
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from typing import Any
+from typing import TypeVar
+
 import keras
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv.attacks import Attack
 from keras_adv.models import _attack_state as attack_state
+from keras_adv.training import Objective
 from keras_adv.training import _registry as objectives
 from keras_adv.training._step import ADV_ACCURACY
 from keras_adv.training._step import ADV_LOSS
 from keras_adv.training._step import AdversarialStep
+
+_ModelT = TypeVar("_ModelT", bound="AdversarialModel")
 
 
 @register
@@ -90,8 +102,12 @@ class AdversarialModel(keras.Model):
     )
 
     def __init__(
-        self, base_model, attack=None, objective="adversarial", **kwargs
-    ):
+        self,
+        base_model: keras.Model,
+        attack: Attack | None = None,
+        objective: Objective | str | Config = "adversarial",
+        **kwargs: Any,
+    ) -> None:
         objective_kwargs = {
             k: kwargs.pop(k) for k in self._OBJECTIVE_ARGS if k in kwargs
         }
@@ -114,22 +130,27 @@ class AdversarialModel(keras.Model):
             self.built = True
 
     @property
-    def attack(self):
+    def attack(self) -> Attack:
         """The objective's attack."""
         return self.objective.attack
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: TensorLike, training: bool | None = None) -> Tensor:
         return self.base_model(inputs, training=training)
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> dict[str, Any]:
         self.adversarial_step.check_compiled_loss(self, self.base_model)
         return self.adversarial_step.train_step(
             self, super().train_step, data, attack_model=self.base_model
         )
 
     def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
+        self,
+        x: Tensor | None = None,
+        y: Tensor | None = None,
+        y_pred: Tensor | None = None,
+        sample_weight: Tensor | None = None,
+        training: bool = True,
+    ) -> Tensor:
         return self.adversarial_step.compute_loss(
             self,
             super().compute_loss,
@@ -140,19 +161,25 @@ class AdversarialModel(keras.Model):
             training,
         )
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    def compute_metrics(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        y_pred: Tensor,
+        sample_weight: Tensor | None = None,
+    ) -> dict[str, Any]:
         return self.adversarial_step.compute_metrics(
             self, super().compute_metrics, x, y, y_pred, sample_weight
         )
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> dict[str, Any]:
         logs = super().test_step(data)
         # The adversarial trackers measure training batches only.
         return {
             k: v for k, v in logs.items() if k not in (ADV_LOSS, ADV_ACCURACY)
         }
 
-    def save_own_variables(self, store):
+    def save_own_variables(self, store: MutableMapping[str, Any]) -> None:
         # The attack's networks are rebuilt from their configs with fresh
         # weights: save their variables here (models/_attack_state.py).
         super().save_own_variables(store)
@@ -160,12 +187,12 @@ class AdversarialModel(keras.Model):
             store, attack_state.attack_variables(self.objective, self.weights)
         )
 
-    def load_own_variables(self, store):
+    def load_own_variables(self, store: Mapping[str, Any]) -> None:
         variables = attack_state.attack_variables(self.objective, self.weights)
         store = attack_state.load(store, variables, f"{self.name!r}")
         super().load_own_variables(store)
 
-    def get_config(self):
+    def get_config(self) -> Config:
         return {
             "name": self.name,
             "trainable": self.trainable,
@@ -174,7 +201,11 @@ class AdversarialModel(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(
+        cls: type[_ModelT],
+        config: Config,
+        custom_objects: dict[str, Any] | None = None,
+    ) -> _ModelT:
         config = dict(config)
         config["base_model"] = keras.saving.deserialize_keras_object(
             config["base_model"], custom_objects=custom_objects

@@ -10,22 +10,37 @@ distillation in `_distillation.py`, the networks in `_advgan_nets.py`.
 """
 
 import warnings
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
+from typing import TypeVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from numpy.typing import ArrayLike
 
 from keras_adv import _validation
 from keras_adv import threat_models
 from keras_adv._api import register
 from keras_adv._outputs import sparse_labels
+from keras_adv._types import Config
+from keras_adv._types import Norm
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
+from keras_adv.attacks import BlackBox
 from keras_adv.attacks import GeneratorAttack
 from keras_adv.attacks import ModelLogits
+from keras_adv.losses import GANLoss
 from keras_adv.models import _advgan_batch
 from keras_adv.models import _advgan_checks as checks
 from keras_adv.models import _distillation
 from keras_adv.models._gan import GAN
+
+_AdvGANT = TypeVar("_AdvGANT", bound="AdvGAN")
 
 #: The logged terms, in the order of the logs.
 TRACKERS = (
@@ -39,7 +54,7 @@ TRACKERS = (
 )
 
 
-def _default_optimizer():
+def _default_optimizer() -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.5)
 
 
@@ -166,25 +181,27 @@ class AdvGAN(GAN):
 
     def __init__(
         self,
-        generator,
-        discriminator,
-        target_model,
-        eps=0.3,
-        norm="linf",
-        targeted=False,
-        alpha=0.1,
-        beta=0.1,
-        c=3.0,
-        kappa=5.0,
-        value_range=(0.0, 1.0),
-        num_classes=None,
-        target_fn=None,
-        from_logits=None,
-        distillation=None,
-        d_steps=1,
-        seed=None,
-        **kwargs,
-    ):
+        generator: keras.Model,
+        discriminator: keras.Model,
+        target_model: keras.Model,
+        eps: float = 0.3,
+        norm: Norm = "linf",
+        targeted: bool = False,
+        alpha: float = 0.1,
+        beta: float = 0.1,
+        c: float = 3.0,
+        kappa: float = 5.0,
+        value_range: ValueRange = (0.0, 1.0),
+        num_classes: int | None = None,
+        target_fn: Callable[[Tensor], TensorLike] | None = None,
+        from_logits: bool | None = None,
+        distillation: _distillation.Distillation
+        | Literal["static", "dynamic"]
+        | None = None,
+        d_steps: int = 1,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.pop("latent_dim", None)
         black_box = kwargs.pop("black_box", None)
         super().__init__(
@@ -219,16 +236,16 @@ class AdvGAN(GAN):
         )
         self.trackers = [keras.metrics.Mean(name=n) for n in TRACKERS[2:]]
         self.s_loss_tracker = keras.metrics.Mean(name="s_loss")
-        self._distill_function = None
+        self._distill_function: Callable[..., dict[str, Any]] | None = None
 
     # ----------------------------------------------------------- compile
-    def compile(
+    def compile(  # type: ignore[override]  # auto_scale_loss: in kwargs
         self,
-        d_optimizer=None,
-        g_optimizer=None,
-        loss="least_squares",
-        **kwargs,
-    ):
+        d_optimizer: keras.optimizers.Optimizer | str | Config | None = None,
+        g_optimizer: keras.optimizers.Optimizer | str | Config | None = None,
+        loss: GANLoss | str | Config = "least_squares",
+        **kwargs: Any,
+    ) -> None:
         """Configures AdvGAN for training.
 
         Args:
@@ -257,13 +274,15 @@ class AdvGAN(GAN):
             g_optimizer = _default_optimizer()
         super().compile(d_optimizer, g_optimizer, loss=loss, **kwargs)
 
-    def _set_surrogate_optimizer(self, optimizer):
+    def _set_surrogate_optimizer(
+        self, optimizer: keras.optimizers.Optimizer | str | Config
+    ) -> None:
         if self.distillation is not None:
             self.distillation.optimizer = keras.optimizers.get(optimizer)
             self._distill_function = None
 
     @property
-    def s_optimizer(self):
+    def s_optimizer(self) -> keras.optimizers.Optimizer | None:
         """The surrogate's optimizer (the distillation's), or None.
 
         An attribute of the model, so that `.keras` files and
@@ -273,12 +292,12 @@ class AdvGAN(GAN):
             return None
         return self.distillation.optimizer
 
-    def _build_optimizers(self):
+    def _build_optimizers(self) -> None:
         super()._build_optimizers()
         if self.distillation is not None and self.target_model.built:
             self.distillation.build(self.target_model.trainable_variables)
 
-    def compile_from_config(self, config):
+    def compile_from_config(self, config: Config) -> None:
         config = dict(config)
         if "s_optimizer" in config:  # saved before Distillation held it
             self._set_surrogate_optimizer(
@@ -288,24 +307,24 @@ class AdvGAN(GAN):
 
     # ----------------------------------------------------------- metrics
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         trackers = [self.d_loss_tracker, self.g_loss_tracker, *self.trackers]
         if self._dynamic():
             trackers.append(self.s_loss_tracker)
         return trackers
 
     @property
-    def black_box(self):
+    def black_box(self) -> BlackBox | None:
         """The distillation's `BlackBox`, or None."""
         if self.distillation is None:
             return None
         return self.distillation.black_box
 
-    def _dynamic(self):
+    def _dynamic(self) -> bool:
         return self.distillation is not None and self.distillation.dynamic
 
     # ------------------------------------------------------------ attack
-    def sample_targets(self, labels):
+    def sample_targets(self, labels: TensorLike) -> Tensor:
         """Targets for a batch: `target_fn(labels)` or uniform `!= labels`.
 
         Graph-safe; int32 `(batch,)`. Under a distribution strategy each
@@ -321,7 +340,9 @@ class AdvGAN(GAN):
             self.replica_seed(),  # replicas draw different targets
         )
 
-    def generator_inputs(self, x, targets=None):
+    def generator_inputs(
+        self, x: Tensor, targets: TensorLike | None = None
+    ) -> Tensor | list[Tensor]:
         """`x`, or `[x, one-hot targets]` for a conditioned generator."""
         if not self.conditioned:
             return x
@@ -333,18 +354,25 @@ class AdvGAN(GAN):
         targets = checks.with_label_checks(targets, self.num_classes, "targets")
         return [x, ops.one_hot(ops.cast(targets, "int32"), self.num_classes)]
 
-    def perturbation(self, x, targets=None, training=False):
+    def perturbation(
+        self,
+        x: Tensor,
+        targets: TensorLike | None = None,
+        training: bool = False,
+    ) -> Tensor:
         """The generator's raw perturbation `G(x)` (float32)."""
         delta = self.generator(
             self.generator_inputs(x, targets), training=training
         )
         return ops.cast(delta, "float32")
 
-    def adversarial(self, x, delta):
+    def adversarial(self, x: Tensor, delta: Tensor) -> Tensor:
         """`x + delta` projected onto the threat model."""
         return self.threat_model.project(x + delta, x)
 
-    def call(self, inputs, training=False):
+    def call(
+        self, inputs: TensorLike | Sequence[TensorLike], training: bool = False
+    ) -> Tensor:
         """`x_adv` for `x` (untargeted) or `[x, targets]` (targeted)."""
         if isinstance(inputs, list | tuple):
             x, targets = inputs
@@ -355,11 +383,16 @@ class AdvGAN(GAN):
             x, self.perturbation(x, targets, training=training)
         )
 
-    def attack(self):
+    def attack(self) -> GeneratorAttack:
         """The trained generator as a `keras_adv.attacks.GeneratorAttack`."""
         return GeneratorAttack(self)
 
-    def generate(self, x, targets=None, batch_size=256):
+    def generate(  # type: ignore[override]  # from inputs, not latents
+        self,
+        x: ArrayLike,
+        targets: ArrayLike | None = None,
+        batch_size: int = 256,
+    ) -> np.ndarray:
         """Adversarial examples for an array `x`, eagerly, in batches.
 
         Args:
@@ -392,7 +425,9 @@ class AdvGAN(GAN):
             parts.append(ops.convert_to_numpy(self(inputs)))
         return np.concatenate(parts, axis=0)
 
-    def fit(self, x=None, y=None, *args, **kwargs):
+    def fit(
+        self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any
+    ) -> keras.callbacks.History:
         """`keras.Model.fit`, after the checks of array data.
 
         Inputs must lie in `value_range` and labels be classes of the
@@ -405,38 +440,44 @@ class AdvGAN(GAN):
         self._check_arrays(x, y, kwargs.get("validation_data"))
         return super().fit(x, y, *args, **kwargs)
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+    def evaluate(
+        self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
         """`keras.Model.evaluate`, after the checks of `fit`."""
         self._check_arrays(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
-    def _check_arrays(self, x, y, validation_data=None):
+    def _check_arrays(
+        self, x: Any, y: Any, validation_data: Any = None
+    ) -> None:
         checks.check_arrays(x, y, self.value_range, self.num_classes)
         validation = checks.validation_arrays(validation_data)
         if validation is not None:
             checks.check_arrays(*validation, self.value_range, self.num_classes)
 
     # -------------------------------------------------------------- steps
-    def _checked(self, x):
+    def _checked(self, x: TensorLike) -> Tensor:
         """`x` as float32, after the in-graph check of its value range."""
         x = ops.cast(x, "float32")
         return _validation.after_checks(
             checks.batch_assertions(x, self.value_range), x
         )
 
-    def _labels(self, x, y):
+    def _labels(self, x: Tensor, y: Tensor | None) -> Tensor:
         if y is None:
             logits = self.target_logits(x)
             return ops.cast(ops.argmax(logits, axis=-1), "int32")
         y = checks.with_label_checks(y, self.num_classes, "y")
         return sparse_labels(y)  # ids, (batch, 1) or one-hot rows
 
-    def _attack_labels(self, x, y):
+    def _attack_labels(self, x: Tensor, y: Tensor | None) -> Tensor:
         """The labels `y` (or predictions), or sampled targets if targeted."""
         labels = self._labels(x, y)
         return self.sample_targets(labels) if self.targeted else labels
 
-    def discriminator_step(self, x, y=None, x_adv=None):
+    def discriminator_step(
+        self, x: Tensor, y: Tensor | None = None, x_adv: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """One discriminator update: `x` real, `x_adv` fake.
 
         Args:
@@ -452,7 +493,13 @@ class AdvGAN(GAN):
             x_adv = self.adversarial(x, self.perturbation(x, y, training=True))
         return self.update_discriminator(x, x_adv)
 
-    def generator_terms(self, x, y, training=True, delta=None):
+    def generator_terms(
+        self,
+        x: Tensor,
+        y: Tensor,
+        training: bool = True,
+        delta: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """The generator's loss terms on a batch (call inside a tape).
 
         Args:
@@ -494,7 +541,13 @@ class AdvGAN(GAN):
         values["x_adv"] = x_adv
         return values
 
-    def generator_step(self, x, y=None, delta=None, tape=None):
+    def generator_step(
+        self,
+        x: Tensor,
+        y: Tensor | None = None,
+        delta: Tensor | None = None,
+        tape: tf.GradientTape | None = None,
+    ) -> dict[str, Tensor]:
         """One generator update on `generator_terms`' `g_loss`.
 
         Args:
@@ -525,13 +578,13 @@ class AdvGAN(GAN):
         )
         return values
 
-    def surrogate_step(self, x, answers):
+    def surrogate_step(self, x: Tensor, answers: Tensor) -> dict[str, Tensor]:
         """One surrogate update on black-box `answers` (graph-safe):
         `Distillation.update` on `target_model` in training mode."""
         surrogate = ModelLogits(
             self.target_model, self.target_logits.from_logits, training=True
         )
-        return self.distillation.update(
+        return self.distillation.update(  # type: ignore[union-attr]
             surrogate,
             self.target_model.trainable_variables,
             x,
@@ -539,7 +592,7 @@ class AdvGAN(GAN):
             self.apply_update,
         )
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> dict[str, Tensor]:
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         x = self._checked(x)
         labels = self._attack_labels(x, y)
@@ -553,14 +606,14 @@ class AdvGAN(GAN):
         x_adv = ops.stop_gradient(values.pop("x_adv"))
         if self._dynamic():
             batch = ops.concatenate([x, x_adv], axis=0)
-            answers = self.distillation.black_box(batch)
+            answers = self.distillation.black_box(batch)  # type: ignore[union-attr, misc]
             values.update(self.surrogate_step(batch, answers))
         results = self.update_trackers(values)
         if self.black_box is not None:
             results["queries"] = self.black_box.queries
         return results
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> dict[str, Tensor]:
         """Validation: every term on a batch, without updates."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         x = self._checked(x)
@@ -572,7 +625,13 @@ class AdvGAN(GAN):
         values["d_loss"] = self.discriminator_loss(real_logits, fake_logits)
         return self.update_trackers(values)
 
-    def distill(self, x, epochs=5, batch_size=64, verbose=0):
+    def distill(
+        self,
+        x: ArrayLike,
+        epochs: int = 5,
+        batch_size: int = 64,
+        verbose: int = 0,
+    ) -> dict[str, Any]:
         """Fits the surrogate (`target_model`) to the black box on `x`.
 
         Static distillation, or the warm start of a dynamic one:
@@ -602,7 +661,7 @@ class AdvGAN(GAN):
         )
 
     # -------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.pop("latent_dim", None)
         config.update(
@@ -631,7 +690,7 @@ class AdvGAN(GAN):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_AdvGANT], config: Config) -> _AdvGANT:
         config = dict(config)
         for key in ("generator", "discriminator", "target_model"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
@@ -643,7 +702,9 @@ class AdvGAN(GAN):
         if isinstance(distillation, str):
             # Saved before 0.2: the mode alone (the black box never is).
             distillation = _distillation.from_arguments(
-                distillation, None, warn=False
+                distillation,  # type: ignore[arg-type]  # a mode, checked
+                None,
+                warn=False,
             )
         elif distillation is not None:
             distillation = keras.saving.deserialize_keras_object(distillation)

@@ -8,11 +8,18 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.losses import cw_loss
 from keras_adv.losses import perturbation_hinge
 
 
-def other_classes(labels, num_classes, seed_generator, seed=None):
+def other_classes(
+    labels: TensorLike,
+    num_classes: int,
+    seed_generator: keras.random.SeedGenerator,
+    seed: Tensor | None = None,
+) -> Tensor:
     """Classes drawn uniformly among those other than each label.
 
     Args:
@@ -37,7 +44,16 @@ def other_classes(labels, num_classes, seed_generator, seed=None):
     return (labels + shift) % num_classes
 
 
-def attack_terms(x, delta, x_adv, labels, logits, kappa, c, targeted):
+def attack_terms(
+    x: Tensor,
+    delta: Tensor,
+    x_adv: Tensor,
+    labels: Tensor,
+    logits: Tensor,
+    kappa: float,
+    c: float,
+    targeted: bool,
+) -> dict[str, Tensor]:
     """What the target model's answers and the perturbation say of a batch.
 
     Args:

@@ -6,14 +6,19 @@ the data checks where data enters: `fit`, `evaluate` and `generate` on the
 host, the training and test steps and `call` in the graph.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_adv import _validation
+from keras_adv._types import TensorLike
+from keras_adv._types import ValueRange
 
 
-def check_target_model(target_model):
+def check_target_model(target_model: object) -> keras.Model:
     """Checks that the attacked classifier is a `keras.Model`."""
     if not isinstance(target_model, keras.Model):
         raise TypeError(
@@ -22,7 +27,7 @@ def check_target_model(target_model):
     return target_model
 
 
-def num_classes_of(target_model, num_classes):
+def num_classes_of(target_model: keras.Model, num_classes: int | None) -> int:
     """`num_classes` checked, or read from the target model's output."""
     if num_classes is not None:
         return _validation.check_int("num_classes", num_classes, minimum=2)
@@ -42,7 +47,9 @@ def num_classes_of(target_model, num_classes):
     return int(classes)
 
 
-def check_target_fn(target_fn, targeted):
+def check_target_fn(
+    target_fn: Callable[..., Any] | None, targeted: bool
+) -> Callable[..., Any] | None:
     """Checks that `target_fn` is None or a callable of a targeted AdvGAN."""
     if target_fn is None:
         return None
@@ -59,7 +66,9 @@ def check_target_fn(target_fn, targeted):
     return target_fn
 
 
-def check_generator(generator, targeted, num_classes):
+def check_generator(
+    generator: keras.Model, targeted: bool, num_classes: int
+) -> bool:
     """Whether `generator` is conditioned (`[x, one-hot target]` inputs).
 
     Raises:
@@ -95,13 +104,15 @@ def check_generator(generator, targeted, num_classes):
 # host-side for arrays, with in-graph twins for the batches of a pipeline.
 
 
-def _is_array(value):
+def _is_array(value: object) -> bool:
     return isinstance(value, np.ndarray | list) or (
         tf.is_tensor(value) and tf.executing_eagerly()
     )
 
 
-def check_arrays(x, y, value_range, num_classes, y_name="y"):
+def check_arrays(
+    x: Any, y: Any, value_range: ValueRange, num_classes: int, y_name: str = "y"
+) -> None:
     """Host-side: inputs in `value_range`, labels classes of the target.
 
     Skipped for what is not an array (a `tf.data.Dataset`, a generator):
@@ -124,19 +135,23 @@ def check_arrays(x, y, value_range, num_classes, y_name="y"):
         _validation.check_label_values(y, num_classes, name=y_name)
 
 
-def validation_arrays(validation_data):
+def validation_arrays(validation_data: Any) -> tuple[Any, Any] | None:
     """`(x, y)` of a `fit(validation_data=...)` tuple of arrays, else None."""
     if isinstance(validation_data, tuple) and len(validation_data) >= 2:
         return validation_data[0], validation_data[1]
     return None
 
 
-def batch_assertions(x, value_range):
+def batch_assertions(
+    x: TensorLike, value_range: ValueRange
+) -> list[tf.Operation | None]:
     """In-graph twin of `check_arrays` for `x`: assertion ops."""
     return _validation.value_range_assertions(x, value_range, name="x")
 
 
-def with_label_checks(labels, num_classes, name):
+def with_label_checks(
+    labels: TensorLike, num_classes: int | TensorLike, name: str
+) -> TensorLike:
     """`labels` after the in-graph check that they are classes."""
     return _validation.after_checks(
         _validation.label_assertions(labels, num_classes, name=name), labels

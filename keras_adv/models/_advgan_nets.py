@@ -5,23 +5,28 @@ channel. All builders return ordinary Functional or Sequential Keras
 models; the classifiers output logits.
 """
 
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
+
 import keras
 
 from keras_adv import _validation
+from keras_adv._types import Norm
 from keras_adv.layers import PerturbationBound
 
 
-def _init(seed, offset):
+def _init(seed: int | None, offset: int) -> keras.initializers.Initializer:
     return keras.initializers.GlorotUniform(
         seed=None if seed is None else seed + offset
     )
 
 
-def _instance_norm(filters):
+def _instance_norm(filters: int) -> keras.layers.Layer:
     return keras.layers.GroupNormalization(groups=filters)
 
 
-def _check_shape(input_shape):
+def _check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
     try:
         shape = tuple(int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -40,17 +45,17 @@ def _check_shape(input_shape):
 
 
 def advgan_generator(
-    input_shape=(28, 28, 1),
-    eps=0.3,
-    norm="linf",
-    num_classes=None,
-    mode="tanh",
-    filters=8,
-    skip_connections=False,
-    target_maps=0,
-    seed=None,
-    name="advgan_generator",
-):
+    input_shape: Sequence[int] = (28, 28, 1),
+    eps: float = 0.3,
+    norm: Norm = "linf",
+    num_classes: int | None = None,
+    mode: Literal["tanh", "clip"] = "tanh",
+    filters: int = 8,
+    skip_connections: bool = False,
+    target_maps: int = 0,
+    seed: int | None = None,
+    name: str = "advgan_generator",
+) -> keras.Model:
     """The AdvGAN generator: `x -> perturbation` in the eps ball.
 
     The paper's image-to-image network (after CycleGAN's): `c3s1-8`
@@ -166,7 +171,7 @@ def advgan_generator(
         target = keras.Input((num_classes,), name="target")
         inputs.append(target)
 
-    def norm_layer(t, filters):
+    def norm_layer(t: keras.KerasTensor, filters: int) -> keras.KerasTensor:
         # Instance norm; conditioned: scale and shift looked up per target.
         if target is None:
             return _instance_norm(filters)(t)
@@ -181,7 +186,13 @@ def advgan_generator(
         beta = keras.layers.Reshape((1, 1, filters))(beta)
         return keras.layers.Add()([keras.layers.Multiply()([t, gamma]), beta])
 
-    def conv(t, filters, strides=1, transpose=False, norm_relu=True):
+    def conv(
+        t: keras.KerasTensor,
+        filters: int,
+        strides: int = 1,
+        transpose: bool = False,
+        norm_relu: bool = True,
+    ) -> keras.KerasTensor:
         layer = (
             keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
         )
@@ -224,8 +235,10 @@ def advgan_generator(
 
 
 def advgan_discriminator(
-    input_shape=(28, 28, 1), seed=None, name="advgan_discriminator"
-):
+    input_shape: Sequence[int] = (28, 28, 1),
+    seed: int | None = None,
+    name: str = "advgan_discriminator",
+) -> keras.Sequential:
     """The AdvGAN discriminator: `x -> one logit`.
 
     `C8` (4x4 convolution, stride 2, LeakyReLU 0.2, no normalisation),
@@ -274,7 +287,13 @@ def advgan_discriminator(
     return keras.Sequential(layers, name=name)
 
 
-def _classifier(layers, num_classes, seed, name, input_shape):
+def _classifier(
+    layers: Sequence[tuple[str, Any]],
+    num_classes: int,
+    seed: int | None,
+    name: str,
+    input_shape: Sequence[int],
+) -> keras.Sequential:
     shape = _check_shape(input_shape)
     num_classes = _validation.check_int("num_classes", num_classes, minimum=2)
     built = [keras.Input(shape)]
@@ -309,7 +328,11 @@ def _classifier(layers, num_classes, seed, name, input_shape):
     return keras.Sequential(built, name=name)
 
 
-def mnist_model_a(input_shape=(28, 28, 1), num_classes=10, seed=None):
+def mnist_model_a(
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    seed: int | None = None,
+) -> keras.Sequential:
     """MNIST model A of Tramèr et al. (the AdvGAN paper's model A).
 
     Conv(64, 5x5) + ReLU, Conv(64, 5x5) + ReLU (valid padding),
@@ -337,7 +360,11 @@ def mnist_model_a(input_shape=(28, 28, 1), num_classes=10, seed=None):
     return _classifier(spec, num_classes, seed, "mnist_model_a", input_shape)
 
 
-def mnist_model_b(input_shape=(28, 28, 1), num_classes=10, seed=None):
+def mnist_model_b(
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    seed: int | None = None,
+) -> keras.Sequential:
     """MNIST model B of Tramèr et al. (the AdvGAN paper's model B).
 
     Dropout(0.2), Conv(64, 8x8, stride 2, same) + ReLU, Conv(128, 6x6,
@@ -366,7 +393,11 @@ def mnist_model_b(input_shape=(28, 28, 1), num_classes=10, seed=None):
     return _classifier(spec, num_classes, seed, "mnist_model_b", input_shape)
 
 
-def mnist_model_c(input_shape=(28, 28, 1), num_classes=10, seed=None):
+def mnist_model_c(
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    seed: int | None = None,
+) -> keras.Sequential:
     """The MNIST model of Carlini and Wagner (the AdvGAN paper's model C).
 
     Conv(32, 3x3) + ReLU, Conv(32, 3x3) + ReLU, MaxPool(2x2),

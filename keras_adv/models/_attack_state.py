@@ -13,14 +13,20 @@ attribute is covered without declaring it.
 """
 
 import warnings
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from collections.abc import Sequence
+from typing import Any
 
 import keras
+
+from keras_adv.training import Objective
 
 #: The prefix of the attack's variables among the model's own.
 KEY = "attack_"
 
 
-def _children(value):
+def _children(value: object) -> list[Any]:
     if isinstance(value, list | tuple):
         return list(value)
     if type(value).__module__.startswith("keras_adv.") and hasattr(
@@ -30,7 +36,7 @@ def _children(value):
     return []  # dicts (caches), weak references, tensors, callables
 
 
-def attack_networks(objective):
+def attack_networks(objective: Objective) -> list[keras.layers.Layer]:
     """The Keras layers and models reachable from `objective`, in order."""
     networks, seen, stack = [], set(), [objective]
     while stack:
@@ -45,7 +51,9 @@ def attack_networks(objective):
     return networks
 
 
-def attack_variables(objective, own):
+def attack_variables(
+    objective: Objective, own: Sequence[keras.Variable]
+) -> list[keras.Variable]:
     """The variables of the attack's networks not among `own`, in order.
 
     Args:
@@ -62,13 +70,17 @@ def attack_variables(objective, own):
     return variables
 
 
-def save(store, variables):
+def save(
+    store: MutableMapping[str, Any], variables: Sequence[keras.Variable]
+) -> None:
     """Writes `variables` into a Keras weights `store`."""
     for i, variable in enumerate(variables):
         store[f"{KEY}{i}"] = variable
 
 
-def load(store, variables, owner):
+def load(
+    store: Mapping[str, Any], variables: Sequence[keras.Variable], owner: str
+) -> dict[str, Any]:
     """Reads the attack's variables from `store`; returns the other keys.
 
     Raises:

@@ -1,9 +1,16 @@
 """Small image classifiers: the recipes' CNN and a smaller one."""
 
+from collections.abc import Sequence
+
 import keras
 
 
-def mnist_cnn(width=32, dense=128, num_classes=10, seed=0):
+def mnist_cnn(
+    width: int = 32,
+    dense: int = 128,
+    num_classes: int = 10,
+    seed: int | None = 0,
+) -> keras.Sequential:
     """The CNN of the MNIST adversarial-training recipe (logits).
 
     Two blocks of (3x3 conv, "same" padding, ReLU, 2x2 max-pool) with
@@ -47,8 +54,12 @@ def mnist_cnn(width=32, dense=128, num_classes=10, seed=0):
 
 
 def small_cnn(
-    input_shape=(28, 28, 1), num_classes=10, width=16, softmax=False, seed=0
-):
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    width: int = 16,
+    softmax: bool = False,
+    seed: int | None = 0,
+) -> keras.Sequential:
     """A small CNN for any image shape: two conv blocks and a dense head.
 
     Two blocks of (3x3 conv without padding, ReLU, 2x2 max-pool) with

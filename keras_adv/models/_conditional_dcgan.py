@@ -1,31 +1,35 @@
 """Class-conditional DCGAN builders: a label-conditioned generator and a
 projection discriminator (28x28, 32x32, ...)."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 
 from keras_adv import _validation
+from keras_adv._types import ValueRange
 from keras_adv.models._dcgan import _check_image_shape
 from keras_adv.models._dcgan import _upsampling_plan
 from keras_adv.models._dcgan import dcgan_generator
 
 
-def _initializer(seed, i):
+def _initializer(seed: int | None, i: int) -> keras.initializers.Initializer:
     return keras.initializers.GlorotUniform(
         seed=None if seed is None else seed + i
     )
 
 
 def conditional_dcgan_generator(
-    latent_dim=64,
-    num_classes=10,
-    image_shape=(28, 28, 1),
-    width=64,
-    embedding_dim=16,
-    batch_norm=True,
-    value_range=(0.0, 1.0),
-    seed=None,
-    name="generator",
-):
+    latent_dim: int = 64,
+    num_classes: int = 10,
+    image_shape: Sequence[int] = (28, 28, 1),
+    width: int = 64,
+    embedding_dim: int = 16,
+    batch_norm: bool = True,
+    value_range: ValueRange = (0.0, 1.0),
+    seed: int | None = None,
+    name: str = "generator",
+) -> keras.Model:
     """Builds a class-conditional DCGAN generator `[z, labels] -> image`.
 
     The class label is embedded (a learned `embedding_dim` vector per
@@ -96,14 +100,14 @@ def conditional_dcgan_generator(
 
 
 def projection_discriminator(
-    image_shape=(28, 28, 1),
-    num_classes=10,
-    width=64,
-    spectral_norm=True,
-    dropout=0.0,
-    seed=None,
-    name="discriminator",
-):
+    image_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    width: int = 64,
+    spectral_norm: bool = True,
+    dropout: float = 0.0,
+    seed: int | None = None,
+    name: str = "discriminator",
+) -> keras.Model:
     """Builds a projection discriminator `[image, labels] -> logit`.
 
     The logit of an image `x` with class `y` is (Miyato and Koyama 2018,
@@ -166,7 +170,9 @@ def projection_discriminator(
     side, _, channels = _check_image_shape(image_shape)
     _, k = _upsampling_plan(side)
 
-    def weighted(cls, name, **kwargs):
+    def weighted(
+        cls: type[keras.layers.Layer], name: str, **kwargs: Any
+    ) -> keras.layers.Layer:
         # With spectral normalisation the wrapper carries the name.
         if not spectral_norm:
             return cls(name=name, **kwargs)

@@ -14,6 +14,11 @@ property). `keras_adv.threat_models.LearnedPerturbationSet` turns a
 trained model and a calibrated radius into a threat model.
 """
 
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
+from typing import TypeVar
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -21,14 +26,21 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Seed
+from keras_adv._types import Shape
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.layers._sampling import DEFAULT_LOG_VAR_RANGE
 from keras_adv.layers._sampling import GaussianSampling
 from keras_adv.layers._sampling import check_log_var_range
 from keras_adv.layers._sampling import clamp_log_var
 from keras_adv.losses import _cvae as cvae_losses
 
+_CVAET = TypeVar("_CVAET", bound="PerturbationCVAE")
 
-def _check_network(name, network):
+
+def _check_network(name: str, network: object) -> keras.Model:
     if not isinstance(network, keras.Model):
         raise TypeError(
             _validation.invalid(name, "a keras.Model", type(network).__name__)
@@ -36,7 +48,7 @@ def _check_network(name, network):
     return network
 
 
-def _pair(outputs, name):
+def _pair(outputs: Any, name: str) -> Any:
     if not isinstance(outputs, list | tuple) or len(outputs) != 2:
         raise ValueError(
             f"The {name} network must output two tensors [mean, log_var]. "
@@ -52,13 +64,13 @@ def _pair(outputs, name):
 BERNOULLI_RANGE = (0.0, 1.0)
 
 
-def _is_array(value):
+def _is_array(value: object) -> bool:
     return isinstance(value, np.ndarray | list) or (
         tf.is_tensor(value) and tf.executing_eagerly()
     )
 
 
-def _flat_norm(values):
+def _flat_norm(values: TensorLike) -> Tensor:
     values = ops.reshape(values, [ops.shape(values)[0], -1])
     return ops.sqrt(ops.sum(ops.square(values), axis=1))
 
@@ -132,15 +144,15 @@ class PerturbationCVAE(keras.Model):
 
     def __init__(
         self,
-        prior,
-        recognition,
-        decoder,
-        beta=1.0,
-        reconstruction="bernoulli",
-        log_var_range=DEFAULT_LOG_VAR_RANGE,
-        seed=None,
-        **kwargs,
-    ):
+        prior: keras.Model,
+        recognition: keras.Model,
+        decoder: keras.Model,
+        beta: float | cvae_losses.BetaSchedule | Config = 1.0,
+        reconstruction: Literal["bernoulli", "gaussian"] = "bernoulli",
+        log_var_range: Sequence[float] = DEFAULT_LOG_VAR_RANGE,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.prior = _check_network("prior", prior)
         self.recognition = _check_network("recognition", recognition)
@@ -156,7 +168,7 @@ class PerturbationCVAE(keras.Model):
         if isinstance(beta, dict):
             beta = keras.saving.deserialize_keras_object(beta)
         if isinstance(beta, cvae_losses.BetaSchedule):
-            self.beta_schedule = beta
+            self.beta_schedule: cvae_losses.BetaSchedule | None = beta
             initial = float(beta(0))
         else:
             self.beta_schedule = None
@@ -178,11 +190,13 @@ class PerturbationCVAE(keras.Model):
 
     # ------------------------------------------------------------ networks
     @property
-    def latent_shape(self):
+    def latent_shape(self) -> Shape:
         """Shape of one latent code (without the batch axis)."""
         return tuple(self.prior.outputs[0].shape[1:])
 
-    def encode_prior(self, x, training=False):
+    def encode_prior(
+        self, x: TensorLike, training: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """`(mean, log_var)` of the prior `p(z | x)`, float32, clamped."""
         x = ops.convert_to_tensor(x)
         mean, log_var = _pair(self.prior(x, training=training), "prior")
@@ -191,7 +205,9 @@ class PerturbationCVAE(keras.Model):
             clamp_log_var(log_var, self.log_var_range),
         )
 
-    def encode(self, x, x_tilde, training=False):
+    def encode(
+        self, x: TensorLike, x_tilde: TensorLike, training: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """`(mean, log_var)` of the posterior `q(z | x, x~)`."""
         x, x_tilde = ops.convert_to_tensor(x), ops.convert_to_tensor(x_tilde)
         mean, log_var = _pair(
@@ -202,12 +218,14 @@ class PerturbationCVAE(keras.Model):
             clamp_log_var(log_var, self.log_var_range),
         )
 
-    def decode(self, x, z, training=False):
+    def decode(
+        self, x: TensorLike, z: TensorLike, training: bool = False
+    ) -> Tensor:
         """`g(z, x)` as float32."""
         x, z = ops.convert_to_tensor(x), ops.convert_to_tensor(z)
         return ops.cast(self.decoder([x, z], training=training), "float32")
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Any, training: bool = False) -> Tensor:
         """Reconstructs `x~` from a pair `[x, x~]` through `z ~ q`."""
         if not isinstance(inputs, list | tuple) or len(inputs) != 2:
             raise ValueError(
@@ -220,7 +238,7 @@ class PerturbationCVAE(keras.Model):
         return self.decode(x, self.sampling([mean, log_var]), training)
 
     # ------------------------------------------------------- the set
-    def perturb(self, x, u):
+    def perturb(self, x: TensorLike, u: TensorLike) -> Tensor:
         """Members of the set: `g(mu_p(x) + sigma_p(x) * u, x)`.
 
         Graph-safe. `u` has the latent shape per sample; `||u||_2` is the
@@ -230,7 +248,9 @@ class PerturbationCVAE(keras.Model):
         z = mean + ops.exp(0.5 * log_var) * ops.cast(u, "float32")
         return self.decode(x, z)
 
-    def sample(self, x, n=1, seed=None):
+    def sample(
+        self, x: TensorLike, n: int = 1, seed: Seed | None = None
+    ) -> Tensor:
         """`n` draws `g(mu_p + sigma_p * u, x)`, `u ~ N(0, I)`, per input.
 
         Args:
@@ -252,13 +272,13 @@ class PerturbationCVAE(keras.Model):
         out = self.perturb(repeated, u)
         return ops.reshape(out, (batch, n) + tuple(x.shape[1:]))
 
-    def latent_offset(self, x, x_tilde):
+    def latent_offset(self, x: TensorLike, x_tilde: TensorLike) -> Tensor:
         """The encoder's `u` of `x~`: `(mu_q(x, x~) - mu_p(x)) / sigma_p(x)`."""
         mean_p, log_var_p = self.encode_prior(x)
         mean_q, _ = self.encode(x, x_tilde)
         return (mean_q - mean_p) * ops.exp(-0.5 * log_var_p)
 
-    def latent_distance(self, x, x_tilde):
+    def latent_distance(self, x: TensorLike, x_tilde: TensorLike) -> Tensor:
         """Whitened latent distance `||(mu_q - mu_p) / sigma_p||_2`, `(batch,)`.
 
         The estimate of how far `x~` lies from the centre of `S(x)`: the
@@ -267,7 +287,9 @@ class PerturbationCVAE(keras.Model):
         return _flat_norm(self.latent_offset(x, x_tilde))
 
     # ------------------------------------------------------------- losses
-    def compute_terms(self, x, x_tilde, training=False):
+    def compute_terms(
+        self, x: TensorLike, x_tilde: TensorLike, training: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """Per-example `(reconstruction, kl)` of a batch of pairs."""
         mean_p, log_var_p = self.encode_prior(x, training=training)
         mean_q, log_var_q = self.encode(x, x_tilde, training=training)
@@ -279,7 +301,7 @@ class PerturbationCVAE(keras.Model):
         kl = cvae_losses.gaussian_kl(mean_q, log_var_q, mean_p, log_var_p)
         return rec, kl
 
-    def _current_beta(self):
+    def _current_beta(self) -> Tensor:
         if self.beta_schedule is None:
             return ops.cast(self.beta, "float32")
         beta = self.beta_schedule(self.optimizer.iterations)
@@ -287,7 +309,7 @@ class PerturbationCVAE(keras.Model):
         return beta
 
     # --------------------------------------------------------------- data
-    def check_pairs(self, x, x_tilde):
+    def check_pairs(self, x: Any, x_tilde: Any) -> None:
         """Host-side: pairs this model can train on or be calibrated with.
 
         With the Bernoulli reconstruction, `x` and `x_tilde` must lie in
@@ -305,7 +327,9 @@ class PerturbationCVAE(keras.Model):
                     value, BERNOULLI_RANGE, name=name
                 )
 
-    def _pair_assertions(self, x, x_tilde):
+    def _pair_assertions(
+        self, x: TensorLike, x_tilde: TensorLike
+    ) -> list[tf.Operation | None]:
         """In-graph twin of `check_pairs`: assertion ops."""
         if self.reconstruction != "bernoulli":
             return []
@@ -315,7 +339,9 @@ class PerturbationCVAE(keras.Model):
             x_tilde, BERNOULLI_RANGE, name="x_tilde"
         )
 
-    def fit(self, x=None, y=None, *args, **kwargs):
+    def fit(
+        self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any
+    ) -> keras.callbacks.History:
         """`keras.Model.fit` on pairs `(x, x_tilde)`, after `check_pairs`.
 
         `y` is `x_tilde`. Arrays are checked here; the batches of a
@@ -327,12 +353,14 @@ class PerturbationCVAE(keras.Model):
             self.check_pairs(validation[0], validation[1])
         return super().fit(x, y, *args, **kwargs)
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+    def evaluate(
+        self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
         """`keras.Model.evaluate` on pairs, after `check_pairs`."""
         self.check_pairs(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
-    def _unpack(self, data):
+    def _unpack(self, data: Any) -> tuple[Tensor, Tensor, Tensor | None]:
         x, x_tilde, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if x_tilde is None:
             raise ValueError(
@@ -344,13 +372,20 @@ class PerturbationCVAE(keras.Model):
         x = _validation.after_checks(checks, x)
         return x, x_tilde, sample_weight
 
-    def _mean(self, values, sample_weight):
+    def _mean(self, values: Tensor, sample_weight: Tensor | None) -> Tensor:
         if sample_weight is None:
             return ops.mean(values)
         weight = ops.cast(ops.reshape(sample_weight, [-1]), "float32")
         return ops.sum(values * weight) / ops.maximum(ops.sum(weight), 1e-12)
 
-    def _update(self, rec, kl, beta, total, sample_weight):
+    def _update(
+        self,
+        rec: Tensor,
+        kl: Tensor,
+        beta: Tensor,
+        total: Tensor,
+        sample_weight: Tensor | None,
+    ) -> dict[str, Tensor]:
         weight = (
             None
             if sample_weight is None
@@ -362,7 +397,7 @@ class PerturbationCVAE(keras.Model):
         self.beta_tracker.update_state(beta)
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> dict[str, Tensor]:
         x, x_tilde, sample_weight = self._unpack(data)
         beta = self._current_beta()
         with tf.GradientTape() as tape:
@@ -375,7 +410,7 @@ class PerturbationCVAE(keras.Model):
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._update(rec, kl, beta, total, sample_weight)
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> dict[str, Tensor]:
         x, x_tilde, sample_weight = self._unpack(data)
         beta = ops.cast(self.beta, "float32")
         rec, kl = self.compute_terms(x, x_tilde, training=False)
@@ -383,7 +418,7 @@ class PerturbationCVAE(keras.Model):
         return self._update(rec, kl, beta, total, sample_weight)
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         return [
             self.loss_tracker,
             self.reconstruction_tracker,
@@ -392,7 +427,7 @@ class PerturbationCVAE(keras.Model):
         ]
 
     # ------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         beta = (
             keras.saving.serialize_keras_object(self.beta_schedule)
@@ -415,7 +450,7 @@ class PerturbationCVAE(keras.Model):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_CVAET], config: Config) -> _CVAET:
         config = dict(config)
         for key in ("prior", "recognition", "decoder"):
             config[key] = keras.saving.deserialize_keras_object(config[key])

@@ -14,6 +14,8 @@ Both follow the reference configurations `mnist_fc` and `mnist_conv`
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -21,12 +23,17 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Shape
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.models._cvae import PerturbationCVAE
 
 MNIST_SHAPE = (28, 28, 1)
 
 
-def _check_shape(input_shape, multiple=1):
+def _check_shape(
+    input_shape: Sequence[int], multiple: int = 1
+) -> tuple[int, ...]:
     try:
         shape = tuple(int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -52,7 +59,13 @@ def _check_shape(input_shape, multiple=1):
     return shape
 
 
-def _dense_encoder(inputs, flat, hidden, latent_dim, name):
+def _dense_encoder(
+    inputs: keras.KerasTensor | list[keras.KerasTensor],
+    flat: keras.KerasTensor,
+    hidden: int,
+    latent_dim: int,
+    name: str,
+) -> keras.Model:
     h = keras.layers.Dense(hidden, activation="relu", name="hidden")(flat)
     mean = keras.layers.Dense(latent_dim, name="mean")(h)
     log_var = keras.layers.Dense(latent_dim, name="log_var")(h)
@@ -60,8 +73,11 @@ def _dense_encoder(inputs, flat, hidden, latent_dim, name):
 
 
 def cvae_mnist_fc(
-    hidden=784, latent_dim=784, input_shape=MNIST_SHAPE, **cvae_kwargs
-):
+    hidden: int = 784,
+    latent_dim: int = 784,
+    input_shape: Sequence[int] = MNIST_SHAPE,
+    **cvae_kwargs: Any,
+) -> PerturbationCVAE:
     """The fully connected MNIST CVAE of the paper (latent 784).
 
     Args:
@@ -117,7 +133,13 @@ def cvae_mnist_fc(
     return PerturbationCVAE(prior, recognition, decoder, **cvae_kwargs)
 
 
-def _conv_encoder(inputs, h, channels, latent_channels, name):
+def _conv_encoder(
+    inputs: keras.KerasTensor | list[keras.KerasTensor],
+    h: keras.KerasTensor,
+    channels: Sequence[int],
+    latent_channels: int,
+    name: str,
+) -> keras.Model:
     for i, width in enumerate(channels):
         h = keras.layers.Conv2D(
             width, 3, padding="same", activation="relu", name=f"conv{i + 1}"
@@ -133,11 +155,11 @@ def _conv_encoder(inputs, h, channels, latent_channels, name):
 
 
 def cvae_mnist_conv(
-    channels=(32, 64),
-    latent_channels=128,
-    input_shape=MNIST_SHAPE,
-    **cvae_kwargs,
-):
+    channels: Sequence[int] = (32, 64),
+    latent_channels: int = 128,
+    input_shape: Sequence[int] = MNIST_SHAPE,
+    **cvae_kwargs: Any,
+) -> PerturbationCVAE:
     """The convolutional MNIST CVAE of the paper (latent 128 x 7 x 7).
 
     The decoder sees `x` at three scales (7 x 7 through a 1x1 stride-4
@@ -213,7 +235,7 @@ def cvae_mnist_conv(
     return PerturbationCVAE(prior, recognition, decoder, **cvae_kwargs)
 
 
-def _identity_grid(height, width):
+def _identity_grid(height: int, width: int) -> np.ndarray:
     """Normalised target coordinates `(H * W, 3)`: rows `[x, y, 1]`."""
     ys, xs = np.meshgrid(
         np.linspace(-1.0, 1.0, height),
@@ -236,7 +258,7 @@ class AffineWarp(keras.layers.Layer):
     2015, with its identity at `theta = [1, 0, 0, 0, 1, 0]`).
     """
 
-    def call(self, inputs):
+    def call(self, inputs: Sequence[TensorLike]) -> Tensor:
         images, theta = inputs
         images = ops.cast(images, "float32")
         _, height, width, channels = images.shape
@@ -270,13 +292,16 @@ class AffineWarp(keras.layers.Layer):
                 out = out + weight[..., None] * values
         return ops.reshape(out, (-1, height, width, channels))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[Shape]) -> Shape:
         return input_shape[0]
 
 
 def cvae_mnist_stn(
-    latent_dim=128, transformers=5, input_shape=MNIST_SHAPE, **cvae_kwargs
-):
+    latent_dim: int = 128,
+    transformers: int = 5,
+    input_shape: Sequence[int] = MNIST_SHAPE,
+    **cvae_kwargs: Any,
+) -> PerturbationCVAE:
     """A spatial-transformer CVAE for rotation/translation/scale sets.
 
     The paper's model for its MNIST RTS set (reference `mnist_stn`, here
@@ -322,7 +347,11 @@ def cvae_mnist_stn(
     height, width, depth = shape
     layers = keras.layers
 
-    def encoder(inputs, h, name):
+    def encoder(
+        inputs: keras.KerasTensor | list[keras.KerasTensor],
+        h: keras.KerasTensor,
+        name: str,
+    ) -> keras.Model:
         for i, channels in enumerate((16, 32)):
             h = layers.Conv2D(
                 channels,

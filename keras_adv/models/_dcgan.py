@@ -1,11 +1,14 @@
 """DCGAN-style generator and discriminator builders (28x28, 32x32, ...)."""
 
+from collections.abc import Sequence
+
 import keras
 
 from keras_adv import _validation
+from keras_adv._types import ValueRange
 
 
-def _check_image_shape(image_shape):
+def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     try:
         height, width, channels = (int(v) for v in image_shape)
     except (TypeError, ValueError):
@@ -25,7 +28,7 @@ def _check_image_shape(image_shape):
     return height, width, channels
 
 
-def _upsampling_plan(side):
+def _upsampling_plan(side: int) -> tuple[int, int]:
     """Returns `(start, k)`: `side = start * 2**k` with `start <= 7`."""
     start, k = side, 0
     while start % 2 == 0 and start > 7:
@@ -43,14 +46,14 @@ def _upsampling_plan(side):
 
 
 def dcgan_generator(
-    latent_dim=64,
-    image_shape=(28, 28, 1),
-    width=64,
-    batch_norm=True,
-    value_range=(0.0, 1.0),
-    seed=None,
-    name="generator",
-):
+    latent_dim: int = 64,
+    image_shape: Sequence[int] = (28, 28, 1),
+    width: int = 64,
+    batch_norm: bool = True,
+    value_range: ValueRange = (0.0, 1.0),
+    seed: int | None = None,
+    name: str = "generator",
+) -> keras.Sequential:
     """Builds a DCGAN-style generator `z -> image`.
 
     A dense projection to a `start x start` feature map (`start = 7` for
@@ -92,7 +95,7 @@ def dcgan_generator(
     low, high = _validation.check_value_range(value_range)
     start, k = _upsampling_plan(side)
 
-    def init(i):
+    def init(i: int) -> keras.initializers.Initializer:
         return keras.initializers.GlorotUniform(
             seed=None if seed is None else seed + i
         )
@@ -140,13 +143,13 @@ def dcgan_generator(
 
 
 def dcgan_discriminator(
-    image_shape=(28, 28, 1),
-    width=64,
-    batch_norm=True,
-    dropout=0.0,
-    seed=None,
-    name="discriminator",
-):
+    image_shape: Sequence[int] = (28, 28, 1),
+    width: int = 64,
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+    seed: int | None = None,
+    name: str = "discriminator",
+) -> keras.Sequential:
     """Builds a DCGAN-style discriminator `image -> logit`.
 
     Stride-2 4x4 convolutions that halve the resolution and double the
@@ -187,7 +190,7 @@ def dcgan_discriminator(
         )
     _, k = _upsampling_plan(side)
 
-    def init(i):
+    def init(i: int) -> keras.initializers.Initializer:
         return keras.initializers.GlorotUniform(
             seed=None if seed is None else seed + i
         )

@@ -1,24 +1,35 @@
 """`Distillation`: a black box and how AdvGAN's surrogate learns from it."""
 
 import warnings
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
+from typing import TypeVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from numpy.typing import ArrayLike
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.attacks import BlackBox
+
+_DistillationT = TypeVar("_DistillationT", bound="Distillation")
 
 MODES = ("static", "dynamic")
 
 
-def _default_optimizer():
+def _default_optimizer() -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=1e-3)
 
 
-def surrogate_loss(answers, logits):
+def surrogate_loss(answers: TensorLike, logits: TensorLike) -> Tensor:
     """Batch mean of the cross-entropy between answers and softmax(logits).
 
     Args:
@@ -85,7 +96,12 @@ class Distillation:
         [arXiv:1602.02697](https://arxiv.org/abs/1602.02697).
     """
 
-    def __init__(self, black_box=None, mode="dynamic", optimizer=None):
+    def __init__(
+        self,
+        black_box: BlackBox | None = None,
+        mode: Literal["static", "dynamic"] = "dynamic",
+        optimizer: keras.optimizers.Optimizer | str | Config | None = None,
+    ) -> None:
         self.black_box = black_box
         self.mode = _validation.check_choice("mode", mode, set(MODES))
         self.optimizer = keras.optimizers.get(
@@ -93,12 +109,12 @@ class Distillation:
         )
 
     @property
-    def black_box(self):
+    def black_box(self) -> BlackBox | None:
         """The `BlackBox`, or None until one is attached."""
         return self._black_box
 
     @black_box.setter
-    def black_box(self, black_box):
+    def black_box(self, black_box: BlackBox | None) -> None:
         if black_box is not None and not isinstance(black_box, BlackBox):
             raise TypeError(
                 _validation.invalid(
@@ -108,16 +124,16 @@ class Distillation:
         self._black_box = black_box
 
     @property
-    def dynamic(self):
+    def dynamic(self) -> bool:
         """Whether `fit` queries the black box: dynamic, with a black box."""
         return self.mode == "dynamic" and self.black_box is not None
 
-    def build(self, variables):
+    def build(self, variables: Sequence[keras.Variable]) -> None:
         """Builds the optimizer for the surrogate's `variables` (once)."""
         if not self.optimizer.built:
             self.optimizer.build(variables)
 
-    def check_black_box(self, caller):
+    def check_black_box(self, caller: str) -> None:
         """Raises a `ValueError` naming `caller` if no black box is set."""
         if self.black_box is None:
             raise ValueError(
@@ -126,7 +142,22 @@ class Distillation:
                 "keras_adv.attacks.BlackBox(fn, num_classes)`."
             )
 
-    def update(self, logits, variables, x, answers, apply_update):
+    def update(
+        self,
+        logits: Callable[[Tensor], Tensor],
+        variables: Sequence[keras.Variable],
+        x: Tensor,
+        answers: Tensor,
+        apply_update: Callable[
+            [
+                tf.GradientTape,
+                Tensor,
+                Sequence[keras.Variable],
+                keras.optimizers.Optimizer,
+            ],
+            None,
+        ],
+    ) -> dict[str, Tensor]:
         """One surrogate update on black-box `answers` (graph-safe).
 
         Args:
@@ -148,8 +179,15 @@ class Distillation:
         return {"s_loss": s_loss}
 
     def fit(
-        self, step, logits, x, epochs=5, batch_size=64, seed=None, verbose=0
-    ):
+        self,
+        step: Callable[[np.ndarray, np.ndarray], dict[str, Any]],
+        logits: Callable[[np.ndarray], TensorLike],
+        x: ArrayLike,
+        epochs: int = 5,
+        batch_size: int = 64,
+        seed: int | None = None,
+        verbose: int = 0,
+    ) -> dict[str, Any]:
         """Static distillation: fits the surrogate to the answers for `x`.
 
         Queries the black box once on every sample of `x` (counted), then
@@ -177,7 +215,8 @@ class Distillation:
         epochs = _validation.check_int("epochs", epochs, minimum=1)
         batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
         x = np.asarray(x, "float32")
-        answers = self.black_box.predict(x, batch_size=256)
+        # Set: check_black_box raised otherwise.
+        answers = self.black_box.predict(x, batch_size=256)  # type: ignore[union-attr]
         rng = np.random.default_rng(seed)
         loss = 0.0
         for epoch in range(epochs):
@@ -198,10 +237,10 @@ class Distillation:
         return {
             "s_loss": loss,
             "agreement": float(np.mean(predicted == answers.argmax(-1))),
-            "queries": self.black_box.query_count,
+            "queries": self.black_box.query_count,  # type: ignore[union-attr]
         }
 
-    def get_config(self):
+    def get_config(self) -> Config:
         """`mode` and `optimizer`; the black box is not configuration."""
         return {
             "mode": self.mode,
@@ -209,21 +248,27 @@ class Distillation:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(
+        cls: type[_DistillationT], config: Config
+    ) -> _DistillationT:
         config = dict(config)
         config["optimizer"] = keras.saving.deserialize_keras_object(
             config["optimizer"]
         )
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"Distillation(black_box={self.black_box!r}, mode={self.mode!r}, "
             f"optimizer={type(self.optimizer).__name__})"
         )
 
 
-def from_arguments(distillation, black_box, warn=True):
+def from_arguments(
+    distillation: Distillation | Literal["static", "dynamic"] | None,
+    black_box: BlackBox | None,
+    warn: bool = True,
+) -> Distillation | None:
     """AdvGAN's `distillation` argument as a `Distillation` (or None).
 
     Accepts a `Distillation`, and the forms before 0.2, with a
@@ -263,7 +308,7 @@ def from_arguments(distillation, black_box, warn=True):
                 "black_box", "a keras_adv.attacks.BlackBox", black_box
             )
         )
-    mode = "dynamic"
+    mode: Literal["static", "dynamic"] = "dynamic"
     if distillation is not None:
         mode = _validation.check_choice(
             "distillation", distillation, set(MODES)

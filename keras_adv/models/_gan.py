@@ -1,5 +1,12 @@
 """`GAN`: a subclassable generative adversarial network for `model.fit`."""
 
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -8,13 +15,20 @@ from keras import ops
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Array
+from keras_adv._types import Config
+from keras_adv._types import Tensor
+from keras_adv._types import TensorLike
 from keras_adv.distribute import _replicas
+from keras_adv.losses import GANLoss
 from keras_adv.losses import _gan as gan_losses
+
+_GANT = TypeVar("_GANT", bound="GAN")
 
 _SEED_KEY = "seed_generator_state"
 
 
-def _default_optimizer():
+def _default_optimizer() -> keras.optimizers.Optimizer:
     # The DCGAN settings (Radford et al., arXiv:1511.06434).
     return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
 
@@ -96,13 +110,13 @@ class GAN(keras.Model):
 
     def __init__(
         self,
-        generator,
-        discriminator,
-        latent_dim,
-        d_steps=1,
-        seed=None,
-        **kwargs,
-    ):
+        generator: keras.Model,
+        discriminator: keras.Model,
+        latent_dim: int,
+        d_steps: int = 1,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         for name, net in (
             ("generator", generator),
@@ -122,21 +136,22 @@ class GAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_optimizer = None
-        self.g_optimizer = None
-        self.gan_loss = None
+        # Set by compile.
+        self.d_optimizer: keras.optimizers.Optimizer | None = None
+        self.g_optimizer: keras.optimizers.Optimizer | None = None
+        self.gan_loss: GANLoss | None = None
         if generator.built and discriminator.built:
             self.built = True
 
     # ------------------------------------------------------------ compile
     def compile(
         self,
-        d_optimizer=None,
-        g_optimizer=None,
-        loss="non_saturating",
-        auto_scale_loss=True,
-        **kwargs,
-    ):
+        d_optimizer: keras.optimizers.Optimizer | str | Config | None = None,
+        g_optimizer: keras.optimizers.Optimizer | str | Config | None = None,
+        loss: GANLoss | str | Config = "non_saturating",
+        auto_scale_loss: bool = True,
+        **kwargs: Any,
+    ) -> None:
         """Configures the GAN for training.
 
         Args:
@@ -193,7 +208,7 @@ class GAN(keras.Model):
         self.g_optimizer = g_opt
         self._build_optimizers()
 
-    def _build_optimizers(self):
+    def _build_optimizers(self) -> None:
         # Optimizer variables must exist before weights are loaded into them
         # (load_model, BackupAndRestore); build them as soon as we can.
         pairs = (
@@ -204,7 +219,7 @@ class GAN(keras.Model):
             if optimizer is not None and network.built and not optimizer.built:
                 optimizer.build(network.trainable_variables)
 
-    def get_compile_config(self):
+    def get_compile_config(self) -> Config:
         if not self.compiled or self.gan_loss is None:
             return {}
         return {
@@ -218,7 +233,7 @@ class GAN(keras.Model):
             "auto_scale_loss": self._auto_scale_loss,
         }
 
-    def compile_from_config(self, config):
+    def compile_from_config(self, config: Config) -> None:
         config = dict(config)
         for key in ("d_optimizer", "g_optimizer", "loss"):
             if key in config:
@@ -227,11 +242,13 @@ class GAN(keras.Model):
 
     # ----------------------------------------------------------- metrics
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         """The loss trackers; subclasses append their own `Mean`s."""
         return [self.d_loss_tracker, self.g_loss_tracker]
 
-    def update_trackers(self, values):
+    def update_trackers(
+        self, values: Mapping[str, TensorLike]
+    ) -> dict[str, Tensor]:
         """Updates each tracker in `metrics` whose name is a key of `values`.
 
         Returns:
@@ -245,7 +262,7 @@ class GAN(keras.Model):
         return results
 
     # ------------------------------------------------------------ sampling
-    def sample_latent(self, batch_size):
+    def sample_latent(self, batch_size: int | Tensor) -> Tensor:
         """Returns a latent batch `(batch_size, latent_dim)`, standard normal.
 
         Override to change the prior. Graph-safe; `batch_size` may be a
@@ -260,7 +277,7 @@ class GAN(keras.Model):
             return keras.random.normal(shape, seed=self.seed_generator)
         return tf.random.stateless_normal(shape, seed=seed)
 
-    def replica_seed(self):
+    def replica_seed(self) -> Tensor | None:
         """This replica's stateless seed, or None with one replica.
 
         Under a distribution strategy with several replicas, a stateless
@@ -274,11 +291,16 @@ class GAN(keras.Model):
             return None
         return _random.fold_replica(self.seed_generator)
 
-    def call(self, z, training=False):
+    def call(self, z: TensorLike, training: bool = False) -> Tensor:
         """Maps a latent batch to samples with the generator."""
         return self.generator(z, training=training)
 
-    def generate(self, n=None, latent=None, batch_size=256):
+    def generate(
+        self,
+        n: int | None = None,
+        latent: Array | None = None,
+        batch_size: int = 256,
+    ) -> np.ndarray:
         """Generates samples eagerly, in batches (not for use in a graph).
 
         Args:
@@ -309,20 +331,32 @@ class GAN(keras.Model):
         return np.concatenate(parts, axis=0)
 
     # -------------------------------------------------------------- losses
-    def discriminator_loss(self, real_logits, fake_logits):
+    def discriminator_loss(
+        self, real_logits: Tensor, fake_logits: Tensor
+    ) -> Tensor:
         """The discriminator's loss on the logits of a real and a fake batch.
 
         Defaults to the compiled `GANLoss`'s discriminator term.
         """
-        return self.gan_loss.discriminator_loss(real_logits, fake_logits)
+        # Set by compile (`make_train_function` checks it).
+        return self.gan_loss.discriminator_loss(real_logits, fake_logits)  # type: ignore[union-attr]
 
-    def generator_loss(self, real_logits, fake_logits):
+    def generator_loss(
+        self, real_logits: Tensor | None, fake_logits: Tensor
+    ) -> Tensor:
         """The generator's loss; `real_logits` is None unless the compiled
         loss sets `generator_uses_real_logits`."""
-        return self.gan_loss.generator_loss(real_logits, fake_logits)
+        # Set by compile (`make_train_function` checks it).
+        return self.gan_loss.generator_loss(real_logits, fake_logits)  # type: ignore[union-attr]
 
     # -------------------------------------------------------------- steps
-    def apply_update(self, tape, loss, variables, optimizer):
+    def apply_update(
+        self,
+        tape: tf.GradientTape,
+        loss: Tensor,
+        variables: Sequence[keras.Variable],
+        optimizer: keras.optimizers.Optimizer,
+    ) -> None:
         """Differentiates `loss` recorded on `tape` and applies `optimizer`.
 
         Scales the loss for mixed precision (`LossScaleOptimizer`) and for
@@ -334,7 +368,7 @@ class GAN(keras.Model):
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
-    def discriminate(self, x, training=False):
+    def discriminate(self, x: TensorLike, training: bool = False) -> Tensor:
         """The discriminator's logits for `x`, checked: shape `(batch,)`.
 
         Raises:
@@ -357,7 +391,9 @@ class GAN(keras.Model):
             )
         return logits
 
-    def discriminator_step(self, x, y=None):
+    def discriminator_step(
+        self, x: Tensor, y: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """One discriminator update on the real batch `x`.
 
         Returns:
@@ -367,7 +403,9 @@ class GAN(keras.Model):
         fake = self.generator(self.sample_latent(batch_size), training=True)
         return self.update_discriminator(x, fake)
 
-    def update_discriminator(self, real, fake):
+    def update_discriminator(
+        self, real: Tensor, fake: Tensor
+    ) -> dict[str, Tensor]:
         """One discriminator update on a `real` and a `fake` batch.
 
         `fake` is treated as a constant (no gradient reaches the
@@ -391,7 +429,9 @@ class GAN(keras.Model):
         )
         return {"d_loss": d_loss}
 
-    def generator_step(self, x, y=None):
+    def generator_step(
+        self, x: Tensor, y: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """One generator update against the discriminator on batch `x`.
 
         Returns:
@@ -411,7 +451,7 @@ class GAN(keras.Model):
         )
         return {"g_loss": g_loss}
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> dict[str, Tensor]:
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         values = {}
         for _ in range(self.d_steps):
@@ -419,7 +459,7 @@ class GAN(keras.Model):
         values.update(self.generator_step(x, y))
         return self.update_trackers(values)
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> dict[str, Tensor]:
         """Validation: both losses on a real batch, without any update.
 
         Runs the networks in inference mode on `x` and a fresh fake batch
@@ -442,31 +482,31 @@ class GAN(keras.Model):
             }
         )
 
-    def _check_compiled(self):
+    def _check_compiled(self) -> None:
         if self.gan_loss is None or self.d_optimizer is None:
             raise RuntimeError(
                 f"{type(self).__name__} must be compiled before training: "
                 "call `compile(d_optimizer=..., g_optimizer=..., loss=...)`."
             )
 
-    def make_train_function(self, force=False):
+    def make_train_function(self, force: bool = False) -> Callable[..., Any]:
         self._check_compiled()
         self._build_optimizers()
         return super().make_train_function(force=force)
 
-    def make_test_function(self, force=False):
+    def make_test_function(self, force: bool = False) -> Callable[..., Any]:
         self._check_compiled()
         return super().make_test_function(force=force)
 
     # ------------------------------------------------------------- state
-    def save_own_variables(self, store):
+    def save_own_variables(self, store: MutableMapping[str, Any]) -> None:
         # Keras does not save SeedGenerator states; saving ours makes a run
         # resumed from a .keras file or BackupAndRestore draw the same
         # latents as an uninterrupted one.
         super().save_own_variables(store)
         store[_SEED_KEY] = self.seed_generator.state
 
-    def load_own_variables(self, store):
+    def load_own_variables(self, store: Mapping[str, Any]) -> None:
         keys = list(store.keys())
         if _SEED_KEY in keys:
             self.seed_generator.state.assign(store[_SEED_KEY])
@@ -474,7 +514,7 @@ class GAN(keras.Model):
         super().load_own_variables(store)
 
     # -------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> Config:
         config = super().get_config()
         config.update(
             {
@@ -492,7 +532,7 @@ class GAN(keras.Model):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_GANT], config: Config) -> _GANT:
         config = dict(config)
         for key in ("generator", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])

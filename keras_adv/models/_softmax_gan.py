@@ -1,7 +1,13 @@
 """`SoftmaxGAN`: the GAN base compiled with the Softmax GAN loss."""
 
+from typing import Any
+
+import keras
+
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._types import Config
+from keras_adv.losses import GANLoss
 from keras_adv.losses import _gan as gan_losses
 from keras_adv.models._gan import GAN
 
@@ -50,7 +56,13 @@ class SoftmaxGAN(GAN):
         [arXiv:1704.06191](https://arxiv.org/abs/1704.06191), 2017.
     """
 
-    def compile(self, d_optimizer=None, g_optimizer=None, loss=None, **kwargs):
+    def compile(  # type: ignore[override]  # auto_scale_loss: in kwargs
+        self,
+        d_optimizer: keras.optimizers.Optimizer | str | Config | None = None,
+        g_optimizer: keras.optimizers.Optimizer | str | Config | None = None,
+        loss: GANLoss | str | Config | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Like `GAN.compile`; `loss` must be None or a `SoftmaxGANLoss`.
 
         Raises:
