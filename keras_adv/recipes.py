@@ -20,11 +20,15 @@ documentation come from the code users run.
 """
 
 import dataclasses
+import os
 import time
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_adv import _names
 from keras_adv import _validation
@@ -57,7 +61,7 @@ _EVAL_STEPS = 20  # PGD steps of the final evaluation
 _CHANCE_SAMPLES = 1000
 _CHANCE_MARGIN = 0.05
 # Objective arguments by method (Free-m: every minibatch replayed m times).
-_OBJECTIVE_SETTINGS = {
+_OBJECTIVE_SETTINGS: dict[str, dict[str, Any]] = {
     "trades": {"beta": 6.0},
     "fgsm_rs": {"step_factor": 1.25},
     "free": {"replays": 4},
@@ -99,12 +103,14 @@ class TrainingRun:
     warnings: tuple[str, ...] = ()
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
         """Int, the number of epochs actually trained."""
         return len(self.history.epoch)
 
 
-def _check_data(name, data, num_classes):
+def _check_data(
+    name: str, data: Sequence[ArrayLike], num_classes: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """`(x, y)` with float inputs and integer labels in `[0, classes)`."""
     if not isinstance(data, list | tuple) or len(data) != 2:
         raise ValueError(
@@ -130,7 +136,7 @@ def _check_data(name, data, num_classes):
     return x, y
 
 
-def _check_method(method):
+def _check_method(method: str) -> str:
     """The canonical name of a recipe method (aliases accepted)."""
     name = _names.canonical(method, METHODS, _names.OBJECTIVE_ALIASES)
     if name is None:
@@ -142,14 +148,16 @@ def _check_method(method):
     return name
 
 
-def _num_classes(model):
+def _num_classes(model: keras.Model) -> int | None:
     try:
         return int(model.outputs[0].shape[-1])
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
 
 
-def _chance_warning(model, x, y):
+def _chance_warning(
+    model: keras.Model, x: np.ndarray, y: np.ndarray
+) -> str | None:
     """A message if the model does no better than a constant guess.
 
     The clean accuracy on up to `_CHANCE_SAMPLES` training samples spread
@@ -173,16 +181,16 @@ def _chance_warning(model, x, y):
 
 
 def _callbacks(
-    method,
-    eps,
-    steps,
-    eps_warmup_epochs,
-    seed,
-    guard_data,
-    validation_data,
-    monitor_samples,
-    log_dir,
-):
+    method: str,
+    eps: float,
+    steps: int,
+    eps_warmup_epochs: int,
+    seed: int,
+    guard_data: tuple[np.ndarray, np.ndarray],
+    validation_data: tuple[np.ndarray, np.ndarray] | None,
+    monitor_samples: int,
+    log_dir: str | None,
+) -> list[keras.callbacks.Callback]:
     """The recipe's callbacks, in the order they must run."""
     callbacks = []
     if method != "clean":
@@ -226,21 +234,21 @@ def _callbacks(
 
 
 def robust_fit(
-    model,
-    data,
-    method="pgd",
-    epochs=20,
-    batch_size=16,
-    eps=0.3,
-    steps=7,
-    eps_warmup_epochs=None,
-    validation_data=None,
-    monitor=True,
-    monitor_samples=256,
-    log_dir=None,
-    seed=0,
-    verbose=0,
-):
+    model: keras.Model,
+    data: Sequence[ArrayLike],
+    method: str = "pgd",
+    epochs: int = 20,
+    batch_size: int = 16,
+    eps: float = 0.3,
+    steps: int = 7,
+    eps_warmup_epochs: int | None = None,
+    validation_data: Sequence[ArrayLike] | None = None,
+    monitor: bool = True,
+    monitor_samples: int = 256,
+    log_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    verbose: int = 0,
+) -> TrainingRun:
     """Trains a classifier robustly with the recipe's callbacks.
 
     Methods (all L-inf on `[0, 1]` inputs, through one
@@ -418,21 +426,21 @@ def robust_fit(
 
 
 def mnist_adversarial_training(
-    method="pgd",
-    epochs=20,
-    batch_size=16,
-    eps=0.3,
-    steps=7,
-    eps_warmup_epochs=None,
-    train_samples=None,
-    eval_samples=1000,
-    eval_epsilons=(0.0, 0.1, 0.2, 0.3),
-    monitor=True,
-    monitor_samples=256,
-    log_dir=None,
-    seed=0,
-    verbose=0,
-):
+    method: str = "pgd",
+    epochs: int = 20,
+    batch_size: int = 16,
+    eps: float = 0.3,
+    steps: int = 7,
+    eps_warmup_epochs: int | None = None,
+    train_samples: int | None = None,
+    eval_samples: int = 1000,
+    eval_epsilons: Sequence[float] = (0.0, 0.1, 0.2, 0.3),
+    monitor: bool = True,
+    monitor_samples: int = 256,
+    log_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    verbose: int = 0,
+) -> TrainingRun:
     """The MNIST recipe: robust training, then an honest evaluation.
 
     Builds `keras_adv.models.mnist_cnn(seed=seed)` (two conv blocks with
