@@ -252,11 +252,30 @@ class Convolution(Affine):
         if layer.quantization_mode is not None:
             raise unsupported(layer, "quantized weights")
 
+    def conv(self, x, kernel):
+        """The layer's convolution (as its `call`, causal padding too)."""
+        layer = self.layer
+        padding = layer.padding
+        if padding == "causal":  # Conv1D: pad on the left, then "valid"
+            left = layer.dilation_rate[0] * (layer.kernel_size[0] - 1)
+            pads = [[0, 0], [left, 0], [0, 0]]
+            if layer.data_format == "channels_first":
+                pads = [[0, 0], [0, 0], [left, 0]]
+            x, padding = ops.pad(x, pads), "valid"
+        return ops.conv(
+            x,
+            kernel,
+            strides=list(layer.strides),
+            padding=padding,
+            dilation_rate=layer.dilation_rate,
+            data_format=layer.data_format,
+        )
+
     def linear(self, x):
-        return self.layer.convolution_op(x, _f32(self.layer.kernel))
+        return self.conv(x, _f32(self.layer.kernel))
 
     def linear_abs(self, r):
-        return self.layer.convolution_op(r, ops.abs(_f32(self.layer.kernel)))
+        return self.conv(r, ops.abs(_f32(self.layer.kernel)))
 
     def offset(self):
         if not self.layer.use_bias:
@@ -271,9 +290,7 @@ class Convolution(Affine):
     def l2_radius_for(self, x):
         """Per-output L2 norms of the weights each output sees in `x`."""
         squared = ops.square(_f32(self.layer.kernel))
-        return ops.sqrt(
-            ops.maximum(self.layer.convolution_op(ops.ones_like(x), squared), 0)
-        )
+        return ops.sqrt(ops.maximum(self.conv(ops.ones_like(x), squared), 0))
 
 
 class BatchNormalization(Elementwise):

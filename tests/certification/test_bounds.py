@@ -50,8 +50,27 @@ def _np_affine(lo, up, fn, fn_abs, offset=0.0):
     return c - r, c + r
 
 
-def _np_conv(x, kernel, strides, padding):
+def _dilate(kernel, rate):
+    """A kernel with `rate - 1` zeros between its taps (spatial axes)."""
+    spatial = kernel.ndim - 2
+    shape = [(k - 1) * r + 1 for k, r in zip(kernel.shape, rate)]
+    out = np.zeros(shape + list(kernel.shape[spatial:]))
+    out[tuple(slice(None, None, r) for r in rate)] = kernel
+    return out
+
+
+def _np_conv1d(x, kernel, strides, padding, rate):
+    """NWC convolution (valid or causal) through the 2-D one."""
+    kernel = _dilate(kernel, rate)
+    if padding == "causal":
+        x = np.pad(x, ((0, 0), (kernel.shape[0] - 1, 0), (0, 0)))
+    out = _np_conv(x[:, None], kernel[None], (1,) + tuple(strides), "valid")
+    return out[:, 0]
+
+
+def _np_conv(x, kernel, strides, padding, rate=(1, 1)):
     """NHWC convolution, TensorFlow's padding rule, by explicit windows."""
+    kernel = _dilate(kernel, rate)
     kh, kw = kernel.shape[:2]
     sh, sw = strides
     if padding == "same":
@@ -88,7 +107,7 @@ def _np_layer(layer, inputs):
     kind = type(layer).__name__
     weights = [np.asarray(w, "float64") for w in layer.get_weights()]
     (lo, up) = inputs[0]
-    if kind in ("Dense", "Conv2D"):
+    if kind in ("Dense", "Conv1D", "Conv2D"):
         kernel = weights[0]
         bias = weights[1] if layer.use_bias else 0.0
         if kind == "Dense":
@@ -96,12 +115,13 @@ def _np_layer(layer, inputs):
                 lo, up, lambda v: v @ kernel, lambda v: v @ np.abs(kernel), bias
             )
         else:
-            args = (layer.strides, layer.padding)
+            conv = _np_conv if kind == "Conv2D" else _np_conv1d
+            args = (layer.strides, layer.padding, layer.dilation_rate)
             lo, up = _np_affine(
                 lo,
                 up,
-                lambda v: _np_conv(v, kernel, *args),
-                lambda v: _np_conv(v, np.abs(kernel), *args),
+                lambda v: conv(v, kernel, *args),
+                lambda v: conv(v, np.abs(kernel), *args),
                 bias,
             )
         name = layer.activation.__name__
@@ -149,8 +169,26 @@ def _np_layer(layer, inputs):
         return lo.mean(axis=(1, 2)), up.mean(axis=(1, 2))
     if kind == "GlobalMaxPooling2D":
         return lo.max(axis=(1, 2)), up.max(axis=(1, 2))
+    if kind == "ELU":
+        return tuple(
+            np.where(v > 0, v, layer.alpha * np.expm1(np.minimum(v, 0)))
+            for v in (lo, up)
+        )
     if kind == "Add":
         return sum(b[0] for b in inputs), sum(b[1] for b in inputs)
+    if kind == "Subtract":
+        (lo2, up2) = inputs[1]
+        return lo - up2, up - lo2
+    if kind == "Average":
+        return tuple(np.mean([b[i] for b in inputs], axis=0) for i in (0, 1))
+    if kind in ("Maximum", "Minimum"):
+        reduce = np.max if kind == "Maximum" else np.min
+        return tuple(reduce([b[i] for b in inputs], axis=0) for i in (0, 1))
+    if kind == "Concatenate":
+        return tuple(
+            np.concatenate([b[i] for b in inputs], axis=layer.axis)
+            for i in (0, 1)
+        )
     if kind in ("Dropout", "InputLayer"):
         return lo, up
     raise AssertionError(f"no numpy reference for {kind}")
@@ -207,6 +245,23 @@ def _residual_dense():
     h = keras.layers.Dense(6, activation="relu")(inputs)
     h = keras.layers.Add()([h, keras.layers.Dense(6)(h)])
     h = keras.layers.ReLU()(h)
+    return keras.Model(inputs, _head(h))
+
+
+def _merging(with_max_min):
+    inputs = keras.Input((5,))
+    a = keras.layers.Dense(6)(inputs)
+    b = keras.layers.Dense(6, activation="relu")(inputs)
+    merged = [
+        keras.layers.Subtract()([a, b]),
+        keras.layers.Average()([a, b]),
+    ]
+    if with_max_min:
+        merged += [
+            keras.layers.Maximum()([a, b]),
+            keras.layers.Minimum()(merged[:2]),
+        ]
+    h = keras.layers.ReLU()(keras.layers.Concatenate()(merged))
     return keras.Model(inputs, _head(h))
 
 
@@ -299,6 +354,25 @@ MODELS = {
         ),
         True,
     ),
+    "conv2d_dilated": (
+        lambda: _sequential(
+            (6, 6, 2),
+            keras.layers.Conv2D(3, 2, dilation_rate=2, activation="relu"),
+            keras.layers.Flatten(),
+        ),
+        True,
+    ),
+    "conv1d_causal_dilated": (
+        lambda: _sequential(
+            (8, 2),
+            keras.layers.Conv1D(
+                3, 3, padding="causal", dilation_rate=2, activation="relu"
+            ),
+            keras.layers.Conv1D(2, 2, strides=2),
+            keras.layers.Flatten(),
+        ),
+        True,
+    ),
     "reshape": (
         lambda: _sequential(
             (6, 6, 2),
@@ -353,6 +427,14 @@ MODELS = {
     ),
     "normalization": (_normalization_model, True),
     "add_residual": (_residual_dense, True),
+    "subtract_average_concatenate": (lambda: _merging(False), True),
+    "maximum_minimum": (lambda: _merging(True), False),
+    "elu_layer": (
+        lambda: _sequential(
+            (5,), keras.layers.Dense(6), keras.layers.ELU(alpha=0.5)
+        ),
+        False,
+    ),
     "dropout": (
         lambda: _sequential(
             (5,),
@@ -471,6 +553,20 @@ def test_sound_under_mixed_float16(name):
     np.testing.assert_allclose(lower, ref_lower, rtol=1e-5, atol=1e-5)
     # ... and the float16 model stays inside them up to float16 rounding.
     assert_sound(model, x, 0.05, ["ibp", "crown-ibp"], tolerance=1e-2)
+
+
+def test_conv3d_is_sound_and_exact_at_eps_zero():
+    keras.utils.set_random_seed(0)
+    model = _sequential(
+        (4, 4, 4, 1),
+        keras.layers.Conv3D(2, 2, strides=(1, 2, 1), activation="relu"),
+        keras.layers.Flatten(),
+    )
+    x = inputs_for(model)
+    assert_sound(model, x, 0.05, ["ibp", "crown-ibp"])
+    lower, upper = interval_bounds(model, x, 0.0)
+    np.testing.assert_allclose(lower, logits(model, x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(upper, logits(model, x), rtol=1e-5, atol=1e-5)
 
 
 def test_apgd_points_stay_inside_the_bounds():
@@ -810,3 +906,29 @@ def test_graph_safe_and_traced_once_per_model():
         f.experimental_get_tracing_count() for f in bounder.functions.values()
     ]
     assert counts == [1, 1]
+
+
+# ------------------------------------------------------------------ docs
+def test_the_docs_example_runs_as_written(capsys):
+    """The python block of docs/certification.md's "Bounds" section."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "certification.md"
+    section = page.read_text().split("\n## Bounds\n", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    namespace = {}
+    exec(compile(block, str(page), "exec"), namespace)
+    for eps, (ibp, crown_ibp, pgd) in namespace["results"].items():
+        assert ibp <= crown_ibp <= pgd, eps
+    assert namespace["results"][0.1][1] > namespace["results"][0.1][0]
+    # The figures the page shows (up to another CPU's float rounding).
+    printed = capsys.readouterr().out.splitlines()[-3:]
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0].split("\n")
+    for ours, theirs in zip(printed, shown):
+        assert ours.split(":")[0] == theirs.split(":")[0]
+        np.testing.assert_allclose(
+            [float(v) for v in re.findall(r"\d\.\d{3}", ours)],
+            [float(v) for v in re.findall(r"\d\.\d{3}", theirs)],
+            atol=0.02,
+        )
