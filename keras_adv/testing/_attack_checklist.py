@@ -6,10 +6,17 @@ seeding path and the property.
 """
 
 import json
+from collections.abc import Mapping
+from typing import Any
+from typing import Literal
+from typing import NoReturn
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adv.attacks import Attack
+from keras_adv.testing._attack_problems import Problems
 from keras_adv.testing._attack_problems import Runner
 from keras_adv.testing._attack_problems import lp_distance
 from keras_adv.testing._attack_problems import predictions
@@ -19,33 +26,43 @@ from keras_adv.testing.serialization import sorted_json
 class AttackChecklist:
     """The checks of `run_attack_test` for one attack class and norm."""
 
-    def __init__(self, cls, kwargs, norm, eps, large_eps, problems):
+    def __init__(
+        self,
+        cls: type[Attack],
+        kwargs: Mapping[str, Any],
+        norm: str | None,
+        eps: float,
+        large_eps: float,
+        problems: Problems,
+    ) -> None:
         self.cls = cls
         self.kwargs = kwargs
         self.norm = norm
         self.eps = eps
         self.large_eps = large_eps
         self.p = problems
-        self.path = "eager"
+        self.path: Literal["eager", "stateless"] = "eager"
 
-    def make(self, **overrides):
+    def make(self, **overrides: Any) -> Attack:
         kwargs = {"eps": self.eps, **self.kwargs, **overrides}
         return self.cls(**kwargs)
 
-    def runner(self, attack, model, jit_compile=False):
+    def runner(
+        self, attack: Attack, model: keras.Model, jit_compile: bool = False
+    ) -> Runner:
         return Runner(attack, model, self.path, jit_compile=jit_compile)
 
-    def where(self, check):
+    def where(self, check: str) -> str:
         return (
             f"{self.cls.__name__}(norm={self.norm!r}) on the {self.path} "
             f"seeding path, {check} check"
         )
 
-    def fail(self, check, message):
+    def fail(self, check: str, message: str) -> NoReturn:
         raise AssertionError(f"{self.where(check)}: {message}")
 
     # ------------------------------------------------------------ checks
-    def check_identity(self):
+    def check_identity(self) -> None:
         p = self.p
         run = self.runner(self.make(), p.hadamard)
         out = run(p.x, p.y, eps=0.0)
@@ -64,7 +81,7 @@ class AttackChecklist:
                     f"= {np.abs(out - p.x).max():.3g}",
                 )
 
-    def check_bound(self):
+    def check_bound(self) -> None:
         p = self.p
         eps = self.large_eps
         attack = self.make(eps=eps)
@@ -96,7 +113,9 @@ class AttackChecklist:
                 f" <= eps / 2 at eps={eps:g}",
             )
 
-    def check_success_and_retrace(self, threshold, check_retrace):
+    def check_success_and_retrace(
+        self, threshold: float | None, check_retrace: bool
+    ) -> None:
         p = self.p
         attack = self.make()
         run = self.runner(attack, p.hadamard)
@@ -138,7 +157,7 @@ class AttackChecklist:
                 "(expected 1)",
             )
 
-    def check_targeted(self, threshold):
+    def check_targeted(self, threshold: float) -> None:
         p = self.p
         run = self.runner(self.make(targeted=True), p.hadamard)
         out = run(p.x, p.targets)
@@ -150,7 +169,7 @@ class AttackChecklist:
                 f"eps={self.eps:g}",
             )
 
-    def check_seeds(self, is_random, probe):
+    def check_seeds(self, is_random: bool, probe: Mapping[str, Any]) -> None:
         p = self.p
         model, x, y = p.generic, p.x_generic, p.y_generic
         probe = probe if is_random else {}
@@ -193,14 +212,28 @@ class AttackChecklist:
                     "SeedGenerator is not advanced",
                 )
 
-    def _strength(self, attack, model, x_adv, y):
+    def _strength(
+        self,
+        attack: Attack,
+        model: keras.Model,
+        x_adv: np.ndarray,
+        y: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         logits = tf.cast(model(x_adv, training=False), tf.float32)
         labels = tf.constant(y, tf.int32)
         objective = np.asarray(attack.objective(logits, labels), "float64")
         success = np.asarray(attack.is_successful(logits, labels))
         return objective, success
 
-    def _check_never_weaker(self, attack, model, y, one, many, label):
+    def _check_never_weaker(
+        self,
+        attack: Attack,
+        model: keras.Model,
+        y: np.ndarray,
+        one: np.ndarray,
+        many: np.ndarray,
+        label: str,
+    ) -> None:
         obj_one, ok_one = self._strength(attack, model, one, y)
         obj_many, ok_many = self._strength(attack, model, many, y)
         lost = ok_one & ~ok_many
@@ -220,7 +253,7 @@ class AttackChecklist:
                 f"{weaker.sum()} sample(s) (by up to {worst:.3g})",
             )
 
-    def check_restarts(self, restarts, probe):
+    def check_restarts(self, restarts: int, probe: Mapping[str, Any]) -> None:
         p = self.p
         for model, x, y, kwargs, label in (
             (p.generic, p.x_generic, p.y_generic, probe, "probe run"),
@@ -242,7 +275,9 @@ class AttackChecklist:
                     "do not draw distinct starts",
                 )
 
-    def check_jit(self, jit_kwargs, atol):
+    def check_jit(
+        self, jit_kwargs: tuple[Mapping[str, Any], bool], atol: float
+    ) -> None:
         kwargs, comparable = jit_kwargs
         p = self.p
         model, x, y = p.generic, p.x_generic, p.y_generic
@@ -270,7 +305,7 @@ class AttackChecklist:
                 f"{difference:.3g} > {atol:g}",
             )
 
-    def check_validation(self):
+    def check_validation(self) -> None:
         p = self.p
         try:
             self.make(eps=-0.1)
@@ -304,7 +339,7 @@ class AttackChecklist:
             "x outside the value range did not fail the traced step",
         )
 
-    def check_rebuilt_from_config(self):
+    def check_rebuilt_from_config(self) -> None:
         p = self.p
         attack = self.make()
         rebuilt = self.cls.from_config(

@@ -5,10 +5,15 @@ Private to `keras_adv.testing`: `attack_checks.AttackChecks` and
 """
 
 import inspect
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adv.attacks import Attack
 from keras_adv.testing.models import linear_classifier
 
 #: Radii of the success checks (inputs in [0.3, 0.7], 16 features).
@@ -21,7 +26,9 @@ _FEATURES = 16
 _CLASSES = 4
 
 
-def hadamard_weights(features=_FEATURES, classes=_CLASSES):
+def hadamard_weights(
+    features: int = _FEATURES, classes: int = _CLASSES
+) -> np.ndarray:
     """Orthogonal +-1 class prototypes: columns from a Hadamard matrix.
 
     Every input coordinate pushes the classes equally hard, so an Lp-ball
@@ -50,7 +57,7 @@ class Problems:
       default graph agree on signs) and large balls meet the value range.
     """
 
-    def __init__(self, seed=0):
+    def __init__(self, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
         w = hadamard_weights()
         self.hadamard = linear_classifier(w)
@@ -78,18 +85,32 @@ class Runner:
     argument.
     """
 
-    def __init__(self, attack, model, path, jit_compile=False):
+    def __init__(
+        self,
+        attack: Attack,
+        model: keras.Model,
+        path: Literal["eager", "stateless"],
+        jit_compile: bool = False,
+    ) -> None:
         self.attack = attack
         self.model = model
         self.path = path
         if path == "stateless":
 
-            def run(x, y, eps, seed):
+            def run(
+                x: tf.Tensor, y: tf.Tensor, eps: tf.Tensor, seed: tf.Tensor
+            ) -> tf.Tensor:
                 return attack.perturb(model, x, y, eps=eps, seed=seed)
 
             self.function = tf.function(run, jit_compile=jit_compile)
 
-    def __call__(self, x, y, eps=None, seed=(1, 2)):
+    def __call__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        eps: Any = None,
+        seed: Sequence[int] = (1, 2),
+    ) -> np.ndarray:
         if self.path == "eager":
             return np.asarray(self.attack(self.model, x, y, eps=eps))
         eps = self.attack.eps if eps is None else eps
@@ -102,13 +123,13 @@ class Runner:
             )
         )
 
-    def tracing_count(self):
+    def tracing_count(self) -> int:
         if self.path == "eager":
             return self.attack.tracing_count(self.model)
         return self.function.experimental_get_tracing_count()
 
 
-def accepts(cls, name):
+def accepts(cls: type[Attack], name: str) -> bool:
     """Whether `cls(...)` takes the argument `name`."""
     parameters = inspect.signature(cls.__init__).parameters
     return name in parameters or any(
@@ -116,7 +137,9 @@ def accepts(cls, name):
     )
 
 
-def lp_distance(norm, x, x_adv, attack):
+def lp_distance(
+    norm: str | None, x: np.ndarray, x_adv: np.ndarray, attack: Attack
+) -> np.ndarray:
     """Per-sample distance, computed here (not by the attack) for Lp norms."""
     delta = (np.asarray(x_adv, "float64") - np.asarray(x, "float64")).reshape(
         len(x), -1
@@ -128,5 +151,5 @@ def lp_distance(norm, x, x_adv, attack):
     return np.asarray(attack.threat_model.distance(x, x_adv))
 
 
-def predictions(model, x):
+def predictions(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.argmax(np.asarray(model(x, training=False)), axis=-1)

@@ -6,6 +6,12 @@ with an `AssertionError` naming the attack, the norm, the seeding path and
 the property.
 """
 
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
+
+from keras_adv.attacks import Attack
 from keras_adv.testing._attack_checklist import AttackChecklist
 from keras_adv.testing._attack_problems import DEFAULT_EPS
 from keras_adv.testing._attack_problems import LARGE_EPS
@@ -19,29 +25,29 @@ class AttackChecks:
 
     def run_attack_test(
         self,
-        cls,
-        init_kwargs=None,
-        norms=("linf", "l2"),
-        eps=None,
-        large_eps=None,
-        paths=("eager", "stateless"),
-        run_identity_check=True,
-        run_bound_check=True,
-        run_success_check=True,
-        success_threshold=0.9,
-        targeted=None,
-        targeted_threshold=0.7,
-        random=None,
-        probe_kwargs=None,
-        restarts=None,
-        run_seed_check=True,
-        run_retrace_check=True,
-        run_jit_check=True,
-        jit_kwargs=None,
-        jit_atol=1e-5,
-        run_validation_check=True,
-        run_serialization_check=True,
-    ):
+        cls: type[Attack],
+        init_kwargs: Mapping[str, Any] | None = None,
+        norms: Sequence[str | None] = ("linf", "l2"),
+        eps: float | dict[str, float] | None = None,
+        large_eps: float | dict[str, float] | None = None,
+        paths: Sequence[Literal["eager", "stateless"]] = ("eager", "stateless"),
+        run_identity_check: bool = True,
+        run_bound_check: bool = True,
+        run_success_check: bool = True,
+        success_threshold: float = 0.9,
+        targeted: bool | None = None,
+        targeted_threshold: float = 0.7,
+        random: bool | None = None,
+        probe_kwargs: Mapping[str, Any] | None = None,
+        restarts: int | None = None,
+        run_seed_check: bool = True,
+        run_retrace_check: bool = True,
+        run_jit_check: bool = True,
+        jit_kwargs: Mapping[str, Any] | None = None,
+        jit_atol: float = 1e-5,
+        run_validation_check: bool = True,
+        run_serialization_check: bool = True,
+    ) -> None:
         """Runs the attack checklist for `cls` on tiny deterministic models.
 
         For every norm in `norms` and every seeding path in `paths` (eager
@@ -170,7 +176,11 @@ class AttackChecks:
                 checklist.check_rebuilt_from_config()
 
 
-def _per_norm(value, default, norm):
+def _per_norm(
+    value: float | dict[str, float] | None,
+    default: dict[str, float],
+    norm: str | None,
+) -> float:
     if value is None:
         value = default
     if isinstance(value, dict):
@@ -180,10 +190,12 @@ def _per_norm(value, default, norm):
     return float(value)
 
 
-def _probe_kwargs(cls, probe_kwargs):
+def _probe_kwargs(
+    cls: type[Attack], probe_kwargs: Mapping[str, Any] | None
+) -> dict[str, Any]:
     if probe_kwargs is not None:
         return dict(probe_kwargs)
-    probe = {}
+    probe: dict[str, Any] = {}
     if accepts(cls, "steps"):
         probe["steps"] = 1
     if accepts(cls, "step_size"):
@@ -191,7 +203,9 @@ def _probe_kwargs(cls, probe_kwargs):
     return probe
 
 
-def _jit_kwargs(cls, jit_kwargs, is_random):
+def _jit_kwargs(
+    cls: type[Attack], jit_kwargs: Mapping[str, Any] | None, is_random: bool
+) -> tuple[dict[str, Any], bool]:
     if jit_kwargs is not None:
         return dict(jit_kwargs), True
     if not is_random:

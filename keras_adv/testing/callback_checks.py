@@ -1,5 +1,9 @@
 """`CallbackChecks`: a callback leaves nothing behind, a mixin of `TestCase`."""
 
+from collections.abc import Callable
+from collections.abc import Sequence
+
+import keras
 import numpy as np
 
 from keras_adv.testing.serialization import run_model_saving_test
@@ -18,13 +22,13 @@ class CallbackChecks:
 
     def run_callback_test(
         self,
-        callback_factory,
-        model_factory,
-        data,
-        epochs=1,
-        batch_size=32,
-        atol=1e-6,
-    ):
+        callback_factory: Callable[[], keras.callbacks.Callback],
+        model_factory: Callable[[], keras.Model],
+        data: Sequence[np.ndarray],
+        epochs: int = 1,
+        batch_size: int = 32,
+        atol: float = 1e-6,
+    ) -> tuple[keras.Model, keras.callbacks.Callback]:
         """Checks that a callback leaves its model as a plain model.
 
         Fits `model_factory()` on `data` with `callback_factory()`, then:

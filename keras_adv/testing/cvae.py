@@ -1,19 +1,28 @@
 """A hand-weighted `PerturbationCVAE` whose learned set is an L2 ball."""
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
+if TYPE_CHECKING:
+    from keras_adv.models import PerturbationCVAE
 
-def _dense(inputs, kernel, bias, name):
+
+def _dense(
+    inputs: keras.KerasTensor, kernel: np.ndarray, bias: np.ndarray, name: str
+) -> keras.KerasTensor:
     layer = keras.layers.Dense(kernel.shape[1], name=name)
     out = layer(inputs)
     layer.set_weights([kernel.astype("float32"), bias.astype("float32")])
     return out
 
 
-def shift_cvae(input_shape, scale=1.0):
+def shift_cvae(
+    input_shape: Sequence[int], scale: float = 1.0
+) -> "PerturbationCVAE":
     """A `PerturbationCVAE` with `g(z, x) = x + z`, prior `N(0, scale^2 I)`.
 
     Its learned set of radius `r` is the L2 ball of radius `scale * r`

@@ -2,9 +2,12 @@
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def linear_classifier(weights, bias=None, softmax=False):
+def linear_classifier(
+    weights: ArrayLike, bias: ArrayLike | None = None, softmax: bool = False
+) -> keras.Sequential:
     """A Sequential `x -> x @ W + b` (logits, or probabilities).
 
     Args:

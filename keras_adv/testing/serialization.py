@@ -9,17 +9,39 @@ with an `AssertionError` naming the class and the property.
 import json
 import os
 import tempfile
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import keras
 import numpy as np
 
+from keras_adv._types import Array
+from keras_adv._types import Config
 
-def sorted_json(config):
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from typing_extensions import Self
+
+    class _Configurable(Protocol):
+        """What the checks need: a config and a class built from one."""
+
+        def get_config(self) -> Config: ...
+
+        @classmethod
+        def from_config(cls, config: Config) -> Self: ...
+
+
+_T = TypeVar("_T", bound="_Configurable")
+
+
+def sorted_json(config: Config) -> str:
     """`config` as JSON with sorted keys (the form configs are compared in)."""
     return json.dumps(config, sort_keys=True)
 
 
-def assert_config_round_trip(obj):
+def assert_config_round_trip(obj: _T) -> _T:
     """Asserts `serialize -> deserialize` rebuilds an equal config.
 
     Goes through `keras.saving.serialize_keras_object`, so the class must be
@@ -36,7 +58,7 @@ def assert_config_round_trip(obj):
     return restored
 
 
-def _check_same(name, what, expected_json, actual):
+def _check_same(name: str, what: str, expected_json: str, actual: Any) -> None:
     actual_json = sorted_json(actual.get_config())
     if actual_json != expected_json:
         raise AssertionError(
@@ -45,14 +67,14 @@ def _check_same(name, what, expected_json, actual):
         )
 
 
-def _check_class(name, what, cls, actual):
+def _check_class(name: str, what: str, cls: type, actual: object) -> None:
     if type(actual) is not cls:
         raise AssertionError(
             f"{name}: {what} gave a {type(actual).__name__}, not a {name}"
         )
 
 
-def run_serialization_test(instance, registered=True):
+def run_serialization_test(instance: _T, registered: bool = True) -> _T:
     """Checks that `get_config` survives JSON and rebuilds the object.
 
     `config -> json.dumps -> json.loads -> cls.from_config` must give
@@ -112,7 +134,9 @@ def run_serialization_test(instance, registered=True):
     return revived
 
 
-def run_model_saving_test(model, x, atol=1e-6):
+def run_model_saving_test(
+    model: keras.Model, x: Array, atol: float = 1e-6
+) -> keras.Model:
     """Saves `model` as `.keras`, loads it with `safe_mode=True`.
 
     The loaded model must have the same class, the same weights and
@@ -167,7 +191,9 @@ def run_model_saving_test(model, x, atol=1e-6):
 class SerializationChecks:
     """Mixin with the serialisation checks as `TestCase` methods."""
 
-    def run_serialization_test(self, instance, registered=True):
+    def run_serialization_test(
+        self, instance: _T, registered: bool = True
+    ) -> _T:
         """Checks that `get_config` survives JSON and rebuilds the object.
 
         The same as `keras_adv.testing.run_serialization_test`.
@@ -183,7 +209,9 @@ class SerializationChecks:
         """
         return run_serialization_test(instance, registered=registered)
 
-    def run_model_saving_test(self, model, x, atol=1e-6):
+    def run_model_saving_test(
+        self, model: keras.Model, x: Array, atol: float = 1e-6
+    ) -> keras.Model:
         """Saves `model` as `.keras`, loads it with `safe_mode=True`.
 
         The same as `keras_adv.testing.run_model_saving_test`: same class,
