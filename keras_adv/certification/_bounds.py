@@ -38,6 +38,7 @@ from keras_adv._types import Norm
 from keras_adv._types import Tensor
 from keras_adv._types import ValueRange
 from keras_adv.certification import _layers
+from keras_adv.certification import _plan
 
 NORMS = ("linf", "l2")
 METHODS = ("ibp", "crown-ibp", "crown")
@@ -51,7 +52,7 @@ class _Bounder:
     """A model read into bound rules, with its compiled functions."""
 
     def __init__(self, model):
-        self.plan = _layers.Plan(model)
+        self.plan = _plan.Plan(model)
         self.name = model.name
         self.input_shape = tuple(model.inputs[0].shape[1:])
         self.classes = model.outputs[0].shape[-1]
@@ -335,7 +336,10 @@ def interval_bounds(
     an interval's centre `c` and radius `r` to `W c + b` and `|W| r`,
     monotone activations and max pooling map its ends. The cost is about
     two forward passes. A model that ends in a softmax is bounded before
-    it: the bounds are on the logits.
+    it: the bounds are on the logits. The math is float32, from float32
+    copies of the weights, whatever the dtype policy (under
+    `mixed_float16`, the bounds of the float32 network with the model's
+    weights; its float16 outputs differ by float16 rounding).
 
     Supported: Sequential and Functional models (nested ones too) of
     `Dense`, `Conv1D`/`Conv2D`/`Conv3D`, `BatchNormalization` (running
