@@ -1,5 +1,10 @@
 """Square Attack (Andriushchenko et al. 2020): a score-based random search.
 
+(A little over 600 lines: one class, the search loop with its query
+accounting and its L-inf and L2 candidate rules, which share the loop's
+state; the schedule and geometry the reference specifies already live in
+`_square_schedule.py`.)
+
 Square uses only the model's outputs, never its gradients, so it also
 attacks models that cannot be differentiated (a rounding layer) and
 exposes gradient masking. It needs scores, not only labels: on a model
