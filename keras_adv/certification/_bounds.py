@@ -168,7 +168,7 @@ class _Bounder:
         """The minimum of `a . x + constant` over the input set."""
         batch = ops.shape(x)[0]
         if a is None:  # the output does not depend on the input
-            return constant
+            return 0.0 if constant is None else constant
         lower, upper = self.box(x, eps, value_range)
         flat = ops.reshape(a, (batch, ops.shape(a)[1], -1))
         centre = ops.reshape((lower + upper) / 2.0, (batch, -1))
