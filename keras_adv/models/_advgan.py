@@ -1,12 +1,13 @@
 """`AdvGAN`: a generator that attacks in one forward pass (Xiao et al.).
 
-One class, and a little over 600 lines: its public override points
-(`discriminator_step`, `generator_terms`, `generator_step`,
-`surrogate_step`), its training and test steps, the entry checks of
+One class, and about 600 lines with its type annotations: its public
+override points (`discriminator_step`, `generator_terms`,
+`generator_step`), its training and test steps, the entry checks of
 `fit`/`evaluate`/`generate` and its config belong together. What can
 stand alone already does: argument and data checks in `_advgan_checks.py`,
-targets and loss terms in `_advgan_batch.py`, the black box and its
-distillation in `_distillation.py`, the networks in `_advgan_nets.py`.
+targets and loss terms in `_advgan_batch.py`, the surrogate hooks in
+`_advgan_blackbox.py`, the black box and its distillation in
+`_distillation.py`, the networks in `_advgan_nets.py`.
 """
 
 import warnings
@@ -31,13 +32,13 @@ from keras_adv._types import Norm
 from keras_adv._types import Tensor
 from keras_adv._types import TensorLike
 from keras_adv._types import ValueRange
-from keras_adv.attacks import BlackBox
 from keras_adv.attacks import GeneratorAttack
 from keras_adv.attacks import ModelLogits
 from keras_adv.losses import GANLoss
 from keras_adv.models import _advgan_batch
 from keras_adv.models import _advgan_checks as checks
 from keras_adv.models import _distillation
+from keras_adv.models._advgan_blackbox import BlackBoxHooks
 from keras_adv.models._gan import GAN
 
 _AdvGANT = TypeVar("_AdvGANT", bound="AdvGAN")
@@ -59,7 +60,7 @@ def _default_optimizer() -> keras.optimizers.Optimizer:
 
 
 @register
-class AdvGAN(GAN):
+class AdvGAN(BlackBoxHooks, GAN):
     """AdvGAN: trains a generator of adversarial perturbations with `fit`.
 
     A generator `G` maps an input `x` to a perturbation `G(x)` (end it with
@@ -79,15 +80,10 @@ class AdvGAN(GAN):
     `max(0, ||G(x)||_2 - c)`. All means are over the batch (so the weights
     do not depend on the batch size).
 
-    One generator pass per step: the discriminator updates do not change
-    `G(x)`, so the training step computes it once, on the generator's
-    tape, and passes it to the hooks: `discriminator_step(x, y,
-    x_adv=...)` (a constant) and `generator_step(x, y, delta=...,
-    tape=...)`, which continues the tape. An overriding hook may ignore
-    them and compute its own `G(x)`: the same update, one generator pass
-    more. The loss terms are `generator_terms`. A generator with dropout
-    or batch normalization draws one mask and updates its statistics once
-    per step.
+    One generator pass per step: `G(x)` is computed once, on the
+    generator's tape, and passed to the hooks `discriminator_step(x, y,
+    x_adv=...)` and `generator_step(x, y, delta=..., tape=...)` (see
+    `docs/advgan.md`); the loss terms are `generator_terms`.
 
     Targeted attacks (`targeted=True`) use one generator conditioned on the
     target (inputs `[x, one-hot target]`, see
@@ -96,14 +92,9 @@ class AdvGAN(GAN):
     `target_fn(labels)` or, by default, uniformly from the classes other
     than each sample's label.
 
-    Data is checked where it enters: inputs must lie in `value_range`,
-    labels `y` and targets be classes of the target model (ids in
-    `[0, num_classes)`, or one-hot rows of `num_classes`). `fit`,
-    `evaluate` and `generate` check arrays on the host (`ValueError`
-    naming `x`, `y` or `targets`); the training and test steps and `call`
-    check every batch in the graph (a `tf.data.Dataset` included: a failed
-    assertion stops `fit` with the same message; labels drawn by
-    `target_fn` are checked as targets).
+    Data is checked where it enters (`fit`, `evaluate` and `generate` on
+    the host, every batch in the graph): inputs in `value_range`, labels
+    and targets classes of the target model (`docs/reliability.md`).
 
     Logs (epoch means): `d_loss`, `g_loss` (the total), `g_gan`, `g_adv`,
     `g_hinge`, `success_rate` (share of the batch the target model
@@ -274,24 +265,6 @@ class AdvGAN(GAN):
             g_optimizer = _default_optimizer()
         super().compile(d_optimizer, g_optimizer, loss=loss, **kwargs)
 
-    def _set_surrogate_optimizer(
-        self, optimizer: keras.optimizers.Optimizer | str | Config
-    ) -> None:
-        if self.distillation is not None:
-            self.distillation.optimizer = keras.optimizers.get(optimizer)
-            self._distill_function = None
-
-    @property
-    def s_optimizer(self) -> keras.optimizers.Optimizer | None:
-        """The surrogate's optimizer (the distillation's), or None.
-
-        An attribute of the model, so that `.keras` files and
-        `BackupAndRestore` save its state.
-        """
-        if self.distillation is None:
-            return None
-        return self.distillation.optimizer
-
     def _build_optimizers(self) -> None:
         super()._build_optimizers()
         if self.distillation is not None and self.target_model.built:
@@ -312,16 +285,6 @@ class AdvGAN(GAN):
         if self._dynamic():
             trackers.append(self.s_loss_tracker)
         return trackers
-
-    @property
-    def black_box(self) -> BlackBox | None:
-        """The distillation's `BlackBox`, or None."""
-        if self.distillation is None:
-            return None
-        return self.distillation.black_box
-
-    def _dynamic(self) -> bool:
-        return self.distillation is not None and self.distillation.dynamic
 
     # ------------------------------------------------------------ attack
     def sample_targets(self, labels: TensorLike) -> Tensor:
@@ -578,20 +541,6 @@ class AdvGAN(GAN):
         )
         return values
 
-    def surrogate_step(self, x: Tensor, answers: Tensor) -> dict[str, Tensor]:
-        """One surrogate update on black-box `answers` (graph-safe):
-        `Distillation.update` on `target_model` in training mode."""
-        surrogate = ModelLogits(
-            self.target_model, self.target_logits.from_logits, training=True
-        )
-        return self.distillation.update(  # type: ignore[union-attr]
-            surrogate,
-            self.target_model.trainable_variables,
-            x,
-            answers,
-            self.apply_update,
-        )
-
     def train_step(self, data: Any) -> dict[str, Tensor]:
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         x = self._checked(x)
@@ -624,41 +573,6 @@ class AdvGAN(GAN):
         fake_logits = self.discriminate(x_adv, training=False)
         values["d_loss"] = self.discriminator_loss(real_logits, fake_logits)
         return self.update_trackers(values)
-
-    def distill(
-        self,
-        x: ArrayLike,
-        epochs: int = 5,
-        batch_size: int = 64,
-        verbose: int = 0,
-    ) -> dict[str, Any]:
-        """Fits the surrogate (`target_model`) to the black box on `x`.
-
-        Static distillation, or the warm start of a dynamic one:
-        `keras_adv.models.Distillation.fit` (same arguments and result)
-        with a compiled `surrogate_step` per batch.
-        """
-        if self.distillation is None:
-            raise ValueError(
-                "distill() needs a black box: AdvGAN(..., distillation="
-                "keras_adv.models.Distillation(keras_adv.attacks.BlackBox("
-                "fn, num_classes)))."
-            )
-        self.distillation.check_black_box("distill()")
-        self.distillation.build(self.target_model.trainable_variables)
-        if self._distill_function is None:
-            self._distill_function = tf.function(
-                self.surrogate_step, reduce_retracing=True
-            )
-        return self.distillation.fit(
-            self._distill_function,
-            self.target_logits,
-            x,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=self.seed,
-            verbose=verbose,
-        )
 
     # -------------------------------------------------------------- config
     def get_config(self) -> Config:
