@@ -17,14 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from keras_adv import _figures
 from keras_adv import _validation
 from keras_adv._types import Array
-
-_INSTALL_HINT = (
-    "Plotting needs matplotlib, an optional dependency of keras_adv. "
-    'Install it with `pip install "keras-adv[plots]"` (or `pip install '
-    "matplotlib`)."
-)
 
 
 class CertificationReport:
@@ -220,7 +215,7 @@ class CertificationReport:
         Raises:
             ImportError: if matplotlib is not installed.
         """
-        fig = _figure(6.4, 4.4)
+        fig = _figures.figure(6.4, 4.4)
         ax = fig.add_subplot(1, 1, 1)
         grid, accuracy = self.curve()
         right = max(float(grid[-1]) * 1.1, 1e-3)
@@ -257,15 +252,3 @@ class CertificationReport:
 
 def _share(mask: np.ndarray) -> float:
     return float(np.mean(mask)) if mask.size else 0.0
-
-
-def _figure(width: float, height: float, dpi: int = 100) -> Any:
-    """A matplotlib Figure with an Agg canvas (no pyplot)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ImportError(_INSTALL_HINT) from e
-    fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from keras_adv import _figures
 from keras_adv._types import ValueRange
 
 if TYPE_CHECKING:
@@ -26,32 +27,8 @@ if TYPE_CHECKING:
 
     from keras_adv.evaluation._report import RobustnessReport
 
-_INSTALL_HINT = (
-    "Plotting needs matplotlib, an optional dependency of keras_adv. "
-    'Install it with `pip install "keras-adv[plots]"` (or `pip install '
-    "matplotlib`)."
-)
-
-
-def _figure(width: float, height: float, dpi: int = 100) -> "Figure":
-    """Returns a matplotlib Figure with an Agg canvas (no pyplot)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ImportError(_INSTALL_HINT) from e
-    fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def has_matplotlib() -> bool:
-    """True if matplotlib can be imported."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+_figure = _figures.figure
+has_matplotlib = _figures.has_matplotlib
 
 
 def _agg_figure(width: float, height: float, dpi: int = 80) -> "Figure | None":
