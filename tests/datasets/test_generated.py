@@ -54,8 +54,16 @@ def label_gan(noise=0.01):
     image = keras.layers.Reshape((SIDE, SIDE, 1))(pixels)
     generator = keras.Model([z, labels], image)
     x_in = keras.Input((SIDE, SIDE, 1))
-    logit = keras.layers.Dense(1)(keras.layers.Flatten()(x_in))
-    discriminator = keras.Model([x_in, keras.Input((), dtype="int32")], logit)
+    y_in = keras.Input((), dtype="int32")
+    # The label enters through a zero projection term: every input must
+    # reach the output (Keras 3.11 refuses an unconnected input).
+    projection = keras.layers.Embedding(
+        CLASSES, 1, embeddings_initializer="zeros"
+    )(y_in)
+    logit = keras.layers.Add()(
+        [keras.layers.Dense(1)(keras.layers.Flatten()(x_in)), projection]
+    )
+    discriminator = keras.Model([x_in, y_in], logit)
     return ConditionalGAN(generator, discriminator, LATENT, CLASSES, seed=0)
 
 
