@@ -17,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv._outputs import looks_like_probabilities
 from keras_adv._types import Tensor
 from keras_adv.attacks._logits import ModelLogits
-from keras_adv.attacks._logits import looks_like_probabilities
 
 SQUARE_MARGIN = 0.002  # the reference's gradient-masking threshold
 

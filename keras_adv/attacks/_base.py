@@ -22,6 +22,7 @@ from keras_adv import _signature
 from keras_adv import _validation
 from keras_adv import losses as losses_module
 from keras_adv import threat_models
+from keras_adv._outputs import sparse_labels
 from keras_adv._types import Array
 from keras_adv._types import AttackLoss
 from keras_adv._types import Config
@@ -34,7 +35,6 @@ from keras_adv._types import ValueRange
 from keras_adv.attacks._entry_checks import TARGETS_NEEDED
 from keras_adv.attacks._entry_checks import EntryChecks
 from keras_adv.attacks._logits import ModelLogits
-from keras_adv.attacks._logits import sparse_labels
 from keras_adv.losses._margin import serialize as serialize_loss
 from keras_adv.threat_models._balls import ThreatModel
 from keras_adv.threat_models._learned import check_searchable

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._outputs import sparse_labels
 from keras_adv._types import Array
 from keras_adv._types import Config
 from keras_adv._types import Eps
@@ -12,7 +13,6 @@ from keras_adv._types import Tensor
 from keras_adv._types import ValueRange
 from keras_adv.attacks._base import Attack
 from keras_adv.attacks._logits import ModelLogits
-from keras_adv.attacks._logits import sparse_labels
 
 #: The default `eps`: large enough to accept every success (no bound).
 UNBOUNDED = 1e10

@@ -16,12 +16,12 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
+from keras_adv._outputs import check_classifier_outputs
+from keras_adv._outputs import looks_like_probabilities
 from keras_adv._types import Eps
 from keras_adv._types import Tensor
 from keras_adv._types import TensorLike
 from keras_adv.attacks._logits import ModelLogits
-from keras_adv.attacks._logits import check_classifier_outputs
-from keras_adv.attacks._logits import looks_like_probabilities
 
 TARGETS_NEEDED = (
     "A targeted attack needs `y`: the target classes. Received: y=None"

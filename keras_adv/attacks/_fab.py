@@ -16,6 +16,7 @@ from keras import ops
 from keras_adv import _random
 from keras_adv import _validation
 from keras_adv._api import register
+from keras_adv._outputs import sparse_labels
 from keras_adv._types import Array
 from keras_adv._types import Config
 from keras_adv._types import Eps
@@ -25,7 +26,6 @@ from keras_adv._types import TensorLike
 from keras_adv._types import ValueRange
 from keras_adv.attacks._base import Attack
 from keras_adv.attacks._logits import ModelLogits
-from keras_adv.attacks._logits import sparse_labels
 
 #: Weights smaller than this (in absolute value) do not move a coordinate
 #: (as in the reference: exact zeros for L-inf, 1e-8 for L2).

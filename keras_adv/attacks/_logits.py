@@ -14,11 +14,9 @@ import tensorflow as tf
 from keras import ops
 
 from keras_adv import _validation
-from keras_adv._outputs import PROBABILITY_TOLERANCE  # noqa: F401
-from keras_adv._outputs import check_classifier_outputs  # noqa: F401
+from keras_adv._outputs import check_classifier_outputs
 from keras_adv._outputs import looks_like_probabilities
 from keras_adv._outputs import output_kind
-from keras_adv._outputs import sparse_labels  # noqa: F401
 from keras_adv._types import Tensor
 from keras_adv._types import TensorLike
 
