@@ -126,13 +126,19 @@ class Objective:
         eps: Tensor,
         seed: Tensor,
     ) -> Tensor:
-        """`x_adv` for the batch (graph-safe, before the tape)."""
+        """`x_adv` for the batch (graph-safe, before the tape).
+
+        The training step has already checked the batch (input types,
+        NaN, value range and labels, in the graph), so the attack's own
+        copy of those checks is skipped (`check=False`).
+        """
         return self.train_attack.perturb(
             model,
             x,
             y,
             eps=eps,
             seed=seed,
+            check=False,
             training=self.training_mode_attack,
         )
 
