@@ -55,6 +55,16 @@ OBJECTIVE_ALIASES: dict[str, str] = {
 #: objectives the recipes know settings for.
 RECIPE_METHODS = ("clean", "pgd", "fgsm_rs", "trades", "n_fgsm", "free")
 
+#: Certification methods of `evaluate_robustness(certify=...)` and
+#: `keras-adv evaluate --certify`: the bound methods of
+#: `keras_adv.certification.margin_bounds` (spelled as it spells them) and
+#: randomized smoothing (a `SmoothedClassifier` in the API).
+CERTIFY_METHODS = ("ibp", "crown-ibp", "crown", "smoothing")
+CERTIFY_ALIASES: dict[str, str] = {
+    "crown_ibp": "crown-ibp",
+    "randomized_smoothing": "smoothing",
+}
+
 
 def canonical(
     name: object, names: Collection[str], aliases: Mapping[str, str]
