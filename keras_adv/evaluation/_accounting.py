@@ -47,13 +47,13 @@ def robust_masks(
 class Sweep:
     """The running counts of a sweep of attacks over radii, per batch.
 
-    Per attack and radius: samples robust (`robust_masks`), correct clean
+    Per attack and radius: samples robust (`robust_masks`, counted and
+    kept per sample for the certificates' soundness check), correct clean
     samples the attack flips, sums and maxima of the perturbation norms,
     and seconds spent; per radius the per-sample worst case; the clean
     accuracy; per norm the accuracy under random noise of the same radius.
-    With
-    `checks`, also the gradient-masking statistics of the clean inputs and
-    the first `keep` samples (for the unbounded-eps check).
+    With `checks`, also the gradient-masking statistics of the clean
+    inputs and the first `keep` samples (for the unbounded-eps check).
 
     Args:
         attacks: Dict `name -> Attack`.
@@ -84,6 +84,11 @@ class Sweep:
         self.seconds = dict.fromkeys(attacks, 0.0)
         # Per radius, the per-sample worst-case masks of the batches.
         self.worst: list[list[np.ndarray]] = [[] for _ in epsilons]
+        # Per attack and radius, its per-sample robust masks (in the order
+        # of the batches; an attack run over all samples adds one mask).
+        self.survived: dict[str, list[list[np.ndarray]]] = {
+            name: [[] for _ in epsilons] for name in attacks
+        }
         self.noise_correct = {norm: np.zeros(size) for norm in norms}
         self.stats = dict.fromkeys(CHECK_STATS, 0)
         self.kept_x: list[np.ndarray] = []
@@ -109,6 +114,7 @@ class Sweep:
         """Radius `i` is 0: every attack and noise leaves the clean result."""
         for name in self.attacks:
             self.correct[name][i] += clean_ok.sum()
+            self.survived[name][i].append(np.asarray(clean_ok, bool))
         self.worst[i].append(np.asarray(clean_ok, bool))
         for counts in self.noise_correct.values():
             counts[i] += clean_ok.sum()
@@ -163,12 +169,21 @@ class Sweep:
         norm: np.ndarray,
     ) -> None:
         self.correct[name][i] += survived.sum()
+        self.survived[name][i].append(np.asarray(survived, bool))
         self.flipped[name][i] += np.logical_and(clean_ok, ~survived).sum()
         self.norm_sum[name][i] += norm.sum()
         if len(norm):
             self.norm_max[name][i] = max(
                 self.norm_max[name][i], float(norm.max())
             )
+
+    def survived_masks(self, i: int) -> dict[str, np.ndarray]:
+        """Per attack, its per-sample robust mask at radius `i` (all samples,
+        in the order of the batches)."""
+        return {
+            name: np.concatenate(masks[i])
+            for name, masks in self.survived.items()
+        }
 
     def add_noise(
         self, i: int, norm: str, clean_ok: np.ndarray, correct: np.ndarray

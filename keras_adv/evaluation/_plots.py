@@ -76,6 +76,7 @@ def plot_accuracy_curves(
         linestyle="--",
         label="worst case (all attacks)",
     )
+    _certified_curves(ax, report)
     ax.set_xlabel("eps (perturbation radius)")
     ax.set_ylabel("accuracy under attack (%)")
     ax.set_ylim(-2, 102)
@@ -98,6 +99,36 @@ def plot_accuracy_curves(
     fig.tight_layout()
     fig.savefig(path, format="png")
     return path
+
+
+def _certified_curves(ax: Any, report: "RobustnessReport") -> None:
+    """Dashed certified curves; the bracket of the best bound shaded."""
+    eps = report.epsilons
+    bounds = []
+    for name, entry in report.certified.items():
+        accuracy = [100.0 * a for a in entry["accuracy"]]
+        smoothing = entry["method"] == "smoothing"
+        if not smoothing:
+            bounds.append(accuracy)
+        sigma = entry.get("settings", {}).get("sigma")
+        what = "smoothed classifier, " if smoothing else ""
+        detail = f", sigma {sigma:g}" if smoothing else ""
+        ax.plot(
+            eps,
+            accuracy,
+            linestyle="--",
+            marker="x",
+            label=f"certified: {what}{name} ({entry['norm']}{detail})",
+        )
+    if bounds:
+        ax.fill_between(
+            eps,
+            np.max(bounds, axis=0),
+            [100.0 * a for a in report.robust_accuracy],
+            color="gray",
+            alpha=0.15,
+            label="robust accuracy lies here",
+        )
 
 
 def _curve_label(name: str, entry: Mapping[str, Any]) -> str:

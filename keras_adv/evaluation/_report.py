@@ -3,7 +3,9 @@
 A plain container of numbers with four views: a plain-text table for
 terminals (`table()`), Markdown for files (`to_markdown()`), a
 JSON-serialisable dict (`to_dict()` / `to_json()`) and an
-accuracy-versus-eps plot (`plot(path)`, needs matplotlib).
+accuracy-versus-eps plot (`plot(path)`, needs matplotlib). Certified
+figures (lower bounds) sit beside the attacks (upper bounds); `bracket`
+words the pair.
 """
 
 import json
@@ -22,6 +24,13 @@ _ReportT = TypeVar("_ReportT", bound="RobustnessReport")
 WORST_CASE = (
     "worst case: a sample counts as robust only if it resists every "
     "attack above"
+)
+
+
+#: The definition printed under every table that shows certified rows.
+CERTIFIED = (
+    "certified: share of samples proven robust everywhere in the ball, a "
+    "lower bound (smoothing: of the smoothed classifier)"
 )
 
 
@@ -59,6 +68,15 @@ class RobustnessReport:
             `"max_norm"`; plus `"seconds"`.
         robust_accuracy: List of floats aligned with `epsilons`, the
             worst case over all attacks.
+        certified: Dict name -> dict with keys `"method"` (`"ibp"`,
+            `"crown-ibp"`, `"crown"` or `"smoothing"`), `"norm"`,
+            `"settings"` (smoothing: `sigma`, `n0`, `n`, `alpha`,
+            `abstention_rate`), `"seconds"` and `"accuracy"`, a list
+            aligned with `epsilons`: the share of samples certified at each
+            eps (empty without `evaluate_robustness(certify=...)`). Bound
+            methods also hold `"broken"`, per eps the verified samples an
+            attack broke (non-zero only under mixed precision; they do not
+            count as certified).
         checks: Dict of the measurements behind the gradient-masking
             checks (empty if the checks were switched off).
         warnings: List of strings, one per failed gradient-masking check.
@@ -93,6 +111,7 @@ class RobustnessReport:
         robust_accuracy: Sequence[float],
         checks: Mapping[str, Any] | None = None,
         warnings: Sequence[str] | None = None,
+        certified: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self.num_samples = int(num_samples)
         self.clean_accuracy = float(clean_accuracy)
@@ -101,6 +120,7 @@ class RobustnessReport:
         self.robust_accuracy = [float(a) for a in robust_accuracy]
         self.checks = dict(checks or {})
         self.warnings = list(warnings or [])
+        self.certified = dict(certified or {})
 
     # ------------------------------------------------------------ access
     def _eps_index(self, eps: float) -> int:
@@ -125,6 +145,102 @@ class RobustnessReport:
         """Worst-case robust accuracy over all attacks at radius `eps`."""
         return self.robust_accuracy[self._eps_index(eps)]
 
+    def certified_accuracy(
+        self, eps: float, method: str | None = None
+    ) -> float:
+        """Certified accuracy at radius `eps`: a lower bound.
+
+        Args:
+            eps: One of the report's radii.
+            method: The name of a certificate in `certified` (`"ibp"`,
+                `"crown-ibp"`, `"crown"`, `"smoothing"`, ...), or None for
+                the largest figure of the bound methods (each a lower
+                bound of the model's robust accuracy), or of smoothing in
+                a report without bound methods. Defaults to `None`.
+        """
+        return self.certified[self._certificate(eps, method)]["accuracy"][
+            self._eps_index(eps)
+        ]
+
+    def _certificate(self, eps: float, method: str | None) -> str:
+        if not self.certified:
+            raise ValueError(
+                "The report has no certified figures: evaluate with "
+                "evaluate_robustness(..., certify='crown-ibp') (or 'ibp', "
+                "'crown', a SmoothedClassifier)."
+            )
+        if method is not None:
+            if method not in self.certified:
+                raise ValueError(
+                    f"Invalid value received for argument `method`. "
+                    f"Expected one of {sorted(self.certified)} or None. "
+                    f"Received: method={method!r}"
+                )
+            return method
+        bounds = [n for n, e in self.certified.items() if _bound(e)]
+        i = self._eps_index(eps)
+        return max(
+            bounds or list(self.certified),
+            key=lambda name: self.certified[name]["accuracy"][i],
+        )
+
+    def bracket(self, eps: float) -> str:
+        """One sentence: robust accuracy at `eps` between proof and attack.
+
+        "robust accuracy at eps 0.3 (linf) lies between 71.0% (certified,
+        crown-ibp) and 86.9% (autoattack)": the largest certified figure of
+        the bound methods and the worst case over the attacks (named by
+        the attack that reaches it, if one does alone). Smoothing
+        certificates follow in their own sentence: they certify the
+        smoothed classifier, not the model the attacks ran on.
+
+        Args:
+            eps: One of the report's radii.
+        """
+        i = self._eps_index(eps)
+        norm = next(iter(self.attacks.values()))["norm"]
+        upper = self.robust_accuracy[i]
+        labels = self._labels(norm=False)
+        reaching = [
+            labels[name]
+            for name, entry in self.attacks.items()
+            if entry["accuracy"][i] == upper
+        ]
+        if len(reaching) == 1:
+            attack = reaching[0]
+        else:
+            attack = f"worst case of {', '.join(labels.values())}"
+        bounds = [n for n, e in self.certified.items() if _bound(e)]
+        where = f"robust accuracy at eps {self.epsilons[i]:g} ({norm})"
+        if bounds:
+            best = self._certificate(eps, None)
+            lower = self.certified[best]["accuracy"][i]
+            if lower == upper:
+                text = (
+                    f"{where} is exactly {100 * lower:.1f}%: certified "
+                    f"({best}) and reached by an attack ({attack})."
+                )
+            else:
+                text = (
+                    f"{where} lies between {100 * lower:.1f}% (certified, "
+                    f"{best}) and {100 * upper:.1f}% ({attack})."
+                )
+        else:
+            text = (
+                f"{where} is at most {100 * upper:.1f}% ({attack}); no "
+                "certificate of the model gives a lower bound."
+            )
+        for name, entry in self.certified.items():
+            if not _bound(entry):
+                text += (
+                    f" The smoothed classifier ({name}, sigma "
+                    f"{entry['settings']['sigma']:g}) is certified on "
+                    f"{100 * entry['accuracy'][i]:.1f}% at L2 radius "
+                    f"{self.epsilons[i]:g} (a figure of that classifier; "
+                    "the attacks ran on the model)."
+                )
+        return text
+
     # ------------------------------------------------------------- views
     def to_dict(self) -> dict[str, Any]:
         """Returns the report as a JSON-serialisable dict."""
@@ -138,6 +254,9 @@ class RobustnessReport:
             "robust_accuracy": list(self.robust_accuracy),
             "checks": dict(self.checks),
             "warnings": list(self.warnings),
+            "certified": {
+                name: dict(entry) for name, entry in self.certified.items()
+            },
         }
 
     @classmethod
@@ -155,13 +274,28 @@ class RobustnessReport:
                 f.write(text + "\n")
         return text
 
-    def _labels(self) -> dict[str, str]:
+    def _labels(self, norm: bool = True) -> dict[str, str]:
         """Dict name -> label of each attack in tables: `pgd-20 (linf)`."""
         return {
-            name: f"{attack_label(name, e.get('class_name'), e.get('steps'))}"
-            f" ({e['norm']})"
+            name: attack_label(name, e.get("class_name"), e.get("steps"))
+            + (f" ({e['norm']})" if norm else "")
             for name, e in self.attacks.items()
         }
+
+    def _certified_labels(self) -> dict[str, str]:
+        """Dict name -> label of each certificate: `certified ibp (linf)`."""
+        labels = {}
+        for name, entry in self.certified.items():
+            sigma = entry.get("settings", {}).get("sigma")
+            detail = "" if sigma is None else f" sigma={sigma:g}"
+            labels[name] = f"certified {name}{detail} ({entry['norm']})"
+        return labels
+
+    def _bracket_lines(self) -> list[str]:
+        """A bracket per nonzero eps, when there are certified figures."""
+        if not self.certified:
+            return []
+        return [self.bracket(e) for e in self.epsilons if e > 0]
 
     def table(self) -> str:
         """A plain-text table for terminals (aligned columns, no markup).
@@ -172,8 +306,13 @@ class RobustnessReport:
         figures for files.
         """
         labels = self._labels()
+        certified = self._certified_labels()
         names = list(self.attacks)
-        label_width = max([12] + [len(label) + 2 for label in labels.values()])
+        label_width = max(
+            [12]
+            + [len(label) + 2 for label in labels.values()]
+            + [len(label) + 2 for label in certified.values()]
+        )
         header = "eps".ljust(label_width) + "".join(
             f"{e:>9.3g}" for e in self.epsilons
         )
@@ -196,6 +335,17 @@ class RobustnessReport:
             + "".join(f"{_pct(a):>9}" for a in self.robust_accuracy)
         )
         lines.append(WORST_CASE)
+        for name, label in certified.items():
+            lines.append(
+                label.ljust(label_width)
+                + "".join(
+                    f"{_pct(a):>9}" for a in self.certified[name]["accuracy"]
+                )
+            )
+        if certified:
+            lines.append(CERTIFIED)
+            lines += self._broken_lines()
+            lines += ["", "Robust accuracy bracket", *self._bracket_lines()]
         lines += ["", "Attack success rate (share of correct samples flipped)"]
         lines.append(header)
         for name in names:
@@ -223,9 +373,31 @@ class RobustnessReport:
                 labels[name].ljust(label_width)
                 + f"{self.attacks[name]['seconds']:.2f} s"
             )
+        for name, label in certified.items():
+            lines.append(
+                label.ljust(label_width)
+                + f"{self.certified[name]['seconds']:.2f} s"
+            )
         lines.append("")
         lines += self._check_lines()
         return "\n".join(lines)
+
+    def _broken_lines(self) -> list[str]:
+        lines = []
+        for name, entry in self.certified.items():
+            counts = ", ".join(
+                f"{count} at eps {eps:g}"
+                for count, eps in zip(
+                    entry.get("broken", []), self.epsilons, strict=False
+                )
+                if count
+            )
+            if counts:
+                lines.append(
+                    f"  ! {name}: verified samples broken by an attack, not "
+                    f"counted (mixed precision): {counts}"
+                )
+        return lines
 
     def _check_lines(self) -> list[str]:
         if not self.checks:
@@ -265,7 +437,15 @@ class RobustnessReport:
                 f"| {labels[name]} | {cells} | {entry['seconds']:.1f} |"
             )
         cells = " | ".join(f"**{100 * a:.1f}%**" for a in self.robust_accuracy)
-        lines += [f"| **worst case** | {cells} | |", "", WORST_CASE, ""]
+        lines.append(f"| **worst case** | {cells} | |")
+        for name, label in self._certified_labels().items():
+            entry = self.certified[name]
+            cells = " | ".join(f"{100 * a:.1f}%" for a in entry["accuracy"])
+            lines.append(f"| {label} | {cells} | {entry['seconds']:.1f} |")
+        lines += ["", WORST_CASE, ""]
+        if self.certified:
+            lines += [CERTIFIED, *self._broken_lines(), ""]
+            lines += [f"- {line}" for line in self._bracket_lines()] + [""]
         lines += self._check_lines()
         text = "\n".join(lines)
         if path is not None:
@@ -276,7 +456,9 @@ class RobustnessReport:
     def plot(self, path: str, title: str | None = None) -> str:
         """Writes accuracy-versus-eps curves to a PNG file at `path`.
 
-        One line per attack, the worst case in bold. Needs matplotlib
+        One line per attack, the worst case in bold, a dashed line per
+        certificate and the bracket between the best bound certificate and
+        the worst case shaded. Needs matplotlib
         (`pip install "keras-adv[plots]"`).
 
         Args:
@@ -299,5 +481,11 @@ class RobustnessReport:
             f"RobustnessReport(num_samples={self.num_samples}, "
             f"clean_accuracy={self.clean_accuracy:.4f}, "
             f"epsilons={self.epsilons}, attacks={list(self.attacks)}, "
+            f"certified={list(self.certified)}, "
             f"warnings={len(self.warnings)})"
         )
+
+
+def _bound(entry: Mapping[str, Any]) -> bool:
+    """A certificate of the model itself (not of a smoothed classifier)."""
+    return entry.get("method") != "smoothing"

@@ -39,6 +39,10 @@ from keras_adv.evaluation._attack_set import attack_dict
 from keras_adv.evaluation._attack_set import check_epsilons
 from keras_adv.evaluation._attack_set import default_epsilons
 from keras_adv.evaluation._attack_set import warn_if_tiny
+from keras_adv.evaluation._certified import Certification
+from keras_adv.evaluation._certified import certificates
+from keras_adv.evaluation._certified import low_precision
+from keras_adv.evaluation._certified import soundness
 from keras_adv.evaluation._data import Data
 from keras_adv.evaluation._data import sample_rank
 from keras_adv.evaluation._graph import Evaluator
@@ -169,6 +173,8 @@ def evaluate_robustness(
     checks: bool = True,
     seed: int = 0,
     verbose: int | Literal["auto"] = "auto",
+    certify: Any = None,
+    certify_options: Mapping[str, Any] | None = None,
 ) -> RobustnessReport:
     """Evaluates a classifier under attacks over a sweep of radii.
 
@@ -197,6 +203,18 @@ def evaluate_robustness(
     position and the batch, exactly as in `RobustnessMonitor`, so both
     give the same accuracies on the same data and attacks (but AutoAttack,
     which the monitor runs in one graph per batch).
+
+    With `certify`, certified accuracy joins the attacks, on the same
+    samples at the same radii: the share of samples proven robust, a lower
+    bound where the attacks give upper bounds (`report.bracket(eps)`). A
+    bound method (`"ibp"`, `"crown-ibp"`, `"crown"`, see
+    `keras_adv.certification.margin_bounds`) verifies the model itself in
+    the attacks' ball and value range; its figure never exceeds an
+    attack's, and a verified sample that an attack breaks raises a
+    `RuntimeError` naming it (a soundness bug; a warning under mixed
+    precision). A `SmoothedClassifier` (L2 attacks only) certifies the
+    smoothed classifier at L2 radius eps: another classifier, whose figure
+    the attacks on the model do not bound.
 
     Args:
         model: A Keras classifier with one output `(batch, classes)`
@@ -234,17 +252,31 @@ def evaluate_robustness(
             `AutoAttack.evaluate`), 2 (one line per stage, no bars) or
             `"auto"` (1 on a terminal or in a notebook, 2 otherwise).
             Defaults to `"auto"`.
+        certify: None, a bound method (`"ibp"`, `"crown-ibp"`, `"crown"`),
+            a `keras_adv.certification.SmoothedClassifier` of `model`, or a
+            list of them: each adds a certified row to the report
+            (`report.certified_accuracy(eps, method)`). All attacks must
+            share one L-inf or L2 norm. Defaults to `None`.
+        certify_options: Optional dict of randomized smoothing's
+            settings: `n0` (selection samples, 100), `n` (estimation
+            samples, 10,000) and `alpha` (failure probability, 0.001).
+            Defaults to `None`.
 
     Returns:
         A `RobustnessReport`.
 
     Raises:
         TypeError: for a model that is not a `keras.Model`, attacks that
-            are not keras_adv attacks, or non-float inputs (e.g. uint8).
+            are not keras_adv attacks, non-float inputs (e.g. uint8), or a
+            `certify` of another type.
         ValueError: for negative or empty `epsilons`, targeted attacks,
             malformed data, NaN inputs, inputs outside an attack's value
             range, or labels that are fractional, negative or not below
-            the number of classes.
+            the number of classes; an unknown `certify` method, a
+            `SmoothedClassifier` of another model or with L-inf attacks.
+        NotImplementedError: with a bound method, for a layer it cannot
+            bound (named).
+        RuntimeError: for a verified sample an attack breaks.
 
     Example:
 
@@ -257,6 +289,13 @@ def evaluate_robustness(
     >>> report.clean_accuracy
     1.0
     >>> report.worst_case(0.5) <= report.accuracy("fgsm", 0.5)
+    True
+    >>> report = keras_adv.evaluation.evaluate_robustness(
+    ...     model, (x, y), epsilons=[0.0, 0.05], certify="crown-ibp",
+    ...     verbose=0)
+    >>> report.certified_accuracy(0.0)  # eps 0: the clean accuracy
+    1.0
+    >>> report.certified_accuracy(0.05) <= report.worst_case(0.05)
     True
 
     Reference:
@@ -284,6 +323,9 @@ def evaluate_robustness(
         value_ranges={n: a.value_range for n, a in attacks.items()},
         sample_rank=sample_rank(model),
     )
+    certification = Certification(
+        certificates(certify, model, attacks, certify_options), epsilons
+    )
     norms = sorted({attack.norm for attack in attacks.values()})
     scheduled = [n for n, a in attacks.items() if isinstance(a, AutoAttack)]
     # The graph runs the other attacks; it needs one attack to exist (a
@@ -307,7 +349,13 @@ def evaluate_robustness(
                 # `from_logits` is checked against the outputs now.
                 Evaluator.probe(model, [attacks[n] for n in scheduled], x)
         graph.check_labels(y, "data", batches.one_hot_width)
-        seeds = _random.batch_seeds(seed, len(named), step)[rows]
+        seeds = _random.batch_seeds(
+            seed, len(named) + len(certification.certificates), step
+        )
+        # Certificates first: a layer the bounds refuse fails before the
+        # attacks run.
+        certification.add_batch(x, y, seeds[len(named) :])
+        seeds = seeds[rows]
         clean_ok = _sweep_batch(graph, sweep, x, y, seeds)
         if scheduled:
             kept.append((x, y, clean_ok))
@@ -330,7 +378,9 @@ def evaluate_robustness(
             verbose,
         )
 
+    broken = soundness(certification, sweep, low_precision(model))
     fields = sweep.report_fields()
+    certified = certification.report_fields(sweep.num_samples, broken)
     check_data, warnings = {}, []
     if checks:
         check_data = {
@@ -338,7 +388,9 @@ def evaluate_robustness(
             **_unbounded_check(model, value_range, sweep, seed),
         }
         warnings = sanity.gradient_masking_warnings(fields, check_data)
-    return RobustnessReport(checks=check_data, warnings=warnings, **fields)
+    return RobustnessReport(
+        checks=check_data, warnings=warnings, certified=certified, **fields
+    )
 
 
 def _with_noise(
