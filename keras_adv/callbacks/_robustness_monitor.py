@@ -3,10 +3,13 @@
 The callback is a schedule, logs and summaries around the evaluation core
 it shares with `evaluate_robustness` (through
 `keras_adv.evaluation.SubsetEvaluation`: data validation, one compiled
-graph per batch, the definitions of robust and worst case). This module is
-one of the TensorFlow seams (`tf.summary`).
+graph per batch, the definitions of robust and worst case). With
+`certify`, `_monitor_certification.py` adds the verified accuracy of the
+bounds of `keras_adv.certification` (a lower bound beside the attacks'
+upper bound); `_monitor_summaries.py` writes the TensorBoard run.
 """
 
+import functools
 import os
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -23,34 +26,27 @@ from keras_adv._api import register
 from keras_adv._types import Array
 from keras_adv._types import Config
 from keras_adv.attacks import Attack
+from keras_adv.callbacks import _monitor_summaries as summaries
+from keras_adv.callbacks._monitor_certification import MonitorCertification
+from keras_adv.callbacks._monitor_certification import check_certify
+from keras_adv.callbacks._monitor_certification import clashing_names
 from keras_adv.evaluation import SubsetEvaluation
-from keras_adv.evaluation import attack_config
 from keras_adv.evaluation import robustness_grid
 from keras_adv.evaluation._attack_set import attack_label
 from keras_adv.evaluation._attack_set import attack_steps
 
 _MonitorT = TypeVar("_MonitorT", bound="RobustnessMonitor")
 
-# Log keys: `val_robust_accuracy` and `val_<attack>_accuracy`.
+# Log keys: `val_robust_accuracy`, `val_<attack>_accuracy` and, with
+# `certify`, `val_verified_accuracy` (and `val_<attack>_verified_accuracy`).
 ROBUST_KEY = "val_robust_accuracy"
-# TensorBoard scalar tag of the accuracies (one run per attack).
-ACCURACY_TAG = "accuracy_under_attack"
-# The custom-scalars plugin's reserved tag and its plugin name.
-_LAYOUT_TAG = "custom_scalars__config__"
-_LAYOUT_PLUGIN = "custom_scalars"
+# TensorBoard scalar tags (one run per series).
+ACCURACY_TAG = summaries.ACCURACY_TAG
+VERIFIED_TAG = summaries.VERIFIED_TAG
 _RESERVED_NAMES = ("robust", "clean", "worst_case")
-_ACCURACY_NOTE = (
-    "Accuracy on the fixed validation subset: clean; under each attack "
-    "(correct clean and adversarial); worst case (survives every attack)."
-)
-_MARGIN_NOTE = "True-class logit minus the largest other logit on"
-_GRID_NOTE = (
-    "Columns: fixed validation samples. Rows: clean input, then per attack "
-    "the adversarial input and the perturbation (scaled per image)."
-)
 
 
-def _check_names(attacks: Iterable[str]) -> None:
+def _check_names(attacks: Iterable[str], certify: str | None = None) -> None:
     clash = sorted(set(attacks) & set(_RESERVED_NAMES))
     if clash:
         raise ValueError(
@@ -58,6 +54,17 @@ def _check_names(attacks: Iterable[str]) -> None:
                 "attacks",
                 f"attack names other than {list(_RESERVED_NAMES)} "
                 "(they name the log keys of the monitor)",
+                clash,
+            )
+        )
+    clash = clashing_names(set(attacks)) if certify else []
+    if clash:
+        raise ValueError(
+            _validation.invalid(
+                "attacks",
+                "with certify, attack names other than 'verified' and "
+                "'<name>_verified' for an attack <name> (they name the "
+                "verified log keys)",
                 clash,
             )
         )
@@ -83,6 +90,17 @@ class RobustnessMonitor(keras.callbacks.Callback):
     `evaluate_robustness`: on the same data, attacks, `seed` and
     `batch_size`, both give the same accuracies.
 
+    With `certify` (a bound method of `keras_adv.certification`: `"ibp"`,
+    `"crown-ibp"` or `"crown"`) it also adds `val_verified_accuracy`: the
+    share of the same samples PROVEN robust (`verified_mask`) at every
+    attack's ball (its norm, current eps and value range), a lower bound
+    on robust accuracy beside the attacks' upper bound
+    (`val_verified_accuracy <= val_robust_accuracy`). When the attacks'
+    balls differ at construction, it adds `val_<name>_verified_accuracy`
+    per attack too. The bounds run in one compiled function per model and
+    (norm, value range), traced at train begin, where a model the bounds
+    cannot handle fails, naming the layer.
+
     Put the monitor BEFORE the callbacks that read its keys (Keras passes
     one logs dict through the callbacks in list order): TensorBoard,
     EarlyStopping and ModelCheckpoint (with `mode="max"`). A `History`
@@ -96,7 +114,10 @@ class RobustnessMonitor(keras.callbacks.Callback):
     `evaluation_seconds`, the image `adversarial_examples` (the first
     `images` samples clean, adversarial and perturbed; image inputs
     only), histograms of perturbation norms and logit margins, and once
-    per `fit` a text `setup` and a custom-scalars chart. See the user
+    per `fit` a text `setup` and a custom-scalars chart. With `certify`,
+    the verified shares as the scalar `verified_accuracy` in the runs
+    `robustness/verified` (and `robustness/<name>_verified`), on the same
+    custom-scalars chart as the accuracies under attack. See the user
     guide, `docs/robustness_monitor.md`. Under a
     `MultiWorkerMirroredStrategy` every worker evaluates (so that all
     workers' logs hold the same values) and only the chief writes.
@@ -127,14 +148,25 @@ class RobustnessMonitor(keras.callbacks.Callback):
             random starts. Defaults to `0`.
         verbose: 0 (silent) or 1 (print one line per evaluation with the
             clean accuracy and the time taken). Defaults to `0`.
+        certify: None, or the bound method of the verified accuracy:
+            `"ibp"` (interval bounds, about two forward passes),
+            `"crown-ibp"` (tighter; Dense, convolution and ReLU-like
+            layers) or `"crown"` (tightest; small fully connected models).
+            Needs a Sequential or Functional model of supported layers
+            (see `keras_adv.certification.interval_bounds`) and L-inf or
+            L2 attacks. Defaults to `None`.
 
     Raises:
         TypeError: for data that is not an `(x, y)` pair or a dataset,
-            non-float inputs, a non-path `log_dir`, or foreign attacks.
+            non-float inputs, a non-path `log_dir`, foreign attacks, or a
+            `certify` that is not None or a string.
         ValueError: for invalid numbers, malformed data, NaN inputs, inputs
             outside a value range, targeted attacks, non-scalar eps, attack
-            names that clash with the log keys, or a `log_dir` that is a
-            file or not writable.
+            names that clash with the log keys, a `log_dir` that is a
+            file or not writable, an unknown `certify` method, or with
+            `certify` an attack outside an L-inf or L2 ball.
+        NotImplementedError: at train begin, with `certify`, for a model
+            with a layer the bounds cannot handle (named).
 
     Example:
 
@@ -151,13 +183,26 @@ class RobustnessMonitor(keras.callbacks.Callback):
     ['val_fgsm_accuracy', 'val_robust_accuracy']
     >>> len(history.history["val_robust_accuracy"])
     2
+    >>> monitor = keras_adv.callbacks.RobustnessMonitor(
+    ...     (x, y), attacks=keras_adv.attacks.FGSM(eps=0.1), max_samples=32,
+    ...     certify="ibp")
+    >>> history = model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    >>> logs = {k: v[-1] for k, v in history.history.items()}
+    >>> logs["val_verified_accuracy"] <= logs["val_robust_accuracy"]
+    True
 
     Reference:
         Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning
         Models Resistant to Adversarial Attacks", ICLR 2018,
         [arXiv:1706.06083](https://arxiv.org/abs/1706.06083). Carlini et al.,
         "On Evaluating Adversarial Robustness", 2019,
-        [arXiv:1902.06705](https://arxiv.org/abs/1902.06705).
+        [arXiv:1902.06705](https://arxiv.org/abs/1902.06705). With
+        `certify`: Gowal et al., "On the Effectiveness of Interval Bound
+        Propagation for Training Verifiably Robust Models", 2018,
+        [arXiv:1810.12715](https://arxiv.org/abs/1810.12715); Zhang et
+        al., "Towards Stable and Efficient Training of Verifiably Robust
+        Neural Networks", ICLR 2020,
+        [arXiv:1906.06316](https://arxiv.org/abs/1906.06316).
     """
 
     def __init__(
@@ -175,6 +220,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
         batch_size: int = 256,
         seed: int = 0,
         verbose: int = 0,
+        certify: str | None = None,
     ) -> None:
         super().__init__()
         self.freq = _validation.check_int("freq", freq, minimum=1)
@@ -189,7 +235,8 @@ class RobustnessMonitor(keras.callbacks.Callback):
         if verbose not in (0, 1):
             raise ValueError(_validation.invalid("verbose", "0 or 1", verbose))
         self.verbose = int(verbose)
-        self.log_dir = _validation.check_log_dir(log_dir, "robustness")
+        self.log_dir = _validation.check_log_dir(log_dir, summaries.RUN)
+        self.certify = check_certify(certify)
         self._subset = SubsetEvaluation(
             validation_data,
             attacks,
@@ -197,10 +244,17 @@ class RobustnessMonitor(keras.callbacks.Callback):
             self.batch_size,
             self.seed,
             name="validation_data",
-            check_names=_check_names,
+            check_names=functools.partial(_check_names, certify=self.certify),
         )
         self.attacks = self._subset.attacks
         self.x, self.y = self._subset.x, self._subset.y
+        self._certification = (
+            None
+            if self.certify is None
+            else MonitorCertification(
+                self.certify, self.attacks, self._subset.eps()
+            )
+        )
         # TensorBoard writers (the chief's, while `fit` runs).
         self._writer: tf.summary.SummaryWriter | None = None
         self._series_writers: dict[str, tf.summary.SummaryWriter] = {}
@@ -227,6 +281,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             "batch_size": self.batch_size,
             "seed": self.seed,
             "verbose": self.verbose,
+            "certify": self.certify,
         }
 
     @classmethod
@@ -252,6 +307,24 @@ class RobustnessMonitor(keras.callbacks.Callback):
         """Traces of the evaluation graph so far (1 after the first run)."""
         return self._subset.tracing_count()
 
+    def certification_tracing_count(self) -> int:
+        """Traces of the certification graphs so far (0 without `certify`).
+
+        One per model and distinct (norm, value range) of the attacks,
+        traced at train begin (or by the first `evaluate`).
+        """
+        if self._certification is None:
+            return 0
+        return self._certification.tracing_count()
+
+    def log_keys(self) -> list[str]:
+        """The keys the monitor adds to the epoch logs, in order."""
+        keys = [attack_key(name) for name in self.attacks]
+        keys.append(ROBUST_KEY)
+        if self._certification is not None:
+            keys += self._certification.keys()
+        return keys
+
     def evaluate(self, model: keras.Model | None = None) -> dict[str, Any]:
         """Evaluates `model` (default: the trained model) on the subset.
 
@@ -259,27 +332,57 @@ class RobustnessMonitor(keras.callbacks.Callback):
             A dict: `"clean_accuracy"`, `"robust_accuracy"`, `"accuracy"`
             and `"eps"` (name -> float), `"seconds"`, and per-sample arrays
             (predictions, margins, norms, the first adversarial inputs);
-            see `keras_adv.evaluation.SubsetEvaluation.evaluate`.
+            see `keras_adv.evaluation.SubsetEvaluation.evaluate`. With
+            `certify` also `"verified_accuracy"` (at every attack's ball),
+            `"verified"` (name -> float, at that attack's ball),
+            `"verified_mask"` (per sample) and `"verified_seconds"`.
+
+        Raises:
+            NotImplementedError: with `certify`, for a layer the bounds
+                cannot handle (named).
         """
         model = self.model if model is None else model
         keep = self.images if self._subset.is_image else 0
-        return self._subset.evaluate(model, keep)
+        if self._certification is not None:
+            self._certification.prepare(model, self.x)
+        results = self._subset.evaluate(model, keep)
+        if self._certification is not None:
+            results.update(
+                self._certification.evaluate(
+                    model, self.x, self.y, results["eps"], self.batch_size
+                )
+            )
+        return results
 
     # --------------------------------------------------------- hooks
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._defined = False
+        if self._certification is not None:
+            # Traced now: a model the bounds cannot handle fails before
+            # the first epoch, naming the layer.
+            self._certification.prepare(self.model, self.x)
         # Under MultiWorkerMirroredStrategy every worker evaluates (their
         # logs must agree) but only the chief writes TensorBoard events.
         strategy = getattr(self.model, "distribute_strategy", None)
         chief = strategy is None or strategy.extended.should_save_summary
         if self.log_dir is not None and self._writer is None and chief:
-            run = os.path.join(self.log_dir, "robustness")
-            self._writer = tf.summary.create_file_writer(run)
-            self._series_writers = {
-                name: tf.summary.create_file_writer(os.path.join(run, name))
-                for name in ["clean", *self.attacks, "worst_case"]
-            }
-            self._write_setup()
+            series = ["clean", *self.attacks, "worst_case"]
+            if self._certification is not None:
+                series += self._certification.runs()
+            self._writer, self._series_writers = summaries.open_writers(
+                self.log_dir, series
+            )
+            summaries.write_setup(
+                self._writer,
+                summaries.layout(self.certify),
+                summaries.setup_text(
+                    len(self.x),
+                    self.freq,
+                    self.attacks,
+                    self._subset.eps(),
+                    self.certify,
+                ),
+            )
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         for writer in self._series_writers.values():
@@ -297,15 +400,23 @@ class RobustnessMonitor(keras.callbacks.Callback):
         results = self.last_results = self.evaluate()
         values = {attack_key(n): a for n, a in results["accuracy"].items()}
         values[ROBUST_KEY] = results["robust_accuracy"]
+        verified = None
+        if self._certification is not None:
+            found = self._certification.values(results)
+            values.update(zip(self._certification.keys(), found))
+            verified = dict(zip(self._certification.runs(), found))
         if logs is not None:
             logs.update(values)
         self._backfill_history(epoch, values)
         if self.verbose:
+            seconds = f"{results['seconds']:.1f} s"
+            if "verified_seconds" in results:
+                seconds += f" + {results['verified_seconds']:.1f} s bounds"
             print(
                 f"RobustnessMonitor epoch {epoch + 1}: clean "
                 f"{100 * results['clean_accuracy']:.1f}%, "
                 f"{self._summary(results, '.1f')} on {len(self.x)} samples "
-                f"({results['seconds']:.1f} s)"
+                f"({seconds})"
             )
             if not self._defined:
                 print(
@@ -314,7 +425,16 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 )
                 self._defined = True
         if self._writer is not None:
-            self._write_summaries(epoch, results)
+            summaries.write_epoch(
+                self._writer,
+                self._series_writers,
+                epoch,
+                results,
+                self.attacks,
+                self.grid_image(epoch, results),
+                verified,
+                self.certify,
+            )
 
     def _backfill_history(
         self, epoch: int, values: Mapping[str, float]
@@ -348,112 +468,15 @@ class RobustnessMonitor(keras.callbacks.Callback):
             f"{labels[n]} {100 * a:{fmt}}%"
             for n, a in results["accuracy"].items()
         ]
-        worst = 100 * results["robust_accuracy"]
-        return ", ".join([*parts, f"worst case {worst:{fmt}}%"])
+        parts.append(f"worst case {100 * results['robust_accuracy']:{fmt}}%")
+        if "verified_accuracy" in results:
+            parts.append(
+                f"verified ({self.certify}) "
+                f"{100 * results['verified_accuracy']:{fmt}}%"
+            )
+        return ", ".join(parts)
 
-    # ---------------------------------------------------- TensorBoard
-    def _write_setup(self) -> None:
-        from tensorboard.plugins.custom_scalar import layout_pb2 as pb
-
-        chart = pb.Chart(
-            title="accuracy under attack (validation subset)",
-            multiline=pb.MultilineChartContent(tag=[f"^{ACCURACY_TAG}$"]),
-        )
-        layout = pb.Layout(
-            category=[pb.Category(title="robustness", chart=[chart])]
-        )
-        metadata = tf.compat.v1.SummaryMetadata()
-        metadata.plugin_data.plugin_name = _LAYOUT_PLUGIN
-        text = [
-            f"Robustness of the model on a fixed subset of **{len(self.x)}** "
-            f"validation samples, every {self.freq} epoch(s). A sample "
-            "counts as robust to an attack when it is classified correctly "
-            "both clean and under the attack; the **worst case** counts it "
-            "only if it survives every attack.",
-            "",
-            "| attack | class | norm | eps | settings |",
-            "|---|---|---|---|---|",
-        ]
-        eps = self._subset.eps()
-        for name, attack in self.attacks.items():
-            config = attack_config(attack)
-            details = ", ".join(
-                f"{k}={config[k]}"
-                for k in ("steps", "step_size", "restarts", "loss")
-                if config.get(k) is not None
-            )
-            text.append(
-                f"| {name} | {type(attack).__name__} | {attack.norm} | "
-                f"{eps[name]:g} | {details} |"
-            )
-        with self._writer.as_default():  # type: ignore[union-attr]
-            tf.summary.write(
-                _LAYOUT_TAG,
-                tf.constant(layout.SerializeToString()),
-                step=0,
-                metadata=metadata,
-            )
-            tf.summary.text("setup", "\n".join(text), step=0)
-        self._writer.flush()  # type: ignore[union-attr]
-
-    def _write_summaries(self, epoch: int, results: Mapping[str, Any]) -> None:
-        accuracies = {
-            "clean": results["clean_accuracy"],
-            **results["accuracy"],
-            "worst_case": results["robust_accuracy"],
-        }
-        for name, value in accuracies.items():
-            with self._series_writers[name].as_default():
-                tf.summary.scalar(
-                    ACCURACY_TAG, value, step=epoch, description=_ACCURACY_NOTE
-                )
-            self._series_writers[name].flush()
-        histograms = {
-            "logit_margin/clean": (
-                results["clean_margin"],
-                f"{_MARGIN_NOTE} clean inputs; < 0 means misclassified.",
-            )
-        }
-        for name, attack in self.attacks.items():
-            # Rounded: an L-inf attack puts every norm at eps up to float
-            # noise, which would make the histogram axis unreadable.
-            histograms[f"perturbation_norm/{name}"] = (
-                np.round(results["norm"][name], 4),
-                f"Per-sample {attack.norm} norm of x_adv - x under {name} "
-                f"(at most eps={results['eps'][name]:g}).",
-            )
-            if attack.norm != "l2":
-                histograms[f"perturbation_l2_norm/{name}"] = (
-                    results["l2_norm"][name],
-                    f"Per-sample L2 norm of x_adv - x under {name}: how many "
-                    "inputs the attack changes, and how much.",
-                )
-            histograms[f"logit_margin/{name}"] = (
-                results["adv_margin"][name],
-                f"{_MARGIN_NOTE} {name} adversarials; < 0 means fooled.",
-            )
-        with self._writer.as_default():  # type: ignore[union-attr]
-            for name in self.attacks:
-                tf.summary.scalar(
-                    f"mean_perturbation_norm/{name}",
-                    results["norm"][name].mean(),
-                    step=epoch,
-                )
-            tf.summary.scalar(
-                "evaluation_seconds", results["seconds"], step=epoch
-            )
-            for tag, (values, note) in histograms.items():
-                tf.summary.histogram(tag, values, step=epoch, description=note)
-            grid = self.grid_image(epoch, results)
-            if grid is not None:
-                tf.summary.image(
-                    "adversarial_examples",
-                    grid[None],
-                    step=epoch,
-                    description=_GRID_NOTE,
-                )
-        self._writer.flush()  # type: ignore[union-attr]
-
+    # --------------------------------------------------------- images
     def grid_image(
         self, epoch: int, results: Mapping[str, Any]
     ) -> np.ndarray | None:
