@@ -9,7 +9,9 @@ changes the prediction, a lower bound. Together they bracket the truth:
 Randomized smoothing (`SmoothedClassifier`, Cohen et al. 2019) certifies
 L2 balls for a Gaussian-smoothed version of any classifier;
 `CertificationReport` turns per-sample certificates into certified
-accuracy versus radius.
+accuracy versus radius. `LatentSmoothedClassifier` smooths in a learned
+perturbation set's latent space instead (Wong and Kolter 2021) and
+certifies latent radii of the set.
 
 Bounds certify the model itself: `interval_bounds` (IBP, Gowal et al.
 2018) bounds its logits over an L-inf or L2 ball, `margin_bounds` the
@@ -21,11 +23,13 @@ from keras_adv.certification._bounds import interval_bounds
 from keras_adv.certification._bounds import margin_bounds
 from keras_adv.certification._bounds import verified_accuracy
 from keras_adv.certification._bounds import verified_mask
+from keras_adv.certification._latent import LatentSmoothedClassifier
 from keras_adv.certification._report import CertificationReport
 from keras_adv.certification._smoothing import SmoothedClassifier
 
 __all__ = [
     "CertificationReport",
+    "LatentSmoothedClassifier",
     "SmoothedClassifier",
 ]
 __all__ += [

@@ -20,6 +20,14 @@ import numpy as np
 from keras_adv import _figures
 from keras_adv import _validation
 from keras_adv._types import Array
+from keras_adv.certification import _statistics
+
+#: The norms of certified radii, with their axis labels.
+NORMS = {
+    "l2": "L2 radius",
+    "linf": "L-inf radius",
+    "latent": "whitened latent radius",
+}
 
 
 class CertificationReport:
@@ -39,10 +47,15 @@ class CertificationReport:
         radii: Float array `(num_samples,)` >= 0, the certified radii.
         y: Labels: class ids `(num_samples,)` or `(num_samples, 1)`, or
             one-hot rows.
-        norm: The radii's norm, `"l2"` or `"linf"`. Defaults to `"l2"`.
+        norm: The radii's norm, `"l2"`, `"linf"` or `"latent"` (the
+            whitened latent L2 radius of a learned perturbation set, from
+            `LatentSmoothedClassifier`). Defaults to `"l2"`.
         settings: Optional dict of the certifier's settings (e.g.
             `SmoothedClassifier.get_config()` with `n0`, `n`, `alpha`),
-            kept in `to_dict()`. Defaults to `None`.
+            kept in `to_dict()`. For `"latent"`, `set_radius` (the learned
+            set's radius) and `latent_dim` add the share of the set's
+            radius and of the prior's mass to `table()`. Defaults to
+            `None`.
 
     Attributes:
         num_samples: Int.
@@ -111,7 +124,7 @@ class CertificationReport:
                     "y", f"{predictions.size} labels", labels.shape[0]
                 )
             )
-        self.norm = _validation.check_choice("norm", norm, ("l2", "linf"))
+        self.norm = _validation.check_choice("norm", norm, tuple(NORMS))
         self.predictions = predictions.astype("int64")
         self.radii = radii
         self.labels = labels
@@ -185,22 +198,48 @@ class CertificationReport:
         Args:
             radii: Sequence of radii, or None for five radii from 0 to the
                 largest certified radius of a correct sample (rounded down
-                to 0.01).
+                to 0.01), and the set's radius of a latent report.
+
+        A latent report whose settings hold `set_radius` adds the radius
+        as a share of the set's (`of set`); with `latent_dim`, the share
+        of the prior's draws `u ~ N(0, I)` within it (`prior mass`).
         """
+        set_radius = self._latent_setting("set_radius")
+        latent_dim = self._latent_setting("latent_dim")
         if radii is None:
             largest = float(np.max(self.radii[self.correct], initial=0.0))
             grid = np.floor(np.linspace(0.0, largest, 5) * 100.0) / 100.0
+            if set_radius is not None:
+                grid = np.append(grid, set_radius)
             radii = np.unique(grid).tolist()
+        header = f"{'radius':>10}  {'certified':>9}"
+        if set_radius is not None:
+            header += f"  {'of set':>7}"
+        if latent_dim is not None:
+            header += f"  {'prior mass':>10}"
         lines = [
-            f"certified accuracy ({self.norm} radius), "
+            f"certified accuracy ({NORMS[self.norm]}), "
             f"{self.num_samples} samples, "
             f"{100.0 * self.abstention_rate:.1f}% abstained",
-            f"{'radius':>10}  {'certified':>9}",
+            header,
         ]
         for r in radii:
             accuracy = self._certified_at(float(r))
-            lines.append(f"{float(r):10.3f}  {100.0 * accuracy:8.1f}%")
+            line = f"{float(r):10.3f}  {100.0 * accuracy:8.1f}%"
+            if set_radius is not None and set_radius > 0:
+                line += f"  {100.0 * float(r) / set_radius:6.1f}%"
+            elif set_radius is not None:
+                line += f"  {'-':>7}"
+            if latent_dim is not None:
+                mass = _statistics.gaussian_mass_within(r, int(latent_dim))
+                line += f"  {float(mass):10.3g}"
+            lines.append(line)
         return "\n".join(lines)
+
+    def _latent_setting(self, key: str) -> float | None:
+        """A number from the settings of a latent report, else None."""
+        value = self.settings.get(key) if self.norm == "latent" else None
+        return None if value is None else float(value)
 
     def plot(self, path: str, title: str | None = None) -> str:
         """Writes the certified-accuracy-versus-radius curve to a PNG.
@@ -218,7 +257,8 @@ class CertificationReport:
         fig = _figures.figure(6.4, 4.4)
         ax = fig.add_subplot(1, 1, 1)
         grid, accuracy = self.curve()
-        right = max(float(grid[-1]) * 1.1, 1e-3)
+        set_radius = self._latent_setting("set_radius")
+        right = max(float(grid[-1]) * 1.1, (set_radius or 0.0) * 1.1, 1e-3)
         # Certified at r means radius >= r: the curve takes its value at
         # each certified radius on the interval just left of it.
         ax.step(
@@ -227,9 +267,11 @@ class CertificationReport:
             where="pre",
             label="certified",
         )
+        if set_radius is not None:
+            ax.axvline(set_radius, color="0.5", ls="--", label="set radius")
         ax.set_xlim(0.0, right)
         ax.set_ylim(0.0, 100.0)
-        ax.set_xlabel(f"{self.norm.upper()} radius")
+        ax.set_xlabel(NORMS[self.norm])
         ax.set_ylabel("certified accuracy (%)")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper right")

@@ -12,6 +12,8 @@ answers. Each works on a batch of count rows at once.
   test of `p = 1/2` for `k >= n / 2` successes out of `n`.
 * `certify_from_counts` and `predict_from_counts`: CERTIFY and PREDICT of
   Cohen et al. (2019), Algorithm 1 / Section 3.2.
+* `gaussian_mass_within(radius, dim)`: the share of a standard normal's
+  mass within an L2 ball, what a latent radius means under the prior.
 """
 
 import numpy as np
@@ -128,3 +130,23 @@ def predict_from_counts(
     p_values = two_sided_binomial_p_value(n_a, n_a + n_b)
     predictions = np.where(p_values > alpha, ABSTAIN, top).astype("int64")
     return predictions, p_values
+
+
+def gaussian_mass_within(radius: float | np.ndarray, dim: int) -> np.ndarray:
+    """`P(||u||_2 <= radius)` for `u ~ N(0, I_dim)`: the chi-squared CDF.
+
+    `||u||^2` has the chi-squared distribution with `dim` degrees of
+    freedom, so the share is the regularised lower incomplete gamma
+    function `P(dim / 2, radius^2 / 2)` (`scipy.stats.chi2.cdf(radius**2,
+    dim)`). In high dimension the mass concentrates near
+    `radius = sqrt(dim)`: a ball much smaller holds almost none of it.
+
+    Args:
+        radius: Float array >= 0.
+        dim: Int >= 1, the dimension.
+
+    Returns:
+        Float64 array of shares in `[0, 1]`.
+    """
+    r = np.asarray(radius, dtype="float64")
+    return special.gammainc(0.5 * dim, 0.5 * np.square(r))
