@@ -22,12 +22,44 @@ def check(args: argparse.Namespace) -> None:
     if args.command == "evaluate":
         check_model_file(args.model)
         check_data_spec(args.data)
+        check_certify(args)
         args.out = prepare_out(args.out)
     elif args.command == "train":
         check_train_output(args.out)
         check_data_spec(args.data)
     elif args.command == "demo":
         args.out = prepare_out(args.out)
+
+
+_SMOOTHING_OPTIONS = ("sigma", "n0", "n", "alpha")
+
+
+def check_certify(args: argparse.Namespace) -> None:
+    """`--certify smoothing` needs `--sigma` and `--norm l2`; the smoothing
+    options need `--certify smoothing`."""
+    smoothing = "smoothing" in (args.certify or [])
+    given = [
+        f"--{o}"
+        for o in _SMOOTHING_OPTIONS
+        if getattr(args, o, None) is not None
+    ]
+    if not smoothing:
+        if given:
+            raise UsageError(
+                f"{', '.join(given)}: options of --certify smoothing, "
+                "which was not requested"
+            )
+        return
+    if args.sigma is None:
+        raise UsageError(
+            "--certify smoothing needs --sigma, the standard deviation of "
+            "the Gaussian noise the model was trained with (e.g. 0.25)"
+        )
+    if args.norm != "l2":
+        raise UsageError(
+            "--certify smoothing certifies L2 balls: pass --norm l2 (an L2 "
+            "radius covers only a vacuously small L-inf ball)"
+        )
 
 
 def check_model_file(path: str) -> None:

@@ -5,6 +5,7 @@ import zipfile
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
+from typing import Any
 
 import keras
 import numpy as np
@@ -103,6 +104,43 @@ def _generator_attack(attacks: ModuleType, name: str, norm: str) -> "Attack":
         ) from e
 
 
+def _certify(
+    certification: ModuleType, model: keras.Model, args: argparse.Namespace
+) -> tuple[list[Any] | None, dict[str, Any] | None]:
+    """`certify` and `certify_options` of `evaluate_robustness` from the
+    checked `--certify`, `--sigma`, `--n0`, `--n`, `--alpha`."""
+    if not args.certify:
+        return None, None
+    certify: list[Any] = []
+    options = None
+    for method in args.certify:
+        if method != "smoothing":
+            certify.append(method)
+            continue
+        certify.append(
+            certification.SmoothedClassifier(
+                model, sigma=args.sigma, seed=args.seed
+            )
+        )
+        # Unset options keep the library's defaults.
+        options = {
+            key: getattr(args, key)
+            for key in ("n0", "n", "alpha")
+            if getattr(args, key) is not None
+        }
+    return certify, options
+
+
+def _certified_names(args: argparse.Namespace) -> str:
+    if not args.certify:
+        return ""
+    names = [
+        f"smoothing (sigma {args.sigma:g})" if m == "smoothing" else m
+        for m in args.certify
+    ]
+    return f"; certified: {', '.join(names)}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs `keras-adv evaluate` with checked `args`."""
     keras_adv = _common.load_library()
@@ -116,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     attacks = _make_attacks(
         keras_adv.attacks, args.attack, args.norm, args.steps, args.seed
     )
+    certify, certify_options = _certify(keras_adv.certification, model, args)
     labels = [
         attack_label(name, type(attack).__name__, attack_steps(attack))
         for name, attack in attacks.items()
@@ -123,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"Evaluating {args.model} on {len(x)} samples of {args.data}: "
         f"{', '.join(labels)} ({args.norm}) at eps "
-        f"{', '.join(f'{e:g}' for e in args.eps)}",
+        f"{', '.join(f'{e:g}' for e in args.eps)}{_certified_names(args)}",
         flush=True,
     )
     report = keras_adv.evaluation.evaluate_robustness(
@@ -135,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
         checks=not args.no_checks,
         seed=args.seed,
         verbose=_common.progress_verbosity(args.quiet),
+        certify=certify,
+        certify_options=certify_options,
     )
     print()
     print(report.table())

@@ -20,6 +20,8 @@ COMMANDS = ("evaluate", "train", "demo")
 # training objectives of keras_adv.training.get and "clean").
 ATTACKS = tuple(_names.ATTACKS)
 TRAIN_METHODS = _names.RECIPE_METHODS
+# The methods of evaluate_robustness(certify=...): bounds and smoothing.
+CERTIFY_METHODS = _names.CERTIFY_METHODS
 NORMS = ("linf", "l2")
 _GENERATOR = f"{_names.GENERATOR}:PATH.keras"
 
@@ -152,6 +154,34 @@ def parse_attacks(text: str) -> list[str]:
     return list(dict.fromkeys(_attack_name(part) for part in parts))
 
 
+def parse_certify(text: str) -> list[str]:
+    """`"IBP,crown_ibp"` -> `["ibp", "crown-ibp"]` (canonical, no repeats).
+
+    The bound methods of `keras_adv.certification.margin_bounds` and
+    `smoothing` (a `SmoothedClassifier` built from `--sigma`).
+    """
+    parts = text.split(",")
+    if not text.strip() or any(not part.strip() for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(CERTIFY_METHODS)}"
+            f"; received {text!r}"
+        )
+    methods = []
+    for part in parts:
+        method = _names.canonical(
+            part, _names.CERTIFY_METHODS, _names.CERTIFY_ALIASES
+        )
+        if method is None:
+            raise _unknown(
+                "certification method",
+                part,
+                CERTIFY_METHODS,
+                _names.CERTIFY_ALIASES,
+            )
+        methods.append(method)
+    return list(dict.fromkeys(methods))
+
+
 def parse_method(text: str) -> str:
     """A recipe method's canonical name (`"fgsm-rs"` -> `"fgsm_rs"`)."""
     method = _names.canonical(
@@ -204,6 +234,27 @@ def _radius(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(
             f"expected a number >= 0, received {text!r}"
+        )
+    return value
+
+
+def _sigma(text: str) -> float:
+    value = _radius(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number > 0, received {text!r}"
+        )
+    return value
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(
+            f"expected a probability in (0, 0.5], received {text!r}"
         )
     return value
 
@@ -324,6 +375,44 @@ def _add_evaluate(sub: Any) -> None:
         "--no-checks",
         action="store_true",
         help="skip the gradient-masking sanity checks",
+    )
+    evaluate.add_argument(
+        "--certify",
+        type=parse_certify,
+        default=None,
+        help=f"comma-separated certification methods among "
+        f"{', '.join(CERTIFY_METHODS)}: certified accuracy (a lower bound) "
+        "beside the attacks at each eps; the bounds verify the model, "
+        "smoothing (needs --sigma and --norm l2) certifies the smoothed "
+        "classifier (default: none)",
+    )
+    evaluate.add_argument(
+        "--sigma",
+        type=_sigma,
+        default=None,
+        help="noise standard deviation of --certify smoothing, in input "
+        "units: the noise the model was trained with",
+    )
+    evaluate.add_argument(
+        "--n0",
+        type=_positive,
+        default=None,
+        help="smoothing: noise samples per input that pick the class "
+        "(default: 100)",
+    )
+    evaluate.add_argument(
+        "--n",
+        type=_positive,
+        default=None,
+        help="smoothing: noise samples per input that certify it "
+        "(default: 10000)",
+    )
+    evaluate.add_argument(
+        "--alpha",
+        type=_alpha,
+        default=None,
+        help="smoothing: failure probability of each certificate "
+        "(default: 0.001)",
     )
     evaluate.add_argument(
         "--out",

@@ -78,7 +78,11 @@ def plot_accuracy_curves(
     )
     _certified_curves(ax, report)
     ax.set_xlabel("eps (perturbation radius)")
-    ax.set_ylabel("accuracy under attack (%)")
+    ax.set_ylabel(
+        "accuracy under attack / certified (%)"
+        if report.certified
+        else "accuracy under attack (%)"
+    )
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(loc="best")

@@ -367,7 +367,10 @@ class RobustnessReport:
                 for m, x in zip(entry["mean_norm"], entry["max_norm"])
             )
             lines.append(labels[name].ljust(label_width) + cells)
-        lines += ["", "Time per attack"]
+        lines += [
+            "",
+            "Time per attack" + (" and certificate" * bool(certified)),
+        ]
         for name in names:
             lines.append(
                 labels[name].ljust(label_width)
