@@ -536,7 +536,7 @@ def test_evaluate_in_a_subprocess(saved_model, tmp_path):
 def test_train_with_tiny_settings(capsys, tmp_path, monkeypatch):
     # Any model counts as "at chance" with a margin of 100 points: the
     # recipe's warning is one `keras-adv: warning:` line on stderr.
-    monkeypatch.setattr(keras_adv.recipes, "_CHANCE_MARGIN", 1.0)
+    monkeypatch.setattr(keras_adv.recipes._robust_fit, "_CHANCE_MARGIN", 1.0)
     path = tmp_path / "trades.keras"
     code = cli.main(
         ["train", str(path), "--method", "trades", "--steps", "2"]

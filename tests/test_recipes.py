@@ -12,6 +12,7 @@ from keras_adv import recipes
 from keras_adv.callbacks import AdversarialTraining
 from keras_adv.callbacks import OverfittingGuard
 from keras_adv.callbacks import RobustnessMonitor
+from keras_adv.recipes import _robust_fit
 from keras_adv.training import FGSMRS
 from keras_adv.training import NFGSM
 from keras_adv.training import TRADES
@@ -51,7 +52,7 @@ def _callbacks(method, **kwargs):
         log_dir=None,
     )
     settings.update(kwargs)
-    return recipes._callbacks(method, **settings)
+    return _robust_fit._callbacks(method, **settings)
 
 
 # ------------------------------------------------------------- settings
@@ -82,11 +83,11 @@ def test_methods_are_objective_names_of_training_get_with_aliases():
         (trainer,) = _callbacks(method)[:1]
         assert type(trainer.objective) is type(objective)
     # Old spellings stay accepted and name the same method.
-    assert recipes._check_method("fgsm-rs") == "fgsm_rs"
-    assert recipes._check_method("N-FGSM") == "n_fgsm"
-    assert recipes._check_method("madry") == "pgd"
+    assert _robust_fit._check_method("fgsm-rs") == "fgsm_rs"
+    assert _robust_fit._check_method("N-FGSM") == "n_fgsm"
+    assert _robust_fit._check_method("madry") == "pgd"
     with pytest.raises(ValueError, match="Did you mean 'trades'"):
-        recipes._check_method("trade")
+        _robust_fit._check_method("trade")
 
 
 def test_pgd_is_madry_pgd7_with_step_eps_over_3_and_warmup():
@@ -229,9 +230,9 @@ def test_chance_check_spreads_its_samples_over_sorted_data():
     x = np.linspace(0.0, 1.0, 3000, dtype="float32").reshape(-1, 1)
     x = x[np.abs(x[:, 0] - 0.5) > 0.3]
     y = (x[:, 0] > 0.5).astype("int64")
-    assert recipes._chance_warning(model, x, y) is None
+    assert _robust_fit._chance_warning(model, x, y) is None
     constant = np.zeros_like(y)
-    message = recipes._chance_warning(model, x, constant)
+    message = _robust_fit._chance_warning(model, x, constant)
     assert "of 1000 training samples" in message
 
 

@@ -41,8 +41,12 @@ def check_number(
     *,
     minimum: float | None = None,
     strict: bool = False,
+    maximum: float | None = None,
 ) -> float:
-    """Checks that `value` is a finite real number above `minimum`."""
+    """Checks that `value` is a finite real number above `minimum`.
+
+    `strict` makes `minimum` exclusive; `maximum` is inclusive.
+    """
     if not _is_number(value) or not math.isfinite(value):
         raise ValueError(invalid(name, "a finite number", value))
     if minimum is not None:
@@ -50,6 +54,8 @@ def check_number(
             raise ValueError(invalid(name, f"a number > {minimum}", value))
         if not strict and not value >= minimum:
             raise ValueError(invalid(name, f"a number >= {minimum}", value))
+    if maximum is not None and not value <= maximum:
+        raise ValueError(invalid(name, f"a number <= {maximum}", value))
     return float(value)
 
 

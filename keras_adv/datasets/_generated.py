@@ -304,22 +304,39 @@ def _check_samples(
     return spec
 
 
+_Fetch = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+
 def _batches(
     name: str,
     data: tuple[Array, Array] | tf.data.Dataset,
     size: int,
     seed: int,
-) -> tuple[tf.data.Dataset, tuple[tf.TensorSpec, tf.TensorSpec], int | None]:
-    """Endless batches of `size` samples; and the number of samples or None.
+) -> tuple[
+    tf.data.Dataset, tuple[tf.TensorSpec, tf.TensorSpec], int | None, _Fetch
+]:
+    """Endless batches of `size` samples, the sample spec, the number of
+    samples or None, and the function that turns a batch into `(x, y)`.
 
-    Arrays are reshuffled on every pass (an index shuffle, not a copy of
-    the data); a dataset is read in its own order, repeated.
+    Arrays give batches of shuffled indices (reshuffled on every pass, no
+    copy of the data) and a `fetch` that gathers them, so that the mixing
+    map gathers every part at once; a dataset is read in its own order,
+    repeated, and its batches are `(x, y)` already.
     """
     if isinstance(data, tf.data.Dataset):
         spec = _check_samples(name, data)
         cardinality = int(data.cardinality())  # < 0: infinite or unknown
         batches = data.repeat().batch(size, drop_remainder=True)
-        return batches, spec, cardinality if cardinality >= 0 else None
+
+        def identity(batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
+            return batch[0], batch[1]
+
+        return (
+            batches,
+            spec,
+            cardinality if cardinality >= 0 else None,
+            identity,
+        )
     x, y = _check_mix_arrays(name, data)
     x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     spec = (
@@ -336,9 +353,8 @@ def _batches(
         .shuffle(n, seed=seed, reshuffle_each_iteration=True)
         .repeat()
         .batch(size, drop_remainder=True)
-        .map(gather)
     )
-    return batches, spec, n
+    return batches, spec, n, gather
 
 
 def _conform(
@@ -362,6 +378,7 @@ def _conform(
     dtypes = [spec.dtype for spec in real_spec]
 
     def cast(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        # A no-op (no graph node) when the dtypes match already.
         return tf.cast(x, dtypes[0]), tf.cast(y, dtypes[1])
 
     return cast
@@ -455,8 +472,10 @@ def mix_datasets(
                 real_fraction,
             )
         )
-    real_batches, real_spec, count = _batches("real", real, num_real or 1, seed)
-    generated_batches, generated_spec, _ = _batches(
+    real_batches, real_spec, count, real_fetch = _batches(
+        "real", real, num_real or 1, seed
+    )
+    generated_batches, generated_spec, _, generated_fetch = _batches(
         "generated", generated, num_generated or 1, seed + 1
     )
     cast = _conform(generated_spec, real_spec)
@@ -474,25 +493,31 @@ def mix_datasets(
     steps_per_epoch = _validation.check_int(
         "steps_per_epoch", steps_per_epoch, minimum=1
     )
-    parts = []
+    # One map does all the per-batch work (gather each part, cast, concat,
+    # shuffle within the batch): each tf.data stage costs per element, and
+    # recipe batches are small (`bench/generated_data.py`).
+    parts, fetches = [], []
     if num_real:
         parts.append(real_batches)
+        fetches.append(real_fetch)
     if num_generated:
-        parts.append(generated_batches.map(cast))
+        parts.append(generated_batches)
+        fetches.append(lambda b: cast(*generated_fetch(b)))
     orders = tf.data.Dataset.random(
         seed=seed + 2, rerandomize_each_iteration=True
     ).batch(2, drop_remainder=True)
 
     def combine(
-        parts: tuple[tuple[tf.Tensor, tf.Tensor], ...], order_seed: tf.Tensor
+        parts: tuple[Any, ...], order_seed: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        x = tf.concat([part[0] for part in parts], axis=0)
-        y = tf.concat([part[1] for part in parts], axis=0)
+        pairs = [fetch(part) for fetch, part in zip(fetches, parts)]
+        x = tf.concat([pair[0] for pair in pairs], axis=0)
+        y = tf.concat([pair[1] for pair in pairs], axis=0)
         keys = _random.random_uniform((batch_size,), order_seed)
         order = tf.argsort(keys)
         return tf.gather(x, order), tf.gather(y, order)
 
-    mixed = tf.data.Dataset.zip((tuple(parts), orders)).map(
-        combine, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
+    # A sequential map: a parallel one's threads would compete with the
+    # training step for the CPU; prefetch overlaps the two.
+    mixed = tf.data.Dataset.zip((tuple(parts), orders)).map(combine)
     return mixed.take(steps_per_epoch).prefetch(tf.data.AUTOTUNE)

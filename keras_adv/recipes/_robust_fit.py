@@ -1,10 +1,4 @@
-"""Recipes: complete adversarial-training runs, one call each.
-
-A recipe is the documented way to do a whole job with keras_adv: the
-callbacks, their settings and the final measurement, written once.
-`keras-adv demo`, `keras-adv train`, `examples/adversarial_training_mnist.py`
-and the quality tests all call these functions, so the figures in the
-documentation come from the code users run.
+"""Recipes of robust training on real data: `robust_fit` and the MNIST recipe.
 
 * `robust_fit`: trains any compiled (or not yet compiled) Keras classifier
   with the recipe's callbacks for a method: `AdversarialTraining` (PGD-k,
@@ -24,10 +18,12 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from keras_adv import _names
@@ -39,9 +35,13 @@ from keras_adv.callbacks import AdversarialTraining
 from keras_adv.callbacks import OverfittingGuard
 from keras_adv.callbacks import RobustnessMonitor
 from keras_adv.datasets import load_mnist_subset
+from keras_adv.datasets import mix_datasets
 from keras_adv.evaluation import RobustnessReport
 from keras_adv.evaluation import evaluate_robustness
 from keras_adv.models import mnist_cnn
+
+if TYPE_CHECKING:
+    from keras_adv.recipes._generated import GeneratedData
 
 __all__ = ["METHODS", "TrainingRun", "mnist_adversarial_training", "robust_fit"]
 
@@ -93,6 +93,9 @@ class TrainingRun:
             also issued as a `UserWarning`): a model that classifies its
             training data no better than always predicting the most
             frequent class. Empty if none.
+        generated: The `keras_adv.recipes.GeneratedData` trained on (the
+            pseudo-labeller, the generator, their figures and times), or
+            None for a run on real data alone.
     """
 
     model: keras.Model
@@ -101,6 +104,7 @@ class TrainingRun:
     stopped_epoch: int | None = None
     report: RobustnessReport | None = None
     warnings: tuple[str, ...] = ()
+    generated: "GeneratedData | None" = None
 
     @property
     def epochs(self) -> int:
@@ -248,6 +252,9 @@ def robust_fit(
     log_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     verbose: int = 0,
+    generated: Sequence[ArrayLike] | tf.data.Dataset | None = None,
+    real_fraction: float = 0.3,
+    ema_momentum: float | None = None,
 ) -> TrainingRun:
     """Trains a classifier robustly with the recipe's callbacks.
 
@@ -284,10 +291,21 @@ def robust_fit(
     TensorBoard images and histograms there and Keras' `TensorBoard`
     callback (placed after the monitor) logs every epoch key.
 
-    An uncompiled model is compiled with `Adam(1e-3)`, sparse categorical
-    cross-entropy on logits and accuracy; compile it yourself for other
-    settings. The function sets Keras' global seed
-    (`keras.utils.set_random_seed(seed)`) so that runs repeat.
+    With `generated` data (Gowal et al. 2021; see
+    `keras_adv.recipes.generate_training_data`), every batch holds exactly
+    `round(real_fraction * batch_size)` real samples and generated ones
+    for the rest (`keras_adv.datasets.mix_datasets`), and an epoch is one
+    pass over the real data: at 30 % real and batch 16, 800 steps for
+    4,000 real images instead of 250.
+
+    An uncompiled model is compiled with `Adam(1e-3)` (with
+    `ema_momentum`, `Adam(1e-3, use_ema=True, ema_momentum=...)`: Keras
+    keeps an exponential moving average of the weights and writes it into
+    the model at the end of `fit`, so the returned and saved model holds
+    the averaged weights), sparse categorical cross-entropy on logits and
+    accuracy; compile it yourself for other settings. The function sets
+    Keras' global seed (`keras.utils.set_random_seed(seed)`) so that runs
+    repeat.
 
     Args:
         model: A Keras classifier with one input and one output of logits
@@ -314,6 +332,18 @@ def robust_fit(
         seed: Int >= 0, seed of the weights order, attacks and monitor.
             Defaults to `0`.
         verbose: Verbosity of `fit` (0, 1 or 2). Defaults to `0`.
+        generated: Optional generated training data: `(x, y)` arrays (e.g.
+            `GeneratedData.data` or `keras_adv.datasets.make_pseudo_labelled`)
+            or a `tf.data.Dataset` of unbatched `(x, y)` samples (e.g. the
+            endless `keras_adv.datasets.pseudo_labelled_dataset`). Defaults
+            to `None` (real data alone).
+        real_fraction: Float in `(0, 1]`, the share of real samples in
+            every batch when `generated` is given. Defaults to `0.3`
+            (Gowal et al.'s best).
+        ema_momentum: Optional float in `[0, 1)`: weight averaging with
+            Keras' optimizer EMA. Only for a model `robust_fit` compiles; a
+            compiled model keeps its optimizer (compile it with
+            `use_ema=True` yourself). Defaults to `None` (no averaging).
 
     After `fit`, the clean accuracy on up to 1,000 training samples
     (spread over the data) is compared with always predicting their most
@@ -324,8 +354,9 @@ def robust_fit(
         A `TrainingRun` (`report` is None).
 
     Raises:
-        ValueError: for an unknown method, invalid numbers, or labels
-            outside `[0, classes)`.
+        ValueError: for an unknown method, invalid numbers, labels
+            outside `[0, classes)`, or `ema_momentum` with a compiled
+            model.
         TypeError: for non-float inputs.
 
     Example:
@@ -382,10 +413,53 @@ def robust_fit(
         )
     if log_dir is not None:
         log_dir = str(log_dir)
-
-    if not getattr(model, "compiled", False):
+    train = None
+    if generated is not None:
+        real_fraction = _validation.check_number(
+            "real_fraction", real_fraction, minimum=0.0, maximum=1.0
+        )
+        if real_fraction == 0.0:
+            raise ValueError(
+                _validation.invalid(
+                    "real_fraction",
+                    "a share of real samples in (0, 1] (an epoch is one "
+                    "pass over the real data)",
+                    real_fraction,
+                )
+            )
+        if not isinstance(generated, tf.data.Dataset):
+            generated = _check_data("generated", generated, num_classes)
+        train = mix_datasets(
+            (x, y),
+            generated,
+            real_fraction=real_fraction,
+            batch_size=batch_size,
+            seed=seed,
+        )
+    compiled = getattr(model, "compiled", False)
+    if ema_momentum is not None:
+        ema_momentum = _validation.check_number(
+            "ema_momentum", ema_momentum, minimum=0.0, maximum=1.0
+        )
+        if ema_momentum >= 1.0 or compiled:
+            raise ValueError(
+                _validation.invalid(
+                    "ema_momentum",
+                    "a float in [0, 1) for a model robust_fit compiles (a "
+                    "compiled model keeps its optimizer: compile it with "
+                    "use_ema=True and ema_momentum yourself)",
+                    f"{ema_momentum} for a "
+                    + ("compiled" if compiled else "uncompiled")
+                    + " model",
+                )
+            )
+    if not compiled:
         model.compile(
-            keras.optimizers.Adam(1e-3),
+            keras.optimizers.Adam(
+                1e-3,
+                use_ema=ema_momentum is not None,
+                ema_momentum=0.99 if ema_momentum is None else ema_momentum,
+            ),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
@@ -402,15 +476,25 @@ def robust_fit(
     )
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    history = model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=validation_data,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    if train is None:
+        history = model.fit(
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    else:
+        history = model.fit(
+            train,
+            epochs=epochs,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the mixed batches are shuffled already
+        )
     seconds = time.perf_counter() - start
     guards = [cb for cb in callbacks if isinstance(cb, OverfittingGuard)]
     chance = _chance_warning(model, x, y)
