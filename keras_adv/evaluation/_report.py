@@ -93,9 +93,17 @@ class RobustnessReport:
     ...                       "success_rate": [0.0, 0.444],
     ...                       "mean_norm": [0.0, 0.1],
     ...                       "max_norm": [0.0, 0.1], "seconds": 0.2}},
-    ...     robust_accuracy=[0.9, 0.5])
+    ...     robust_accuracy=[0.9, 0.5],
+    ...     certified={"crown-ibp": {"method": "crown-ibp", "norm": "linf",
+    ...                              "accuracy": [0.9, 0.3], "seconds": 0.1,
+    ...                              "settings": {}, "broken": [0, 0]}})
     >>> report.accuracy("fgsm", 0.1)
     0.5
+    >>> report.certified_accuracy(0.1)
+    0.3
+    >>> print(report.bracket(0.1))  # doctest: +NORMALIZE_WHITESPACE
+    robust accuracy at eps 0.1 (linf) lies between 30.0% (certified,
+    crown-ibp) and 50.0% (fgsm).
 
     Reference:
         Carlini et al., "On Evaluating Adversarial Robustness", 2019,
