@@ -28,6 +28,8 @@ It prints one JSON line with the figures and the time of every stage.
                                               # the TRADES recipe alone
     python examples/generated_data_mnist.py --cache-dir runs/cache ...
                                               # reuse classifier and GAN
+    python examples/generated_data_mnist.py --grid samples.png ...
+                                  # also a PNG of the GAN's samples per class
 
 With `--cache-dir` the classifier and the GAN are saved there (`.keras`)
 and loaded by later runs with the same settings.
@@ -92,6 +94,17 @@ def noise_set(classifier, num_samples, seed=0):
     return x, np.argmax(logits, axis=1).astype("int64")
 
 
+def save_class_grid(gan, path, per_class=10, num_classes=10):
+    """A PNG of `per_class` samples of each class, one row per class."""
+    labels = np.repeat(np.arange(num_classes), per_class)
+    images = gan.generate(len(labels), labels=labels)
+    h, w, c = images.shape[1:]
+    grid = images.reshape(num_classes, per_class, h, w, c)
+    grid = grid.transpose(0, 2, 1, 3, 4).reshape(num_classes * h, -1, c)
+    keras.utils.save_img(path, grid, scale=True)
+    return path
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
@@ -111,6 +124,7 @@ def parse_args(argv=None):
     add("--eval-samples", type=int, default=1000)
     add("--no-autoattack", action="store_true")
     add("--cache-dir", default=None)
+    add("--grid", default=None, help="save a PNG of samples per class here")
     add("--seed", type=int, default=0)
     add("--verbose", type=int, default=2)
     add("--quick", action="store_true", help="tiny settings: a smoke run")
@@ -153,6 +167,8 @@ def main(argv=None):
             seed=args.seed,
             verbose=0,
         )
+        if args.grid and not args.noise:
+            save_class_grid(generated.gan, args.grid)
         for name, model, cached in zip(
             names, (generated.labeller, generated.gan), (labeller, gan)
         ):
