@@ -104,21 +104,34 @@ class _Bounder:
     def margins(self, x, y, eps, method, norm, value_range):
         """Lower bounds of `z_y - z_j`, `(batch, classes)`; 0 at `j = y`."""
         bounds = self.propagate(x, eps, norm, value_range)
-        lower = self._ibp_margins(bounds, y)
+        lower = self.ibp_margins(bounds, y)
         if method != "ibp":
             if method == "crown":
                 bounds = self._tighten(bounds, x, eps, norm, value_range)
-            one_hot = ops.one_hot(y, self.classes)
-            spec = ops.expand_dims(one_hot, 1) - ops.expand_dims(
-                ops.eye(self.classes), 0
-            )
-            a, constant = self._backward(spec, self.plan.output, bounds)
-            crown = self._concretize(a, constant, x, eps, norm, value_range)
+            crown = self.crown_margins(bounds, x, y, eps, norm, value_range)
             # Both are sound: keep the larger lower bound.
             lower = ops.maximum(lower, crown)
-        return ops.where(ops.one_hot(y, self.classes) > 0, 0.0, lower)
+        return self.zero_true_class(lower, y)
 
-    def _ibp_margins(self, bounds, y):
+    def zero_true_class(self, margins, y):
+        """`margins` with the column of `y` (the margin `z_y - z_y`) at 0."""
+        return ops.where(ops.one_hot(y, self.classes) > 0, 0.0, margins)
+
+    def crown_margins(self, bounds, x, y, eps, norm, value_range):
+        """CROWN margins from the node `bounds`: one backward pass.
+
+        Each ReLU is relaxed on the interval `bounds` gives its input (IBP
+        intervals: CROWN-IBP). Differentiable in the weights, which every
+        rule reads when called (verified training uses it in its tape).
+        """
+        one_hot = ops.one_hot(y, self.classes)
+        spec = ops.expand_dims(one_hot, 1) - ops.expand_dims(
+            ops.eye(self.classes), 0
+        )
+        a, constant = self._backward(spec, self.plan.output, bounds)
+        return self._concretize(a, constant, x, eps, norm, value_range)
+
+    def ibp_margins(self, bounds, y):
         """IBP margins, the last Dense layer folded into the margin.
 
         Bounding `(w_y - w_j) . h + b_y - b_j` over the interval of `h`

@@ -171,7 +171,9 @@ class Objective:
     ) -> tuple[Tensor | None, Tensor | None]:
         """`(term, adv_pred)`: a loss term added in `compute_loss`.
 
-        Called inside the gradient tape with the clean batch (`x`, `y`,
+        Called inside the gradient tape with the network being trained
+        (`model`: the compiled model, or an `AdversarialModel`'s
+        `base_model`), the clean batch (`x`, `y`,
         `sample_weight` as given to `train_step`), Keras' predictions
         `y_pred` on the training batch, `x_adv`, the eps in use and the
         step's stateless seed. `term` is a scalar averaged like the
@@ -185,6 +187,15 @@ class Objective:
     def needs_labels(self) -> bool:
         """Whether batches must carry labels."""
         return True
+
+    def check_model(self, model: keras.Model, network: keras.Model) -> None:
+        """Raises if this objective cannot train `model`; by default no check.
+
+        Called when training starts (`AdversarialTraining.on_train_begin`,
+        the first trace of `AdversarialModel.train_step`), with the compiled
+        model and the network the hooks see (`model` itself, or an
+        `AdversarialModel`'s `base_model`).
+        """
 
     # ------------------------------------------------------ serialisation
     def get_config(self) -> Config:

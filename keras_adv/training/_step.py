@@ -107,8 +107,11 @@ class _Batch:
         x_adv: Tensor | None,
         eps: Tensor,
         seed: Tensor,
+        network: keras.Model | None = None,
     ) -> None:
         self.step = step
+        # The network the objective sees (AdversarialModel's base_model).
+        self.network = network
         self.eps = eps
         self.seed = seed
         self.x = x
@@ -178,11 +181,13 @@ class AdversarialStep:
 
         A model whose last layer outputs logits, compiled with a loss that
         expects probabilities (`from_logits=False`), or the reverse, trains
-        on a wrong loss (plain Keras accepts it silently).
+        on a wrong loss (plain Keras accepts it silently). The objective
+        checks what it needs too (`Objective.check_model`).
         """
         from keras_adv._outputs import output_kind
 
         attack_model = model if attack_model is None else attack_model
+        self.objective.check_model(model, attack_model)
         loss = getattr(model, "loss", None)
         get_config = getattr(loss, "get_config", None)
         if get_config is None:
@@ -296,7 +301,9 @@ class AdversarialStep:
         train_x, train_y, train_sw = objective.training_data(
             x, y, sample_weight, x_adv
         )
-        batch = _Batch(self, x, y, sample_weight, x_adv, eps, seed)
+        batch = _Batch(
+            self, x, y, sample_weight, x_adv, eps, seed, network=attack_model
+        )
         with _tracing(batch):
             logs = base_train_step(
                 keras.utils.pack_x_y_sample_weight(train_x, train_y, train_sw)
@@ -341,7 +348,7 @@ class AdversarialStep:
         else:
             loss = base_compute_loss(x, y, y_pred, sample_weight, training)
         term, adv_pred = self.objective.extra_loss(
-            model,
+            model if batch.network is None else batch.network,
             batch.x,
             batch.y,
             y_pred,
