@@ -43,12 +43,15 @@ OBJECTIVES: dict[str, str] = {
     "grad_align": "GradAlign",
     "free": "Free",
     "max_loss": "MaxLoss",
+    "ibp": "IBP",
+    "crown_ibp": "CROWNIBP",
 }
 OBJECTIVE_ALIASES: dict[str, str] = {
     "adversarial": "pgd",
     "madry": "pgd",
     "fgsm-rs": "fgsm_rs",
     "n-fgsm": "n_fgsm",
+    "crown-ibp": "crown_ibp",
 }
 
 #: The methods of `keras_adv.recipes` (`"clean"` is plain `fit`), the

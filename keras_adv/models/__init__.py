@@ -8,7 +8,8 @@ adversarially; it is the engine behind
 form; `AdvGAN` trains a generator that
 attacks a frozen classifier in one forward pass (`Distillation` for a
 black box); `PerturbationCVAE` learns a perturbation set from `(x, x~)`
-pairs. The builders (`mnist_cnn`, `small_cnn`, `dcgan_*`, `advgan_*`,
+pairs. The builders (`mnist_cnn`, `small_cnn`, `ibp_cnn` (verified
+training), `dcgan_*`, `advgan_*`,
 `conditional_dcgan_generator`, `projection_discriminator`,
 `mnist_model_a`/`_b`/`_c`, `cvae_mnist_*`) make the networks of the
 examples and of the documented figures.
@@ -21,6 +22,7 @@ from keras_adv.models._advgan_nets import advgan_generator
 from keras_adv.models._advgan_nets import mnist_model_a
 from keras_adv.models._advgan_nets import mnist_model_b
 from keras_adv.models._advgan_nets import mnist_model_c
+from keras_adv.models._classifiers import ibp_cnn
 from keras_adv.models._classifiers import mnist_cnn
 from keras_adv.models._classifiers import small_cnn
 from keras_adv.models._conditional_dcgan import conditional_dcgan_generator
@@ -47,3 +49,4 @@ __all__ += ["mnist_model_a", "mnist_model_b", "mnist_model_c"]
 __all__ += ["PerturbationCVAE", "cvae_mnist_conv", "cvae_mnist_fc"]
 __all__ += ["cvae_mnist_stn"]
 __all__ += ["mnist_cnn", "small_cnn"]
+__all__ += ["ibp_cnn"]

@@ -60,11 +60,12 @@ class AdversarialModel(keras.Model):
             `Objective` instance (which carries its attack).
         objective: An `Objective` (e.g. `keras_adv.training.TRADES(attack,
             beta=6)`) or a shorthand: `"adversarial"`, `"fgsm-rs"`,
-            `"trades"`, `"vat"`. Defaults to `"adversarial"`.
+            `"trades"`, `"vat"`, `"ibp"`, `"crown_ibp"`, ... (see
+            `keras_adv.training.get`). Defaults to `"adversarial"`.
         **kwargs: For shorthands, the objective's arguments (`adv_weight`,
             `beta`, `alpha`, `xi`, `power_iterations`,
-            `training_mode_attack`); otherwise `keras.Model` arguments
-            (`name`, ...).
+            `training_mode_attack`, `final_kappa`, ...); otherwise
+            `keras.Model` arguments (`name`, ...).
 
     Example:
 
@@ -99,6 +100,11 @@ class AdversarialModel(keras.Model):
         "grad_align_lambda",
         "replays",
         "carry",
+        "initial_kappa",
+        "final_kappa",
+        "initial_beta",
+        "final_beta",
+        "target_eps",
     )
 
     def __init__(

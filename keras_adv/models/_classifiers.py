@@ -1,4 +1,4 @@
-"""Small image classifiers: the recipes' CNN and a smaller one."""
+"""Small image classifiers: the recipes' CNN, a smaller one, IBP's CNNs."""
 
 from collections.abc import Sequence
 
@@ -106,3 +106,112 @@ def small_cnn(
             ),
         ]
     )
+
+
+#: Gowal et al.'s CNNs: `(filters, kernel, stride, padding)` per
+#: convolution, then the hidden dense layers' units.
+_IBP_CNNS = {
+    "small": (((16, 4, 2, "valid"), (32, 4, 1, "valid")), (100,)),
+    "medium": (
+        (
+            (32, 3, 1, "valid"),
+            (32, 4, 2, "valid"),
+            (64, 3, 1, "valid"),
+            (64, 4, 2, "valid"),
+        ),
+        (512, 512),
+    ),
+    "large": (
+        (
+            (64, 3, 1, "same"),
+            (64, 3, 1, "same"),
+            (128, 3, 2, "same"),
+            (128, 3, 1, "same"),
+            (128, 3, 1, "same"),
+        ),
+        (200,),
+    ),
+}
+
+
+def ibp_cnn(
+    size: str = "small",
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    seed: int | None = 0,
+) -> keras.Sequential:
+    """The small, medium and large CNNs of verified training (logits).
+
+    The models of Gowal et al. 2018 (also CROWN-IBP's "DM-small/medium/
+    large"): strided convolutions and dense layers, each followed by a
+    ReLU, then a logits layer. No pooling, dropout or normalization, so
+    every bound method supports them, CROWN-IBP included
+    (`keras_adv.training.IBP`, `keras_adv.training.CROWNIBP`). LeCun-normal
+    initialised (truncated normal of variance 1 / fan-in, Sonnet's default
+    in the paper's code), one seed per layer derived from `seed`.
+
+    - `"small"`: conv 16 4x4 stride 2, conv 32 4x4 stride 1 ("valid"),
+      dense 100.
+    - `"medium"`: conv 32 3x3 / 1, 32 4x4 / 2, 64 3x3 / 1, 64 4x4 / 2
+      ("valid"), dense 512, dense 512.
+    - `"large"`: conv 64 3x3 / 1, 64 3x3 / 1, 128 3x3 / 2, 128 3x3 / 1,
+      128 3x3 / 1 ("same"), dense 200.
+
+    Args:
+        size: `"small"`, `"medium"` or `"large"`. Defaults to `"small"`.
+        input_shape: Input shape without batch. Defaults to `(28, 28, 1)`.
+        num_classes: Number of classes. Defaults to `10`.
+        seed: Int, weight-initialisation seed, or None. Defaults to `0`.
+
+    Returns:
+        A `keras.Sequential`.
+
+    Example:
+
+    >>> import keras_adv
+    >>> model = keras_adv.models.ibp_cnn("small")
+    >>> model.output_shape, model.count_params()
+    ((None, 10), 329606)
+
+    Reference:
+        Gowal et al., "On the Effectiveness of Interval Bound Propagation
+        for Training Verifiably Robust Models", 2018,
+        [arXiv:1810.12715](https://arxiv.org/abs/1810.12715).
+    """
+    if size not in _IBP_CNNS:
+        raise ValueError(
+            "Invalid value received for argument `size`. Expected one of "
+            f"{sorted(_IBP_CNNS)}. Received: size={size!r}"
+        )
+    convolutions, dense = _IBP_CNNS[size]
+
+    def init(index: int) -> keras.initializers.Initializer:
+        return keras.initializers.LecunNormal(
+            seed=None if seed is None else seed + index
+        )
+
+    layers: list[keras.layers.Layer] = [keras.Input(tuple(input_shape))]
+    for i, (filters, kernel, stride, padding) in enumerate(convolutions):
+        layers.append(
+            keras.layers.Conv2D(
+                filters,
+                kernel,
+                strides=stride,
+                padding=padding,
+                activation="relu",
+                kernel_initializer=init(i),
+            )
+        )
+    layers.append(keras.layers.Flatten())
+    for j, units in enumerate(dense, start=len(convolutions)):
+        layers.append(
+            keras.layers.Dense(
+                units, activation="relu", kernel_initializer=init(j)
+            )
+        )
+    layers.append(
+        keras.layers.Dense(
+            num_classes, kernel_initializer=init(len(convolutions) + len(dense))
+        )
+    )
+    return keras.Sequential(layers)

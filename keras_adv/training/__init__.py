@@ -7,9 +7,10 @@ hyper-parameters; the same objects work in the
 the callback's default) and `TRADES` are the multi-step objectives;
 `FGSMRS`, `NFGSM`, `GradAlign` and `Free` are the cheaper single-step
 ones; `VAT` also uses unlabelled data; `MaxLoss` trains learned
-perturbation sets. `get` resolves the shorthand names (`"trades"`,
-`"fgsm_rs"`, ...); subclass `Objective`, with `weighted_batch_mean`, to
-write your own.
+perturbation sets; `IBP` and `CROWNIBP` train verifiably robust models on
+sound bounds instead of attacks (verified training). `get` resolves the
+shorthand names (`"trades"`, `"fgsm_rs"`, ...); subclass `Objective`,
+with `weighted_batch_mean`, to write your own.
 """
 
 from keras_adv import _api
@@ -24,6 +25,8 @@ from keras_adv.training._objective import weighted_batch_mean
 from keras_adv.training._registry import get
 from keras_adv.training._regularised import TRADES
 from keras_adv.training._regularised import VAT
+from keras_adv.training._verified import CROWNIBP
+from keras_adv.training._verified import IBP
 
 __all__ = [
     "FGSMRS",
@@ -38,6 +41,7 @@ __all__ = [
     "weighted_batch_mean",
 ]
 __all__ += ["MaxLoss"]
+__all__ += ["IBP", "CROWNIBP"]
 
 # Helpers that were public before 0.2 (see CHANGELOG.md).
 _DEPRECATED = {

@@ -21,11 +21,16 @@ from keras_adv.training._max_loss import MaxLoss
 from keras_adv.training._objective import Objective
 from keras_adv.training._regularised import TRADES
 from keras_adv.training._regularised import VAT
+from keras_adv.training._verified import CROWNIBP
+from keras_adv.training._verified import IBP
 
 #: The classes behind the names of `keras_adv._names.OBJECTIVES`.
 _CLASSES = {
     cls.__name__: cls
-    for cls in (Madry, FGSMRS, TRADES, VAT, NFGSM, GradAlign, Free, MaxLoss)
+    for cls in (
+        *(Madry, FGSMRS, TRADES, VAT, NFGSM, GradAlign, Free, MaxLoss),
+        *(IBP, CROWNIBP),
+    )
 }
 
 
@@ -41,7 +46,8 @@ def get(
             dict, or a name (case-insensitive): `"pgd"` (Madry; aliases
             `"madry"`, `"adversarial"`), `"fgsm_rs"` (alias `"fgsm-rs"`),
             `"trades"`, `"vat"`, `"n_fgsm"` (alias `"n-fgsm"`),
-            `"grad_align"`, `"free"`, `"max_loss"`. The names are those of
+            `"grad_align"`, `"free"`, `"max_loss"`, `"ibp"`, `"crown_ibp"`
+            (alias `"crown-ibp"`). The names are those of
             `keras-adv train --method` and `keras_adv.recipes`.
         attack: The attack, for shorthands.
         **kwargs: The objective's other arguments, for shorthands (e.g.
