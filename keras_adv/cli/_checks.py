@@ -27,6 +27,7 @@ def check(args: argparse.Namespace) -> None:
     elif args.command == "train":
         check_train_output(args.out)
         check_data_spec(args.data)
+        check_generated(args)
     elif args.command == "demo":
         args.out = prepare_out(args.out)
 
@@ -80,6 +81,25 @@ def check_model_file(path: str) -> None:
         raise UsageError(
             f"MODEL: {path} is not a valid .keras file (no config.json in "
             "the archive)"
+        )
+
+
+def check_generated(args: argparse.Namespace) -> None:
+    """`--real-fraction` and `--gan-epochs` only mean something with
+    `--generated`."""
+    if args.generated:
+        return
+    given = [
+        option
+        for option, value, default in (
+            ("--real-fraction", args.real_fraction, 0.3),
+            ("--gan-epochs", args.gan_epochs, 40),
+        )
+        if value != default
+    ]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: options of --generated N, which was not given"
         )
 
 

@@ -259,6 +259,27 @@ def _alpha(text: str) -> float:
     return value
 
 
+def _open_fraction(upper: float, closed: bool) -> Callable[[str], float]:
+    """A number in `(0, upper]` (`closed`) or `(0, upper)`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = 0 < value <= upper if closed else 0 <= value < upper
+        if not inside:
+            bounds = f"(0, {upper:g}]" if closed else f"[0, {upper:g})"
+            raise argparse.ArgumentTypeError(
+                f"expected a number in {bounds}, received {text!r}"
+            )
+        return value
+
+    return parse
+
+
+_real_fraction = _open_fraction(1.0, closed=True)
+_momentum = _open_fraction(1.0, closed=False)
 _positive = _integer(1)
 _non_negative = _integer(0)
 
@@ -487,6 +508,40 @@ def _add_train(sub: Any) -> None:
         type=_non_negative,
         default=0,
         help="random seed (default: %(default)s)",
+    )
+    generated = train.add_argument_group(
+        "generated data (Gowal et al. 2021; docs: Training on generated data)"
+    )
+    generated.add_argument(
+        "--generated",
+        type=_non_negative,
+        default=0,
+        metavar="N",
+        help="also train on N images of a class-conditional GAN trained on "
+        "the training split, labelled by a clean classifier "
+        "(keras_adv.recipes.generate_training_data; 28x28 or 32x32 images) "
+        "(default: %(default)s, real data only)",
+    )
+    generated.add_argument(
+        "--real-fraction",
+        type=_real_fraction,
+        default=0.3,
+        help="share of real images in every batch with --generated "
+        "(default: %(default)s)",
+    )
+    generated.add_argument(
+        "--gan-epochs",
+        type=_positive,
+        default=40,
+        help="epochs of the GAN with --generated (default: %(default)s)",
+    )
+    train.add_argument(
+        "--ema",
+        type=_momentum,
+        default=None,
+        metavar="MOMENTUM",
+        help="average the weights (Keras' optimizer EMA with this momentum, "
+        "e.g. 0.999); the saved model holds the averages (default: off)",
     )
     _common(train, "no progress output")
 

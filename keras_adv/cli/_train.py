@@ -15,9 +15,40 @@ def run(args: argparse.Namespace) -> int:
     model = small_cnn(
         input_shape=x.shape[1:], num_classes=int(y.max()) + 1, seed=args.seed
     )
+    generated = None
+    if args.generated:
+        print(
+            f"Generating {args.generated} images: a clean classifier and a "
+            f"class-conditional GAN ({args.gan_epochs} epochs) trained on "
+            f"{len(x)} samples of {args.data}.",
+            flush=True,
+        )
+        generated = keras_adv.recipes.generate_training_data(
+            (x, y),
+            args.generated,
+            gan_epochs=args.gan_epochs,
+            seed=args.seed,
+        )
+        figures = generated.figures
+        print(
+            "Generator: Frechet distance "
+            f"{figures['frechet_distance']:.2f} (classifier features, to "
+            f"the training images), class coverage {figures['coverage']:.2f},"
+            " classifier agrees with the requested class on "
+            f"{figures['label_agreement']:.1%} of samples; "
+            f"{sum(generated.seconds.values()):.0f} s.",
+            flush=True,
+        )
+    share = (
+        f", {args.real_fraction:.0%} real images per batch"
+        if generated is not None
+        else ""
+    )
+    ema = f", weight averaging {args.ema:g}" if args.ema is not None else ""
     print(
         f"Training a small CNN ({args.method}, eps {args.eps:g}) on "
-        f"{len(x)} samples of {args.data}, {args.epochs} epoch(s).",
+        f"{len(x)} samples of {args.data}{share}{ema}, {args.epochs} "
+        "epoch(s).",
         flush=True,
     )
     run = keras_adv.recipes.robust_fit(
@@ -31,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         monitor=False,
         verbose=0 if args.quiet else 2,
+        generated=None if generated is None else generated.data,
+        real_fraction=args.real_fraction,
+        ema_momentum=args.ema,
     )
     if run.stopped_epoch is not None:
         print(
