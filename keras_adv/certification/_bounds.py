@@ -88,13 +88,40 @@ class _Bounder:
         return lower, upper
 
     def propagate(self, x, eps, norm, value_range):
-        """Dict `tensor id -> (lower, upper)` for every node (IBP)."""
+        """Dict `tensor id -> (lower, upper)` for every node (IBP).
+
+        For an L2 ball, the tensors that are the input up to reshapes and
+        elementwise affine maps (`Flatten`, `Reshape`, `Rescaling`,
+        `Normalization`, `BatchNormalization`) are followed exactly, as
+        their value at the centre and their per-coordinate squared scale,
+        so that the first `Dense` or convolution after them is bounded over
+        the (scaled) ball itself rather than over the L-inf box around it.
+        """
         bounds = {0: self.box(x, eps, value_range)}
+        exact = {0: (x, None)} if norm == "l2" else {}
         for node in self.plan.nodes:
             rule = node.rule
             lower, upper = rule.interval([bounds[i] for i in node.inputs])
-            if norm == "l2" and node.inputs == (0,):
-                lower, upper = _l2_first_layer(rule, x, eps, lower, upper)
+            if len(node.inputs) == 1 and node.inputs[0] in exact:
+                centre, scale_sq = exact[node.inputs[0]]
+                if isinstance(rule, _layers.Dense | _layers.Convolution):
+                    lower, upper = _l2_affine(
+                        rule, centre, scale_sq, eps, lower, upper
+                    )
+                elif isinstance(rule, _layers.Flatten | _layers.Reshape):
+                    exact[node.output] = (
+                        rule.linear(centre),
+                        None if scale_sq is None else rule.linear(scale_sq),
+                    )
+                elif isinstance(rule, _layers.Elementwise):
+                    scale, shift = rule.scale_shift(len(centre.shape))
+                    squared = ops.square(scale)
+                    if scale_sq is not None:
+                        squared = squared * scale_sq
+                    exact[node.output] = (
+                        centre * scale + shift,
+                        ops.broadcast_to(squared, ops.shape(centre)),
+                    )
             bounds[node.output] = (lower, upper)
         return bounds
 
@@ -252,22 +279,26 @@ def _per_sample(eps, x):
     return ops.reshape(eps, (-1,) + (1,) * (len(x.shape) - 1))
 
 
-def _l2_first_layer(rule, x, eps, lower, upper):
-    """A first Dense/Conv layer bounded over the L2 ball (its dual norm)."""
+def _l2_affine(rule, centre, scale_sq, eps, lower, upper):
+    """A Dense/Conv layer on the L2 ball, seen through `scale_sq`.
+
+    Its input is `centre + s * delta` with `||delta||_2 <= eps` and `s**2
+    = scale_sq` per coordinate (None: `s = 1`), so each output moves by at
+    most `eps * sqrt(sum_i w_i**2 s_i**2)` (Cauchy-Schwarz, the dual norm);
+    intersected with the interval bounds, both sound.
+    """
     if isinstance(rule, _layers.Dense):
-        norms = rule.l2_radius()
-    elif isinstance(rule, _layers.Convolution):
-        norms = rule.l2_radius_for(x)
+        norms = rule.l2_radius(scale_sq)
     else:
-        return lower, upper
-    centre = rule.linear(x)
+        norms = rule.l2_radius_for(centre, scale_sq)
+    middle = rule.linear(centre)
     offset = rule.offset()
     if offset is not None:
-        centre = centre + offset
-    radius = _per_sample(eps, centre) * norms
+        middle = middle + offset
+    radius = _per_sample(eps, middle) * norms
     return (
-        ops.maximum(lower, centre - radius),
-        ops.minimum(upper, centre + radius),
+        ops.maximum(lower, middle - radius),
+        ops.minimum(upper, middle + radius),
     )
 
 

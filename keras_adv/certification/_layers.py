@@ -236,9 +236,14 @@ class Dense(Affine):
     def backward(self, a, bounds):
         return [ops.matmul(a, ops.transpose(self.kernel()))], self._constant(a)
 
-    def l2_radius(self):
-        """Per-unit L2 norms of the kernel's columns (the dual norm)."""
-        return ops.sqrt(ops.sum(ops.square(self.kernel()), axis=0))
+    def l2_radius(self, scale_sq=None):
+        """Per-unit L2 norms of the kernel's columns (the dual norm), each
+        input coordinate weighted by `scale_sq` (its squared scale; None
+        for 1)."""
+        squared = ops.square(self.kernel())
+        if scale_sq is None:
+            return ops.sqrt(ops.sum(squared, axis=0))
+        return ops.sqrt(ops.maximum(ops.matmul(scale_sq, squared), 0.0))
 
 
 class Convolution(Affine):
@@ -282,10 +287,13 @@ class Convolution(Affine):
             shape = (self.layer.filters,) + (1,) * rank
         return ops.reshape(_f32(self.layer.bias), shape)
 
-    def l2_radius_for(self, x):
-        """Per-output L2 norms of the weights each output sees in `x`."""
+    def l2_radius_for(self, x, scale_sq=None):
+        """Per-output L2 norms of the weights each output sees in `x`, each
+        input coordinate weighted by `scale_sq` (its squared scale, shaped
+        like `x`; None for 1)."""
         squared = ops.square(_f32(self.layer.kernel))
-        return ops.sqrt(ops.maximum(self.conv(ops.ones_like(x), squared), 0))
+        weights = ops.ones_like(x) if scale_sq is None else scale_sq
+        return ops.sqrt(ops.maximum(self.conv(weights, squared), 0))
 
 
 class BatchNormalization(Elementwise):
