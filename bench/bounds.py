@@ -17,15 +17,20 @@ et al.'s "small" IBP model (conv 16 4x4 stride 2, conv 32 4x4 stride 1,
 dense 100, dense 10; all ReLU).
 
     python dev.py bench bench/bounds.py [--repeats 15] [--batch 256]
+
+(tiny smoke run: `--repeats 1 --batch 4`). Randomized smoothing's
+`certify` throughput is measured by `bench/smoothing.py`.
 """
 
 import argparse
 import os
 import platform
 import statistics
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -98,13 +103,14 @@ def measure(found, repeats, clock):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def main():
+def main(argv=None):
+    """Prints the table; returns its rows (dicts) and the trace counts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--eps", type=float, default=0.1)
     add_clock_argument(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(args.batch, 28, 28, 1)).astype("float32")
     print(
@@ -115,6 +121,7 @@ def main():
     print()
     print("| model | computation | ms | ratio to forward |")
     print("|---|---|---|---|")
+    rows, traces_of = [], {}
     for label, model in (
         ("small_cnn", small_cnn()),
         ("Gowal small", gowal_small()),
@@ -124,6 +131,14 @@ def main():
         medians = measure(found, args.repeats, CLOCKS[args.clock])
         base = medians["forward pass"]
         for name, value in medians.items():
+            rows.append(
+                {
+                    "model": label,
+                    "computation": name,
+                    "ms": 1e3 * value,
+                    "ratio": value / base,
+                }
+            )
             print(
                 f"| {label} | {name} | {1e3 * value:.2f} | {value / base:.2f} |"
             )
@@ -132,6 +147,8 @@ def main():
             for fn in _bounds._BOUNDERS[model].functions.values()
         ]
         print(f"| {label} | traces of the bound graphs | {traces} | |")
+        traces_of[label] = traces
+    return rows, traces_of
 
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@ Two ratios:
 
     python bench/generated_data.py [--epochs 6] [--batch-size 16]
         [--real-fraction 0.3] [--num-generated 50000] [--clock wall]
+        [--train-samples 4000]
+
+(tiny smoke run: `--epochs 2 --num-generated 200 --repeats 1
+--train-samples 200`).
 """
 
 import argparse
@@ -104,12 +108,19 @@ def main(argv=None):
     parser.add_argument("--real-fraction", type=float, default=0.3)
     parser.add_argument("--num-generated", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--train-samples",
+        type=int,
+        default=None,
+        help="real images used (default: the subset's 4,000; smoke runs)",
+    )
     add_clock_argument(parser)
     args = parser.parse_args(argv)
     clock = CLOCKS[args.clock]
 
     keras.utils.set_random_seed(0)
     (x, y), _ = load_mnist_subset()
+    x, y = x[: args.train_samples], y[: args.train_samples]
     rng = np.random.default_rng(0)
     x_gen = rng.uniform(size=(args.num_generated,) + x.shape[1:])
     x_gen = x_gen.astype("float32")

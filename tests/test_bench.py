@@ -1,5 +1,7 @@
 """The benchmark scripts still run (tiny settings; no timing asserts)."""
 
+import json
+import math
 import runpy
 import sys
 from pathlib import Path
@@ -19,6 +21,108 @@ def test_attack_bench_runs(monkeypatch, capsys):
     for line in out.splitlines():
         if line.startswith("| PGD") or line.startswith("| FGSM"):
             assert line.rstrip().endswith("| 1 |")  # one trace each
+
+
+def _finite_positive(*values):
+    return all(math.isfinite(v) and v > 0 for v in values)
+
+
+def test_bounds_bench_runs(capsys):
+    script = runpy.run_path(str(BENCH / "bounds.py"))
+    rows, traces = script["main"](["--repeats", "1", "--batch", "4"])
+    ibp = [
+        "forward pass",
+        "IBP logits (graph)",
+        "IBP logits (interval_bounds)",
+        "IBP margins (margin_bounds)",
+    ]
+    crown = ["CROWN-IBP margins (graph)", "CROWN-IBP margins (margin_bounds)"]
+    found = {}
+    for row in rows:
+        found.setdefault(row["model"], []).append(row["computation"])
+        assert _finite_positive(row["ms"], row["ratio"])
+        if row["computation"] == "forward pass":
+            assert row["ratio"] == 1.0
+    # small_cnn max-pools: IBP only; Gowal's small model also has CROWN-IBP.
+    assert found == {"small_cnn": ibp, "Gowal small": ibp + crown}
+    # Every bound graph traced once (warm-up and timed runs included).
+    assert traces == {"small_cnn": [1, 1], "Gowal small": [1, 1, 1]}
+    out = capsys.readouterr().out
+    assert "| Gowal small | CROWN-IBP margins (graph) |" in out
+
+
+def test_autoattack_paths_bench_runs(capsys):
+    script = runpy.run_path(str(BENCH / "autoattack_paths.py"))
+    rows = script["main"](
+        ["--samples", "8", "--epochs", "1", "--train-samples", "256"]
+    )
+    assert [row["door"] for row in rows] == [
+        "AutoAttack.evaluate",
+        "evaluate_robustness, checks (CLI default)",
+        "evaluate_robustness, no checks",
+    ]
+    assert rows[0]["ratio"] == 1.0
+    for row in rows:
+        assert _finite_positive(row["seconds_per_sample"], row["ratio"])
+        assert 0.0 <= row["robust_accuracy"] <= 1.0
+        # The same AutoAttack (seed 0) through each door: same survivors.
+        assert row["same_robust_samples"]
+        assert row["robust_accuracy"] == rows[0]["robust_accuracy"]
+    assert "| AutoAttack.evaluate |" in capsys.readouterr().out
+
+
+def test_generated_data_bench_runs(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCH))  # its `_timing` import
+    script = runpy.run_path(str(BENCH / "generated_data.py"))
+    row = script["main"](
+        ["--epochs", "2", "--num-generated", "200", "--repeats", "1"]
+        + ["--train-samples", "200"]
+    )
+    # Batch 16, real fraction 0.3: round(4.8) = 5 real per batch, and an
+    # epoch is one pass over the 200 real images.
+    assert row["real_per_batch"] == 5 and row["steps_per_epoch"] == 40
+    assert set(row["pipeline_seconds"]) == {"library", "hand"}
+    assert set(row["epoch_seconds"]) == {
+        "fit_mix_datasets",
+        "fit_hand_written_data",
+        "hand_written_loop",
+    }
+    assert _finite_positive(
+        *row["pipeline_seconds"].values(),
+        *row["epoch_seconds"].values(),
+        row["pipeline_ratio"],
+        row["epoch_ratio_data"],
+        row["epoch_ratio_loop"],
+    )
+    assert json.loads(capsys.readouterr().out) == row
+
+
+def test_smoothing_bench_runs(capsys):
+    script = runpy.run_path(str(BENCH / "smoothing.py"))
+    # A noise batch of 64 splits the 10 + 100 draws of each input.
+    out = script["main"](
+        ["--samples", "2", "--n0", "10", "--n", "100"]
+        + ["--noise-batch", "64", "--repeats", "1"]
+    )
+    # Same noise (same stateless seeds): the hand-written loop certifies
+    # the same classes with the same radii.
+    assert out["same"]
+    assert out["traces"] == {
+        "SmoothedClassifier.certify": 1,
+        "hand-written tf.function": 1,
+    }
+    names = [row["implementation"] for row in out["rows"]]
+    assert names == ["SmoothedClassifier.certify", "hand-written tf.function"]
+    for row in out["rows"]:
+        assert _finite_positive(
+            row["seconds"], row["samples_per_second"], row["ratio"]
+        )
+        assert row["samples_per_second"] == pytest.approx(2 / row["seconds"])
+        assert row["evaluations_per_second"] == pytest.approx(
+            110 * row["samples_per_second"]
+        )
+    assert out["rows"][1]["ratio"] == 1.0
+    assert "same predictions and radii: yes" in capsys.readouterr().out
 
 
 @pytest.mark.slow
