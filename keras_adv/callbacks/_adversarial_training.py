@@ -48,8 +48,13 @@ class AdversarialTraining(keras.callbacks.Callback):
     own step and the epoch logs have no `adv_*` keys. The eps warm-up is a
     variable read inside the graph: eps ramps linearly from
     `eps / eps_warmup_epochs` at `start_epoch` to `eps`, without
-    retracing. A warm-up that `fit(epochs=...)` does not finish (eps never
-    reached, or reached in the last epoch only) warns at train begin.
+    retracing; or, with `eps_warmup_steps`, per optimizer step (the ramp
+    of the verified-training papers, Gowal et al. 2018 and Zhang et al.
+    2020): `eps * min(1, (k + 1) / eps_warmup_steps)` at the `k`-th
+    update since `start_epoch`, computed in the graph from the
+    optimizer's step counter. A warm-up that `fit(epochs=...)` does not
+    finish (eps never reached, or reached in the last epoch only) warns at
+    train begin.
     Catastrophic overfitting (FGSM-RS) is watched by the separate
     `OverfittingGuard` callback.
 
@@ -75,6 +80,9 @@ class AdversarialTraining(keras.callbacks.Callback):
         start_epoch: Int >= 0, first adversarial epoch. Defaults to `0`.
         eps_warmup_epochs: Int >= 0, epochs of the linear eps ramp.
             Defaults to `0`.
+        eps_warmup_steps: Int >= 0, optimizer steps of a linear eps ramp
+            per step instead (not with `eps_warmup_epochs`). Defaults to
+            `0`.
         **objective_kwargs: Arguments of the shorthand's objective.
 
     Raises:
@@ -111,6 +119,7 @@ class AdversarialTraining(keras.callbacks.Callback):
         objective: Objective | str = "adversarial",
         start_epoch: int = 0,
         eps_warmup_epochs: int = 0,
+        eps_warmup_steps: int = 0,
         **objective_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -128,8 +137,20 @@ class AdversarialTraining(keras.callbacks.Callback):
         self.eps_warmup_epochs = _validation.check_int(
             "eps_warmup_epochs", eps_warmup_epochs, minimum=0
         )
+        self.eps_warmup_steps = _validation.check_int(
+            "eps_warmup_steps", eps_warmup_steps, minimum=0
+        )
+        if self.eps_warmup_steps and self.eps_warmup_epochs:
+            raise ValueError(
+                _validation.invalid(
+                    "eps_warmup_steps",
+                    "0 when eps_warmup_epochs is given (one ramp)",
+                    eps_warmup_steps,
+                )
+            )
         # Set by on_train_begin.
         self._eps_scale: tf.Variable | None = None
+        self._ramp_start: tf.Variable | None = None
         self._trackers: tuple[keras.metrics.Mean, keras.metrics.Mean] | None = (
             None
         )
@@ -185,6 +206,26 @@ class AdversarialTraining(keras.callbacks.Callback):
             stacklevel=2,
         )
 
+    def _check_step_ramp(self, epochs: int, steps: int | None) -> None:
+        """Warns when the per-step ramp does not end before `fit` does."""
+        if not self.eps_warmup_steps or not steps:
+            return
+        total = steps * max(epochs - self.start_epoch, 0)
+        if total and self.eps_warmup_steps >= total:
+            warnings.warn(
+                f"AdversarialTraining(eps_warmup_steps="
+                f"{self.eps_warmup_steps}) with {total} adversarial steps "
+                f"in fit ({epochs} epochs of {steps} steps"
+                + (
+                    f" from epoch {self.start_epoch}"
+                    if self.start_epoch
+                    else ""
+                )
+                + "): the full eps is never reached before training ends. "
+                "Shorten `eps_warmup_steps` or train for more epochs.",
+                stacklevel=2,
+            )
+
     # -------------------------------------------------------------- hooks
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         model = self.model
@@ -197,6 +238,7 @@ class AdversarialTraining(keras.callbacks.Callback):
         epochs = (self.params or {}).get("epochs")
         if epochs is not None:
             self._check_schedule(epochs)
+            self._check_step_ramp(epochs, (self.params or {}).get("steps"))
         with model.distribute_strategy.scope():
             self._eps_scale = tf.Variable(
                 1.0,
@@ -204,6 +246,14 @@ class AdversarialTraining(keras.callbacks.Callback):
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
                 name="adv_eps_scale",
             )
+            if self.eps_warmup_steps:
+                self._ramp_start = tf.Variable(
+                    0,
+                    dtype="int64",
+                    trainable=False,
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                    name="adv_eps_ramp_start",
+                )
             self._trackers = (
                 keras.metrics.Mean(name=ADV_LOSS),
                 keras.metrics.Mean(name=ADV_ACCURACY),
@@ -213,6 +263,9 @@ class AdversarialTraining(keras.callbacks.Callback):
             owner=f"AdversarialTraining@{id(self):x}",
             trackers=self._trackers,
             eps_scale=self._eps_scale,
+            eps_ramp=None
+            if self._ramp_start is None
+            else (self._ramp_start, self.eps_warmup_steps),
         )
         step.check_structure(model)
         step.check_compiled_loss(model)
@@ -225,6 +278,10 @@ class AdversarialTraining(keras.callbacks.Callback):
             return
         # Set with the installation (on_train_begin).
         self._eps_scale.assign(self.eps_scale(epoch))  # type: ignore[union-attr]
+        if self._ramp_start is not None and epoch == self.start_epoch:
+            self._ramp_start.assign(
+                int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            )
         for tracker in self._trackers:  # type: ignore[union-attr]
             tracker.reset_state()
         if epoch >= self.start_epoch and not self.active:
@@ -279,6 +336,7 @@ class AdversarialTraining(keras.callbacks.Callback):
             "objective": keras.saving.serialize_keras_object(self.objective),
             "start_epoch": self.start_epoch,
             "eps_warmup_epochs": self.eps_warmup_epochs,
+            "eps_warmup_steps": self.eps_warmup_steps,
         }
 
     @classmethod

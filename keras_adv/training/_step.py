@@ -145,6 +145,10 @@ class AdversarialStep:
         owner: Name used in error messages.
         trackers: `(adv_loss, adv_accuracy)` Mean metrics.
         eps_scale: Optional scalar variable multiplying eps (warm-up).
+        eps_ramp: Optional `(start, steps)`: eps also ramps linearly per
+            optimizer step, `min(1, (iterations - start + 1) / steps)`,
+            with `start` a scalar variable (the optimizer step the ramp
+            starts at) and `steps` an int >= 1.
     """
 
     def __init__(
@@ -153,11 +157,21 @@ class AdversarialStep:
         owner: str,
         trackers: tuple[keras.metrics.Mean, keras.metrics.Mean],
         eps_scale: tf.Variable | None = None,
+        eps_ramp: tuple[tf.Variable, int] | None = None,
     ) -> None:
         self.objective = objective
         self.owner = owner
         self.trackers = trackers
         self.eps_scale = eps_scale
+        self.eps_ramp = eps_ramp
+
+    def ramp_scale(self, model: keras.Model) -> Tensor:
+        """The per-step eps ramp's multiplier for the coming update."""
+        start, steps = self.eps_ramp  # type: ignore[misc]
+        done = ops.cast(model.optimizer.iterations, "float32") - ops.cast(
+            start, "float32"
+        )
+        return ops.clip((done + 1.0) / float(steps), 0.0, 1.0)
 
     # ---------------------------------------------------------- checks
     def check_structure(self, model: keras.Model) -> None:
@@ -281,6 +295,8 @@ class AdversarialStep:
         eps = ops.cast(objective.attack.eps, "float32")
         if self.eps_scale is not None:
             eps = eps * ops.cast(self.eps_scale, "float32")
+        if self.eps_ramp is not None:
+            eps = eps * self.ramp_scale(model)
         labels = y if objective.needs_labels() else None
         checks = input_assertions(x, objective.attack.value_range, labels)
         checks += self.label_checks(attack_model, x, y)
