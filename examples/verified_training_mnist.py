@@ -16,8 +16,9 @@ time.
 
 The schedule scales the papers' to `--epochs`: clean epochs first (5 %,
 at least one: Gowal's 2,000 warm-up steps, Zhang's 10 of 200 epochs),
-then eps ramps up over 40 % of the epochs (and with it kappa, and beta
-for CROWN-IBP), then trains at `--train-eps` (0.4, larger than the eps
+then eps ramps up per step over 40 % of the epochs' steps
+(`eps_warmup_steps`, as the papers ramp; and with it kappa, and beta for
+CROWN-IBP), then trains at `--train-eps` (0.4, larger than the eps
 certified, as both papers do for 0.3); Adam at 1e-3, divided by 10 at 70
 % and 90 % of the steps; batch 64. Models: `keras_adv.models.ibp_cnn`
 (`small`, `medium`, `large`: the papers' CNNs) or the recipe CNN
@@ -86,7 +87,8 @@ def main():
 
     keras.utils.set_random_seed(args.seed)
     model = build(args.model, args.seed)
-    steps = args.epochs * -(-len(x) // BATCH)
+    steps_per_epoch = -(-len(x) // BATCH)
+    steps = args.epochs * steps_per_epoch
     model.compile(
         keras.optimizers.Adam(learning_rate(steps)),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -98,7 +100,7 @@ def main():
         keras_adv.attacks.PGD(eps=args.train_eps),
         args.method,
         start_epoch=clean_epochs,
-        eps_warmup_epochs=ramp_epochs,
+        eps_warmup_steps=ramp_epochs * steps_per_epoch,
     )
     start = time.perf_counter()
     model.fit(
@@ -129,7 +131,10 @@ def main():
         "params": model.count_params(),
         "epochs": args.epochs,
         "train_eps": args.train_eps,
-        "schedule": {"clean_epochs": clean_epochs, "ramp_epochs": ramp_epochs},
+        "schedule": {
+            "clean_epochs": clean_epochs,
+            "ramp_steps": ramp_epochs * steps_per_epoch,
+        },
         "train_images": len(x),
         "train_seconds": round(train_seconds, 1),
         "seconds_per_epoch": round(train_seconds / args.epochs, 2),
