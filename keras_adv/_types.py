@@ -29,6 +29,10 @@ TensorLike: TypeAlias = (
     np.ndarray | tf.Tensor | tf.Variable | keras.Variable | keras.KerasTensor
 )
 
+#: Elementwise bounds `(lower, upper)` of a tensor (two tensors of its
+#: shape).
+Interval: TypeAlias = tuple[tf.Tensor, tf.Tensor]
+
 #: A radius: a number >= 0, a per-sample `(batch,)` array, or a variable
 #: (that a schedule changes without retracing).
 Eps: TypeAlias = (

@@ -24,6 +24,10 @@ is a tensor argument (changing it never retraces).
 
 import math
 import weakref
+from collections.abc import Callable
+from typing import Any
+from typing import cast
+from typing import overload
 
 import keras
 import numpy as np
@@ -34,6 +38,7 @@ from keras_adv import _validation
 from keras_adv._outputs import sparse_labels
 from keras_adv._types import Array
 from keras_adv._types import Eps
+from keras_adv._types import Interval
 from keras_adv._types import Norm
 from keras_adv._types import Tensor
 from keras_adv._types import ValueRange
@@ -45,21 +50,23 @@ METHODS = ("ibp", "crown-ibp", "crown")
 
 # One bounder (the model read into rules, and its compiled functions) per
 # model, weakly: the cache never keeps a model alive.
-_BOUNDERS = weakref.WeakKeyDictionary()
+_BOUNDERS: weakref.WeakKeyDictionary[keras.Model, "_Bounder"] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class _Bounder:
     """A model read into bound rules, with its compiled functions."""
 
-    def __init__(self, model):
+    def __init__(self, model: keras.Model) -> None:
         self.plan = _plan.Plan(model)
         self.name = model.name
         self.input_shape = tuple(model.inputs[0].shape[1:])
         self.classes = model.outputs[0].shape[-1]
-        self.functions = {}
+        self.functions: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
     # ------------------------------------------------------------- checks
-    def check_crown(self, method):
+    def check_crown(self, method: str) -> None:
         for node in self.plan.nodes:
             if not node.rule.crown:
                 raise _layers.unsupported(
@@ -69,7 +76,7 @@ class _Bounder:
                     "method='ibp' bounds it",
                 )
 
-    def check_classes(self):
+    def check_classes(self) -> None:
         if self.classes is None or self.classes < 2:
             raise ValueError(
                 f"Margin bounds need a classifier with outputs (batch, "
@@ -78,7 +85,9 @@ class _Bounder:
             )
 
     # ------------------------------------------------------ graph bodies
-    def box(self, x, eps, value_range):
+    def box(
+        self, x: Tensor, eps: Tensor, value_range: ValueRange | None
+    ) -> Interval:
         """The input interval: the L-inf box of radius eps, clipped."""
         eps = _per_sample(eps, x)
         lower, upper = x - eps, x + eps
@@ -87,7 +96,9 @@ class _Bounder:
             upper = ops.clip(upper, *value_range)
         return lower, upper
 
-    def propagate(self, x, eps, norm, value_range):
+    def propagate(
+        self, x: Tensor, eps: Tensor, norm: Norm, value_range: ValueRange | None
+    ) -> dict[int, Interval]:
         """Dict `tensor id -> (lower, upper)` for every node (IBP).
 
         For an L2 ball, the tensors that are the input up to reshapes and
@@ -98,7 +109,9 @@ class _Bounder:
         the (scaled) ball itself rather than over the L-inf box around it.
         """
         bounds = {0: self.box(x, eps, value_range)}
-        exact = {0: (x, None)} if norm == "l2" else {}
+        exact: dict[int, tuple[Tensor, Tensor | None]] = (
+            {0: (x, None)} if norm == "l2" else {}
+        )
         for node in self.plan.nodes:
             rule = node.rule
             lower, upper = rule.interval([bounds[i] for i in node.inputs])
@@ -125,10 +138,20 @@ class _Bounder:
             bounds[node.output] = (lower, upper)
         return bounds
 
-    def interval(self, x, eps, norm, value_range):
+    def interval(
+        self, x: Tensor, eps: Tensor, norm: Norm, value_range: ValueRange | None
+    ) -> Interval:
         return self.propagate(x, eps, norm, value_range)[self.plan.output]
 
-    def margins(self, x, y, eps, method, norm, value_range):
+    def margins(
+        self,
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        method: str,
+        norm: Norm,
+        value_range: ValueRange | None,
+    ) -> Tensor:
         """Lower bounds of `z_y - z_j`, `(batch, classes)`; 0 at `j = y`."""
         bounds = self.propagate(x, eps, norm, value_range)
         lower = self.ibp_margins(bounds, y)
@@ -140,11 +163,19 @@ class _Bounder:
             lower = ops.maximum(lower, crown)
         return self.zero_true_class(lower, y)
 
-    def zero_true_class(self, margins, y):
+    def zero_true_class(self, margins: Tensor, y: Tensor) -> Tensor:
         """`margins` with the column of `y` (the margin `z_y - z_y`) at 0."""
         return ops.where(ops.one_hot(y, self.classes) > 0, 0.0, margins)
 
-    def crown_margins(self, bounds, x, y, eps, norm, value_range):
+    def crown_margins(
+        self,
+        bounds: dict[int, Interval],
+        x: Tensor,
+        y: Tensor,
+        eps: Tensor,
+        norm: Norm,
+        value_range: ValueRange | None,
+    ) -> Tensor:
         """CROWN margins from the node `bounds`: one backward pass.
 
         Each ReLU is relaxed on the interval `bounds` gives its input (IBP
@@ -158,7 +189,7 @@ class _Bounder:
         a, constant = self._backward(spec, self.plan.output, bounds)
         return self._concretize(a, constant, x, eps, norm, value_range)
 
-    def ibp_margins(self, bounds, y):
+    def ibp_margins(self, bounds: dict[int, Interval], y: Tensor) -> Tensor:
         """IBP margins, the last Dense layer folded into the margin.
 
         Bounding `(w_y - w_j) . h + b_y - b_j` over the interval of `h`
@@ -187,10 +218,12 @@ class _Bounder:
         true_lower = ops.take_along_axis(lower, ops.expand_dims(y, 1), axis=1)
         return true_lower - upper
 
-    def _backward(self, a, start, bounds):
+    def _backward(
+        self, a: Tensor, start: int, bounds: dict[int, Interval]
+    ) -> tuple[Tensor | None, Tensor | None]:
         """Pulls `a . z_start` back to the input: `(a_input, constant)`."""
         pending = {start: a}
-        constant = None
+        constant: Tensor | None = None
         for node in reversed(self.plan.nodes):
             a_out = pending.pop(node.output, None)
             if a_out is None:
@@ -204,7 +237,15 @@ class _Bounder:
                 pending[i] = pending[i] + a_in if i in pending else a_in
         return pending.get(0), constant
 
-    def _concretize(self, a, constant, x, eps, norm, value_range):
+    def _concretize(
+        self,
+        a: Tensor | None,
+        constant: Tensor | None,
+        x: Tensor,
+        eps: Tensor,
+        norm: Norm,
+        value_range: ValueRange | None,
+    ) -> Tensor:
         """The minimum of `a . x + constant` over the input set."""
         batch = ops.shape(x)[0]
         if a is None:  # the output does not depend on the input
@@ -225,7 +266,14 @@ class _Bounder:
             bound = ops.maximum(bound, ball)
         return bound if constant is None else bound + constant
 
-    def _tighten(self, bounds, x, eps, norm, value_range):
+    def _tighten(
+        self,
+        bounds: dict[int, Interval],
+        x: Tensor,
+        eps: Tensor,
+        norm: Norm,
+        value_range: ValueRange | None,
+    ) -> dict[int, Interval]:
         """CROWN bounds for every ReLU's input, intersected with IBP's."""
         bounds = dict(bounds)
         for node in self.plan.nodes:
@@ -251,35 +299,53 @@ class _Bounder:
         return bounds
 
     # ----------------------------------------------------------- compiled
-    def function(self, kind, method, norm, value_range):
+    def function(
+        self,
+        kind: str,
+        method: str | None,
+        norm: Norm,
+        value_range: ValueRange | None,
+    ) -> Callable[..., Any]:
         """The compiled function of one setting, traced once."""
         key = (kind, method, norm, value_range)
         fn = self.functions.get(key)
         if fn is not None:
             return fn
+        run: Callable[..., Any]
         if kind == "interval":
 
-            def run(x, eps):
+            def run_interval(x: Tensor, eps: Tensor) -> Interval:
                 return self.interval(x, eps, norm, value_range)
 
+            run = run_interval
         else:
 
-            def run(x, y, eps):
-                return self.margins(x, y, eps, method, norm, value_range)
+            def run_margins(x: Tensor, y: Tensor, eps: Tensor) -> Tensor:
+                return self.margins(
+                    x, y, eps, cast(str, method), norm, value_range
+                )
 
+            run = run_margins
         fn = tf.function(run, reduce_retracing=True, autograph=False)
         self.functions[key] = fn
         return fn
 
 
-def _per_sample(eps, x):
+def _per_sample(eps: Tensor, x: Tensor) -> Tensor:
     """Eps broadcasting against `x`: a scalar, or `(batch, 1, ..., 1)`."""
     if len(eps.shape) == 0:
         return eps
     return ops.reshape(eps, (-1,) + (1,) * (len(x.shape) - 1))
 
 
-def _l2_affine(rule, centre, scale_sq, eps, lower, upper):
+def _l2_affine(
+    rule: _layers.Dense | _layers.Convolution,
+    centre: Tensor,
+    scale_sq: Tensor | None,
+    eps: Tensor,
+    lower: Tensor,
+    upper: Tensor,
+) -> Interval:
     """A Dense/Conv layer on the L2 ball, seen through `scale_sq`.
 
     Its input is `centre + s * delta` with `||delta||_2 <= eps` and `s**2
@@ -303,7 +369,7 @@ def _l2_affine(rule, centre, scale_sq, eps, lower, upper):
 
 
 # ------------------------------------------------------------ entry points
-def _bounder(model, method=None):
+def _bounder(model: keras.Model, method: str | None = None) -> _Bounder:
     if not isinstance(model, keras.Model):
         raise TypeError(_validation.invalid("model", "a keras.Model", model))
     bounder = _BOUNDERS.get(model)
@@ -315,7 +381,17 @@ def _bounder(model, method=None):
     return bounder
 
 
-def _settings(norm, value_range, method=None):
+@overload
+def _settings(
+    norm: Norm, value_range: ValueRange | None
+) -> tuple[Norm, tuple[float, float] | None, None]: ...
+@overload
+def _settings(
+    norm: Norm, value_range: ValueRange | None, method: str
+) -> tuple[Norm, tuple[float, float] | None, str]: ...
+def _settings(
+    norm: Norm, value_range: ValueRange | None, method: str | None = None
+) -> tuple[Norm, tuple[float, float] | None, str | None]:
     norm = _validation.check_choice("norm", norm, NORMS)
     if value_range is not None:
         value_range = _validation.check_value_range(value_range)
@@ -324,7 +400,9 @@ def _settings(norm, value_range, method=None):
     return norm, value_range, method
 
 
-def _inputs(bounder, x, eps, value_range):
+def _inputs(
+    bounder: _Bounder, x: Array, eps: Eps, value_range: ValueRange | None
+) -> tuple[Tensor, Tensor]:
     """`(x, eps)` as float32 tensors, checked when called eagerly."""
     if not tf.executing_eagerly():
         x = ops.cast(x, "float32")
@@ -358,7 +436,7 @@ def _inputs(bounder, x, eps, value_range):
     return ops.cast(x, "float32"), tf.broadcast_to(eps, tf.shape(x)[:1])
 
 
-def _labels(bounder, y, x):
+def _labels(bounder: _Bounder, y: Array, x: Tensor) -> Tensor:
     if tf.executing_eagerly():
         y = _validation.check_label_shape(y, x)
         _validation.check_label_values(y, bounder.classes)

@@ -17,10 +17,17 @@ so a model that trains is followed):
 """
 
 import math
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import NoReturn
 
 import keras
 import tensorflow as tf
 from keras import ops
+
+from keras_adv._types import Interval
+from keras_adv._types import Tensor
 
 #: Monotone non-decreasing activation functions, by the name Keras gives
 #: them. `relu` and `leaky_relu` also have a CROWN relaxation.
@@ -86,15 +93,17 @@ SUPPORTED = (
 )
 
 
-def _f32(value):
+def _f32(value: Any) -> Tensor:
     return ops.cast(ops.convert_to_tensor(value), "float32")
 
 
-def _describe(layer):
+def _describe(layer: keras.layers.Layer) -> str:
     return f"layer {layer.name!r} ({type(layer).__name__})"
 
 
-def unsupported(layer, why="keras_adv has no bound rule for it"):
+def unsupported(
+    layer: keras.layers.Layer, why: str = "keras_adv has no bound rule for it"
+) -> NotImplementedError:
     """The error for a layer that cannot be bounded (names the layer)."""
     return NotImplementedError(
         f"Cannot bound {_describe(layer)}: {why}. Supported: {SUPPORTED}. "
@@ -103,7 +112,7 @@ def unsupported(layer, why="keras_adv has no bound rule for it"):
     )
 
 
-def _sum_trailing(tensor):
+def _sum_trailing(tensor: Tensor) -> Tensor:
     """Sums every axis after the first two `(batch, spec, ...)`."""
     axes = tuple(range(2, len(tensor.shape)))
     return ops.sum(tensor, axis=axes) if axes else tensor
@@ -115,14 +124,16 @@ class Rule:
 
     crown = True
 
-    def __init__(self, layer):
+    def __init__(self, layer: keras.layers.Layer) -> None:
         self.layer = layer
         self.description = _describe(layer)
 
-    def interval(self, bounds):
+    def interval(self, bounds: Sequence[Interval]) -> Interval:
         raise NotImplementedError
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         raise NotImplementedError
 
 
@@ -135,16 +146,16 @@ class Affine(Rule):
     tensor broadcasting to one sample's output shape.
     """
 
-    def linear(self, *xs):
+    def linear(self, *xs: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def linear_abs(self, *rs):
+    def linear_abs(self, *rs: Tensor) -> Tensor:
         return self.linear(*rs)
 
-    def offset(self):
+    def offset(self) -> Tensor | None:
         return None
 
-    def interval(self, bounds):
+    def interval(self, bounds: Sequence[Interval]) -> Interval:
         centres = [(lo + up) / 2.0 for lo, up in bounds]
         radii = [(up - lo) / 2.0 for lo, up in bounds]
         centre = self.linear(*centres)
@@ -154,7 +165,9 @@ class Affine(Rule):
         radius = ops.maximum(self.linear_abs(*radii), 0.0)
         return centre - radius, centre + radius
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         """`a @ J` by the transpose of `linear` (a vector-Jacobian product).
 
         `a` is `(batch, spec, *output)`; batch and spec are merged so that
@@ -188,7 +201,7 @@ class Affine(Rule):
         ]
         return pulled, self._constant(a)
 
-    def _constant(self, a):
+    def _constant(self, a: Tensor) -> Tensor | None:
         offset = self.offset()
         return None if offset is None else _sum_trailing(a * offset)
 
@@ -196,47 +209,51 @@ class Affine(Rule):
 class Elementwise(Affine):
     """`y = x * scale + shift` with per-sample broadcast `scale`, `shift`."""
 
-    def scale_shift(self, rank):
+    def scale_shift(self, rank: int) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def interval(self, bounds):
+    def interval(self, bounds: Sequence[Interval]) -> Interval:
         (lo, up) = bounds[0]
         scale, shift = self.scale_shift(len(lo.shape))
         centre = (lo + up) / 2.0 * scale + shift
         radius = (up - lo) / 2.0 * ops.abs(scale)
         return centre - radius, centre + radius
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         scale, shift = self.scale_shift(len(bounds[0][0].shape))
         return [a * scale], _sum_trailing(a * shift)
 
 
 # ------------------------------------------------------------ affine rules
 class Dense(Affine):
-    def __init__(self, layer):
+    def __init__(self, layer: keras.layers.Layer) -> None:
         super().__init__(layer)
         if layer.quantization_mode is not None:
             raise unsupported(layer, "quantized weights")
 
-    def kernel(self):
+    def kernel(self) -> Tensor:
         return _f32(self.layer.kernel)
 
-    def bias(self):
+    def bias(self) -> Tensor | None:
         return _f32(self.layer.bias) if self.layer.use_bias else None
 
-    def linear(self, x):
+    def linear(self, x: Tensor) -> Tensor:
         return ops.matmul(x, self.kernel())
 
-    def linear_abs(self, r):
+    def linear_abs(self, r: Tensor) -> Tensor:
         return ops.matmul(r, ops.abs(self.kernel()))
 
-    def offset(self):
+    def offset(self) -> Tensor | None:
         return self.bias()
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         return [ops.matmul(a, ops.transpose(self.kernel()))], self._constant(a)
 
-    def l2_radius(self, scale_sq=None):
+    def l2_radius(self, scale_sq: Tensor | None = None) -> Tensor:
         """Per-unit L2 norms of the kernel's columns (the dual norm), each
         input coordinate weighted by `scale_sq` (its squared scale; None
         for 1)."""
@@ -247,12 +264,12 @@ class Dense(Affine):
 
 
 class Convolution(Affine):
-    def __init__(self, layer):
+    def __init__(self, layer: keras.layers.Layer) -> None:
         super().__init__(layer)
         if layer.quantization_mode is not None:
             raise unsupported(layer, "quantized weights")
 
-    def conv(self, x, kernel):
+    def conv(self, x: Tensor, kernel: Tensor) -> Tensor:
         """The layer's convolution (as its `call`, causal padding too)."""
         layer = self.layer
         padding = layer.padding
@@ -271,13 +288,13 @@ class Convolution(Affine):
             data_format=layer.data_format,
         )
 
-    def linear(self, x):
+    def linear(self, x: Tensor) -> Tensor:
         return self.conv(x, _f32(self.layer.kernel))
 
-    def linear_abs(self, r):
+    def linear_abs(self, r: Tensor) -> Tensor:
         return self.conv(r, ops.abs(_f32(self.layer.kernel)))
 
-    def offset(self):
+    def offset(self) -> Tensor | None:
         if not self.layer.use_bias:
             return None
         rank = self.layer.rank
@@ -287,7 +304,9 @@ class Convolution(Affine):
             shape = (self.layer.filters,) + (1,) * rank
         return ops.reshape(_f32(self.layer.bias), shape)
 
-    def l2_radius_for(self, x, scale_sq=None):
+    def l2_radius_for(
+        self, x: Tensor, scale_sq: Tensor | None = None
+    ) -> Tensor:
         """Per-output L2 norms of the weights each output sees in `x`, each
         input coordinate weighted by `scale_sq` (its squared scale, shaped
         like `x`; None for 1)."""
@@ -299,7 +318,7 @@ class Convolution(Affine):
 class BatchNormalization(Elementwise):
     """Inference mode: `gamma * (x - mean) / sqrt(var + eps) + beta`."""
 
-    def scale_shift(self, rank):
+    def scale_shift(self, rank: int) -> tuple[Tensor, Tensor]:
         layer = self.layer
         inv = ops.rsqrt(_f32(layer.moving_variance) + layer.epsilon)
         scale = inv * _f32(layer.gamma) if layer.scale else inv
@@ -315,12 +334,12 @@ class BatchNormalization(Elementwise):
 class Normalization(Elementwise):
     """`(x - mean) / max(sqrt(var), epsilon)`, or its inverse."""
 
-    def __init__(self, layer):
+    def __init__(self, layer: keras.layers.Layer) -> None:
         super().__init__(layer)
         if layer.mean is None:
             raise unsupported(layer, "it is not built (no mean and variance)")
 
-    def scale_shift(self, rank):
+    def scale_shift(self, rank: int) -> tuple[Tensor, Tensor]:
         mean = _f32(self.layer.mean)
         std = ops.maximum(
             ops.sqrt(_f32(self.layer.variance)), keras.config.epsilon()
@@ -338,7 +357,7 @@ class Normalization(Elementwise):
 
 
 class Rescaling(Elementwise):
-    def scale_shift(self, rank):
+    def scale_shift(self, rank: int) -> tuple[Tensor, Tensor]:
         scale = _f32(self.layer.scale)
         offset = _f32(self.layer.offset)
         if (
@@ -354,7 +373,7 @@ class Rescaling(Elementwise):
 class Pooling(Affine):
     """Average pooling (its weights are non-negative)."""
 
-    def linear(self, x):
+    def linear(self, x: Tensor) -> Tensor:
         layer = self.layer
         return ops.average_pool(
             x,
@@ -366,14 +385,14 @@ class Pooling(Affine):
 
 
 class GlobalAverage(Affine):
-    def linear(self, x):
+    def linear(self, x: Tensor) -> Tensor:
         return ops.mean(
             x, axis=_spatial_axes(self.layer, x), keepdims=_keep(self.layer)
         )
 
 
 class Flatten(Affine):
-    def linear(self, x):
+    def linear(self, x: Tensor) -> Tensor:
         rank = len(x.shape)
         if self.layer.data_format == "channels_first" and rank > 2:
             x = ops.transpose(x, (0,) + tuple(range(2, rank)) + (1,))
@@ -382,7 +401,7 @@ class Flatten(Affine):
 
 
 class Reshape(Affine):
-    def linear(self, x):
+    def linear(self, x: Tensor) -> Tensor:
         return ops.reshape(
             x, (ops.shape(x)[0],) + tuple(self.layer.target_shape)
         )
@@ -391,7 +410,7 @@ class Reshape(Affine):
 class Sum(Affine):
     """`Add` and `Average` (non-negative weights)."""
 
-    def linear(self, *xs):
+    def linear(self, *xs: Tensor) -> Tensor:
         total = xs[0]
         for x in xs[1:]:
             total = total + x
@@ -399,28 +418,34 @@ class Sum(Affine):
             total = total / float(len(xs))
         return total
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         if isinstance(self.layer, keras.layers.Average):
             a = a / float(len(bounds))
         return [a] * len(bounds), None
 
 
 class Subtract(Affine):
-    def linear(self, x, z):
+    def linear(self, x: Tensor, z: Tensor) -> Tensor:
         return x - z
 
-    def linear_abs(self, r, s):
+    def linear_abs(self, r: Tensor, s: Tensor) -> Tensor:
         return r + s
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         return [a, -a], None
 
 
 class Concatenate(Affine):
-    def linear(self, *xs):
+    def linear(self, *xs: Tensor) -> Tensor:
         return ops.concatenate(xs, axis=self.layer.axis)
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         axis = self.layer.axis % len(bounds[0][0].shape)
         sizes = [int(lo.shape[axis]) for lo, _ in bounds]
         cuts = [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)]
@@ -433,18 +458,25 @@ class Monotone(Rule):
 
     crown = False
 
-    def __init__(self, layer, fn, reason="it has no CROWN relaxation here"):
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        fn: Callable[..., Tensor],
+        reason: str = "it has no CROWN relaxation here",
+    ) -> None:
         super().__init__(layer)
         self.fn = fn
         self.reason = reason
 
-    def interval(self, bounds):
+    def interval(self, bounds: Sequence[Interval]) -> Interval:
         return (
             self.fn(*[lo for lo, _ in bounds]),
             self.fn(*[up for _, up in bounds]),
         )
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         raise unsupported(self.layer, f"CROWN: {self.reason}")
 
 
@@ -459,7 +491,7 @@ class LeakyReLU(Monotone):
 
     crown = True
 
-    def __init__(self, layer, slope):
+    def __init__(self, layer: keras.layers.Layer, slope: float) -> None:
         super().__init__(
             layer,
             lambda x: (
@@ -470,7 +502,9 @@ class LeakyReLU(Monotone):
         )
         self.slope = float(slope)
 
-    def backward(self, a, bounds):
+    def backward(
+        self, a: Tensor, bounds: Sequence[Interval]
+    ) -> tuple[list[Tensor], Tensor | None]:
         lo, up = bounds[0]
         lo, up = ops.expand_dims(lo, 1), ops.expand_dims(up, 1)
         slope = self.slope
@@ -498,19 +532,20 @@ class Softmax(Rule):
 
     crown = False
 
-    def interval(self, bounds):
+    def interval(self, bounds: Sequence[Interval]) -> NoReturn:
         raise unsupported(self.layer, "a softmax inside the model")
 
-    backward = interval
+    def backward(self, a: Tensor, bounds: Sequence[Interval]) -> NoReturn:
+        raise unsupported(self.layer, "a softmax inside the model")
 
 
 # --------------------------------------------------------------- helpers
-def _spatial_axes(layer, x):
+def _spatial_axes(layer: keras.layers.Layer, x: Tensor) -> tuple[int, ...]:
     rank = len(x.shape)
     if layer.data_format == "channels_first":
         return tuple(range(2, rank))
     return tuple(range(1, rank - 1))
 
 
-def _keep(layer):
+def _keep(layer: keras.layers.Layer) -> bool:
     return bool(getattr(layer, "keepdims", False))

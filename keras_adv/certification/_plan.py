@@ -8,10 +8,15 @@ layers by exact class: a subclass may change `call`, so it is refused by
 name like every other layer without a rule, never approximated.
 """
 
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_adv._types import Tensor
 from keras_adv.certification._layers import _ACTIVATIONS
 from keras_adv.certification._layers import _CONVOLUTIONS
 from keras_adv.certification._layers import _FINAL_ONLY
@@ -30,6 +35,7 @@ from keras_adv.certification._layers import Normalization
 from keras_adv.certification._layers import Pooling
 from keras_adv.certification._layers import Rescaling
 from keras_adv.certification._layers import Reshape
+from keras_adv.certification._layers import Rule
 from keras_adv.certification._layers import Softmax
 from keras_adv.certification._layers import Subtract
 from keras_adv.certification._layers import Sum
@@ -40,7 +46,9 @@ from keras_adv.certification._layers import unsupported
 
 
 # ------------------------------------------------------------- the rules
-def _activation_rules(layer, fn):
+def _activation_rules(
+    layer: keras.layers.Layer, fn: Callable[..., Any]
+) -> list[Rule]:
     """Rules for an activation function (empty for `linear`)."""
     name = _ACTIVATIONS.get(fn)
     if name is None:
@@ -60,7 +68,7 @@ def _activation_rules(layer, fn):
     return [Monotone(layer, fn, f"activation {name!r}")]
 
 
-def _relu_layer_rules(layer):
+def _relu_layer_rules(layer: keras.layers.Layer) -> list[Rule]:
     slope = float(layer.negative_slope)
     if slope < 0:
         raise unsupported(layer, "a negative slope (not monotone)")
@@ -69,7 +77,7 @@ def _relu_layer_rules(layer):
         return [LeakyReLU(layer, slope)]
     max_value = layer.max_value
 
-    def fn(x):
+    def fn(x: Tensor) -> Tensor:
         return keras.activations.relu(
             x, negative_slope=slope, max_value=max_value, threshold=threshold
         )
@@ -77,7 +85,7 @@ def _relu_layer_rules(layer):
     return [Monotone(layer, fn, "ReLU with max_value or threshold")]
 
 
-def rules_for(layer):
+def rules_for(layer: keras.layers.Layer) -> list[Rule]:
     """The rules of one layer, in order; `[]` for an identity layer.
 
     Raises:
@@ -148,8 +156,8 @@ def rules_for(layer):
     raise unsupported(layer)
 
 
-def _max_pool(layer):
-    def fn(x):
+def _max_pool(layer: keras.layers.Layer) -> Callable[[Tensor], Tensor]:
+    def fn(x: Tensor) -> Tensor:
         return ops.max_pool(
             x,
             pool_size=layer.pool_size,
@@ -161,15 +169,17 @@ def _max_pool(layer):
     return fn
 
 
-def _global_max(layer):
-    def fn(x):
+def _global_max(layer: keras.layers.Layer) -> Callable[[Tensor], Tensor]:
+    def fn(x: Tensor) -> Tensor:
         return ops.max(x, axis=_spatial_axes(layer, x), keepdims=_keep(layer))
 
     return fn
 
 
-def _fold(reduce):
-    def fn(*xs):
+def _fold(
+    reduce: Callable[[Tensor, Tensor], Tensor],
+) -> Callable[..., Tensor]:
+    def fn(*xs: Tensor) -> Tensor:
         out = xs[0]
         for x in xs[1:]:
             out = reduce(out, x)
@@ -184,15 +194,15 @@ class Node:
 
     __slots__ = ("inputs", "output", "rule")
 
-    def __init__(self, rule, inputs, output):
+    def __init__(self, rule: Rule, inputs: Sequence[int], output: int) -> None:
         self.rule, self.inputs, self.output = rule, tuple(inputs), output
 
 
 class Plan:
     """A model as nodes over tensor ids; id 0 is the model's input."""
 
-    def __init__(self, model):
-        self.nodes = []
+    def __init__(self, model: keras.Model) -> None:
+        self.nodes: list[Node] = []
         self._next = 1
         _check_readable(model)
         self.output = self._walk(model, 0)
@@ -206,11 +216,11 @@ class Plan:
                     node.rule.layer, "a softmax before the model's end"
                 )
 
-    def _new_id(self):
+    def _new_id(self) -> int:
         self._next += 1
         return self._next - 1
 
-    def _add(self, layer, inputs):
+    def _add(self, layer: keras.layers.Layer, inputs: Sequence[int]) -> int:
         """Appends `layer`'s rules fed by `inputs`; returns the output id."""
         if isinstance(layer, keras.Model):
             if len(inputs) != 1:
@@ -232,7 +242,7 @@ class Plan:
             current = [output]
         return current[0]
 
-    def _walk(self, model, input_id):
+    def _walk(self, model: keras.Model, input_id: int) -> int:
         if isinstance(model, keras.Sequential):
             current = input_id
             for layer in model.layers:
@@ -274,7 +284,7 @@ class Plan:
             ) from None
 
 
-def _check_readable(model):
+def _check_readable(model: keras.Model) -> None:
     """Raises unless `model` is a built one-input Sequential or Functional."""
     call = type(model).call
     owner = getattr(call, "__module__", "") or ""
