@@ -118,7 +118,7 @@ def parse_args(argv=None):
     add("--batch-size", type=int, default=16)
     add("--steps", type=int, default=7, help="PGD steps of TRADES")
     add("--classifier-epochs", type=int, default=10)
-    add("--gan-epochs", type=int, default=40)
+    add("--gan-epochs", type=int, default=100)
     add("--gan-width", type=int, default=32)
     add("--train-samples", type=int, default=None)
     add("--eval-samples", type=int, default=1000)

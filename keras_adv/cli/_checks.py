@@ -93,7 +93,7 @@ def check_generated(args: argparse.Namespace) -> None:
         option
         for option, value, default in (
             ("--real-fraction", args.real_fraction, 0.3),
-            ("--gan-epochs", args.gan_epochs, 40),
+            ("--gan-epochs", args.gan_epochs, 100),
         )
         if value != default
     ]

@@ -532,7 +532,7 @@ def _add_train(sub: Any) -> None:
     generated.add_argument(
         "--gan-epochs",
         type=_positive,
-        default=40,
+        default=100,
         help="epochs of the GAN with --generated (default: %(default)s)",
     )
     train.add_argument(

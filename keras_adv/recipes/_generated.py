@@ -191,7 +191,7 @@ def generate_training_data(
     gan: GAN | None = None,
     confidence: float | None = None,
     labeller_epochs: int = 10,
-    gan_epochs: int = 40,
+    gan_epochs: int = 100,
     gan_width: int = 32,
     latent_dim: int = 64,
     gan_batch_size: int = 64,
@@ -221,8 +221,9 @@ def generate_training_data(
     `GeneratedData.figures`).
 
     On the 4,000 MNIST images of the embedded subset with the defaults,
-    measured on 2 CPU cores: the labeller trains in about 20 s, the GAN in
-    minutes; the figures are in the docs ("Training on generated data").
+    measured on 2 busy CPU cores: the labeller trains in about 20 s, the
+    GAN in about 5.5 minutes; the figures are in the docs ("Training on
+    generated data").
 
     Args:
         data: `(x, y)` real training arrays: float images, integer labels.
@@ -239,7 +240,11 @@ def generate_training_data(
             probability of a kept sample. Defaults to `None` (keep all, as
             Gowal et al. do).
         labeller_epochs: Int >= 1. Defaults to `10`.
-        gan_epochs: Int >= 1. Defaults to `40`.
+        gan_epochs: Int >= 1. Defaults to `100` (on the 4,000 MNIST
+            images, the Frechet distance of 1,000 samples to the test
+            images fell from 128 at 20 epochs and 56 at 40 to 17.5 at 100,
+            and rose to 19.1 at 120; the labeller agreed with the
+            requested class on 96 %, 65 %, 88 % and 92 % of them).
         gan_width: Int >= 1, filters of the GAN's first layers. Defaults
             to `32`.
         latent_dim: Int >= 1, the GAN's latent size. Defaults to `64`.
