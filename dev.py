@@ -154,14 +154,27 @@ def setup(locks=(TESTS_LOCK,), venv_dir=VENV, editable=True):
     stamp.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
+def _workers(args):
+    """pytest-xdist options: one worker per core (at most 4), each test
+    file on one worker (its module fixtures built once), unless the
+    command line chooses (`-n`, `-p no:xdist`) or runs the two-process
+    multi-worker tests, which start their own workers."""
+    joined = " ".join(str(a) for a in args)
+    chosen = any(str(a).startswith(("-n", "--numprocesses")) for a in args)
+    if chosen or "no:xdist" in joined or "multiworker" in joined:
+        return []
+    cores = min(os.cpu_count() or 1, 4)
+    return ["-n", str(cores), "--dist", "loadfile"] if cores > 1 else []
+
+
 def _test_floor(rest):
     """The fast suite in `.venv-floor` (requirements/floor.txt): proves the
     floors in pyproject.toml. Lint and docs-site tests need the main venv."""
     setup((FLOOR_LOCK,), FLOOR_VENV)
     py = _venv_python(FLOOR_VENV)
     skip = ["--ignore=tests/test_lint.py", "--ignore=tests/test_docs_site.py"]
-    cmd = [py, "-m", "pytest", "-p", "no:cacheprovider", *skip, *rest]
-    return _run(cmd, env=_env())
+    cmd = [py, "-m", "pytest", "-p", "no:cacheprovider", *skip]
+    return _run([*cmd, *_workers(rest), *rest], env=_env())
 
 
 def _reference(rest):
@@ -230,7 +243,7 @@ def main(argv):
         if "--slow" in args:
             args.remove("--slow")
             args += ["-m", "slow or not slow"]
-        return _run([py, "-m", "pytest", *args], env=_env())
+        return _run([py, "-m", "pytest", *_workers(args), *args], env=_env())
     if command == "bench":
         script = rest[0] if rest else "bench/attacks.py"
         return _run([py, script, *rest[1:]], env=_env())
