@@ -451,14 +451,8 @@ def mix_datasets(
     """
     batch_size = _validation.check_int("batch_size", batch_size, minimum=1)
     real_fraction = _validation.check_number(
-        "real_fraction", real_fraction, minimum=0.0
+        "real_fraction", real_fraction, minimum=0.0, maximum=1.0
     )
-    if real_fraction > 1.0:
-        raise ValueError(
-            _validation.invalid(
-                "real_fraction", "a number in [0, 1]", real_fraction
-            )
-        )
     seed = _validation.check_int("seed", seed, minimum=0)
     # Halves round up (the tolerance absorbs float error: 0.35 * 10 -> 4).
     num_real = math.floor(real_fraction * batch_size + 0.5 + 1e-9)
