@@ -87,6 +87,12 @@ class Objective:
     #: weight update's backward pass).
     replaces_train_step = False
 
+    #: Whether Keras' step trains on the clean batch, the objective adding
+    #: its own term in `extra_loss` (TRADES, verified training): then
+    #: `training_data` is the clean batch and no part of `y_pred` is
+    #: adversarial.
+    trains_on_clean = False
+
     def __init__(
         self, attack: Attack, training_mode_attack: bool = False
     ) -> None:
@@ -150,13 +156,15 @@ class Objective:
         x_adv: Tensor,
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The `(x, y, sample_weight)` Keras' `train_step` trains on."""
+        if self.trains_on_clean:
+            return x, y, sample_weight
         return x_adv, y, sample_weight
 
     def adversarial_predictions(
         self, x: Tensor, y_pred: Tensor
     ) -> Tensor | None:
         """The part of the step's `y_pred` made on `x_adv`, or None."""
-        return y_pred
+        return None if self.trains_on_clean else y_pred
 
     def extra_loss(
         self,

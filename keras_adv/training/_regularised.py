@@ -67,6 +67,8 @@ class TRADES(Objective):
         [arXiv:1901.08573](https://arxiv.org/abs/1901.08573).
     """
 
+    trains_on_clean = True
+
     def __init__(
         self,
         attack: Attack,
@@ -107,20 +109,6 @@ class TRADES(Objective):
             seed,
         )
         return ops.cast(ops.stop_gradient(x_adv), x.dtype)
-
-    def training_data(
-        self,
-        x: Tensor,
-        y: Tensor | None,
-        sample_weight: Tensor | None,
-        x_adv: Tensor,
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        return x, y, sample_weight
-
-    def adversarial_predictions(
-        self, x: Tensor, y_pred: Tensor
-    ) -> Tensor | None:
-        return None
 
     def extra_loss(
         self,

@@ -70,6 +70,7 @@ class VerifiedObjective(Objective):
     """
 
     method = "ibp"
+    trains_on_clean = True
 
     def __init__(
         self,
@@ -163,20 +164,6 @@ class VerifiedObjective(Objective):
     ) -> Tensor:
         """No attack: the bounds replace it (`x` itself, at no cost)."""
         return x
-
-    def training_data(
-        self,
-        x: Tensor,
-        y: Tensor | None,
-        sample_weight: Tensor | None,
-        x_adv: Tensor,
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        return x, y, sample_weight
-
-    def adversarial_predictions(
-        self, x: Tensor, y_pred: Tensor
-    ) -> Tensor | None:
-        return None
 
     def worst_case_logits(
         self, model: keras.Model, x: Tensor, y: Tensor, eps: Tensor
