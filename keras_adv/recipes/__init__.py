@@ -20,9 +20,9 @@ run.
 from keras_adv.recipes._generated import GeneratedData
 from keras_adv.recipes._generated import generate_training_data
 from keras_adv.recipes._generated import mnist_generated_data_training
+from keras_adv.recipes._mnist import mnist_adversarial_training
 from keras_adv.recipes._robust_fit import METHODS
 from keras_adv.recipes._robust_fit import TrainingRun
-from keras_adv.recipes._robust_fit import mnist_adversarial_training
 from keras_adv.recipes._robust_fit import robust_fit
 
 __all__ = [
