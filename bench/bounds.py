@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 from _timing import CLOCKS  # noqa: E402
 from _timing import add_clock_argument  # noqa: E402
 
-from keras_adv.certification import _bounds  # noqa: E402
+from keras_adv.certification import _bounder  # noqa: E402
 from keras_adv.certification import interval_bounds  # noqa: E402
 from keras_adv.certification import margin_bounds  # noqa: E402
 from keras_adv.models import small_cnn  # noqa: E402
@@ -62,7 +62,7 @@ def gowal_small(seed=0):
 def cases(model, x, y, eps):
     """`name -> callable` for one model (each returns a tensor)."""
     forward = tf.function(lambda v: model(v, training=False))
-    bounder = _bounds._bounder(model)
+    bounder = _bounder.bounder(model)
     xt, yt = tf.constant(x), tf.constant(y, tf.int32)
     et = tf.fill([len(x)], tf.constant(eps, tf.float32))
     ibp_graph = bounder.function("interval", None, "linf", (0.0, 1.0))
@@ -144,7 +144,7 @@ def main(argv=None):
             )
         traces = [
             fn.experimental_get_tracing_count()
-            for fn in _bounds._BOUNDERS[model].functions.values()
+            for fn in _bounder.BOUNDERS[model].functions.values()
         ]
         print(f"| {label} | traces of the bound graphs | {traces} | |")
         traces_of[label] = traces

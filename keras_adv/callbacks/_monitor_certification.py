@@ -29,8 +29,8 @@ from keras_adv._types import Norm
 from keras_adv._types import Tensor
 from keras_adv.attacks import Attack
 from keras_adv.certification import verified_mask
-from keras_adv.certification._bounds import METHODS as BOUND_METHODS
-from keras_adv.certification._bounds import NORMS
+from keras_adv.certification._bounder import METHODS as BOUND_METHODS
+from keras_adv.certification._bounder import NORMS
 
 _SMOOTHING = "smoothing"
 #: The bound methods: the certification names of `keras_adv._names` that

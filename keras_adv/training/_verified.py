@@ -26,7 +26,7 @@ from keras_adv._outputs import sparse_labels
 from keras_adv._types import Config
 from keras_adv._types import Tensor
 from keras_adv.attacks import Attack
-from keras_adv.certification import _bounds
+from keras_adv.certification import _bounder
 from keras_adv.losses import cross_entropy
 from keras_adv.training._objective import Objective
 from keras_adv.training._objective import weighted_batch_mean
@@ -81,7 +81,7 @@ class VerifiedObjective(Objective):
     ) -> None:
         super().__init__(attack)
         owner = type(self).__name__
-        if attack.norm not in _bounds.NORMS:
+        if attack.norm not in _bounder.NORMS:
             raise ValueError(
                 f"{owner} bounds L-inf and L2 balls. Received: attack="
                 f"{attack!r} with a threat model of norm {attack.norm!r}."
@@ -143,7 +143,7 @@ class VerifiedObjective(Objective):
         """The network read into bound rules (cached); refusals named."""
         uses_crown = self.method != "ibp"
         try:
-            bounder = _bounds._bounder(
+            bounder = _bounder.bounder(
                 network, self.method if uses_crown else None
             )
             bounder.check_classes()

@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 
 import keras_adv
-from keras_adv.certification import _bounds
+from keras_adv.certification import _bounder
 from keras_adv.certification import interval_bounds
 from keras_adv.certification import margin_bounds
 from keras_adv.certification import verified_accuracy
@@ -738,7 +738,7 @@ def test_crown_ibp_is_at_least_as_tight_as_ibp(name):
 
 def _pure_crown_ibp(model, x, y, eps):
     """CROWN-IBP alone (without the max with IBP), for the comparison."""
-    bounder = _bounds._bounder(model, "crown-ibp")
+    bounder = _bounder.bounder(model, "crown-ibp")
     x = tf.constant(x)
     eps = tf.constant(eps, tf.float32)
     bounds = bounder.propagate(x, eps, "linf", (0.0, 1.0))
@@ -901,7 +901,7 @@ def test_graph_safe_and_traced_once_per_model():
     for eps in (0.0, 0.02, 0.3):
         margin_bounds(model, x, y, eps, method="crown-ibp")
         interval_bounds(model, x, eps)
-    bounder = _bounds._BOUNDERS[model]
+    bounder = _bounder.BOUNDERS[model]
     counts = [
         f.experimental_get_tracing_count() for f in bounder.functions.values()
     ]
