@@ -18,9 +18,9 @@ import keras_adv
 from keras_adv import cli
 from keras_adv.cli import _errors
 from keras_adv.cli import _evaluate
-from keras_adv.cli import _parser
 from keras_adv.cli import _shell
 from keras_adv.cli import _startup
+from keras_adv.cli import _values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,13 +117,13 @@ def _run(args, env=None, timeout=60):
 
 # ------------------------------------------------------------ arguments
 def test_parse_eps_and_attacks():
-    assert _parser.parse_eps("0.3, 0.1,0.1") == [0.0, 0.1, 0.3]
-    assert _parser.parse_eps("0") == [0.0]
-    assert _parser.parse_attacks("PGD,fgsm,pgd") == ["pgd", "fgsm"]
-    assert set(_parser.TRAIN_METHODS) == set(keras_adv.recipes.METHODS)
-    assert _parser.parse_attacks("pgd20") == ["pgd20"]  # as in the API
-    assert _parser.parse_method("FGSM-RS") == "fgsm_rs"  # an old spelling
-    assert _parser.parse_method("madry") == "pgd"
+    assert _values.parse_eps("0.3, 0.1,0.1") == [0.0, 0.1, 0.3]
+    assert _values.parse_eps("0") == [0.0]
+    assert _values.parse_attacks("PGD,fgsm,pgd") == ["pgd", "fgsm"]
+    assert set(_values.TRAIN_METHODS) == set(keras_adv.recipes.METHODS)
+    assert _values.parse_attacks("pgd20") == ["pgd20"]  # as in the API
+    assert _values.parse_method("FGSM-RS") == "fgsm_rs"  # an old spelling
+    assert _values.parse_method("madry") == "pgd"
 
 
 @pytest.mark.parametrize(

@@ -1,29 +1,23 @@
-"""The argument parser of `keras-adv` (standard library only)."""
+"""The argument parser of `keras-adv` (standard library only).
+
+The parser class (one-line errors, suggestions) and the options of each
+command; the value types of the options are in `_values`.
+"""
 
 import argparse
-import math
 import sys
-from collections.abc import Callable
 from collections.abc import Iterable
-from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import NoReturn
 
 from keras_adv import _names
+from keras_adv.cli import _values
 from keras_adv.cli._errors import PROG
 from keras_adv.cli._errors import UsageError
 from keras_adv.version import __version__
 
 COMMANDS = ("evaluate", "train", "demo")
-# The names of keras_adv.attacks.get and of the recipes' methods (the
-# training objectives of keras_adv.training.get and "clean").
-ATTACKS = tuple(_names.ATTACKS)
-TRAIN_METHODS = _names.RECIPE_METHODS
-# The methods of evaluate_robustness(certify=...): bounds and smoothing.
-CERTIFY_METHODS = _names.CERTIFY_METHODS
-NORMS = ("linf", "l2")
-_GENERATOR = f"{_names.GENERATOR}:PATH.keras"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,187 +97,6 @@ def _unrecognized(extras: Sequence[str], options: Sequence[str]) -> str:
     return message
 
 
-def _unknown(
-    kind: str,
-    text: str,
-    names: Sequence[str],
-    aliases: Mapping[str, str],
-    extra: str = "",
-) -> argparse.ArgumentTypeError:
-    guess = _names.closest(text, names, aliases)
-    hint = f"; did you mean {guess!r}?" if guess else ""
-    return argparse.ArgumentTypeError(
-        f"unknown {kind} {text.strip()!r}; choose from "
-        f"{', '.join(names)}{extra}{hint}"
-    )
-
-
-def _attack_name(part: str) -> str:
-    """The canonical name of an attack; `generator:PATH` keeps its path."""
-    path = _names.generator_path(part)
-    if path is not None:
-        if not path:
-            raise argparse.ArgumentTypeError(
-                f"expected {_GENERATOR} (a saved generator); received {part!r}"
-            )
-        return f"{_names.GENERATOR}:{path}"
-    name = _names.canonical(part, _names.ATTACKS, _names.ATTACK_ALIASES)
-    if name is None:
-        raise _unknown(
-            "attack",
-            part,
-            ATTACKS,
-            _names.ATTACK_ALIASES,
-            extra=f" or {_GENERATOR}",
-        )
-    return name
-
-
-def parse_attacks(text: str) -> list[str]:
-    """`"fgsm,PGD"` -> `["fgsm", "pgd"]` (canonical names, no duplicates).
-
-    The names of `keras_adv.attacks.get`; `generator:PATH.keras` names a
-    saved AdvGAN generator.
-    """
-    parts = text.split(",")
-    if not text.strip() or any(not part.strip() for part in parts):
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {', '.join(ATTACKS)} or "
-            f"{_GENERATOR}; received {text!r}"
-        )
-    return list(dict.fromkeys(_attack_name(part) for part in parts))
-
-
-def parse_certify(text: str) -> list[str]:
-    """`"IBP,crown_ibp"` -> `["ibp", "crown-ibp"]` (canonical, no repeats).
-
-    The bound methods of `keras_adv.certification.margin_bounds` and
-    `smoothing` (a `SmoothedClassifier` built from `--sigma`).
-    """
-    parts = text.split(",")
-    if not text.strip() or any(not part.strip() for part in parts):
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of {', '.join(CERTIFY_METHODS)}"
-            f"; received {text!r}"
-        )
-    methods = []
-    for part in parts:
-        method = _names.canonical(
-            part, _names.CERTIFY_METHODS, _names.CERTIFY_ALIASES
-        )
-        if method is None:
-            raise _unknown(
-                "certification method",
-                part,
-                CERTIFY_METHODS,
-                _names.CERTIFY_ALIASES,
-            )
-        methods.append(method)
-    return list(dict.fromkeys(methods))
-
-
-def parse_method(text: str) -> str:
-    """A recipe method's canonical name (`"fgsm-rs"` -> `"fgsm_rs"`)."""
-    method = _names.canonical(
-        text, _names.RECIPE_METHODS, _names.OBJECTIVE_ALIASES
-    )
-    if method is None:
-        raise _unknown("method", text, TRAIN_METHODS, _names.OBJECTIVE_ALIASES)
-    return method
-
-
-def parse_eps(text: str) -> list[float]:
-    """`"0.1,0.2"` -> `[0.0, 0.1, 0.2]`: 0 (clean) is always included."""
-    values = []
-    for part in text.split(","):
-        try:
-            value = float(part.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                "expected comma-separated numbers >= 0, e.g. 0.1,0.2,0.3; "
-                f"received {text!r}"
-            ) from None
-        if not math.isfinite(value) or value < 0:
-            raise argparse.ArgumentTypeError(
-                f"radii must be finite numbers >= 0; received {part!r}"
-            )
-        values.append(value)
-    return sorted(set([0.0] + values))
-
-
-def _integer(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer >= {minimum}, received {text!r}"
-            )
-        return value
-
-    return parse
-
-
-def _radius(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number >= 0, received {text!r}"
-        )
-    return value
-
-
-def _sigma(text: str) -> float:
-    value = _radius(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number > 0, received {text!r}"
-        )
-    return value
-
-
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(
-            f"expected a probability in (0, 0.5], received {text!r}"
-        )
-    return value
-
-
-def _open_fraction(upper: float, closed: bool) -> Callable[[str], float]:
-    """A number in `(0, upper]` (`closed`) or `(0, upper)`."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        inside = 0 < value <= upper if closed else 0 <= value < upper
-        if not inside:
-            bounds = f"(0, {upper:g}]" if closed else f"[0, {upper:g})"
-            raise argparse.ArgumentTypeError(
-                f"expected a number in {bounds}, received {text!r}"
-            )
-        return value
-
-    return parse
-
-
-_real_fraction = _open_fraction(1.0, closed=True)
-_momentum = _open_fraction(1.0, closed=False)
-_positive = _integer(1)
-_non_negative = _integer(0)
-
-
 def _common(parser: argparse.ArgumentParser, quiet_help: str) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
     parser.add_argument(
@@ -347,15 +160,15 @@ def _add_evaluate(sub: Any) -> None:
     )
     evaluate.add_argument(
         "--attack",
-        type=parse_attacks,
+        type=_values.parse_attacks,
         default="fgsm,pgd",
         help=f"comma-separated names of keras_adv.attacks.get among "
-        f"{', '.join(ATTACKS)} and {_GENERATOR} (a saved AdvGAN "
+        f"{', '.join(_values.ATTACKS)} and {_values.GENERATOR} (a saved AdvGAN "
         "generator) (default: %(default)s)",
     )
     evaluate.add_argument(
         "--eps",
-        type=parse_eps,
+        type=_values.parse_eps,
         default="0.1,0.2,0.3",
         help="comma-separated radii in input units; 0 (clean) is always "
         "added (default: %(default)s)",
@@ -363,12 +176,12 @@ def _add_evaluate(sub: Any) -> None:
     evaluate.add_argument(
         "--norm",
         default="linf",
-        choices=NORMS,
+        choices=_values.NORMS,
         help="threat model (default: %(default)s)",
     )
     evaluate.add_argument(
         "--steps",
-        type=_positive,
+        type=_values.positive,
         default=20,
         help="steps of pgd, bim and mim; pgd20 runs 20 and the "
         "reference-grade attacks their paper defaults (default: "
@@ -376,19 +189,19 @@ def _add_evaluate(sub: Any) -> None:
     )
     evaluate.add_argument(
         "--max-samples",
-        type=_positive,
+        type=_values.positive,
         default=None,
         help="evaluate only the first N samples (default: all)",
     )
     evaluate.add_argument(
         "--batch-size",
-        type=_positive,
+        type=_values.positive,
         default=128,
         help="batch size (default: %(default)s)",
     )
     evaluate.add_argument(
         "--seed",
-        type=_non_negative,
+        type=_values.non_negative,
         default=0,
         help="seed of random starts and checks (default: %(default)s)",
     )
@@ -399,38 +212,39 @@ def _add_evaluate(sub: Any) -> None:
     )
     evaluate.add_argument(
         "--certify",
-        type=parse_certify,
+        type=_values.parse_certify,
         default=None,
         help=f"comma-separated certification methods among "
-        f"{', '.join(CERTIFY_METHODS)}: certified accuracy (a lower bound) "
+        f"{', '.join(_values.CERTIFY_METHODS)}: certified accuracy (a lower "
+        "bound) "
         "beside the attacks at each eps; the bounds verify the model, "
         "smoothing (needs --sigma and --norm l2) certifies the smoothed "
         "classifier (default: none)",
     )
     evaluate.add_argument(
         "--sigma",
-        type=_sigma,
+        type=_values.sigma,
         default=None,
         help="noise standard deviation of --certify smoothing, in input "
         "units: the noise the model was trained with",
     )
     evaluate.add_argument(
         "--n0",
-        type=_positive,
+        type=_values.positive,
         default=None,
         help="smoothing: noise samples per input that pick the class "
         "(default: 100)",
     )
     evaluate.add_argument(
         "--n",
-        type=_positive,
+        type=_values.positive,
         default=None,
         help="smoothing: noise samples per input that certify it "
         "(default: 10000)",
     )
     evaluate.add_argument(
         "--alpha",
-        type=_alpha,
+        type=_values.alpha,
         default=None,
         help="smoothing: failure probability of each certificate "
         "(default: 0.001)",
@@ -467,45 +281,45 @@ def _add_train(sub: Any) -> None:
     )
     train.add_argument(
         "--method",
-        type=parse_method,
+        type=_values.parse_method,
         default="pgd",
-        help=f"training method among {', '.join(TRAIN_METHODS)} (the "
+        help=f"training method among {', '.join(_values.TRAIN_METHODS)} (the "
         "objectives of keras_adv.training.get; clean: plain fit) "
         "(default: %(default)s)",
     )
     train.add_argument(
         "--eps",
-        type=_radius,
+        type=_values.radius,
         default=0.3,
         help="L-inf radius of the training attack (default: %(default)s)",
     )
     train.add_argument(
         "--steps",
-        type=_positive,
+        type=_values.positive,
         default=7,
         help="PGD steps of pgd and trades (default: %(default)s)",
     )
     train.add_argument(
         "--epochs",
-        type=_positive,
+        type=_values.positive,
         default=15,
         help="epochs; eps warms up over the first third (default: %(default)s)",
     )
     train.add_argument(
         "--batch-size",
-        type=_positive,
+        type=_values.positive,
         default=32,
         help="batch size (default: %(default)s)",
     )
     train.add_argument(
         "--max-samples",
-        type=_positive,
+        type=_values.positive,
         default=None,
         help="train on the first N samples (default: all)",
     )
     train.add_argument(
         "--seed",
-        type=_non_negative,
+        type=_values.non_negative,
         default=0,
         help="random seed (default: %(default)s)",
     )
@@ -514,7 +328,7 @@ def _add_train(sub: Any) -> None:
     )
     generated.add_argument(
         "--generated",
-        type=_non_negative,
+        type=_values.non_negative,
         default=0,
         metavar="N",
         help="also train on N images of a class-conditional GAN trained on "
@@ -524,20 +338,20 @@ def _add_train(sub: Any) -> None:
     )
     generated.add_argument(
         "--real-fraction",
-        type=_real_fraction,
+        type=_values.real_fraction,
         default=0.3,
         help="share of real images in every batch with --generated "
         "(default: %(default)s)",
     )
     generated.add_argument(
         "--gan-epochs",
-        type=_positive,
+        type=_values.positive,
         default=100,
         help="epochs of the GAN with --generated (default: %(default)s)",
     )
     train.add_argument(
         "--ema",
-        type=_momentum,
+        type=_values.momentum,
         default=None,
         metavar="MOMENTUM",
         help="average the weights (Keras' optimizer EMA with this momentum, "
@@ -565,7 +379,7 @@ def _add_demo(sub: Any) -> None:
     )
     demo.add_argument(
         "--epochs",
-        type=_positive,
+        type=_values.positive,
         default=20,
         help="training epochs; eps warms up over the first third "
         "(default: %(default)s)",
@@ -577,33 +391,33 @@ def _add_demo(sub: Any) -> None:
     )
     demo.add_argument(
         "--seed",
-        type=_non_negative,
+        type=_values.non_negative,
         default=0,
         help="random seed (default: %(default)s)",
     )
     demo.add_argument(
         "--train-samples",
-        type=_positive,
+        type=_values.positive,
         default=4000,
         help="training images used, up to 4000 (default: %(default)s)",
     )
     demo.add_argument(
         "--max-samples",
-        type=_positive,
+        type=_values.positive,
         default=1000,
         help="test images of the final report, up to 1000 "
         "(default: %(default)s)",
     )
     demo.add_argument(
         "--monitor-samples",
-        type=_positive,
+        type=_values.positive,
         default=256,
         help="test images evaluated by the monitor every epoch "
         "(default: %(default)s)",
     )
     demo.add_argument(
         "--batch-size",
-        type=_positive,
+        type=_values.positive,
         default=16,
         help="training batch size (default: %(default)s)",
     )

@@ -12,7 +12,7 @@ import pytest
 
 from keras_adv import _names
 from keras_adv import attacks
-from keras_adv.cli import _parser
+from keras_adv.cli import _values
 from keras_adv.evaluation._attack_set import attack_dict
 
 UNKNOWN = ["cw", "deepfool", "pgd-20", "pdg", "fgsm2", "generator"]
@@ -28,8 +28,8 @@ def test_every_name_builds_its_attack_in_every_door(name):
     # Evaluation reports it under the name; the command accepts it as is.
     (key,) = attack_dict(name)
     assert key == name
-    assert _parser.parse_attacks(name) == [name]
-    assert _parser.parse_attacks(name.upper()) == [name]
+    assert _values.parse_attacks(name) == [name]
+    assert _values.parse_attacks(name.upper()) == [name]
 
 
 @pytest.mark.parametrize("name", UNKNOWN)
@@ -39,7 +39,7 @@ def test_unknown_names_are_refused_by_every_door(name):
     with pytest.raises(ValueError, match="`attacks`"):
         attack_dict(name)
     with pytest.raises(argparse.ArgumentTypeError, match="unknown attack"):
-        _parser.parse_attacks(name)
+        _values.parse_attacks(name)
 
 
 def test_names_ignore_case_and_keep_one_spelling():
@@ -62,7 +62,7 @@ def test_the_error_lists_the_names_and_suggests_the_closest():
     with pytest.raises(ValueError, match="Did you mean 'pgd'"):
         attack_dict(["fgsm", "pdg"])
     with pytest.raises(argparse.ArgumentTypeError, match="did you mean 'apgd"):
-        _parser.parse_attacks("fgsm,apdg")
+        _values.parse_attacks("fgsm,apdg")
     with pytest.raises(ValueError) as info:
         attacks.get("deepfool")
     assert "Did you mean" not in str(info.value)
@@ -112,7 +112,7 @@ def test_generator_names(tmp_path):
         "generator",
         "generator_2",
     ]
-    assert _parser.parse_attacks(f"fgsm,generator:{path}") == [
+    assert _values.parse_attacks(f"fgsm,generator:{path}") == [
         "fgsm",
         f"generator:{path}",
     ]

@@ -14,7 +14,7 @@ import keras_adv
 from keras_adv import cli
 from keras_adv.certification import SmoothedClassifier
 from keras_adv.certification import verified_accuracy
-from keras_adv.cli import _parser
+from keras_adv.cli import _values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -147,11 +147,11 @@ def test_certify_usage_errors(capsys, saved, tmp_path, options, expected):
 
 
 def test_parse_certify():
-    assert _parser.parse_certify(" CROWN_IBP,ibp, crown-ibp") == [
+    assert _values.parse_certify(" CROWN_IBP,ibp, crown-ibp") == [
         "crown-ibp",
         "ibp",
     ]
-    assert _parser.CERTIFY_METHODS == keras_adv._names.CERTIFY_METHODS
+    assert _values.CERTIFY_METHODS == keras_adv._names.CERTIFY_METHODS
 
 
 def test_certify_names_are_checked_before_tensorflow_loads(tmp_path):
