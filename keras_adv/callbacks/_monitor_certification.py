@@ -12,6 +12,7 @@ not after the first epoch.
 """
 
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from collections.abc import Collection
@@ -273,7 +274,8 @@ class MonitorCertification:
             A dict: `"verified_accuracy"` (float, the share verified at
             every attack's ball), `"verified"` (name -> float, at that
             attack's ball), `"verified_mask"` (bool array, per sample, at
-            every ball) and `"verified_seconds"`.
+            every ball), `"verified_masks"` (name -> bool array, per
+            sample, at that attack's ball) and `"verified_seconds"`.
         """
         self.prepare(model, x)
         start = time.perf_counter()
@@ -304,8 +306,67 @@ class MonitorCertification:
             "verified_accuracy": float(np.mean(every)),
             "verified": verified,
             "verified_mask": every,
+            "verified_masks": {
+                name: masks[self._threat(name, eps[name])]
+                for name in self.attacks
+            },
             "verified_seconds": time.perf_counter() - start,
         }
+
+
+def check_soundness(
+    results: Mapping[str, Any], y: np.ndarray, low_precision: bool
+) -> None:
+    """Raises if an attack broke a sample verified at its ball.
+
+    A sample verified at eps is classified correctly everywhere in the
+    ball, so an attack within eps that changes its prediction (or a wrong
+    clean prediction) contradicts the proof: a soundness bug of the
+    bounds, a `RuntimeError` naming the samples and attacks. When the
+    model computes in float16 or bfloat16 the bounds are those of the
+    float32 network and rounding near a zero margin can contradict them:
+    a `UserWarning` instead.
+
+    Args:
+        results: `RobustnessMonitor.evaluate`'s dict with the certification
+            (`"verified_masks"`, `"clean_pred"`, `"adv_pred"`).
+        y: Int labels of the monitored samples.
+        low_precision: Whether the model computes in float16 or bfloat16.
+    """
+    clean_ok = results["clean_pred"] == y
+    found = []
+    for name, verified in results["verified_masks"].items():
+        broken = verified & ~(clean_ok & (results["adv_pred"][name] == y))
+        found += [(name, int(i)) for i in np.flatnonzero(broken)]
+    if not found:
+        return
+    shown = "; ".join(
+        f"sample {i} is verified at the ball of attack {name!r} "
+        f"(eps {results['eps'][name]:g}) but "
+        f"{'its clean input' if not clean_ok[i] else 'the attack'} "
+        "changes its prediction"
+        for name, i in found[:5]
+    )
+    if len(found) > 5:
+        shown += f" (and {len(found) - 5} more)"
+    if low_precision:
+        warnings.warn(
+            f"RobustnessMonitor: verified samples broken by an attack: "
+            f"{shown}. The model computes in float16 or bfloat16 and the "
+            "bounds are those of the float32 network: rounding near a zero "
+            "margin can contradict them.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    raise RuntimeError(
+        f"RobustnessMonitor: a certificate was broken: {shown} (samples "
+        "numbered from 0 in the monitor's subset). A verified sample is "
+        "classified correctly everywhere in the ball, so this is a "
+        "soundness bug in keras_adv.certification's bounds: please report "
+        "it with the model. Monitor with certify=None to get the attack "
+        "figures."
+    )
 
 
 def _check_input_shape(model: keras.Model, x: np.ndarray) -> None:

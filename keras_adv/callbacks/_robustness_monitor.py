@@ -29,11 +29,13 @@ from keras_adv.attacks import Attack
 from keras_adv.callbacks import _monitor_summaries as summaries
 from keras_adv.callbacks._monitor_certification import MonitorCertification
 from keras_adv.callbacks._monitor_certification import check_certify
+from keras_adv.callbacks._monitor_certification import check_soundness
 from keras_adv.callbacks._monitor_certification import clashing_names
 from keras_adv.evaluation import SubsetEvaluation
 from keras_adv.evaluation import robustness_grid
 from keras_adv.evaluation._attack_set import attack_label
 from keras_adv.evaluation._attack_set import attack_steps
+from keras_adv.evaluation._certified import low_precision
 
 _MonitorT = TypeVar("_MonitorT", bound="RobustnessMonitor")
 
@@ -335,11 +337,17 @@ class RobustnessMonitor(keras.callbacks.Callback):
             see `keras_adv.evaluation.SubsetEvaluation.evaluate`. With
             `certify` also `"verified_accuracy"` (at every attack's ball),
             `"verified"` (name -> float, at that attack's ball),
-            `"verified_mask"` (per sample) and `"verified_seconds"`.
+            `"verified_mask"` (per sample, at every ball),
+            `"verified_masks"` (name -> per sample, at that attack's ball)
+            and `"verified_seconds"`.
 
         Raises:
             NotImplementedError: with `certify`, for a layer the bounds
                 cannot handle (named).
+            RuntimeError: with `certify`, when an attack breaks a sample
+                the bounds verified at its ball (a soundness bug; a
+                `UserWarning` when the model computes in float16 or
+                bfloat16).
         """
         model = self.model if model is None else model
         keep = self.images if self._subset.is_image else 0
@@ -352,6 +360,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
                     model, self.x, self.y, results["eps"], self.batch_size
                 )
             )
+            check_soundness(results, self.y, low_precision(model))
         return results
 
     # --------------------------------------------------------- hooks

@@ -163,6 +163,60 @@ def test_verified_samples_survive_every_attack(kink_run):
         assert verified <= robust
 
 
+def test_per_attack_masks_are_in_the_results(kink_run):
+    _, monitor, _, _, _, _ = kink_run
+    masks = monitor.last_results["verified_masks"]
+    assert set(masks) == {"fgsm", "pgd"}
+    for mask in masks.values():  # one ball: each equals the joint mask
+        np.testing.assert_array_equal(
+            mask, monitor.last_results["verified_mask"]
+        )
+
+
+def unsound_verified_mask(model, x, y, eps, *args, **kwargs):
+    """A broken certifier: verifies every sample at every radius."""
+    return tf.ones(tf.shape(x)[:1], tf.bool)
+
+
+def test_an_attack_that_breaks_a_verified_sample_stops_fit(monkeypatch):
+    from keras_adv.callbacks import _monitor_certification
+
+    monkeypatch.setattr(
+        _monitor_certification, "verified_mask", unsound_verified_mask
+    )
+    monitor = RobustnessMonitor(
+        (X, Y),
+        attacks={"fgsm": FGSM(eps=0.1, value_range=RANGE)},
+        batch_size=8,
+        certify="ibp",
+    )
+    # b = 0: FGSM at eps 0.1 breaks exactly |x| <= 0.1, samples 9 and 10.
+    model = kink_model(b=0.0)
+    with pytest.raises(RuntimeError, match="a certificate was broken") as e:
+        model.fit(X, Y, epochs=1, batch_size=20, verbose=0, callbacks=[monitor])
+    message = str(e.value)
+    assert "sample 9 is verified at the ball of attack 'fgsm'" in message
+    assert "sample 10 " in message and "sample 8 " not in message
+
+
+def test_soundness_under_low_precision_is_a_warning():
+    from keras_adv.callbacks._monitor_certification import check_soundness
+
+    y = np.array([0, 1, 1])
+    results = {
+        "eps": {"pgd": 0.3},
+        "clean_pred": np.array([0, 1, 0]),  # sample 2 wrong even clean
+        "adv_pred": {"pgd": np.array([1, 1, 0])},  # sample 0 broken
+        "verified_masks": {"pgd": np.array([True, True, True])},
+    }
+    with pytest.warns(UserWarning, match="sample 0 .* the attack changes"):
+        check_soundness(results, y, low_precision=True)
+    with pytest.raises(RuntimeError, match="sample 2 .* its clean input"):
+        check_soundness(results, y, low_precision=False)
+    results["verified_masks"]["pgd"] = np.array([False, True, False])
+    check_soundness(results, y, low_precision=False)  # sound: no error
+
+
 def test_traced_once_across_epochs(kink_run):
     _, monitor, _, _, _, _ = kink_run
     # Traced at train begin; 2 epochs of batches of 8, 8 and 4: no retrace.
