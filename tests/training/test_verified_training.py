@@ -518,7 +518,7 @@ x = rng.uniform(size=(64, 4)).astype("float32")
 y = rng.integers(0, 3, 64)
 
 
-def run(strategy, name):
+def run(strategy, name, ramp):
     with strategy.scope():
         init = keras.initializers.GlorotUniform(seed=0)
         model = keras.Sequential([
@@ -532,8 +532,7 @@ def run(strategy, name):
         )
     history = model.fit(
         x, y, batch_size=32, epochs=2, verbose=0, shuffle=False,
-        callbacks=[AdversarialTraining(PGD(eps=0.05), name,
-                                       eps_warmup_epochs=2)],
+        callbacks=[AdversarialTraining(PGD(eps=0.05), name, **ramp)],
     )
     return history.history["loss"], [
         w.tolist() for w in model.get_weights()
@@ -541,9 +540,12 @@ def run(strategy, name):
 
 
 out = {}
-for name in ("ibp", "crown_ibp"):
-    one = run(tf.distribute.get_strategy(), name)
-    two = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), name)
+# Both ramps: per epoch (host) and per optimizer step (in the graph, from
+# the step counter, which each replica must read alike): 4 steps in all.
+RAMPS = {"ibp": {"eps_warmup_epochs": 2}, "crown_ibp": {"eps_warmup_steps": 3}}
+for name, ramp in RAMPS.items():
+    one = run(tf.distribute.get_strategy(), name, ramp)
+    two = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), name, ramp)
     out[name] = {"one": one, "two": two}
 print("RESULT" + json.dumps(out))
 """
