@@ -73,13 +73,13 @@ def cases(model, x, y, eps):
         "IBP margins (margin_bounds)": lambda: margin_bounds(model, x, y, eps),
     }
     try:
-        bounder.check_crown("crown-ibp")
+        bounder.check_crown("crown_ibp")
     except NotImplementedError:
         return found
-    crown = bounder.function("margins", "crown-ibp", "linf", (0.0, 1.0))
+    crown = bounder.function("margins", "crown_ibp", "linf", (0.0, 1.0))
     found["CROWN-IBP margins (graph)"] = lambda: crown(xt, yt, et)
     found["CROWN-IBP margins (margin_bounds)"] = lambda: margin_bounds(
-        model, x, y, eps, method="crown-ibp"
+        model, x, y, eps, method="crown_ibp"
     )
     return found
 

@@ -19,7 +19,7 @@ bound under the attacks' upper bound), and draws it on the same Custom
 Scalars chart. Expect the verified curve of a PGD-trained model far
 below the empirical ones (interval bounds are loose on models not
 trained for them): the gap is what verified training closes. (This CNN
-has max pooling: use `ibp`; `crown-ibp` refuses it at train begin,
+has max pooling: use `ibp`; `crown_ibp` refuses it at train begin,
 naming the layer.)
 
     python examples/robustness_monitor_tensorboard.py [--epochs 6]
@@ -66,7 +66,7 @@ def main():
     parser.add_argument(
         "--certify",
         default=None,
-        help="bound method of the verified accuracy: ibp, crown-ibp, crown",
+        help="bound method of the verified accuracy: ibp, crown_ibp, crown",
     )
     args = parser.parse_args()
 

@@ -113,7 +113,7 @@ def main():
     )
     train_seconds = time.perf_counter() - start
 
-    bounds = ["ibp"] if args.model == "mnist_cnn" else ["ibp", "crown-ibp"]
+    bounds = ["ibp"] if args.model == "mnist_cnn" else ["ibp", "crown_ibp"]
     verified = {
         str(eps): {
             method: verified_accuracy(model, x_test, y_test, eps, method)

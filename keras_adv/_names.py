@@ -60,11 +60,11 @@ RECIPE_METHODS = ("clean", "pgd", "fgsm_rs", "trades", "n_fgsm", "free")
 
 #: Certification methods of `evaluate_robustness(certify=...)` and
 #: `keras-adv evaluate --certify`: the bound methods of
-#: `keras_adv.certification.margin_bounds` (spelled as it spells them) and
-#: randomized smoothing (a `SmoothedClassifier` in the API).
-CERTIFY_METHODS = ("ibp", "crown-ibp", "crown", "smoothing")
+#: `keras_adv.certification.margin_bounds` and randomized smoothing (a
+#: `SmoothedClassifier` in the API).
+CERTIFY_METHODS = ("ibp", "crown_ibp", "crown", "smoothing")
 CERTIFY_ALIASES: dict[str, str] = {
-    "crown_ibp": "crown-ibp",
+    "crown-ibp": "crown_ibp",
     "randomized_smoothing": "smoothing",
 }
 
@@ -91,12 +91,16 @@ def canonical(
 def closest(
     name: object, names: Collection[str], aliases: Mapping[str, str]
 ) -> str | None:
-    """The known spelling closest to `name` (difflib), or None."""
+    """The canonical name whose spelling is closest to `name`, or None.
+
+    Old spellings count as matches (`"crown-ib"` is closest to the alias
+    `"crown-ibp"`); the canonical name they stand for is returned.
+    """
     if not isinstance(name, str):
         return None
     spellings = [*names, *(a for a, n in aliases.items() if n in names)]
     matches = difflib.get_close_matches(name.strip().lower(), spellings, n=1)
-    return matches[0] if matches else None
+    return aliases.get(matches[0], matches[0]) if matches else None
 
 
 def unknown(

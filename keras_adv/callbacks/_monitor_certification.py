@@ -137,7 +137,7 @@ class MonitorCertification:
     """The verified accuracy of a model on a fixed subset, per threat model.
 
     Args:
-        method: `"ibp"`, `"crown-ibp"` or `"crown"` (checked by
+        method: `"ibp"`, `"crown_ibp"` or `"crown"` (checked by
             `check_certify`).
         attacks: Dict `name -> Attack` of the monitor: their norms, value
             ranges and (at each call) current eps define the balls.

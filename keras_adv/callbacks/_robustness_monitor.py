@@ -93,7 +93,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
     `batch_size`, both give the same accuracies.
 
     With `certify` (a bound method of `keras_adv.certification`: `"ibp"`,
-    `"crown-ibp"` or `"crown"`) it also adds `val_verified_accuracy`: the
+    `"crown_ibp"` or `"crown"`) it also adds `val_verified_accuracy`: the
     share of the same samples PROVEN robust (`verified_mask`) at every
     attack's ball (its norm, current eps and value range), a lower bound
     on robust accuracy beside the attacks' upper bound
@@ -152,7 +152,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
             clean accuracy and the time taken). Defaults to `0`.
         certify: None, or the bound method of the verified accuracy:
             `"ibp"` (interval bounds, about two forward passes),
-            `"crown-ibp"` (tighter; Dense, convolution and ReLU-like
+            `"crown_ibp"` (tighter; Dense, convolution and ReLU-like
             layers) or `"crown"` (tightest; small fully connected models).
             Needs a Sequential or Functional model of supported layers
             (see `keras_adv.certification.interval_bounds`) and L-inf or

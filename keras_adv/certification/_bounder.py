@@ -28,7 +28,7 @@ from keras_adv.certification import _layers
 from keras_adv.certification import _plan
 
 NORMS = ("linf", "l2")
-METHODS = ("ibp", "crown-ibp", "crown")
+METHODS = ("ibp", "crown_ibp", "crown")
 
 # One bounder (the model read into rules, and its compiled functions) per
 # model, weakly: the cache never keeps a model alive.

@@ -6,7 +6,7 @@ passes. `margin_bounds` bounds the margins `z_y - z_j` from below, either
 with the same intervals and the last Dense layer folded into the margin
 (`method="ibp"`), or with a backward linear-relaxation pass from the
 margin through the network (CROWN, Zhang et al. 2018) that relaxes each
-ReLU with the IBP bounds of its input (`method="crown-ibp"`, Zhang et al.
+ReLU with the IBP bounds of its input (`method="crown_ibp"`, Zhang et al.
 2020), or with CROWN bounds for those inputs too (`method="crown"`: one
 backward pass per ReLU neuron, for small fully connected models).
 `verified_mask` and `verified_accuracy` turn the margins into a proof per
@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_adv import _names
 from keras_adv import _validation
 from keras_adv._outputs import sparse_labels
 from keras_adv._types import Array
@@ -56,7 +57,9 @@ def _settings(
     if value_range is not None:
         value_range = _validation.check_value_range(value_range)
     if method is not None:
-        method = _validation.check_choice("method", method, METHODS)
+        # The old spelling "crown-ibp" keeps working (keras_adv._names).
+        known = _names.canonical(method, METHODS, _names.CERTIFY_ALIASES)
+        method = _validation.check_choice("method", known or method, METHODS)
     return norm, value_range, method
 
 
@@ -197,7 +200,7 @@ def margin_bounds(
     - `"ibp"`: interval bounds, with the last Dense layer folded into the
       margin (`(w_y - w_j) . h + b_y - b_j` bounded over the interval of
       its input `h`: Gowal et al.'s elision of the last layer).
-    - `"crown-ibp"`: also a backward pass from the margin to the input
+    - `"crown_ibp"`: also a backward pass from the margin to the input
       that replaces each ReLU by linear lower and upper lines valid on the
       IBP interval of its input (CROWN's relaxation with IBP intermediate
       bounds, Zhang et al. 2020); the larger of the two bounds is
@@ -207,7 +210,7 @@ def margin_bounds(
       normalization, average pooling, reshapes, Add, Subtract, Average and
       Concatenate; other layers (max pooling, sigmoid, tanh, ...) raise
       `NotImplementedError` naming them (use `"ibp"`).
-    - `"crown"`: as `"crown-ibp"`, with every ReLU's input bounded by CROWN
+    - `"crown"`: as `"crown_ibp"`, with every ReLU's input bounded by CROWN
       too (intersected with IBP): one backward pass per ReLU neuron, for
       small fully connected models.
 
@@ -216,7 +219,7 @@ def margin_bounds(
         x: Float array or tensor, a batch of inputs in `value_range`.
         y: Labels: ints `(batch,)` or `(batch, 1)`, or one-hot rows.
         eps: Float >= 0 or a per-sample `(batch,)` array.
-        method: `"ibp"`, `"crown-ibp"` or `"crown"`. Defaults to `"ibp"`.
+        method: `"ibp"`, `"crown_ibp"` or `"crown"`. Defaults to `"ibp"`.
         norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
         value_range: Pair `(low, high)` or None. Defaults to `(0.0, 1.0)`.
 
@@ -276,7 +279,7 @@ def verified_mask(
         x: Float array or tensor, a batch of inputs in `value_range`.
         y: Labels: ints `(batch,)` or `(batch, 1)`, or one-hot rows.
         eps: Float >= 0 or a per-sample `(batch,)` array.
-        method: `"ibp"`, `"crown-ibp"` or `"crown"` (see `margin_bounds`).
+        method: `"ibp"`, `"crown_ibp"` or `"crown"` (see `margin_bounds`).
             Defaults to `"ibp"`.
         norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
         value_range: Pair `(low, high)` or None. Defaults to `(0.0, 1.0)`.
@@ -322,7 +325,7 @@ def verified_accuracy(
         x: Float array, inputs in `value_range`.
         y: Labels: ints `(n,)` or `(n, 1)`, or one-hot rows.
         eps: Float >= 0.
-        method: `"ibp"`, `"crown-ibp"` or `"crown"`. Defaults to `"ibp"`.
+        method: `"ibp"`, `"crown_ibp"` or `"crown"`. Defaults to `"ibp"`.
         norm: `"linf"` or `"l2"`. Defaults to `"linf"`.
         value_range: Pair `(low, high)` or None. Defaults to `(0.0, 1.0)`.
         batch_size: Int >= 1. Defaults to `128`.

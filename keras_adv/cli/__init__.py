@@ -1,7 +1,7 @@
 """The `keras-adv` command: `evaluate` a saved model, `train`, `demo`.
 
     keras-adv evaluate MODEL.keras --data mnist-subset --attack fgsm,pgd \\
-        --eps 0.1,0.2,0.3 --out DIR [--certify ibp,crown-ibp]
+        --eps 0.1,0.2,0.3 --out DIR [--certify ibp,crown_ibp]
     keras-adv train MODEL.keras [--method pgd] [--eps 0.3] [--epochs 15]
     keras-adv demo [--epochs 20] [--out keras_adv_demo] [--seed 0]
 

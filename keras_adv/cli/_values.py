@@ -76,7 +76,7 @@ def parse_attacks(text: str) -> list[str]:
 
 
 def parse_certify(text: str) -> list[str]:
-    """`"IBP,crown_ibp"` -> `["ibp", "crown-ibp"]` (canonical, no repeats).
+    """`"IBP,crown_ibp"` -> `["ibp", "crown_ibp"]` (canonical, no repeats).
 
     The bound methods of `keras_adv.certification.margin_bounds` and
     `smoothing` (a `SmoothedClassifier` built from `--sigma`).

@@ -3,7 +3,7 @@
 Start with `evaluate_robustness(model, (x, y), attacks="autoattack",
 epsilons=[0.3])`: every attack at every radius against the true labels,
 a per-sample worst case, and a `RobustnessReport` (text, JSON, plot) with
-the gradient-masking checks of `sanity` as warnings; `certify="crown-ibp"`
+the gradient-masking checks of `sanity` as warnings; `certify="crown_ibp"`
 (or `"ibp"`, `"crown"`, a `SmoothedClassifier`) adds certified accuracy,
 the lower bound beside the attacks' upper one. `robustness_grid` and
 `adversarial_grid` draw the annotated image grid of `RobustnessMonitor`;

@@ -2,7 +2,7 @@
 
 `certificates` turns `evaluate_robustness(certify=...)` into checked
 certificates: a bound method of `keras_adv.certification` (`"ibp"`,
-`"crown-ibp"`, `"crown"`: `verified_mask` with the true labels) or a
+`"crown_ibp"`, `"crown"`: `verified_mask` with the true labels) or a
 `SmoothedClassifier` (Cohen et al.'s `certify`, correct and certified at
 L2 radius eps). `Certification` runs them on every batch of the sweep at
 every eps, on the samples the attacks see, and keeps the per-sample

@@ -69,7 +69,7 @@ class RobustnessReport:
         robust_accuracy: List of floats aligned with `epsilons`, the
             worst case over all attacks.
         certified: Dict name -> dict with keys `"method"` (`"ibp"`,
-            `"crown-ibp"`, `"crown"` or `"smoothing"`), `"norm"`,
+            `"crown_ibp"`, `"crown"` or `"smoothing"`), `"norm"`,
             `"settings"` (smoothing: `sigma`, `n0`, `n`, `alpha`,
             `abstention_rate`), `"seconds"` and `"accuracy"`, a list
             aligned with `epsilons`: the share of samples certified at each
@@ -94,7 +94,7 @@ class RobustnessReport:
     ...                       "mean_norm": [0.0, 0.1],
     ...                       "max_norm": [0.0, 0.1], "seconds": 0.2}},
     ...     robust_accuracy=[0.9, 0.5],
-    ...     certified={"crown-ibp": {"method": "crown-ibp", "norm": "linf",
+    ...     certified={"crown_ibp": {"method": "crown_ibp", "norm": "linf",
     ...                              "accuracy": [0.9, 0.3], "seconds": 0.1,
     ...                              "settings": {}, "broken": [0, 0]}})
     >>> report.accuracy("fgsm", 0.1)
@@ -103,7 +103,7 @@ class RobustnessReport:
     0.3
     >>> print(report.bracket(0.1))  # doctest: +NORMALIZE_WHITESPACE
     robust accuracy at eps 0.1 (linf) lies between 30.0% (certified,
-    crown-ibp) and 50.0% (fgsm).
+    crown_ibp) and 50.0% (fgsm).
 
     Reference:
         Carlini et al., "On Evaluating Adversarial Robustness", 2019,
@@ -161,7 +161,7 @@ class RobustnessReport:
         Args:
             eps: One of the report's radii.
             method: The name of a certificate in `certified` (`"ibp"`,
-                `"crown-ibp"`, `"crown"`, `"smoothing"`, ...), or None for
+                `"crown_ibp"`, `"crown"`, `"smoothing"`, ...), or None for
                 the largest figure of the bound methods (each a lower
                 bound of the model's robust accuracy), or of smoothing in
                 a report without bound methods. Defaults to `None`.
@@ -174,7 +174,7 @@ class RobustnessReport:
         if not self.certified:
             raise ValueError(
                 "The report has no certified figures: evaluate with "
-                "evaluate_robustness(..., certify='crown-ibp') (or 'ibp', "
+                "evaluate_robustness(..., certify='crown_ibp') (or 'ibp', "
                 "'crown', a SmoothedClassifier)."
             )
         if method is not None:
@@ -196,7 +196,7 @@ class RobustnessReport:
         """One sentence: robust accuracy at `eps` between proof and attack.
 
         "robust accuracy at eps 0.3 (linf) lies between 71.0% (certified,
-        crown-ibp) and 86.9% (autoattack)": the largest certified figure of
+        crown_ibp) and 86.9% (autoattack)": the largest certified figure of
         the bound methods and the worst case over the attacks (named by
         the attack that reaches it, if one does alone). Smoothing
         certificates follow in their own sentence: they certify the

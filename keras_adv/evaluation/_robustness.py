@@ -207,7 +207,7 @@ def evaluate_robustness(
     With `certify`, certified accuracy joins the attacks, on the same
     samples at the same radii: the share of samples proven robust, a lower
     bound where the attacks give upper bounds (`report.bracket(eps)`). A
-    bound method (`"ibp"`, `"crown-ibp"`, `"crown"`, see
+    bound method (`"ibp"`, `"crown_ibp"`, `"crown"`, see
     `keras_adv.certification.margin_bounds`) verifies the model itself in
     the attacks' ball and value range; its figure never exceeds an
     attack's, and a verified sample that an attack breaks raises a
@@ -252,7 +252,7 @@ def evaluate_robustness(
             `AutoAttack.evaluate`), 2 (one line per stage, no bars) or
             `"auto"` (1 on a terminal or in a notebook, 2 otherwise).
             Defaults to `"auto"`.
-        certify: None, a bound method (`"ibp"`, `"crown-ibp"`, `"crown"`),
+        certify: None, a bound method (`"ibp"`, `"crown_ibp"`, `"crown"`),
             a `keras_adv.certification.SmoothedClassifier` of `model`, or a
             list of them: each adds a certified row to the report
             (`report.certified_accuracy(eps, method)`). All attacks must
@@ -291,7 +291,7 @@ def evaluate_robustness(
     >>> report.worst_case(0.5) <= report.accuracy("fgsm", 0.5)
     True
     >>> report = keras_adv.evaluation.evaluate_robustness(
-    ...     model, (x, y), epsilons=[0.0, 0.05], certify="crown-ibp",
+    ...     model, (x, y), epsilons=[0.0, 0.05], certify="crown_ibp",
     ...     verbose=0)
     >>> report.certified_accuracy(0.0)  # eps 0: the clean accuracy
     1.0

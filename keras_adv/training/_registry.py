@@ -47,7 +47,7 @@ def get(
             `"madry"`, `"adversarial"`), `"fgsm_rs"` (alias `"fgsm-rs"`),
             `"trades"`, `"vat"`, `"n_fgsm"` (alias `"n-fgsm"`),
             `"grad_align"`, `"free"`, `"max_loss"`, `"ibp"`, `"crown_ibp"`
-            (alias `"crown-ibp"`). The names are those of
+            (alias `"crown_ibp"`). The names are those of
             `keras-adv train --method` and `keras_adv.recipes`.
         attack: The attack, for shorthands.
         **kwargs: The objective's other arguments, for shorthands (e.g.

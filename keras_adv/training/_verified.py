@@ -65,7 +65,7 @@ def _is_cross_entropy(loss: object) -> bool:
 class VerifiedObjective(Objective):
     """Base of the verified-training objectives (internal).
 
-    Subclasses set `method` (`"ibp"` or `"crown-ibp"`) and may override
+    Subclasses set `method` (`"ibp"` or `"crown_ibp"`) and may override
     `_margins` (the lower bounds before the true class is zeroed).
     """
 
@@ -380,7 +380,7 @@ class CROWNIBP(VerifiedObjective):
         [arXiv:1906.06316](https://arxiv.org/abs/1906.06316).
     """
 
-    method = "crown-ibp"
+    method = "crown_ibp"
 
     def __init__(
         self,

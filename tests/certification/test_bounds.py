@@ -525,7 +525,7 @@ def assert_sound(model, x, eps, methods, tolerance=1e-5):
 def test_every_output_stays_inside_its_bounds(name):
     model = build(name)
     x = inputs_for(model)
-    methods = ["ibp", "crown-ibp"] if MODELS[name][1] else ["ibp"]
+    methods = ["ibp", "crown_ibp"] if MODELS[name][1] else ["ibp"]
     lower, upper = assert_sound(model, x, eps=0.05, methods=methods)
     # ... and the intervals are the float64 numpy propagation's.
     ref_lower, ref_upper = numpy_interval(
@@ -552,7 +552,7 @@ def test_sound_under_mixed_float16(name):
     )
     np.testing.assert_allclose(lower, ref_lower, rtol=1e-5, atol=1e-5)
     # ... and the float16 model stays inside them up to float16 rounding.
-    assert_sound(model, x, 0.05, ["ibp", "crown-ibp"], tolerance=1e-2)
+    assert_sound(model, x, 0.05, ["ibp", "crown_ibp"], tolerance=1e-2)
 
 
 def test_conv3d_is_sound_and_exact_at_eps_zero():
@@ -563,7 +563,7 @@ def test_conv3d_is_sound_and_exact_at_eps_zero():
         keras.layers.Flatten(),
     )
     x = inputs_for(model)
-    assert_sound(model, x, 0.05, ["ibp", "crown-ibp"])
+    assert_sound(model, x, 0.05, ["ibp", "crown_ibp"])
     lower, upper = interval_bounds(model, x, 0.0)
     np.testing.assert_allclose(lower, logits(model, x), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(upper, logits(model, x), rtol=1e-5, atol=1e-5)
@@ -574,7 +574,7 @@ def test_apgd_points_stay_inside_the_bounds():
     x = inputs_for(model, n=8)
     y = logits(model, x).argmax(axis=1)
     lower, upper = (np.asarray(b) for b in interval_bounds(model, x, 0.1))
-    bound = np.asarray(margin_bounds(model, x, y, 0.1, method="crown-ibp"))
+    bound = np.asarray(margin_bounds(model, x, y, 0.1, method="crown_ibp"))
     attack = keras_adv.attacks.APGD(eps=0.1, steps=30, loss="dlr", seed=0)
     z = logits(model, np.asarray(attack(model, x, y)))
     assert np.all(z >= lower - 1e-5) and np.all(z <= upper + 1e-5)
@@ -597,7 +597,7 @@ def test_l2_balls_are_sound():
     assert np.all(z >= np.asarray(lower)[owner] - 1e-5)
     assert np.all(z <= np.asarray(upper)[owner] + 1e-5)
     margins = z[np.arange(len(z)), y[owner]][:, None] - z
-    for method in ("ibp", "crown-ibp"):
+    for method in ("ibp", "crown_ibp"):
         bound = np.asarray(margin_bounds(model, x, y, eps, method, norm="l2"))
         assert np.all(margins >= bound[owner] - 1e-5), method
 
@@ -623,7 +623,7 @@ def test_eps_zero_gives_the_logits(name):
     np.testing.assert_allclose(upper, z, rtol=1e-5, atol=1e-5)
     y = z.argmax(axis=1)
     exact = z[np.arange(len(z)), y][:, None] - z
-    methods = ["ibp", "crown-ibp"] if MODELS[name][1] else ["ibp"]
+    methods = ["ibp", "crown_ibp"] if MODELS[name][1] else ["ibp"]
     for method in methods:
         bound = margin_bounds(model, x, y, 0.0, method=method)
         np.testing.assert_allclose(bound, exact, rtol=1e-5, atol=1e-5)
@@ -668,7 +668,7 @@ def test_one_dense_layer_is_bounded_exactly():
         if dual is None:
             dual = np.sqrt((diff**2).sum(-1))
         expected = exact - 0.1 * dual
-        methods = ("ibp", "crown-ibp") if norm == "linf" else ("crown-ibp",)
+        methods = ("ibp", "crown_ibp") if norm == "linf" else ("crown_ibp",)
         for method in methods:
             bound = margin_bounds(model, x, y, 0.1, method, norm, None)
             np.testing.assert_allclose(bound, expected, rtol=1e-5, atol=1e-5)
@@ -713,10 +713,10 @@ def test_a_final_softmax_is_bounded_before_it():
         np.testing.assert_allclose(a, b, rtol=1e-6)
     # Margins of log-probabilities are the logits' margins.
     y = logits(plain, x).argmax(axis=1)
-    assert_sound(plain, x, 0.05, ["ibp", "crown-ibp"])
+    assert_sound(plain, x, 0.05, ["ibp", "crown_ibp"])
     np.testing.assert_allclose(
-        margin_bounds(with_softmax, x, y, 0.05, "crown-ibp"),
-        margin_bounds(plain, x, y, 0.05, "crown-ibp"),
+        margin_bounds(with_softmax, x, y, 0.05, "crown_ibp"),
+        margin_bounds(plain, x, y, 0.05, "crown_ibp"),
         rtol=1e-6,
     )
 
@@ -728,17 +728,20 @@ def test_crown_ibp_is_at_least_as_tight_as_ibp(name):
     x = inputs_for(model, n=8)
     y = logits(model, x).argmax(axis=1)
     ibp = np.asarray(margin_bounds(model, x, y, 0.02, method="ibp"))
-    crown = np.asarray(margin_bounds(model, x, y, 0.02, method="crown-ibp"))
+    crown = np.asarray(margin_bounds(model, x, y, 0.02, method="crown_ibp"))
     others = np.arange(CLASSES)[None] != y[:, None]
     assert np.all(crown >= ibp)
     assert np.mean(crown[others] - ibp[others]) > 0.0  # strictly, on average
     pure = _pure_crown_ibp(model, x, y, 0.02)
     assert np.mean(pure[others] > ibp[others]) > 0.5
+    # The old spelling "crown-ibp" is an alias of the same method.
+    old = margin_bounds(model, x, y, 0.02, method="CROWN-IBP")
+    np.testing.assert_array_equal(np.asarray(old), crown)
 
 
 def _pure_crown_ibp(model, x, y, eps):
     """CROWN-IBP alone (without the max with IBP), for the comparison."""
-    bounder = _bounder.bounder(model, "crown-ibp")
+    bounder = _bounder.bounder(model, "crown_ibp")
     x = tf.constant(x)
     eps = tf.constant(eps, tf.float32)
     bounds = bounder.propagate(x, eps, "linf", (0.0, 1.0))
@@ -755,7 +758,7 @@ def test_untrained_models_at_large_eps_are_not_verified():
     model = build("small_cnn")
     x = inputs_for(model, n=8)
     y = logits(model, x).argmax(axis=1)
-    for method in ("ibp", "crown-ibp"):
+    for method in ("ibp", "crown_ibp"):
         assert verified_accuracy(model, x, y, 0.3, method=method) == 0.0
 
 
@@ -810,7 +813,7 @@ def test_crown_ibp_refuses_layers_without_a_relaxation_by_name():
         NotImplementedError,
         pool.name,
         "MaxPooling2D",
-        lambda: margin_bounds(model, x, [0] * 4, 0.1, method="crown-ibp"),
+        lambda: margin_bounds(model, x, [0] * 4, 0.1, method="crown_ibp"),
     )
     margin_bounds(model, x, [0] * 4, 0.1, method="ibp")  # IBP bounds it
     model = build("dense_sigmoid")
@@ -891,15 +894,15 @@ def test_graph_safe_and_traced_once_per_model():
     model = build("dense_relu")
     x = inputs_for(model)
     y = logits(model, x).argmax(axis=1)
-    eager = np.asarray(verified_mask(model, x, y, 0.01, method="crown-ibp"))
+    eager = np.asarray(verified_mask(model, x, y, 0.01, method="crown_ibp"))
 
     @tf.function
     def in_a_graph(x, y, eps):
-        return verified_mask(model, x, y, eps, method="crown-ibp")
+        return verified_mask(model, x, y, eps, method="crown_ibp")
 
     np.testing.assert_array_equal(in_a_graph(x, y, tf.constant(0.01)), eager)
     for eps in (0.0, 0.02, 0.3):
-        margin_bounds(model, x, y, eps, method="crown-ibp")
+        margin_bounds(model, x, y, eps, method="crown_ibp")
         interval_bounds(model, x, eps)
     bounder = _bounder.BOUNDERS[model]
     counts = [

@@ -52,7 +52,7 @@ def test_flatten_first_gives_the_bounds_of_the_flat_model(eps):
     for u, v in zip(a, b, strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5)
     y = np.zeros(len(x), "int64")
-    for method in ("ibp", "crown-ibp"):
+    for method in ("ibp", "crown_ibp"):
         np.testing.assert_allclose(
             margin_bounds(flat, x.reshape(-1, SIZE), y, eps, method, "l2"),
             margin_bounds(image, x, y, eps, method, "l2"),
