@@ -9,7 +9,7 @@ form; `AdvGAN` trains a generator that
 attacks a frozen classifier in one forward pass (`Distillation` for a
 black box); `PerturbationCVAE` learns a perturbation set from `(x, x~)`
 pairs. The builders (`mnist_cnn`, `small_cnn`, `ibp_cnn` (verified
-training), `dcgan_*`, `advgan_*`,
+training; `IBPNormal` its initialization), `dcgan_*`, `advgan_*`,
 `conditional_dcgan_generator`, `projection_discriminator`,
 `mnist_model_a`/`_b`/`_c`, `cvae_mnist_*`) make the networks of the
 examples and of the documented figures.
@@ -36,6 +36,7 @@ from keras_adv.models._dcgan import dcgan_discriminator
 from keras_adv.models._dcgan import dcgan_generator
 from keras_adv.models._distillation import Distillation
 from keras_adv.models._gan import GAN
+from keras_adv.models._initializers import IBPNormal
 from keras_adv.models._softmax_gan import SoftmaxGAN
 
 __all__ = []
@@ -49,4 +50,4 @@ __all__ += ["mnist_model_a", "mnist_model_b", "mnist_model_c"]
 __all__ += ["PerturbationCVAE", "cvae_mnist_conv", "cvae_mnist_fc"]
 __all__ += ["cvae_mnist_stn"]
 __all__ += ["mnist_cnn", "small_cnn"]
-__all__ += ["ibp_cnn"]
+__all__ += ["ibp_cnn", "IBPNormal"]
